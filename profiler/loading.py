@@ -1,0 +1,559 @@
+"""Read the source tables, coerce them to the contract, and quarantine bad rows with a reason.
+
+Whole-file problems (missing or unreadable file, missing required column, a column none of
+whose values has the expected type) raise ``ContractError`` with one line naming the file
+and column.  Row problems send the row to the quarantine with the first reason found; no row
+is dropped silently: for every table, rows read = accepted + quarantined.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .contract import EARLIEST_DATE, LOAD_ORDER, TABLES, Column, Table
+from .errors import ContractError, MissingColumns
+
+ROW = "_row"  # 1-based data row number in the source file (the header is not counted)
+QUARANTINE_COLUMNS = ["table", "file", "row", "column", "value", "rule", "reason"]
+_EXPECTED = {
+    "key": "an identifier",
+    "text": "text",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true/false",
+    "timestamp": "a date-time (ISO 8601)",
+    "date": "a date (YYYY-MM-DD)",
+    "month": "a month (YYYY-MM)",
+}
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+@dataclass
+class TableReport:
+    """What loading one table found."""
+
+    table: str
+    file: str | None
+    rows_read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    defaulted_columns: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def provided(self) -> bool:
+        return self.file is not None
+
+
+@dataclass
+class SourceData:
+    """The accepted rows of every provided table, the quarantine and the per-table report."""
+
+    tables: dict[str, pd.DataFrame]
+    quarantine: pd.DataFrame
+    reports: dict[str, TableReport]
+    data_dir: Path
+
+    def has(self, table: str) -> bool:
+        return table in self.tables
+
+    def has_column(self, table: str, column: str) -> bool:
+        """True when the column came from the source file rather than from a default."""
+        report = self.reports.get(table)
+        return self.has(table) and report is not None and column not in report.defaulted_columns
+
+    def missing_tables(self) -> list[str]:
+        return [name for name in LOAD_ORDER if name not in self.tables]
+
+
+def find_source_file(data_dir: Path, table: str) -> Path | None:
+    """The file holding a table: ``<table>.parquet``, ``<table>.csv`` or ``<table>.csv.gz``."""
+    for suffix in (".parquet", ".csv", ".csv.gz"):
+        path = data_dir / f"{table}{suffix}"
+        if path.exists():
+            return path
+    return None
+
+
+def load_sources(
+    data_dir: str | Path,
+    *,
+    today: pd.Timestamp | str | None = None,
+    tables: tuple[str, ...] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SourceData:
+    """Load and validate every source table found in ``data_dir``.
+
+    Parameters
+    ----------
+    data_dir : folder holding one file per table (CSV or Parquet).
+    today : dates after this are "in the future" and quarantined (default: now).
+    tables : load only these tables (parents they reference are loaded too).
+    progress : called with a short message as each table is loaded.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise ContractError(
+            f"{data_dir}: no such folder. Expected a folder with order_lines.csv or order_lines.parquet."
+        )
+    today_ts = (
+        pd.Timestamp(today)
+        if today is not None
+        else pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
+    )
+    wanted = set(tables or LOAD_ORDER)
+    for name in list(wanted):
+        wanted.update(TABLES[name].references.values())
+    loaded: dict[str, pd.DataFrame] = {}
+    reports: dict[str, TableReport] = {}
+    quarantines: list[pd.DataFrame] = []
+    for name in LOAD_ORDER:
+        if name not in wanted:
+            continue
+        spec = TABLES[name]
+        path = find_source_file(data_dir, name)
+        if path is None:
+            if spec.required:
+                raise ContractError(
+                    f"{data_dir}: no {name}.csv or {name}.parquet found; order lines are required "
+                    "(columns order_id, customer_id, ordered_at, net_amount)."
+                )
+            reports[name] = TableReport(name, None)
+            continue
+        started = time.perf_counter()
+        if progress:
+            progress(f"reading {path.name}")
+        raw = read_table_file(path)
+        frame, report, bad = validate_table(spec, raw, path, today_ts, loaded)
+        report.seconds = time.perf_counter() - started
+        loaded[name] = frame
+        reports[name] = report
+        if len(bad):
+            quarantines.append(bad)
+    quarantine = (
+        pd.concat(quarantines, ignore_index=True)
+        if quarantines
+        else pd.DataFrame({c: pd.Series(dtype="object") for c in QUARANTINE_COLUMNS})
+    )
+    return SourceData(loaded, quarantine, reports, data_dir)
+
+
+def read_table_file(path: Path) -> pd.DataFrame:
+    """Read one CSV or Parquet file as-is (CSV cells as text), or raise a one-line ContractError."""
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            frame = pq.read_table(path).to_pandas()
+        else:
+            frame = pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True
+            )
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ContractError(f"{path}: cannot be read ({first_line}).") from None
+    except Exception as exc:  # pyarrow raises its own types for corrupt files
+        if type(exc).__module__.startswith("pyarrow"):
+            raise ContractError(
+                f"{path}: cannot be read as Parquet ({str(exc).splitlines()[0]})."
+            ) from None
+        raise
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def validate_table(
+    spec: Table,
+    raw: pd.DataFrame,
+    path: Path,
+    today: pd.Timestamp,
+    parents: dict[str, pd.DataFrame],
+) -> tuple[pd.DataFrame, TableReport, pd.DataFrame]:
+    """Coerce one table to the contract; return accepted rows, the report and quarantined rows."""
+    report = TableReport(spec.name, path.name, rows_read=len(raw))
+    missing = [c for c in spec.required_columns if c not in raw.columns]
+    if missing:
+        hints = []
+        for col in missing:
+            close = difflib.get_close_matches(col, list(raw.columns), n=1)
+            hints.append(f"'{col}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise MissingColumns(
+            f"{path}: required column {', '.join(hints)} missing; expected columns "
+            f"{', '.join(spec.required_columns)}."
+        )
+    report.ignored_columns = [c for c in raw.columns if c not in spec.column_names]
+    problems = _Problems(spec.name, path.name)
+    frame = pd.DataFrame(index=raw.index)
+    frame[ROW] = np.arange(1, len(raw) + 1, dtype=np.int64)
+    for col in spec.columns:
+        if col.name not in raw.columns:
+            report.defaulted_columns.append(col.name)
+            frame[col.name] = _default_column(spec, col, frame, raw)
+            continue
+        values = _coerce(col, raw[col.name], path, problems, frame[ROW])
+        frame[col.name] = values
+        _check_values(col, frame, problems, today)
+    _table_rules(spec, frame, problems)
+    _reference_rules(spec, frame, problems, parents, report)
+    _duplicate_rule(spec, frame, problems)
+    bad_rows = problems.rows()
+    if len(bad_rows):
+        keep = ~frame[ROW].isin(bad_rows["row"]).to_numpy()
+        frame = frame.loc[keep]
+    frame = frame.reset_index(drop=True)
+    report.accepted = len(frame)
+    report.quarantined = len(bad_rows)
+    return frame, report, bad_rows
+
+
+class _Problems:
+    """Collects (row, column, value, rule, reason) findings; keeps the first per row."""
+
+    def __init__(self, table: str, file: str) -> None:
+        self.table, self.file = table, file
+        self._parts: list[pd.DataFrame] = []
+
+    def add(
+        self,
+        rows: pd.Series,
+        column: str,
+        values: pd.Series,
+        rule: str,
+        message: str,
+        detail: pd.Series | None = None,
+    ) -> None:
+        """Record problems; ``detail`` (one entry per row) is appended to ``message``."""
+        if len(rows) == 0:
+            return
+        reason = (
+            message if detail is None else message + detail.astype(str).to_numpy().astype(object)
+        )
+        part = pd.DataFrame(
+            {
+                "row": rows.to_numpy(),
+                "column": column,
+                "value": values.astype(str).to_numpy(),
+                "rule": rule,
+                "reason": reason,
+            }
+        )
+        self._parts.append(part)
+
+    def rows(self) -> pd.DataFrame:
+        if not self._parts:
+            return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+        found = pd.concat(self._parts, ignore_index=True)
+        found = found.drop_duplicates("row", keep="first").sort_values("row", kind="stable")
+        found.insert(0, "file", self.file)
+        found.insert(0, "table", self.table)
+        return found[QUARANTINE_COLUMNS].reset_index(drop=True)
+
+
+def _default_column(spec: Table, col: Column, frame: pd.DataFrame, raw: pd.DataFrame) -> pd.Series:
+    n = len(frame)
+    if spec.name == "order_lines" and col.name == "line_id":
+        # Lines are numbered within their order in file order.
+        return raw.groupby("order_id", sort=False).cumcount().astype(np.int64).to_numpy() + 1
+    if col.default is None:
+        dtype = {
+            "timestamp": "datetime64[ns]",
+            "date": "datetime64[ns]",
+            "float": "float64",
+            "int": "Int64",
+        }.get(col.kind, "object")
+        return pd.Series(
+            pd.array([None] * n, dtype=dtype) if dtype == "Int64" else np.full(n, None),
+            dtype=dtype,
+            index=frame.index,
+        )
+    if col.kind == "text":
+        return pd.Categorical(np.repeat(np.array([col.default], dtype=object), n))
+    return pd.Series(np.repeat(col.default, n), index=frame.index)
+
+
+def _coerce(
+    col: Column, values: pd.Series, path: Path, problems: _Problems, rows: pd.Series
+) -> pd.Series:
+    """Convert a column to its contract type; unreadable cells go to the quarantine."""
+    kind = col.kind
+    present = values.notna()
+    if kind == "key":
+        converted = _coerce_key(values)
+    elif kind == "text":
+        converted = _coerce_text(col, values)
+    elif kind in ("int", "float"):
+        converted = (
+            values
+            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+            else pd.to_numeric(values.astype("object").map(_strip), errors="coerce")
+        )
+        converted = converted.astype("float64")
+        if kind == "int":
+            fractional = converted.notna() & (converted != np.floor(converted.fillna(0)))
+            converted = converted.mask(fractional)
+    elif kind == "bool":
+        converted = _coerce_bool(values)
+    elif kind in ("timestamp", "date"):
+        converted = _coerce_datetime(values)
+        if kind == "date":
+            converted = converted.dt.normalize()
+    elif kind == "month":
+        text = values.astype("object").map(_strip)
+        parsed = pd.to_datetime(text, format="%Y-%m", errors="coerce")
+        converted = parsed.dt.strftime("%Y-%m").where(parsed.notna(), None)
+    else:  # pragma: no cover - the contract only uses the kinds above
+        raise AssertionError(kind)
+    unreadable = present & converted.isna()
+    if unreadable.any():
+        if unreadable.sum() == present.sum():
+            first = int(np.flatnonzero(unreadable.to_numpy())[0])
+            raise ContractError(
+                f"{path}: column '{col.name}' must hold {_EXPECTED[kind]}, but none of its values can be "
+                f"read as one (row {first + 1}: {values.iloc[first]!r})."
+            )
+        bad = values[unreadable]
+        problems.add(
+            rows[unreadable],
+            col.name,
+            bad,
+            "type",
+            f"{col.name}: expected {_EXPECTED[kind]}, got ",
+            bad.astype(str).map(repr),
+        )
+    if col.default is not None and kind != "key":
+        converted = _fill_default(converted, col)
+    if kind == "int":
+        converted = (
+            converted.astype("int64") if converted.notna().all() else converted.astype("Int64")
+        )
+    return converted
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _coerce_key(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_integer_dtype(values):
+        return values.astype("int64")
+    text = values.astype("object").map(_strip)
+    numbers = pd.to_numeric(text, errors="coerce")
+    present = text.notna()
+    # Integer-looking ids become int64 (compact and fast to join) when none is lost by it.
+    if present.any() and numbers[present].notna().all():
+        whole = numbers[present] == np.floor(numbers[present])
+        canonical = numbers[present].astype("int64").astype(str) == text[present].astype(str)
+        if whole.all() and canonical.all() and present.all():
+            return numbers.astype("int64")
+    return text.astype("object").where(present, None)
+
+
+def _coerce_text(col: Column, values: pd.Series) -> pd.Series:
+    """Text as a categorical; values of a closed list are matched case-insensitively."""
+    canonical = {v.lower(): v for v in col.allowed} if col.allowed else {}
+
+    def clean(value: object) -> object:
+        value = _strip(value)
+        if canonical and isinstance(value, str):
+            return canonical.get(value.lower(), value)
+        return value
+
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cats = [clean(c) for c in values.cat.categories]
+        if len(set(cats)) == len(cats):
+            return values.cat.rename_categories(cats)
+        return values.astype("object").map(clean).astype("category")
+    return values.astype("object").map(clean).astype("category")
+
+
+def _coerce_bool(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("boolean")
+    text = values.astype("object").map(
+        lambda v: str(v).strip().lower() if v is not None and v == v else None
+    )
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[text.isin(_TRUE)] = True
+    out[text.isin(_FALSE)] = False
+    return out
+
+
+def _coerce_datetime(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values
+    else:
+        out = pd.to_datetime(values.astype("object").map(_strip), errors="coerce", format="ISO8601")
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    # Years outside 1678-2261 do not fit nanoseconds; they are unreadable as dates here.
+    representable = (out >= pd.Timestamp.min) & (out <= pd.Timestamp.max)
+    return out.where(representable).astype("datetime64[ns]")
+
+
+def _fill_default(values: pd.Series, col: Column) -> pd.Series:
+    if not values.isna().any():
+        return values
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        if col.default not in values.cat.categories:
+            values = values.cat.add_categories([col.default])
+        return values.fillna(col.default)
+    return values.fillna(col.default)
+
+
+def _check_values(
+    col: Column, frame: pd.DataFrame, problems: _Problems, today: pd.Timestamp
+) -> None:
+    values = frame[col.name]
+    rows = frame[ROW]
+    if not col.nullable:
+        empty = values.isna()
+        problems.add(
+            rows[empty], col.name, values[empty], "empty", f"{col.name}: required value is empty"
+        )
+    if col.allowed is not None:
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            bad_cats = [c for c in values.cat.categories if c not in col.allowed]
+            bad = values.isin(bad_cats) if bad_cats else pd.Series(False, index=values.index)
+        else:
+            bad = values.notna() & ~values.isin(col.allowed)
+        if bad.any():
+            what = (
+                "unknown currency"
+                if col.name == "currency"
+                else f"{col.name}: expected one of {', '.join(col.allowed)}"
+            )
+            problems.add(
+                rows[bad],
+                col.name,
+                values[bad],
+                "allowed",
+                f"{what}, got ",
+                values[bad].astype(str).map(repr),
+            )
+    if col.kind in ("int", "float") and (col.minimum is not None or col.maximum is not None):
+        numeric = values.astype("float64")
+        if col.minimum is not None:
+            low = numeric < col.minimum
+            label = (
+                "negative quantity"
+                if col.name == "quantity"
+                else f"{col.name} below {col.minimum:g}"
+            )
+            problems.add(
+                rows[low],
+                col.name,
+                values[low],
+                "range",
+                f"{label}: expected ≥ {col.minimum:g}, got ",
+                numeric[low].map("{:g}".format),
+            )
+        if col.maximum is not None:
+            high = numeric > col.maximum
+            problems.add(
+                rows[high],
+                col.name,
+                values[high],
+                "range",
+                f"{col.name}: expected ≤ {col.maximum:g}, got ",
+                numeric[high].map("{:g}".format),
+            )
+    if col.kind in ("timestamp", "date"):
+        early = values < pd.Timestamp(EARLIEST_DATE)
+        problems.add(
+            rows[early], col.name, values[early], "date", f"{col.name}: date before {EARLIEST_DATE}"
+        )
+        future = values > today
+        problems.add(
+            rows[future],
+            col.name,
+            values[future],
+            "date",
+            f"{col.name}: date in the future (after {today.date()})",
+        )
+
+
+def _table_rules(spec: Table, frame: pd.DataFrame, problems: _Problems) -> None:
+    if spec.name != "order_lines":
+        return
+    rows = frame[ROW]
+    status, returned_at = frame["status"], frame["returned_at"]
+    is_returned = (status == "returned").to_numpy()
+    no_date = is_returned & returned_at.isna().to_numpy()
+    problems.add(
+        rows[no_date],
+        "returned_at",
+        returned_at[no_date],
+        "status",
+        "status is 'returned' but returned_at is empty",
+    )
+    stray = ~is_returned & returned_at.notna().to_numpy()
+    problems.add(
+        rows[stray],
+        "returned_at",
+        returned_at[stray],
+        "status",
+        "returned_at is set but status is ",
+        status[stray].astype(str).map(repr),
+    )
+    before = (returned_at < frame["ordered_at"]).to_numpy()
+    problems.add(
+        rows[before],
+        "returned_at",
+        returned_at[before],
+        "status",
+        "returned_at is before ordered_at",
+    )
+
+
+def _reference_rules(
+    spec: Table,
+    frame: pd.DataFrame,
+    problems: _Problems,
+    parents: dict[str, pd.DataFrame],
+    report: TableReport,
+) -> None:
+    for column, parent in spec.references.items():
+        if parent not in parents or column in report.defaulted_columns:
+            continue
+        known = parents[parent][TABLES[parent].key[0]]
+        values = frame[column]
+        if values.dtype != known.dtype:
+            values, known = values.astype(str), known.astype(str)
+        unknown = ~values.isin(known) & values.notna()
+        if unknown.any():
+            problems.add(
+                frame[ROW][unknown],
+                column,
+                frame[column][unknown],
+                "reference",
+                f"{column} not found in {parent}: ",
+                frame[column][unknown].astype(str).map(repr),
+            )
+
+
+def _duplicate_rule(spec: Table, frame: pd.DataFrame, problems: _Problems) -> None:
+    if not spec.key:
+        return
+    key = list(spec.key)
+    # Rows with an empty key part are already quarantined as empty; they are not duplicates.
+    complete = frame[key].notna().all(axis=1)
+    dup = frame.duplicated(key, keep="first") & complete
+    if not dup.any():
+        return
+    firsts = frame.loc[~dup & complete & frame.duplicated(key, keep=False), key + [ROW]].rename(
+        columns={ROW: "_first"}
+    )
+    dups = frame.loc[dup, key + [ROW]].merge(firsts, on=key, how="left")
+    label = ", ".join(key)
+    shown = dups[key].astype(object).map(str).agg(", ".join, axis=1)
+    detail = shown + "); first seen at row " + dups["_first"].astype(str)
+    problems.add(dups[ROW], label, shown, "duplicate", f"duplicate key ({label}) = (", detail)

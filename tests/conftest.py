@@ -1,0 +1,115 @@
+"""Shared fixtures: tiny hand-written source tables written to a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+CUSTOMERS = [
+    {
+        "customer_id": "1",
+        "created_at": "2023-01-05",
+        "home_country": "GB",
+        "name": "Ann Smith",
+        "email": "ann@example.com",
+        "phone": "+44 1",
+    },
+    {
+        "customer_id": "2",
+        "created_at": "2023-02-10",
+        "home_country": "FR",
+        "name": "Bea Martin",
+        "email": "bea@example.com",
+        "phone": "+33 2",
+    },
+    {
+        "customer_id": "3",
+        "created_at": "2023-03-15",
+        "home_country": "US",
+        "name": "Cy Jones",
+        "email": "cy@example.com",
+        "phone": "+1 3",
+    },
+]
+PRODUCTS = [
+    {"product_id": "P1", "category": "leather goods", "price_point": "core"},
+    {"product_id": "P2", "category": "fragrance", "price_point": "entry"},
+]
+ORDER_LINES = [
+    {
+        "order_id": "O1",
+        "line_id": "1",
+        "customer_id": "1",
+        "ordered_at": "2024-01-31T10:00:00",
+        "channel": "store",
+        "product_id": "P1",
+        "quantity": "1",
+        "net_amount": "1200.00",
+        "currency": "GBP",
+        "fx_to_reporting": "1",
+        "status": "completed",
+        "returned_at": "",
+    },
+    {
+        "order_id": "O1",
+        "line_id": "2",
+        "customer_id": "1",
+        "ordered_at": "2024-01-31T10:00:00",
+        "channel": "store",
+        "product_id": "P2",
+        "quantity": "2",
+        "net_amount": "240.00",
+        "currency": "GBP",
+        "fx_to_reporting": "1",
+        "status": "returned",
+        "returned_at": "2024-02-03T12:00:00",
+    },
+    {
+        "order_id": "O2",
+        "line_id": "1",
+        "customer_id": "2",
+        "ordered_at": "2024-02-01T09:30:00",
+        "channel": "web",
+        "product_id": "P2",
+        "quantity": "1",
+        "net_amount": "100.00",
+        "currency": "EUR",
+        "fx_to_reporting": "0.86",
+        "status": "completed",
+        "returned_at": "",
+    },
+    {
+        "order_id": "O3",
+        "line_id": "1",
+        "customer_id": "3",
+        "ordered_at": "2024-03-15T15:00:00",
+        "channel": "app",
+        "product_id": "P1",
+        "quantity": "1",
+        "net_amount": "1500.00",
+        "currency": "USD",
+        "fx_to_reporting": "0.79",
+        "status": "cancelled",
+        "returned_at": "",
+    },
+]
+
+
+def write_table(folder: Path, name: str, rows: list[dict]) -> Path:
+    """Write rows as ``folder/name.csv`` (every cell as text, as a source system would)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def source_dir(tmp_path: Path) -> Path:
+    """A folder with customers, products and order lines that all pass validation."""
+    data = tmp_path / "data"
+    write_table(data, "customers", CUSTOMERS)
+    write_table(data, "products", PRODUCTS)
+    write_table(data, "order_lines", ORDER_LINES)
+    return data

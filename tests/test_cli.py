@@ -1,0 +1,70 @@
+"""The ``profiler`` command: help everywhere, one-line errors, and the demo end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbook.cli import build_parser, main
+
+COMMANDS = [a for a in build_parser()._subparsers._group_actions[0].choices]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("command", [[]] + [[c] for c in COMMANDS])
+def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: profiler" in out and "--help" in out
+
+
+def test_profiler_error_is_one_line_without_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "workbook.cli", "validate", "--data", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_mistake_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["generate", "--customers", "many"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and err.count("\n") == 1
+
+
+def test_demo_generates_validates_and_summarises(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--customers", "300", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "quarantined 0" in out
+    assert "Demo: " in out and "completed net sales £" in out
+    assert (tmp_path / "data" / "order_lines.parquet").exists()
+    assert (tmp_path / "quarantine.csv").exists()
+
+
+def test_validate_prints_counts_and_writes_quarantine(
+    source_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (source_dir / "order_lines.csv").write_text(
+        (source_dir / "order_lines.csv").read_text()
+        + "O9,1,1,2024-01-02,store,P1,-3,10,GBP,1,completed,\n"
+    )
+    assert main(["validate", "--data", str(source_dir), "--out", str(tmp_path / "q")]) == 0
+    out = capsys.readouterr().out
+    assert "Rows read 10 = accepted 9 + quarantined 1" in out
+    quarantine = (tmp_path / "q" / "quarantine.csv").read_text()
+    assert "negative quantity" in quarantine
+    assert (
+        main(["validate", "--data", str(source_dir), "--out", str(tmp_path / "q"), "--strict"]) == 1
+    )

@@ -1,0 +1,127 @@
+"""The demo generator: deterministic, valid against the contract, and realistic enough to analyse."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from profiler.demo import generate_demo
+from profiler.loading import load_sources
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    generate_demo(3000, 11, out)
+    return out
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(folder / f"{name}.parquet")
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "csv"])
+def test_same_size_and_seed_give_byte_identical_files(tmp_path: Path, file_format: str) -> None:
+    a = generate_demo(300, 5, tmp_path / "a", file_format=file_format)
+    generate_demo(300, 5, tmp_path / "b", file_format=file_format)
+    generate_demo(300, 6, tmp_path / "c", file_format=file_format)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert len(names) == len(a.rows) == 11
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert (tmp_path / "a" / f"order_lines.{file_format}").read_bytes() != (
+        tmp_path / "c" / f"order_lines.{file_format}"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "csv"])
+def test_generated_data_validates_with_nothing_quarantined(
+    tmp_path: Path, file_format: str
+) -> None:
+    report = generate_demo(400, 3, tmp_path, file_format=file_format)
+    source = load_sources(tmp_path, today="2026-11-22")
+    assert len(source.quarantine) == 0
+    for name, rows in report.rows.items():
+        assert source.reports[name].rows_read == rows == source.reports[name].accepted
+        assert source.reports[name].defaulted_columns == []
+
+
+def test_demo_behaves_like_a_luxury_retailer(demo_dir: Path) -> None:
+    lines = _read(demo_dir, "order_lines")
+    status = lines["status"].astype(str).value_counts(normalize=True)
+    assert 0.10 <= status["returned"] <= 0.20
+    assert 0.01 <= status["cancelled"] <= 0.06
+    assert lines["currency"].nunique() >= 5
+    orders = lines.drop_duplicates("order_id")
+    q4 = orders["ordered_at"].dt.quarter.eq(4).mean()
+    assert q4 > 0.30  # Q4 peak: more than a quarter of orders in a quarter of the year
+    digital = orders["channel"].astype(str).isin(["web", "app"])
+    by_year = digital.groupby(orders["ordered_at"].dt.year).mean()
+    assert by_year.iloc[-1] > by_year.iloc[0] + 0.1  # digital share grows
+    per_customer = orders.groupby("customer_id").size()
+    assert per_customer.eq(1).mean() > 0.15  # many one-off buyers
+    assert per_customer.quantile(0.99) >= 20  # and a few heavy clients
+    gbp = lines["net_amount"] * lines["fx_to_reporting"]
+    basket = gbp.groupby(lines["order_id"]).sum()
+    assert basket.median() < basket.mean()  # lognormal-like, right-skewed baskets
+    assert (lines["discount"] > 0).any() and (lines["discount"] == 0).mean() > 0.7
+    products = _read(demo_dir, "products")
+    assert products["category"].nunique() == 12
+    assert "=Atelier Capsule" in set(
+        products["collection"].astype(str)
+    )  # formula-like text on purpose
+    accounts = _read(demo_dir, "accounts")
+    assert (accounts["bad_debt_written_off"] > 0).sum() >= 1
+    customers = _read(demo_dir, "customers")
+    assert customers["email"].str.endswith("@example.com").all()
+
+
+def test_engagement_and_satisfaction_follow_behaviour(demo_dir: Path) -> None:
+    lines = _read(demo_dir, "order_lines")
+    orders = lines.drop_duplicates("order_id").groupby("customer_id").size()
+    interactions = _read(demo_dir, "interactions").groupby("customer_id").size()
+    joined = pd.concat(
+        [orders.rename("orders"), interactions.rename("interactions")], axis=1
+    ).fillna(0)
+    assert joined["orders"].corr(joined["interactions"], method="spearman") > 0.1
+
+
+def test_ledger_ties_to_order_lines_through_the_documented_reconciling_items(
+    demo_dir: Path,
+) -> None:
+    """Brute force, line by line: sales at the month rate, returns when they come back,
+    late cancellations booked and reversed, journals posted."""
+    lines = _read(demo_dir, "order_lines")
+    products = _read(demo_dir, "products").set_index("product_id")["category"].astype(str)
+    rates = _read(demo_dir, "fx_rates").set_index(["period", "currency"])["rate"].to_dict()
+    expected: dict[tuple, float] = defaultdict(float)
+    last = "2026-06"
+    for row in lines.itertuples(index=False):
+        month = f"{row.ordered_at:%Y-%m}"
+        key_cat = products[row.product_id]
+        cur = str(row.currency)
+        value = row.net_amount * rates[(month, cur)]
+        if row.status != "cancelled":
+            expected[(month, str(row.channel), key_cat)] += value
+        elif row.ordered_at.is_month_end:
+            expected[(month, str(row.channel), key_cat)] += value
+            nxt = str(pd.Period(month, "M") + 1)
+            expected[(nxt, str(row.channel), key_cat)] -= value
+        if row.status == "returned":
+            back = f"{row.returned_at:%Y-%m}"
+            if back <= last:
+                expected[(back, str(row.channel), key_cat)] -= row.net_amount * rates[(back, cur)]
+    for j in _read(demo_dir, "journals").itertuples(index=False):
+        expected[(j.period, j.channel, j.category)] += j.amount
+    ledger = _read(demo_dir, "ledger")
+    got = {
+        (r.period, str(r.channel), str(r.category)): r.net_sales
+        for r in ledger.itertuples(index=False)
+    }
+    wanted = {k: v for k, v in expected.items() if k[0] <= last}
+    assert set(got) == set(wanted)
+    for key, value in wanted.items():
+        assert got[key] == pytest.approx(value, abs=0.01), key

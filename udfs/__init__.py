@@ -1,0 +1,1 @@
+"""xlwings user-defined functions: thin adapters, one engine call each."""

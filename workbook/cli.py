@@ -1,0 +1,187 @@
+"""The ``profiler`` command: a thin adapter over the engine.
+
+Every command has ``--help``.  A ``ProfilerError`` is printed as one line, ``Error: ...``, and
+the command exits with status 1; usage mistakes exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from profiler.errors import ProfilerError
+
+DEFAULT_DEMO_CUSTOMERS = 20_000
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one ``Error:`` line, like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"Error: {message} (see '{self.prog} --help')\n")
+
+
+def _progress(message: str) -> None:
+    print(f"  … {message}", file=sys.stderr, flush=True)
+
+
+def _print_table(frame, *, floatfmt: str = "{:,.2f}") -> None:
+    """Print a DataFrame as an aligned plain-text table."""
+    shown = frame.copy()
+    for col in shown.columns:
+        if shown[col].dtype.kind == "f":
+            shown[col] = shown[col].map(floatfmt.format)
+        elif shown[col].dtype.kind in "iu":
+            shown[col] = shown[col].map("{:,}".format)
+    print(shown.to_string(index=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from profiler.demo import generate_demo
+
+    report = generate_demo(
+        args.customers, args.seed, args.out, file_format=args.format, progress=_progress
+    )
+    total = sum(report.rows.values())
+    print(
+        f"Wrote {len(report.rows)} tables ({total:,} rows; {report.rows['order_lines']:,} order lines) to {report.out_dir} in {report.seconds:.1f} s"
+    )
+    return 0
+
+
+def _validate(data: Path, out: Path, today: str | None) -> object:
+    from profiler.loading import load_sources
+    from profiler.summary import load_counts, write_quarantine
+
+    source = load_sources(data, today=today, progress=_progress)
+    counts = load_counts(source)
+    _print_table(counts)
+    quarantine_path = write_quarantine(source, out)
+    read = int(counts["rows_read"].sum())
+    quarantined = int(counts["quarantined"].sum())
+    print(
+        f"Rows read {read:,} = accepted {read - quarantined:,} + quarantined {quarantined:,}; quarantine written to {quarantine_path}"
+    )
+    missing = source.missing_tables()
+    if missing:
+        print(f"Not provided (features that need them are left out): {', '.join(missing)}")
+    return source
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    source = _validate(Path(args.data), Path(args.out), args.today)
+    return 1 if args.strict and len(source.quarantine) else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from profiler.demo import generate_demo
+    from profiler.summary import headline
+
+    started = time.perf_counter()
+    out = Path(args.out)
+    data = out / "data"
+    print(
+        f"Generating a demo retailer with {args.customers:,} customers (seed {args.seed}) in {data}"
+    )
+    generate_demo(args.customers, args.seed, data, progress=_progress)
+    print("Validating the source tables")
+    source = _validate(data, out, None)
+    facts = headline(source)
+    print(
+        f"Demo: {facts['customers']:,} buying customers, {facts['orders']:,} orders, "
+        f"{facts['order_lines']:,} order lines from {facts['first_order']:%Y-%m-%d} to {facts['last_order']:%Y-%m-%d}; "
+        f"completed net sales £{facts['net_sales_gbp']:,.0f}"
+    )
+    print(f"Done in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="profiler",
+        description="Customer Profiler: one trusted view of a retailer's customers.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser(
+        "generate",
+        help="write a deterministic synthetic retailer's source tables",
+        description="Write the demo retailer's source tables (one file per table). The same --customers and --seed give byte-identical files.",
+    )
+    p.add_argument(
+        "--customers",
+        type=int,
+        default=DEFAULT_DEMO_CUSTOMERS,
+        help="number of customers (default %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
+    p.add_argument("--out", required=True, help="folder to write the tables to")
+    p.add_argument(
+        "--format",
+        choices=["parquet", "csv"],
+        default="parquet",
+        help="file format (default %(default)s)",
+    )
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser(
+        "validate",
+        help="load and validate source tables; quarantine bad rows",
+        description="Load every source table in --data, check it against the data contract, print rows read = accepted + quarantined per table and write quarantine.csv to --out.",
+    )
+    p.add_argument("--data", required=True, help="folder with the source tables (CSV or Parquet)")
+    p.add_argument(
+        "--out", default="profiler_output", help="folder for quarantine.csv (default %(default)s)"
+    )
+    p.add_argument(
+        "--today", default=None, help="dates after this day are 'in the future' (default: today)"
+    )
+    p.add_argument("--strict", action="store_true", help="exit 1 when any row was quarantined")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "demo",
+        help="the main job on built-in demo data",
+        description="Generate the demo retailer, validate it and print a summary.",
+    )
+    p.add_argument(
+        "--customers",
+        type=int,
+        default=DEFAULT_DEMO_CUSTOMERS,
+        help="number of customers (default %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
+    p.add_argument(
+        "--out", default="demo_output", help="folder for the data and outputs (default %(default)s)"
+    )
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ProfilerError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
