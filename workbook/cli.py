@@ -7,12 +7,17 @@ the command exits with status 1; usage mistakes exit with status 2.
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from profiler.errors import ProfilerError
+from workbook import commands
+from workbook.cli_output import print_table as _print_table
+from workbook.cli_output import progress as _progress
 
 DEFAULT_DEMO_CUSTOMERS = 20_000
 
@@ -22,21 +27,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"Error: {message} (see '{self.prog} --help')\n")
-
-
-def _progress(message: str) -> None:
-    print(f"  … {message}", file=sys.stderr, flush=True)
-
-
-def _print_table(frame, *, floatfmt: str = "{:,.2f}") -> None:
-    """Print a DataFrame as an aligned plain-text table."""
-    shown = frame.copy()
-    for col in shown.columns:
-        if shown[col].dtype.kind == "f":
-            shown[col] = shown[col].map(floatfmt.format)
-        elif shown[col].dtype.kind in "iu":
-            shown[col] = shown[col].map("{:,}".format)
-    print(shown.to_string(index=False))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="demo_output", help="folder for the data and outputs (default %(default)s)"
     )
     p.set_defaults(func=cmd_demo)
+    for module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
+        importlib.import_module(f"{commands.__name__}.{module}").register(sub)
     return parser
 
 

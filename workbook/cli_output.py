@@ -1,0 +1,28 @@
+"""How commands talk to the terminal: progress on stderr, aligned tables and CSV on stdout."""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr, so stdout stays clean for tables and CSV."""
+    print(f"  … {message}", file=sys.stderr, flush=True)
+
+
+def print_table(frame: pd.DataFrame, *, floatfmt: str = "{:,.2f}") -> None:
+    """Print a DataFrame as an aligned plain-text table."""
+    shown = frame.copy()
+    for col in shown.columns:
+        if shown[col].dtype.kind == "f":
+            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else floatfmt.format(v))
+        elif shown[col].dtype.kind in "iu":
+            shown[col] = shown[col].map("{:,}".format)
+    print(shown.to_string(index=False))
+
+
+def print_csv(frame: pd.DataFrame) -> None:
+    """Write a DataFrame as CSV to stdout."""
+    frame.to_csv(sys.stdout, index=False)
