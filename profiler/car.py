@@ -1,0 +1,242 @@
+"""The Customer Analytic Record: one row per customer, as of a date, every column documented.
+
+``build_car`` runs the families of ``profiler.families`` over the sources cut at the as-of date
+and returns the columns with their data dictionary.  ``write_car`` persists them as
+``OUT/car.parquet`` (a folder of row-range parts that pandas and pyarrow read as one table,
+written in parallel) and ``OUT/car_dictionary.csv``.  Personal data never enters: the only key
+is ``customer_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .car_context import build_context
+from .contract import PII_COLUMNS
+from .errors import ProfilerError
+from .families import FAMILIES
+from .features import ColumnDef, load_feature_spec
+from .loading import SourceData
+
+CAR_FILE = "car.parquet"
+DICTIONARY_FILE = "car_dictionary.csv"
+META_FILE = "car_meta.json"
+DICTIONARY_COLUMNS = [
+    "column",
+    "family",
+    "description",
+    "unit",
+    "source_tables",
+    "definition_hash",
+    "status",
+]
+
+
+@dataclass
+class CarResult:
+    """The built CAR: columns in customer order, their dictionary, and what was left out."""
+
+    as_of: pd.Timestamp
+    customer_ids: np.ndarray
+    columns: dict[str, Any]
+    definitions: list[ColumnDef]
+    left_out: dict[str, str]  # family -> reason
+    seconds: float
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.columns) + 1  # + customer_id
+
+    def dictionary(self) -> pd.DataFrame:
+        """One row per column (customer_id first); left-out families are listed with their reason."""
+        rows = [
+            {
+                "column": "customer_id",
+                "family": "key",
+                "description": "Customer identifier: the only key; no personal data is kept.",
+                "unit": "id",
+                "source_tables": "customers; order_lines",
+                "definition_hash": "",
+                "status": "built",
+            }
+        ]
+        rows += [
+            {
+                "column": d.name,
+                "family": d.family,
+                "description": d.description,
+                "unit": d.unit,
+                "source_tables": "; ".join(d.sources),
+                "definition_hash": d.definition_hash,
+                "status": "built",
+            }
+            for d in self.definitions
+        ]
+        rows += [
+            {
+                "column": "",
+                "family": family,
+                "description": reason,
+                "unit": "",
+                "source_tables": "",
+                "definition_hash": "",
+                "status": "left out",
+            }
+            for family, reason in self.left_out.items()
+        ]
+        return pd.DataFrame(rows, columns=DICTIONARY_COLUMNS)
+
+    def to_arrow(self) -> pa.Table:
+        arrays = {"customer_id": pa.array(self.customer_ids)}
+        for name, values in self.columns.items():
+            arrays[name] = _to_arrow(values)
+        return pa.table(arrays)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.to_arrow().to_pandas()
+
+
+def _to_arrow(values: Any) -> pa.Array:
+    if isinstance(values, pd.Categorical):
+        return pa.DictionaryArray.from_arrays(
+            pa.array(values.codes, mask=values.codes < 0, type=pa.int32()),
+            pa.array([str(c) for c in values.categories], type=pa.string()),
+        )
+    if isinstance(values, pd.arrays.BooleanArray):
+        return pa.array(values)
+    values = np.asarray(values)
+    if values.dtype.kind == "M":
+        return pa.array(values.astype("datetime64[ns]"), mask=np.isnat(values))
+    return pa.array(values)
+
+
+def default_as_of(source: SourceData) -> pd.Timestamp:
+    """The day after the last order line."""
+    return (source.tables["order_lines"]["ordered_at"].max() + pd.Timedelta(days=1)).normalize()
+
+
+def build_car(
+    source: SourceData,
+    as_of: str | pd.Timestamp | None = None,
+    *,
+    spec: dict[str, Any] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> CarResult:
+    """Build the CAR from loaded sources as of a date (default: the day after the last order line).
+
+    Only data on or before the as-of date is used.  ``progress(family, done, total)`` is called as
+    each family finishes.
+    """
+    started = time.perf_counter()
+    spec = spec or load_feature_spec()
+    as_of_ts = pd.Timestamp(as_of).normalize() if as_of is not None else default_as_of(source)
+    ctx = build_context(source, as_of_ts, spec)
+    columns: dict[str, Any] = {}
+    definitions: list[ColumnDef] = []
+    left_out: dict[str, str] = {}
+    for done, family in enumerate(FAMILIES, start=1):
+        defs = family.columns(ctx)
+        values = family.compute(ctx) if defs else {}
+        names = [d.name for d in defs]
+        if set(names) != set(values):
+            # A programming error: every column needs its dictionary entry and vice versa.
+            raise AssertionError(
+                f"family {family.FAMILY}: columns {sorted(set(values) ^ set(names))[:5]} lack a definition or a value"
+            )
+        if not defs:
+            left_out[family.FAMILY] = (
+                f"left out: needs {', '.join(_needs(family.FAMILY))}, not provided"
+            )
+        for d in defs:
+            columns[d.name] = values[d.name]
+        ctx.built.update(values)
+        definitions += defs
+        if progress:
+            progress(family.FAMILY, done, len(FAMILIES))
+    _check_no_personal_data(columns)
+    return CarResult(
+        as_of_ts, ctx.customer_ids, columns, definitions, left_out, time.perf_counter() - started
+    )
+
+
+def _needs(family: str) -> list[str]:
+    return {
+        "voice": ["surveys", "interactions"],
+        "engagement": ["interactions"],
+        "preferences": ["preferences"],
+        "demographics": ["customers", "enrichment"],
+        "accounts": ["accounts"],
+    }.get(family, ["order_lines"])
+
+
+def _check_no_personal_data(columns: dict[str, Any]) -> None:
+    personal = {c for cols in PII_COLUMNS.values() for c in cols}
+    leaked = personal & set(columns)
+    if leaked:
+        raise AssertionError(f"personal data in the CAR: {sorted(leaked)}")
+
+
+def write_car(result: CarResult, out_dir: str | Path, *, parts: int = 2) -> Path:
+    """Write ``car.parquet`` (row-range parts written in parallel), the dictionary and metadata.
+
+    The parts are written to a temporary folder and swapped in at the end, so a failed build
+    leaves the previous CAR in place.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = result.to_arrow()
+    tmp = out / f".{CAR_FILE}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    n = table.num_rows
+    bounds = np.linspace(0, n, parts + 1).astype(int)
+
+    def write_part(i: int) -> None:
+        chunk = table.slice(bounds[i], bounds[i + 1] - bounds[i])
+        pq.write_table(
+            chunk,
+            tmp / f"part-{i:03d}.parquet",
+            compression="lz4",
+            use_dictionary=False,
+            write_statistics=False,
+        )
+
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        list(pool.map(write_part, range(parts)))
+    final = out / CAR_FILE
+    if final.is_dir():
+        shutil.rmtree(final)
+    elif final.exists():
+        final.unlink()
+    tmp.rename(final)
+    result.dictionary().to_csv(out / DICTIONARY_FILE, index=False)
+    meta = {
+        "as_of": str(result.as_of.date()),
+        "customers": int(n),
+        "columns": result.n_columns,
+        "left_out": result.left_out,
+    }
+    (out / META_FILE).write_text(json.dumps(meta, indent=2))
+    return final
+
+
+def read_car(car_dir: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CAR written by ``write_car`` (all columns, or the ones asked for)."""
+    path = Path(car_dir) / CAR_FILE
+    if not path.exists():
+        raise ProfilerError(
+            f"{car_dir}: no {CAR_FILE} here. Build one with 'profiler build --data DIR --out {car_dir}'."
+        )
+    return pq.read_table(path, columns=columns).to_pandas()

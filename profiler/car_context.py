@@ -1,0 +1,198 @@
+"""What every CAR family computes from: the population, order facts as of D, and period masks.
+
+Built once per CAR build.  Only data on or before the as-of date D is visible: order lines
+ordered after D are dropped, a return that came back after D is still a kept line, and side
+tables are cut at D by their own dates.  Customers are coded 0..n-1 (sorted by customer_id), so
+families aggregate with ``np.bincount`` over integer keys instead of grouping by labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .facts import order_facts
+from .loading import SourceData
+
+DAY = pd.Timedelta(days=1)
+
+
+@dataclass
+class CarContext:
+    """Shared, read-only inputs of the families."""
+
+    as_of: pd.Timestamp  # the as-of day D (midnight)
+    spec: dict[str, Any]
+    source: SourceData
+    customer_ids: np.ndarray  # sorted; row i of the CAR is customer_ids[i]
+    facts: pd.DataFrame  # order facts ordered on or before D, sorted by order
+    cust: np.ndarray  # customer code of each fact line
+    kept: np.ndarray  # bool: completed as of D
+    returned: np.ndarray  # bool: returned on or before D
+    cancelled: np.ndarray
+    order_starts: np.ndarray  # first line of each order (lines are grouped by order)
+    order_cust: np.ndarray
+    order_time: np.ndarray  # datetime64[ns] of each order
+    order_kept: np.ndarray  # bool: the order has at least one kept line
+    built: dict[str, Any] = field(default_factory=dict)  # columns of the families computed so far
+    _period_masks: dict[str, np.ndarray] = field(default_factory=dict)
+    _order_period_masks: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.customer_ids)
+
+    @property
+    def cutoff(self) -> pd.Timestamp:
+        """Exclusive end of the visible data: the start of the day after D."""
+        return self.as_of + DAY
+
+    def period_bounds(self, period: str) -> tuple[pd.Timestamp | None, pd.Timestamp]:
+        """[start, end) of a named period of templates/features.yaml."""
+        definition = self.spec["periods"][period]
+        end = self.cutoff
+        if period == "ltd":
+            return None, end
+        if period == "ytd":
+            return pd.Timestamp(year=self.as_of.year, month=1, day=1), end
+        near, far = definition["months_back"]
+        return end - pd.DateOffset(months=far), end - pd.DateOffset(months=near)
+
+    def in_period(self, times: np.ndarray, period: str) -> np.ndarray:
+        """Boolean mask of timestamps (datetime64[ns]) inside a named period."""
+        start, end = self.period_bounds(period)
+        mask = times < np.datetime64(end)
+        if start is not None:
+            mask &= times >= np.datetime64(start)
+        return mask
+
+    def period_bins(
+        self, periods: tuple[str, ...], times: np.ndarray
+    ) -> tuple[np.ndarray, int, dict[str, np.ndarray]]:
+        """Split time into disjoint bins whose unions are the periods.
+
+        Returns each timestamp's bin, the number of bins, and for each period the bins it is made
+        of.  One aggregation pass per bin then serves every period: a period's total is the sum of
+        its bins.
+        """
+        bounds = sorted({b for p in periods for b in self.period_bounds(p) if b is not None})
+        edges = np.array([np.datetime64(b, "ns") for b in bounds])
+        bin_of = np.searchsorted(edges, times, side="right")  # 0 = before the first boundary
+        n_bins = len(edges) + 1
+        members = {}
+        for p in periods:
+            start, end = self.period_bounds(p)
+            lo = 0 if start is None else bounds.index(start) + 1
+            hi = bounds.index(end) + 1
+            members[p] = np.arange(lo, hi)
+        return bin_of, n_bins, members
+
+    def line_mask(self, period: str) -> np.ndarray:
+        if period not in self._period_masks:
+            self._period_masks[period] = self.in_period(self.facts["ordered_at"].to_numpy(), period)
+        return self._period_masks[period]
+
+    def order_mask(self, period: str) -> np.ndarray:
+        if period not in self._order_period_masks:
+            self._order_period_masks[period] = self.in_period(self.order_time, period)
+        return self._order_period_masks[period]
+
+    def codes_of(self, ids: pd.Series | np.ndarray) -> np.ndarray:
+        """Customer codes of ids (-1 for ids outside the population)."""
+        return pd.Index(self.customer_ids).get_indexer(np.asarray(ids))
+
+    def per_customer(self, codes: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Sum of weights (or count) per customer code; codes < 0 are ignored."""
+        keep = codes >= 0
+        if not keep.all():
+            codes = codes[keep]
+            weights = None if weights is None else weights[keep]
+        return np.bincount(codes, weights=weights, minlength=self.n).astype(np.float64)
+
+    def visible(
+        self, table: str, time_column: str | None, *, keep_undated: bool = False
+    ) -> pd.DataFrame | None:
+        """A side table's rows known on or before D (None when the table was not provided)."""
+        if not self.source.has(table):
+            return None
+        frame = self.source.tables[table]
+        if time_column is None:
+            return frame
+        times = frame[time_column]
+        known = times < self.cutoff
+        if keep_undated:
+            known |= times.isna()
+        return frame[known.to_numpy()]
+
+
+def build_context(source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any]) -> CarContext:
+    """Cut the sources at D, code customers and group the order lines by order."""
+    cutoff = as_of + DAY
+    facts = order_facts(source)
+    facts = facts[facts["ordered_at"].to_numpy() < np.datetime64(cutoff)]
+    ids = [facts["customer_id"].to_numpy()]
+    if source.has("customers"):
+        customers = source.tables["customers"]
+        created = customers["created_at"]
+        ids.append(customers.loc[created.isna() | (created < cutoff), "customer_id"].to_numpy())
+    customer_ids = pd.unique(np.concatenate(ids)) if len(ids) > 1 else pd.unique(ids[0])
+    customer_ids = np.sort(customer_ids)
+    # Group lines by customer, then by order, so per-customer aggregation walks memory in order.
+    order_codes, _ = pd.factorize(facts["order_id"], sort=False)
+    cust = pd.Index(customer_ids).get_indexer(facts["customer_id"].to_numpy()).astype(np.int64)
+    if len(cust):
+        grouped = np.all(np.diff(order_codes) >= 0) and np.all(np.diff(cust) >= 0)
+        if not grouped:
+            perm = (
+                np.lexsort((order_codes, cust))
+                if np.any(np.diff(order_codes) < 0)
+                else np.argsort(cust, kind="stable")
+            )
+            facts = facts.iloc[perm]
+            order_codes, cust = order_codes[perm], cust[perm]
+    facts = facts.reset_index(drop=True)
+    status = (
+        facts["status"].astype(str).to_numpy()
+        if not isinstance(facts["status"].dtype, pd.CategoricalDtype)
+        else None
+    )
+    if status is None:
+        cats = facts["status"].cat.categories
+        codes = facts["status"].cat.codes.to_numpy()
+        is_status = {
+            name: codes == (list(cats).index(name) if name in cats else -2)
+            for name in ("completed", "returned", "cancelled")
+        }
+    else:
+        is_status = {name: status == name for name in ("completed", "returned", "cancelled")}
+    returned_at = facts["returned_at"].to_numpy()
+    back_by_d = is_status["returned"] & (returned_at < np.datetime64(cutoff))
+    kept = is_status["completed"] | (is_status["returned"] & ~back_by_d)
+    order_starts = (
+        np.flatnonzero(np.r_[True, order_codes[1:] != order_codes[:-1]])
+        if len(order_codes)
+        else np.array([], dtype=np.int64)
+    )
+    order_kept = (
+        np.logical_or.reduceat(kept, order_starts)
+        if len(order_starts)
+        else np.array([], dtype=bool)
+    )
+    return CarContext(
+        as_of=as_of,
+        spec=spec,
+        source=source,
+        customer_ids=customer_ids,
+        facts=facts,
+        cust=cust,
+        kept=kept,
+        returned=back_by_d,
+        cancelled=is_status["cancelled"],
+        order_starts=order_starts,
+        order_cust=cust[order_starts],
+        order_time=facts["ordered_at"].to_numpy()[order_starts],
+        order_kept=order_kept,
+    )

@@ -1,0 +1,35 @@
+"""CAR families, one module each.
+
+A family module defines ``FAMILY`` (its name), ``columns(ctx) -> list[ColumnDef]`` (the data
+dictionary entries of the columns it makes, given the levels present as of D) and
+``compute(ctx) -> dict[str, array]`` (the columns themselves, one value per customer, in the
+order of ``ctx.customer_ids``).  A family whose source table is missing returns no columns and
+is listed as left out.
+"""
+
+from . import (
+    accounts,
+    behaviour,
+    demographics,
+    engagement,
+    interests,
+    lifecycle,
+    preferences,
+    sales,
+    value,
+    voice,
+)
+
+# Order matters: value scores read the sales and lifecycle columns computed before them.
+FAMILIES = (
+    sales,
+    lifecycle,
+    behaviour,
+    interests,
+    voice,
+    engagement,
+    preferences,
+    demographics,
+    accounts,
+    value,
+)

@@ -1,0 +1,235 @@
+"""Behaviour: inter-purchase time, purchase rhythm, basket size, breadth, channel mix, seasonality."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..car_context import CarContext
+from ..contract import ORDER_CHANNELS
+from ..features import ColumnDef, slug
+from ._util import argmax_label, category_codes, ratio
+from .lifecycle import purchase_orders
+
+FAMILY = "behaviour"
+CHANNELS = [c for c in ORDER_CHANNELS if c != "unknown"]
+_SRC = ("order_lines",)
+
+
+def columns(ctx: CarContext) -> list[ColumnDef]:
+    out = [
+        ColumnDef(
+            "ipt_mean_days",
+            FAMILY,
+            "Mean days between consecutive purchase days (needs two purchase days).",
+            "days",
+            _SRC,
+        ),
+        ColumnDef(
+            "ipt_sd_days",
+            FAMILY,
+            "Standard deviation (n-1) of days between consecutive purchase days (needs three).",
+            "days",
+            _SRC,
+        ),
+        ColumnDef(
+            "purchase_days_ltd",
+            FAMILY,
+            "Distinct days with a purchase, lifetime to D.",
+            "count",
+            _SRC,
+        ),
+        ColumnDef(
+            "active_months_ltd",
+            FAMILY,
+            "Distinct calendar months with a purchase, lifetime to D.",
+            "count",
+            _SRC,
+        ),
+        ColumnDef(
+            "orders_per_active_month",
+            FAMILY,
+            "Orders with a kept line per month with a purchase.",
+            "ratio",
+            _SRC,
+        ),
+        ColumnDef(
+            "basket_units_mean",
+            FAMILY,
+            "Kept units per order with a kept line, lifetime.",
+            "count",
+            _SRC,
+        ),
+        ColumnDef(
+            "basket_lines_mean",
+            FAMILY,
+            "Kept lines per order with a kept line, lifetime.",
+            "count",
+            _SRC,
+        ),
+        ColumnDef(
+            "category_breadth",
+            FAMILY,
+            "Distinct categories bought (kept lines), lifetime.",
+            "count",
+            ("order_lines", "products"),
+        ),
+        ColumnDef(
+            "sub_category_breadth",
+            FAMILY,
+            "Distinct sub-categories bought (kept lines), lifetime.",
+            "count",
+            ("order_lines", "products"),
+        ),
+        ColumnDef(
+            "channels_used", FAMILY, "Distinct channels with a kept line, lifetime.", "count", _SRC
+        ),
+        ColumnDef(
+            "omnichannel_flag",
+            FAMILY,
+            "True when kept lines were bought through two or more channels.",
+            "flag",
+            _SRC,
+        ),
+        ColumnDef(
+            "preferred_channel",
+            FAMILY,
+            "Channel with the most spend, lifetime (first listed on ties).",
+            "category",
+            _SRC,
+        ),
+        ColumnDef(
+            "q4_share",
+            FAMILY,
+            "Share of lifetime spend ordered in October-December.",
+            "ratio",
+            _SRC,
+        ),
+        ColumnDef(
+            "sale_share",
+            FAMILY,
+            "Share of lifetime spend ordered in the sale periods of templates/features.yaml.",
+            "ratio",
+            _SRC,
+            {"sale_periods": ctx.spec["interests"]["sale_periods"]},
+        ),
+    ]
+    out += [
+        ColumnDef(
+            f"share_ch_{slug(c)}_ltd",
+            FAMILY,
+            f"Share of lifetime spend through the {c} channel.",
+            "ratio",
+            _SRC,
+        )
+        for c in CHANNELS
+    ]
+    return out
+
+
+def in_sale_period(times: np.ndarray, periods: list[list[int]]) -> np.ndarray:
+    """True for timestamps within any [month, day, month, day] range (ranges may wrap the year)."""
+    stamp = times.astype("datetime64[D]")
+    month = (stamp.astype("datetime64[M]").astype(np.int64) % 12) + 1
+    day = (stamp - stamp.astype("datetime64[M]")).astype(np.int64) + 1
+    md = month * 100 + day
+    mask = np.zeros(len(times), dtype=bool)
+    for m1, d1, m2, d2 in periods:
+        lo, hi = m1 * 100 + d1, m2 * 100 + d2
+        mask |= ((md >= lo) & (md <= hi)) if lo <= hi else ((md >= lo) | (md <= hi))
+    return mask
+
+
+def _distinct_per_customer(cust: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Number of distinct values per customer code."""
+    if len(cust) == 0:
+        return np.zeros(n)
+    span = int(values.max()) + 1 if len(values) else 1
+    pairs = np.unique(cust.astype(np.int64) * span + values.astype(np.int64))
+    return np.bincount(pairs // span, minlength=n).astype(np.float64)
+
+
+def compute(ctx: CarContext) -> dict[str, Any]:
+    n = ctx.n
+    cust, time = purchase_orders(ctx)
+    day = time.astype("datetime64[D]").astype(np.int64)
+    # Consecutive distinct purchase days.
+    if len(cust):
+        new_day = np.r_[True, (cust[1:] != cust[:-1]) | (day[1:] != day[:-1])]
+    else:
+        new_day = np.zeros(0, dtype=bool)
+    dcust, dday = cust[new_day], day[new_day]
+    same = np.r_[False, dcust[1:] == dcust[:-1]] if len(dcust) else np.zeros(0, dtype=bool)
+    gaps = np.diff(dday, prepend=dday[:1]).astype(np.float64)[same]
+    gcust = dcust[same]
+    g_n = np.bincount(gcust, minlength=n).astype(np.float64)
+    g_sum = np.bincount(gcust, weights=gaps, minlength=n)
+    g_sq = np.bincount(gcust, weights=gaps**2, minlength=n)
+    mean = ratio(g_sum, g_n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.where(
+            g_n >= 2, (g_sq - g_n * np.nan_to_num(mean) ** 2) / np.maximum(g_n - 1, 1), np.nan
+        )
+    purchase_days = np.bincount(dcust, minlength=n).astype(np.float64)
+    month = time.astype("datetime64[M]").astype(np.int64)
+    month -= month.min() if len(month) else 0
+    active_months = _distinct_per_customer(cust, month, n)
+    orders = np.bincount(cust, minlength=n).astype(np.float64)
+    kept = ctx.kept
+    lc = ctx.cust[kept]
+    facts = ctx.facts
+    net = facts["net_gbp"].to_numpy()[kept]
+    units = np.bincount(lc, weights=facts["quantity"].to_numpy(dtype=np.float64)[kept], minlength=n)
+    lines = np.bincount(lc, minlength=n).astype(np.float64)
+    spend = np.bincount(lc, weights=net, minlength=n)
+    ch = category_codes(facts["channel"][kept], CHANNELS)
+    ok = ch >= 0
+    by_channel = np.bincount(
+        lc[ok] * len(CHANNELS) + ch[ok], weights=net[ok], minlength=n * len(CHANNELS)
+    ).reshape(n, len(CHANNELS))
+    lines_by_channel = np.bincount(
+        lc[ok] * len(CHANNELS) + ch[ok], minlength=n * len(CHANNELS)
+    ).reshape(n, len(CHANNELS))
+    channels_used = (lines_by_channel > 0).sum(axis=1).astype(np.float64)
+    times = facts["ordered_at"].to_numpy()[kept]
+    q4 = times.astype("datetime64[M]").astype(np.int64) % 12 >= 9
+    sale = in_sale_period(times, ctx.spec["interests"]["sale_periods"])
+    out: dict[str, Any] = {
+        "ipt_mean_days": mean,
+        "ipt_sd_days": np.sqrt(np.maximum(var, 0)) if var is not None else var,
+        "purchase_days_ltd": purchase_days,
+        "active_months_ltd": active_months,
+        "orders_per_active_month": ratio(orders, active_months),
+        "basket_units_mean": ratio(units, orders),
+        "basket_lines_mean": ratio(lines, orders),
+        "category_breadth": _distinct_per_customer(
+            lc,
+            np.maximum(
+                category_codes(
+                    facts["category"][kept], sorted(map(str, facts["category"].unique()))
+                ),
+                0,
+            ),
+            n,
+        ),
+        "sub_category_breadth": _distinct_per_customer(
+            lc,
+            np.maximum(
+                category_codes(
+                    facts["sub_category"][kept], sorted(map(str, facts["sub_category"].unique()))
+                ),
+                0,
+            ),
+            n,
+        ),
+        "channels_used": channels_used,
+        "omnichannel_flag": channels_used >= 2,
+        "preferred_channel": argmax_label(by_channel, CHANNELS),
+        "q4_share": ratio(np.bincount(lc, weights=np.where(q4, net, 0), minlength=n), spend),
+        "sale_share": ratio(np.bincount(lc, weights=np.where(sale, net, 0), minlength=n), spend),
+    }
+    for j, c in enumerate(CHANNELS):
+        out[f"share_ch_{slug(c)}_ltd"] = ratio(by_channel[:, j], spend)
+    out["ipt_sd_days"] = np.where(g_n >= 2, out["ipt_sd_days"], np.nan)
+    return out

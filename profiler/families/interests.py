@@ -1,0 +1,144 @@
+"""Interests and motivations: category affinity against the base, price point preference,
+gifting, newness and collection affinity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..car_context import CarContext
+from ..features import ColumnDef, slug
+from ._util import argmax_label, category_codes, ratio
+from .sales import levels
+
+FAMILY = "interests"
+_SRC = ("order_lines", "products")
+
+
+def columns(ctx: CarContext) -> list[ColumnDef]:
+    g = ctx.spec["interests"]
+    out = [
+        ColumnDef(
+            f"affinity_{slug(c)}",
+            FAMILY,
+            f"Category affinity index for '{c}': the customer's share of lifetime spend in it divided by the whole base's share, x100 (100 = like the base).",
+            "index",
+            _SRC,
+        )
+        for c in levels(ctx, "category")
+    ]
+    out += [
+        ColumnDef(
+            f"share_pp_{slug(p)}_ltd",
+            FAMILY,
+            f"Share of lifetime spend at the '{p}' price point.",
+            "ratio",
+            _SRC,
+        )
+        for p in levels(ctx, "price_point")
+    ]
+    out += [
+        ColumnDef(
+            "favourite_category", FAMILY, "Category with the most lifetime spend.", "category", _SRC
+        ),
+        ColumnDef(
+            "preferred_price_point",
+            FAMILY,
+            "Price point with the most lifetime spend.",
+            "category",
+            _SRC,
+        ),
+        ColumnDef(
+            "favourite_collection",
+            FAMILY,
+            "Collection with the most lifetime spend.",
+            "category",
+            _SRC,
+        ),
+        ColumnDef(
+            "gifting_share",
+            FAMILY,
+            f"Gifting signal: share of lifetime spend on gift categories ({', '.join(g['gift_categories'])}) in gifting months {g['gifting_months']}.",
+            "ratio",
+            _SRC,
+            {"gift": g["gift_categories"], "months": g["gifting_months"]},
+        ),
+        ColumnDef(
+            "multi_unit_share",
+            FAMILY,
+            "Share of kept lines with more than one unit (buying for others).",
+            "ratio",
+            ("order_lines",),
+        ),
+        ColumnDef(
+            "newness_share",
+            FAMILY,
+            f"Share of lifetime spend on products bought within {g['newness_days']} days of their launch.",
+            "ratio",
+            _SRC,
+            {"days": g["newness_days"]},
+        ),
+    ]
+    return out
+
+
+def compute(ctx: CarContext) -> dict[str, Any]:
+    n = ctx.n
+    g = ctx.spec["interests"]
+    facts = ctx.facts
+    kept = ctx.kept
+    lc = ctx.cust[kept]
+    net = facts["net_gbp"].to_numpy()[kept]
+    spend = np.bincount(lc, weights=net, minlength=n)
+    out: dict[str, Any] = {}
+
+    def by_level(slice_name: str) -> tuple[list[str], np.ndarray]:
+        names = levels(ctx, slice_name)
+        codes = category_codes(facts[slice_name][kept], names)
+        ok = codes >= 0
+        k = len(names)
+        matrix = np.bincount(lc[ok] * k + codes[ok], weights=net[ok], minlength=n * k).reshape(n, k)
+        return names, matrix
+
+    cats, by_cat = by_level("category")
+    base_share = ratio(by_cat.sum(axis=0), np.full(len(cats), spend.sum()))
+    for j, c in enumerate(cats):
+        out[f"affinity_{slug(c)}"] = (
+            ratio(by_cat[:, j], spend) / np.where(base_share[j] > 0, base_share[j], np.nan) * 100
+        )
+    pps, by_pp = by_level("price_point")
+    for j, p in enumerate(pps):
+        out[f"share_pp_{slug(p)}_ltd"] = ratio(by_pp[:, j], spend)
+    colls, by_coll = by_level("collection")
+    out["favourite_category"] = argmax_label(by_cat, cats)
+    out["preferred_price_point"] = argmax_label(by_pp, pps)
+    out["favourite_collection"] = argmax_label(by_coll, colls)
+    times = facts["ordered_at"].to_numpy()[kept]
+    month = times.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    gift = np.isin(facts["category"][kept].astype(str).to_numpy(), g["gift_categories"]) & np.isin(
+        month, g["gifting_months"]
+    )
+    out["gifting_share"] = ratio(
+        np.bincount(lc, weights=np.where(gift, net, 0.0), minlength=n), spend
+    )
+    multi = facts["quantity"].to_numpy()[kept] > 1
+    out["multi_unit_share"] = ratio(
+        np.bincount(lc, weights=multi.astype(np.float64), minlength=n),
+        np.bincount(lc, minlength=n).astype(np.float64),
+    )
+    launch = (
+        facts["launch_date"].to_numpy()[kept]
+        if "launch_date" in facts
+        else np.full(len(lc), np.datetime64("NaT"))
+    )
+    launch = np.asarray(launch, dtype="datetime64[ns]")
+    fresh = (
+        ~np.isnat(launch)
+        & ((times - launch) <= np.timedelta64(g["newness_days"], "D"))
+        & (times >= launch)
+    )
+    out["newness_share"] = ratio(
+        np.bincount(lc, weights=np.where(fresh, net, 0.0), minlength=n), spend
+    )
+    return out

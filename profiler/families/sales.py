@@ -1,0 +1,248 @@
+"""Simple calculations: spend, orders, units, lines, AOV, returns, cancellations and discounts,
+by slice (total, category, sub-category, department, price point, channel, country, collection)
+and period (lifetime, last/prior 12 months, year to date, last four quarters)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..car_context import CarContext
+from ..contract import TABLES
+from ..features import ColumnDef, slug
+from ._util import ratio
+
+FAMILY = "sales"
+# Measures summed straight from line weights; the rest are ratios of these.
+_SUMMED = (
+    "spend",
+    "units",
+    "lines",
+    "gross_spend",
+    "full_price_spend",
+    "returns_value",
+    "returned_lines",
+    "cancelled_value",
+    "cancelled_lines",
+)
+_PRODUCT_SLICES = ("category", "sub_category", "department", "price_point", "collection")
+
+
+def levels(ctx: CarContext, slice_name: str) -> list[str]:
+    """The values a slice takes: the contract's closed list, the product master, or the data as of D."""
+    if slice_name == "total":
+        return ["total"]
+    source = ctx.source
+    if (
+        slice_name in _PRODUCT_SLICES
+        and source.has("products")
+        and source.has_column("products", slice_name)
+    ):
+        values = source.tables["products"][slice_name]
+    else:
+        values = ctx.facts[slice_name]
+    present = sorted(
+        {str(v) for v in pd.unique(values.astype("object")) if v == v and v is not None}
+    )
+    table = "products" if slice_name in _PRODUCT_SLICES else "order_lines"
+    allowed = TABLES[table].column(slice_name).allowed
+    if allowed:
+        return [v for v in allowed if v != "unknown" or "unknown" in present]
+    return present
+
+
+def column_name(
+    measure: str, slice_name: str, level: str, period: str, short: dict[str, str]
+) -> str:
+    if slice_name == "total":
+        return f"{measure}_{period}"
+    return f"{measure}_{short[slice_name]}_{slug(level)}_{period}"
+
+
+def _grid(ctx: CarContext):
+    spec = ctx.spec
+    for grid in spec["sales"]:
+        slice_name = grid["slice"]
+        for level in levels(ctx, slice_name):
+            for measure in grid["measures"]:
+                for period in grid["periods"]:
+                    yield grid, slice_name, level, measure, period
+
+
+def columns(ctx: CarContext) -> list[ColumnDef]:
+    spec = ctx.spec
+    out = []
+    for _, slice_name, level, measure, period in _grid(ctx):
+        what = spec["measures"][measure]
+        where = "" if slice_name == "total" else f" in {slice_name.replace('_', '-')} '{level}'"
+        sources = ("order_lines", "products") if slice_name in _PRODUCT_SLICES else ("order_lines",)
+        out.append(
+            ColumnDef(
+                column_name(measure, slice_name, level, period, spec["slice_names"]),
+                FAMILY,
+                f"{what['description'].capitalize()}{where}, {spec['periods'][period]['label']}.",
+                what["unit"],
+                sources,
+                {
+                    "measure": measure,
+                    "slice": slice_name,
+                    "level": level,
+                    "period": period,
+                    "period_def": spec["periods"][period],
+                },
+            )
+        )
+    return out
+
+
+def _weights(ctx: CarContext) -> dict[str, np.ndarray]:
+    facts = ctx.facts
+    net = facts["net_gbp"].to_numpy(dtype=np.float64)
+    kept, returned, cancelled = ctx.kept, ctx.returned, ctx.cancelled
+    full_price = facts["discount"].to_numpy(dtype=np.float64) == 0
+    return {
+        "spend": np.where(kept, net, 0.0),
+        "units": np.where(kept, facts["quantity"].to_numpy(dtype=np.float64), 0.0),
+        "lines": kept.astype(np.float64),
+        "gross_spend": np.where(kept, facts["gross_gbp"].to_numpy(dtype=np.float64), 0.0),
+        "full_price_spend": np.where(kept & full_price, net, 0.0),
+        "returns_value": np.where(returned, net, 0.0),
+        "returned_lines": returned.astype(np.float64),
+        "cancelled_value": np.where(cancelled, net, 0.0),
+        "cancelled_lines": cancelled.astype(np.float64),
+    }
+
+
+def _needed(measures: list[str]) -> set[str]:
+    need = set()
+    for m in measures:
+        need |= {
+            "aov": {"spend", "orders"},
+            "discount_value": {"gross_spend", "spend"},
+            "discount_share": {"gross_spend", "spend"},
+            "full_price_share": {"full_price_spend", "spend"},
+            "return_rate": {"returns_value", "spend"},
+        }.get(m, {m})
+    return need
+
+
+def _slice_codes(ctx: CarContext, slice_name: str, level_names: list[str]) -> np.ndarray:
+    """Level index of each fact line (-1 for a value outside the levels)."""
+    if slice_name == "total":
+        return np.zeros(len(ctx.facts), dtype=np.int64)
+    values = ctx.facts[slice_name]
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        lookup = np.array(
+            [
+                level_names.index(str(c)) if str(c) in level_names else -1
+                for c in values.cat.categories
+            ]
+            + [-1]
+        )
+        return lookup[values.cat.codes.to_numpy().astype(np.int64)]
+    return pd.Index(level_names).get_indexer(values.astype(str).to_numpy())
+
+
+def _order_levels(ctx: CarContext, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, level) pairs: each order once per level in which it has a kept line."""
+    if k == 1:
+        orders = np.flatnonzero(ctx.order_kept)
+        return orders, np.zeros(len(orders), dtype=np.int64)
+    if k <= 64 and len(ctx.order_starts):
+        # OR the levels of an order's lines into a bitmask, then read the bits back.
+        bits = np.where(
+            ctx.kept & (codes >= 0),
+            np.left_shift(np.uint64(1), np.maximum(codes, 0).astype(np.uint64)),
+            np.uint64(0),
+        )
+        order_bits = np.bitwise_or.reduceat(bits, ctx.order_starts)
+        pair_order, pair_level = [], []
+        for level in range(k):
+            has = np.flatnonzero((order_bits >> np.uint64(level)) & np.uint64(1))
+            pair_order.append(has)
+            pair_level.append(np.full(len(has), level, dtype=np.int64))
+        return np.concatenate(pair_order), np.concatenate(pair_level)
+    order_of_line = np.repeat(
+        np.arange(len(ctx.order_starts)), np.diff(np.r_[ctx.order_starts, len(codes)])
+    )
+    ok = ctx.kept & (codes >= 0)
+    pairs = pd.DataFrame({"o": order_of_line[ok], "l": codes[ok]}).drop_duplicates().to_numpy()
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _by_period(
+    flat: np.ndarray, n: int, k: int, n_bins: int, members: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Per-period (k, n) sums from per-(bin, level, customer) sums; a period's bins are contiguous."""
+    cube = flat.reshape(n_bins, k, n)
+    return {
+        p: cube[bins[0] : bins[-1] + 1].sum(axis=0) if len(bins) else np.zeros((k, n))
+        for p, bins in members.items()
+    }
+
+
+def compute(ctx: CarContext) -> dict[str, Any]:
+    spec = ctx.spec
+    short = spec["slice_names"]
+    weights = _weights(ctx)
+    times = ctx.facts["ordered_at"].to_numpy()
+    out: dict[str, Any] = {}
+    for grid in spec["sales"]:
+        slice_name = grid["slice"]
+        level_names = levels(ctx, slice_name)
+        k = len(level_names)
+        n = ctx.n
+        codes = _slice_codes(ctx, slice_name, level_names)
+        need = _needed(grid["measures"])
+        dtype = np.float64 if slice_name == "total" else np.float32
+        periods = tuple(grid["periods"])
+        bin_of, n_bins, members = ctx.period_bins(periods, times)
+        ok = codes >= 0
+        sel = None if ok.all() else np.flatnonzero(ok)
+        # Bin-major keys: each period's total is a sum of contiguous blocks, each level a row.
+        key = (bin_of * k + np.maximum(codes, 0)) * n + ctx.cust
+        if sel is not None:
+            key = key[sel]
+        sums: dict[str, dict[str, np.ndarray]] = {}
+        for m in need:
+            if m in _SUMMED:
+                w = weights[m] if sel is None else weights[m][sel]
+                sums[m] = _by_period(
+                    np.bincount(key, weights=w, minlength=n * k * n_bins), n, k, n_bins, members
+                )
+        if "orders" in need:
+            pair_order, pair_level = _order_levels(ctx, codes, k)
+            order_bin = bin_of[ctx.order_starts][pair_order]
+            okey = (order_bin * k + pair_level) * n + ctx.order_cust[pair_order]
+            sums["orders"] = _by_period(
+                np.bincount(okey, minlength=n * k * n_bins).astype(np.float64),
+                n,
+                k,
+                n_bins,
+                members,
+            )
+        for period in periods:
+            s = {m: v[period] for m, v in sums.items()}
+            for measure in grid["measures"]:
+                matrix = _derive(measure, s)
+                for j, level in enumerate(level_names):
+                    out[column_name(measure, slice_name, level, period, short)] = matrix[j].astype(
+                        dtype
+                    )
+    return out
+
+
+def _derive(measure: str, s: dict[str, np.ndarray]) -> np.ndarray:
+    if measure == "aov":
+        return ratio(s["spend"], s["orders"])
+    if measure == "discount_value":
+        return s["gross_spend"] - s["spend"]
+    if measure == "discount_share":
+        return ratio(s["gross_spend"] - s["spend"], s["gross_spend"])
+    if measure == "full_price_share":
+        return ratio(s["full_price_spend"], s["spend"])
+    if measure == "return_rate":
+        return ratio(s["returns_value"], s["spend"] + s["returns_value"])
+    return s[measure]
