@@ -396,7 +396,7 @@ def _customer_table(rng: np.random.Generator, people: dict) -> pa.Table:
             "home_country": _dict(home, codes),
             "home_store": _dict(home, stores),
             "preferred_language": _dict(home, languages),
-            "birth_year": pa.array(birth, mask=np.isnan(birth)).cast(pa.int32()),
+            "birth_year": _int_array(birth, pa.int32()),
             "gender": _dict(gender_idx, ["female", "male", "other", None]),
             "name": pa.array(names.tolist()),
             "email": pa.array(email.tolist()),
@@ -712,7 +712,7 @@ def _interactions(rng: np.random.Generator, people: dict) -> pa.Table:
             "type": _dict(itype, list(INTERACTION_TYPES)),
             "topic": _dict(rng.integers(0, len(TOPIC_NAMES), len(who)), TOPIC_NAMES),
             "department": _dict(rng.integers(0, len(DEPARTMENTS), len(who)), DEPARTMENTS),
-            "effort_score": pa.array(effort, mask=np.isnan(effort)).cast(pa.int8()),
+            "effort_score": _int_array(effort, pa.int8()),
         }
     )
 
@@ -747,8 +747,8 @@ def _surveys(rng: np.random.Generator, people: dict) -> pa.Table:
             "customer_id": (who + 1).astype(np.int64),
             "at": pa.array(at),
             "channel": _dict(channel, ["store", "web", "app", "clienteling", "contact centre"]),
-            "nps": pa.array(nps, mask=np.isnan(nps)).cast(pa.int8()),
-            "csat": pa.array(csat, mask=np.isnan(csat)).cast(pa.int8()),
+            "nps": _int_array(nps, pa.int8()),
+            "csat": _int_array(csat, pa.int8()),
         }
     )
 
@@ -968,6 +968,15 @@ def _ledger(lines: pa.Table, products: dict, fx_rates: pa.Table, journals: pa.Ta
 # writing
 
 
+def _int_array(values: np.ndarray, kind: pa.DataType) -> pa.Array:
+    """Whole numbers from a float array whose NaNs are nulls (null slots hold 0, so files are
+    byte-identical from run to run)."""
+    missing = np.isnan(values)
+    return pa.array(
+        np.where(missing, 0, values).astype(kind.to_pandas_dtype()), type=kind, mask=missing
+    )
+
+
 def _dict(codes: np.ndarray, labels: list) -> pa.DictionaryArray:
     """A dictionary-encoded text column; negative codes and None labels become nulls."""
     codes = np.asarray(codes).astype(np.int32)
@@ -976,9 +985,15 @@ def _dict(codes: np.ndarray, labels: list) -> pa.DictionaryArray:
     if has_none:
         none_codes = [i for i, label in enumerate(labels) if label is None]
         mask |= np.isin(codes, none_codes)
-    clean = [label if label is not None else "" for label in labels]
+    # Repeated labels (several countries speak English) share one dictionary entry: a dictionary
+    # with duplicates is written differently from run to run.
+    unique = list(dict.fromkeys(label for label in labels if label is not None)) or [""]
+    remap = np.array(
+        [unique.index(label) if label is not None else 0 for label in labels], dtype=np.int32
+    )
+    indices = remap[np.where(mask, 0, codes)]
     return pa.DictionaryArray.from_arrays(
-        pa.array(np.where(mask, 0, codes), mask=mask), pa.array(clean, pa.string())
+        pa.array(indices, mask=mask), pa.array(unique, pa.string())
     )
 
 
