@@ -128,32 +128,69 @@ class CarContext:
         return frame[known.to_numpy()]
 
 
+def _take(frame: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
+    """Rows of a frame by position, column by column with numpy (much faster than ``iloc``)."""
+    columns = {}
+    for name in frame.columns:
+        values = frame[name]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            columns[name] = pd.Categorical.from_codes(
+                values.cat.codes.to_numpy()[index], dtype=values.dtype
+            )
+        else:
+            columns[name] = values.to_numpy()[index]
+    return pd.DataFrame(columns, copy=False)  # no consolidation copy
+
+
+# Fact columns the families read; the rest are not carried into the context.
+CONTEXT_COLUMNS = (
+    "ordered_at",
+    "channel",
+    "country",
+    "quantity",
+    "discount",
+    "status",
+    "returned_at",
+    "net_gbp",
+    "gross_gbp",
+    "category",
+    "sub_category",
+    "department",
+    "collection",
+    "price_point",
+    "launch_date",
+)
+
+
 def build_context(source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any]) -> CarContext:
     """Cut the sources at D, code customers and group the order lines by order."""
     cutoff = as_of + DAY
     facts = order_facts(source)
-    facts = facts[facts["ordered_at"].to_numpy() < np.datetime64(cutoff)]
-    ids = [facts["customer_id"].to_numpy()]
+    visible = facts["ordered_at"].to_numpy() < np.datetime64(cutoff)
+    index = None if visible.all() else np.flatnonzero(visible)
+    cust_all = facts["customer_id"].to_numpy()
+    ids = [cust_all if index is None else cust_all[index]]
     if source.has("customers"):
         customers = source.tables["customers"]
         created = customers["created_at"]
         ids.append(customers.loc[created.isna() | (created < cutoff), "customer_id"].to_numpy())
-    customer_ids = pd.unique(np.concatenate(ids)) if len(ids) > 1 else pd.unique(ids[0])
-    customer_ids = np.sort(customer_ids)
+    customer_ids = np.sort(pd.unique(np.concatenate(ids)))
     # Group lines by customer, then by order, so per-customer aggregation walks memory in order.
-    order_codes, _ = pd.factorize(facts["order_id"], sort=False)
-    cust = pd.Index(customer_ids).get_indexer(facts["customer_id"].to_numpy()).astype(np.int64)
-    if len(cust):
-        grouped = np.all(np.diff(order_codes) >= 0) and np.all(np.diff(cust) >= 0)
-        if not grouped:
-            perm = (
-                np.lexsort((order_codes, cust))
-                if np.any(np.diff(order_codes) < 0)
-                else np.argsort(cust, kind="stable")
-            )
-            facts = facts.iloc[perm]
-            order_codes, cust = order_codes[perm], cust[perm]
-    facts = facts.reset_index(drop=True)
+    order_codes, _ = pd.factorize(
+        facts["order_id"] if index is None else facts["order_id"].to_numpy()[index], sort=False
+    )
+    cust = pd.Index(customer_ids).get_indexer(ids[0]).astype(np.int64)
+    if len(cust) and not (np.all(np.diff(order_codes) >= 0) and np.all(np.diff(cust) >= 0)):
+        perm = (
+            np.lexsort((order_codes, cust))
+            if np.any(np.diff(order_codes) < 0)
+            else np.argsort(cust, kind="stable")
+        )
+        index = perm if index is None else index[perm]
+        order_codes, cust = order_codes[perm], cust[perm]
+    facts = facts[list(CONTEXT_COLUMNS)]
+    if index is not None:
+        facts = _take(facts, index)
     status = (
         facts["status"].astype(str).to_numpy()
         if not isinstance(facts["status"].dtype, pd.CategoricalDtype)

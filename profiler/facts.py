@@ -46,7 +46,7 @@ def order_facts(source: SourceData) -> pd.DataFrame:
             facts["net_gbp"], keep, out=facts["net_gbp"].to_numpy().copy(), where=keep > 0
         )
     _attach_products(facts, source)
-    facts["month"] = facts["ordered_at"].dt.to_period("M").dt.start_time.astype("datetime64[ns]")
+    facts["month"] = facts["ordered_at"].to_numpy().astype("datetime64[M]").astype("datetime64[ns]")
     return facts
 
 

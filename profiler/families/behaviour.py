@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..car_context import CarContext
 from ..contract import ORDER_CHANNELS
@@ -142,12 +143,36 @@ def in_sale_period(times: np.ndarray, periods: list[list[int]]) -> np.ndarray:
 
 
 def _distinct_per_customer(cust: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Number of distinct values per customer code."""
+    """Number of distinct values (codes 0..63) per customer, for rows sorted by customer."""
     if len(cust) == 0:
         return np.zeros(n)
-    span = int(values.max()) + 1 if len(values) else 1
-    pairs = np.unique(cust.astype(np.int64) * span + values.astype(np.int64))
-    return np.bincount(pairs // span, minlength=n).astype(np.float64)
+    starts = np.flatnonzero(np.r_[True, cust[1:] != cust[:-1]])
+    bits = np.bitwise_or.reduceat(np.left_shift(np.uint64(1), values.astype(np.uint64)), starts)
+    out = np.zeros(n)
+    out[cust[starts]] = np.bitwise_count(bits)
+    return out
+
+
+def _runs_per_customer(cust: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Number of distinct values per customer, for rows sorted by customer, then value."""
+    if len(cust) == 0:
+        return np.zeros(n)
+    new = np.r_[True, (cust[1:] != cust[:-1]) | (values[1:] != values[:-1])]
+    return np.bincount(cust[new], minlength=n).astype(np.float64)
+
+
+def _breadth(ctx: CarContext, column: str, kept: np.ndarray, lc: np.ndarray) -> np.ndarray:
+    """Distinct values of a product attribute among a customer's kept lines."""
+    values = ctx.facts[column]
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+    else:
+        codes = pd.factorize(values)[0]
+    codes = codes[kept]
+    if codes.max(initial=0) < 64:
+        return _distinct_per_customer(lc, np.maximum(codes, 0), ctx.n)
+    order = np.lexsort((codes, lc))
+    return _runs_per_customer(lc[order], codes[order], ctx.n)
 
 
 def compute(ctx: CarContext) -> dict[str, Any]:
@@ -172,9 +197,7 @@ def compute(ctx: CarContext) -> dict[str, Any]:
             g_n >= 2, (g_sq - g_n * np.nan_to_num(mean) ** 2) / np.maximum(g_n - 1, 1), np.nan
         )
     purchase_days = np.bincount(dcust, minlength=n).astype(np.float64)
-    month = time.astype("datetime64[M]").astype(np.int64)
-    month -= month.min() if len(month) else 0
-    active_months = _distinct_per_customer(cust, month, n)
+    active_months = _runs_per_customer(cust, time.astype("datetime64[M]").astype(np.int64), n)
     orders = np.bincount(cust, minlength=n).astype(np.float64)
     kept = ctx.kept
     lc = ctx.cust[kept]
@@ -203,26 +226,8 @@ def compute(ctx: CarContext) -> dict[str, Any]:
         "orders_per_active_month": ratio(orders, active_months),
         "basket_units_mean": ratio(units, orders),
         "basket_lines_mean": ratio(lines, orders),
-        "category_breadth": _distinct_per_customer(
-            lc,
-            np.maximum(
-                category_codes(
-                    facts["category"][kept], sorted(map(str, facts["category"].unique()))
-                ),
-                0,
-            ),
-            n,
-        ),
-        "sub_category_breadth": _distinct_per_customer(
-            lc,
-            np.maximum(
-                category_codes(
-                    facts["sub_category"][kept], sorted(map(str, facts["sub_category"].unique()))
-                ),
-                0,
-            ),
-            n,
-        ),
+        "category_breadth": _breadth(ctx, "category", kept, lc),
+        "sub_category_breadth": _breadth(ctx, "sub_category", kept, lc),
         "channels_used": channels_used,
         "omnichannel_flag": channels_used >= 2,
         "preferred_channel": argmax_label(by_channel, CHANNELS),

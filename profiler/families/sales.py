@@ -145,42 +145,56 @@ def _slice_codes(ctx: CarContext, slice_name: str, level_names: list[str]) -> np
     return pd.Index(level_names).get_indexer(values.astype(str).to_numpy())
 
 
-def _order_levels(ctx: CarContext, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(order, level) pairs: each order once per level in which it has a kept line."""
+def _order_bits(ctx: CarContext, codes: np.ndarray, k: int) -> np.ndarray | None:
+    """Per order, a bitmask of the levels in which it has a kept line (None when k > 64)."""
+    if k > 64 or not len(ctx.order_starts):
+        return None
+    bits = np.where(
+        ctx.kept & (codes >= 0),
+        np.left_shift(np.uint64(1), np.maximum(codes, 0).astype(np.uint64)),
+        np.uint64(0),
+    )
+    return np.bitwise_or.reduceat(bits, ctx.order_starts)
+
+
+def _order_counts(
+    ctx: CarContext, codes: np.ndarray, k: int, bin_of: np.ndarray, n_bins: int
+) -> np.ndarray:
+    """(k, n, bins) counts of orders with a kept line in each level."""
+    n = ctx.n
+    order_key = ctx.order_cust * n_bins + bin_of[ctx.order_starts]
     if k == 1:
-        orders = np.flatnonzero(ctx.order_kept)
-        return orders, np.zeros(len(orders), dtype=np.int64)
-    if k <= 64 and len(ctx.order_starts):
-        # OR the levels of an order's lines into a bitmask, then read the bits back.
-        bits = np.where(
-            ctx.kept & (codes >= 0),
-            np.left_shift(np.uint64(1), np.maximum(codes, 0).astype(np.uint64)),
-            np.uint64(0),
+        return (
+            np.bincount(order_key[ctx.order_kept], minlength=n * n_bins)
+            .reshape(1, n, n_bins)
+            .astype(np.float64)
         )
-        order_bits = np.bitwise_or.reduceat(bits, ctx.order_starts)
+    bits = _order_bits(ctx, codes, k)
+    if bits is not None:
+        # Peel the lowest set bit off each order until none is left: one (order, level) pair each.
         pair_order, pair_level = [], []
-        for level in range(k):
-            has = np.flatnonzero((order_bits >> np.uint64(level)) & np.uint64(1))
-            pair_order.append(has)
-            pair_level.append(np.full(len(has), level, dtype=np.int64))
-        return np.concatenate(pair_order), np.concatenate(pair_level)
+        orders = np.flatnonzero(bits)
+        remaining = bits[orders]
+        while len(orders):
+            lowest = remaining & (~remaining + np.uint64(1))
+            pair_order.append(orders)
+            pair_level.append(np.bitwise_count(lowest - np.uint64(1)).astype(np.int64))
+            remaining = remaining ^ lowest
+            more = remaining != 0
+            orders, remaining = orders[more], remaining[more]
+        po, pl = np.concatenate(pair_order), np.concatenate(pair_level)
+        flat = np.bincount(pl * (n * n_bins) + order_key[po], minlength=k * n * n_bins)
+        return flat.reshape(k, n, n_bins).astype(np.float64)
+    # More than 64 levels: de-duplicate (order, level) pairs directly.
     order_of_line = np.repeat(
         np.arange(len(ctx.order_starts)), np.diff(np.r_[ctx.order_starts, len(codes)])
     )
     ok = ctx.kept & (codes >= 0)
     pairs = pd.DataFrame({"o": order_of_line[ok], "l": codes[ok]}).drop_duplicates().to_numpy()
-    return pairs[:, 0], pairs[:, 1]
-
-
-def _by_period(
-    flat: np.ndarray, n: int, k: int, n_bins: int, members: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """Per-period (k, n) sums from per-(bin, level, customer) sums; a period's bins are contiguous."""
-    cube = flat.reshape(n_bins, k, n)
-    return {
-        p: cube[bins[0] : bins[-1] + 1].sum(axis=0) if len(bins) else np.zeros((k, n))
-        for p, bins in members.items()
-    }
+    flat = np.bincount(
+        pairs[:, 1] * (n * n_bins) + order_key[pairs[:, 0]], minlength=k * n * n_bins
+    )
+    return flat.reshape(k, n, n_bins).astype(np.float64)
 
 
 def compute(ctx: CarContext) -> dict[str, Any]:
@@ -189,48 +203,43 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     weights = _weights(ctx)
     times = ctx.facts["ordered_at"].to_numpy()
     out: dict[str, Any] = {}
+    n = ctx.n
     for grid in spec["sales"]:
         slice_name = grid["slice"]
         level_names = levels(ctx, slice_name)
         k = len(level_names)
-        n = ctx.n
         codes = _slice_codes(ctx, slice_name, level_names)
         need = _needed(grid["measures"])
         dtype = np.float64 if slice_name == "total" else np.float32
         periods = tuple(grid["periods"])
         bin_of, n_bins, members = ctx.period_bins(periods, times)
+        # A period's total is its bins' sum: one matrix product per measure does every period.
+        membership = np.zeros((n_bins, len(periods)))
+        for j, p in enumerate(periods):
+            membership[members[p], j] = 1.0
         ok = codes >= 0
         sel = None if ok.all() else np.flatnonzero(ok)
-        # Bin-major keys: each period's total is a sum of contiguous blocks, each level a row.
-        key = (bin_of * k + np.maximum(codes, 0)) * n + ctx.cust
+        # Level-major keys: lines are sorted by customer, so the writes stream through k regions;
+        # the product with the membership matrix then lands each (period, level) as one row.
+        key = (np.maximum(codes, 0) * n + ctx.cust) * n_bins + bin_of
         if sel is not None:
             key = key[sel]
-        sums: dict[str, dict[str, np.ndarray]] = {}
+        sums: dict[str, np.ndarray] = {}  # measure -> (periods, k, n)
         for m in need:
             if m in _SUMMED:
                 w = weights[m] if sel is None else weights[m][sel]
-                sums[m] = _by_period(
-                    np.bincount(key, weights=w, minlength=n * k * n_bins), n, k, n_bins, members
-                )
+                flat = np.bincount(key, weights=w, minlength=n * k * n_bins).reshape(k * n, n_bins)
+                sums[m] = (membership.T @ flat.T).reshape(len(periods), k, n)
         if "orders" in need:
-            pair_order, pair_level = _order_levels(ctx, codes, k)
-            order_bin = bin_of[ctx.order_starts][pair_order]
-            okey = (order_bin * k + pair_level) * n + ctx.order_cust[pair_order]
-            sums["orders"] = _by_period(
-                np.bincount(okey, minlength=n * k * n_bins).astype(np.float64),
-                n,
-                k,
-                n_bins,
-                members,
+            cube = _order_counts(ctx, codes, k, bin_of, n_bins)
+            sums["orders"] = (membership.T @ cube.reshape(k * n, n_bins).T).reshape(
+                len(periods), k, n
             )
-        for period in periods:
-            s = {m: v[period] for m, v in sums.items()}
-            for measure in grid["measures"]:
-                matrix = _derive(measure, s)
+        for measure in grid["measures"]:
+            block = np.ascontiguousarray(_derive(measure, sums), dtype=dtype)  # (periods, k, n)
+            for pi, period in enumerate(periods):
                 for j, level in enumerate(level_names):
-                    out[column_name(measure, slice_name, level, period, short)] = matrix[j].astype(
-                        dtype
-                    )
+                    out[column_name(measure, slice_name, level, period, short)] = block[pi, j]
     return out
 
 
