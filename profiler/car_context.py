@@ -38,6 +38,7 @@ class CarContext:
     order_time: np.ndarray  # datetime64[ns] of each order
     order_kept: np.ndarray  # bool: the order has at least one kept line
     built: dict[str, Any] = field(default_factory=dict)  # columns of the families computed so far
+    cache: dict[Any, Any] = field(default_factory=dict)  # levels, codes and bins reused by families
     _period_masks: dict[str, np.ndarray] = field(default_factory=dict)
     _order_period_masks: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -89,6 +90,48 @@ class CarContext:
             hi = bounds.index(end) + 1
             members[p] = np.arange(lo, hi)
         return bin_of, n_bins, members
+
+    def line_bins(self, periods: tuple[str, ...]) -> tuple[np.ndarray, int, dict[str, np.ndarray]]:
+        """``period_bins`` of the fact lines, computed once per set of periods."""
+        key = ("bins", periods)
+        if key not in self.cache:
+            self.cache[key] = self.period_bins(periods, self.facts["ordered_at"].to_numpy())
+        return self.cache[key]
+
+    def present_values(self, column: str) -> list[str]:
+        """Distinct values of a fact column (as text), without scanning every line twice."""
+        key = ("present", column)
+        if key not in self.cache:
+            values = self.facts[column]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                codes = values.cat.codes.to_numpy()
+                used = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)) > 0
+                present = [str(c) for c, u in zip(values.cat.categories, used, strict=True) if u]
+            else:
+                present = [
+                    str(v) for v in pd.unique(values.astype("object")) if v == v and v is not None
+                ]
+            self.cache[key] = sorted(present)
+        return self.cache[key]
+
+    def level_codes(self, column: str, labels: list[str]) -> np.ndarray:
+        """Index in ``labels`` of each fact line's value of ``column`` (-1 when not among them)."""
+        key = ("codes", column, tuple(labels))
+        if key not in self.cache:
+            values = self.facts[column]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                lookup = np.array(
+                    [
+                        labels.index(str(c)) if str(c) in labels else -1
+                        for c in values.cat.categories
+                    ]
+                    + [-1],
+                    dtype=np.int64,
+                )
+                self.cache[key] = lookup[values.cat.codes.to_numpy().astype(np.int64)]
+            else:
+                self.cache[key] = pd.Index(labels).get_indexer(values.astype(str).to_numpy())
+        return self.cache[key]
 
     def line_mask(self, period: str) -> np.ndarray:
         if period not in self._period_masks:

@@ -10,7 +10,7 @@ import pandas as pd
 from ..car_context import CarContext
 from ..contract import ORDER_CHANNELS
 from ..features import ColumnDef, slug
-from ._util import argmax_label, category_codes, ratio
+from ._util import argmax_label, ratio
 from .lifecycle import purchase_orders
 
 FAMILY = "behaviour"
@@ -206,7 +206,7 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     units = np.bincount(lc, weights=facts["quantity"].to_numpy(dtype=np.float64)[kept], minlength=n)
     lines = np.bincount(lc, minlength=n).astype(np.float64)
     spend = np.bincount(lc, weights=net, minlength=n)
-    ch = category_codes(facts["channel"][kept], CHANNELS)
+    ch = ctx.level_codes("channel", CHANNELS)[kept]
     ok = ch >= 0
     by_channel = np.bincount(
         lc[ok] * len(CHANNELS) + ch[ok], weights=net[ok], minlength=n * len(CHANNELS)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..car_context import CarContext
 from ..features import ColumnDef, slug
-from ._util import argmax_label, category_codes, ratio
+from ._util import argmax_label, ratio
 from .sales import levels
 
 FAMILY = "interests"
@@ -95,7 +95,7 @@ def compute(ctx: CarContext) -> dict[str, Any]:
 
     def by_level(slice_name: str) -> tuple[list[str], np.ndarray]:
         names = levels(ctx, slice_name)
-        codes = category_codes(facts[slice_name][kept], names)
+        codes = ctx.level_codes(slice_name, names)[kept]
         ok = codes >= 0
         k = len(names)
         matrix = np.bincount(lc[ok] * k + codes[ok], weights=net[ok], minlength=n * k).reshape(n, k)
@@ -116,7 +116,8 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     out["favourite_collection"] = argmax_label(by_coll, colls)
     times = facts["ordered_at"].to_numpy()[kept]
     month = times.astype("datetime64[M]").astype(np.int64) % 12 + 1
-    gift = np.isin(facts["category"][kept].astype(str).to_numpy(), g["gift_categories"]) & np.isin(
+    gift_codes = [j for j, c in enumerate(cats) if c in g["gift_categories"]]
+    gift = np.isin(ctx.level_codes("category", cats)[kept], gift_codes) & np.isin(
         month, g["gifting_months"]
     )
     out["gifting_share"] = ratio(

@@ -34,6 +34,9 @@ def levels(ctx: CarContext, slice_name: str) -> list[str]:
     """The values a slice takes: the contract's closed list, the product master, or the data as of D."""
     if slice_name == "total":
         return ["total"]
+    key = ("levels", slice_name)
+    if key in ctx.cache:
+        return ctx.cache[key]
     source = ctx.source
     if (
         slice_name in _PRODUCT_SLICES
@@ -41,16 +44,16 @@ def levels(ctx: CarContext, slice_name: str) -> list[str]:
         and source.has_column("products", slice_name)
     ):
         values = source.tables["products"][slice_name]
+        present = sorted(
+            {str(v) for v in pd.unique(values.astype("object")) if v == v and v is not None}
+        )
     else:
-        values = ctx.facts[slice_name]
-    present = sorted(
-        {str(v) for v in pd.unique(values.astype("object")) if v == v and v is not None}
-    )
+        present = ctx.present_values(slice_name)
     table = "products" if slice_name in _PRODUCT_SLICES else "order_lines"
     allowed = TABLES[table].column(slice_name).allowed
-    if allowed:
-        return [v for v in allowed if v != "unknown" or "unknown" in present]
-    return present
+    names = [v for v in allowed if v != "unknown" or "unknown" in present] if allowed else present
+    ctx.cache[key] = names
+    return names
 
 
 def column_name(
@@ -132,17 +135,7 @@ def _slice_codes(ctx: CarContext, slice_name: str, level_names: list[str]) -> np
     """Level index of each fact line (-1 for a value outside the levels)."""
     if slice_name == "total":
         return np.zeros(len(ctx.facts), dtype=np.int64)
-    values = ctx.facts[slice_name]
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        lookup = np.array(
-            [
-                level_names.index(str(c)) if str(c) in level_names else -1
-                for c in values.cat.categories
-            ]
-            + [-1]
-        )
-        return lookup[values.cat.codes.to_numpy().astype(np.int64)]
-    return pd.Index(level_names).get_indexer(values.astype(str).to_numpy())
+    return ctx.level_codes(slice_name, level_names)
 
 
 def _order_bits(ctx: CarContext, codes: np.ndarray, k: int) -> np.ndarray | None:
@@ -201,7 +194,6 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     spec = ctx.spec
     short = spec["slice_names"]
     weights = _weights(ctx)
-    times = ctx.facts["ordered_at"].to_numpy()
     out: dict[str, Any] = {}
     n = ctx.n
     for grid in spec["sales"]:
@@ -212,7 +204,7 @@ def compute(ctx: CarContext) -> dict[str, Any]:
         need = _needed(grid["measures"])
         dtype = np.float64 if slice_name == "total" else np.float32
         periods = tuple(grid["periods"])
-        bin_of, n_bins, members = ctx.period_bins(periods, times)
+        bin_of, n_bins, members = ctx.line_bins(periods)
         # A period's total is its bins' sum: one matrix product per measure does every period.
         membership = np.zeros((n_bins, len(periods)))
         for j, p in enumerate(periods):
