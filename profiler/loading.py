@@ -367,12 +367,22 @@ def _coerce_text(col: Column, values: pd.Series) -> pd.Series:
             return canonical.get(value.lower(), value)
         return value
 
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        cats = [clean(c) for c in values.cat.categories]
-        if len(set(cats)) == len(cats):
-            return values.cat.rename_categories(cats)
-        return values.astype("object").map(clean).astype("category")
-    return values.astype("object").map(clean).astype("category")
+    if col.pii:
+        # Personal data: free text kept as it is (trimmed), never a category.
+        return values.astype("object").where(values.notna(), None).map(_strip)
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype("object").astype("category")
+    # Clean each distinct value once, then merge categories that became equal.
+    cleaned = [clean(c) for c in values.cat.categories]
+    merged = list(dict.fromkeys(cleaned))
+    if len(merged) == len(cleaned):
+        return values.cat.rename_categories(cleaned)
+    position = {c: i for i, c in enumerate(merged)}
+    lookup = np.array([position[c] for c in cleaned] + [-1], dtype=np.int64)
+    return pd.Series(
+        pd.Categorical.from_codes(lookup[values.cat.codes.to_numpy()], categories=merged),
+        index=values.index,
+    )
 
 
 def _coerce_bool(values: pd.Series) -> pd.Series:
@@ -540,13 +550,27 @@ def _reference_rules(
             )
 
 
+def _duplicated(frame: pd.DataFrame, key: list[str]) -> pd.Series:
+    """Later occurrences of a key; integer key pairs are packed into one int64 (much faster)."""
+    if len(key) == 2 and all(pd.api.types.is_integer_dtype(frame[k]) for k in key):
+        first, second = (frame[k].to_numpy() for k in key)
+        low, high = second.min(initial=0), second.max(initial=0)
+        span = int(high) - int(low) + 1
+        if low >= 0 and first.min(initial=0) >= 0 and int(first.max(initial=0)) < (2**62) // span:
+            packed = first.astype(np.int64) * span + (second - low)
+            return pd.Series(
+                pd.Series(packed).duplicated(keep="first").to_numpy(), index=frame.index
+            )
+    return frame.duplicated(key, keep="first")
+
+
 def _duplicate_rule(spec: Table, frame: pd.DataFrame, problems: _Problems) -> None:
     if not spec.key:
         return
     key = list(spec.key)
     # Rows with an empty key part are already quarantined as empty; they are not duplicates.
     complete = frame[key].notna().all(axis=1)
-    dup = frame.duplicated(key, keep="first") & complete
+    dup = _duplicated(frame, key) & complete
     if not dup.any():
         return
     firsts = frame.loc[~dup & complete & frame.duplicated(key, keep=False), key + [ROW]].rename(
