@@ -26,21 +26,6 @@ def load_counts(source: SourceData) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def headline(source: SourceData) -> dict[str, object]:
-    """Customers, orders, date range and completed net sales in the reporting currency."""
-    lines = source.tables["order_lines"]
-    completed = lines["status"] == "completed"
-    gbp = lines["net_amount"] * lines["fx_to_reporting"]
-    return {
-        "customers": int(lines["customer_id"].nunique()),
-        "orders": int(lines["order_id"].nunique()),
-        "order_lines": len(lines),
-        "first_order": lines["ordered_at"].min(),
-        "last_order": lines["ordered_at"].max(),
-        "net_sales_gbp": float(gbp[completed].sum()),
-    }
-
-
 def write_quarantine(source: SourceData, out_dir: str | Path) -> Path:
     """Write the quarantined rows (possibly none) to ``out_dir/quarantine.csv``."""
     out = Path(out_dir)

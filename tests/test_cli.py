@@ -42,15 +42,18 @@ def test_usage_mistake_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.startswith("Error: ") and err.count("\n") == 1
 
 
-def test_demo_generates_validates_and_summarises(
+def test_demo_generates_validates_builds_and_summarises(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["demo", "--customers", "300", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "quarantined 0" in out
-    assert "Demo: " in out and "completed net sales £" in out
+    assert "Demo: " in out and "lifetime net sales £" in out
+    assert "CAR as of " in out and "x 1," in out  # more than a thousand columns
     assert (tmp_path / "data" / "order_lines.parquet").exists()
-    assert (tmp_path / "quarantine.csv").exists()
+    assert (tmp_path / "car" / "quarantine.csv").exists()
+    assert (tmp_path / "car" / "car.parquet").exists()
+    assert (tmp_path / "car" / "car_dictionary.csv").exists()
 
 
 def test_validate_prints_counts_and_writes_quarantine(

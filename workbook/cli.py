@@ -72,7 +72,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from profiler.demo import generate_demo
-    from profiler.summary import headline
+    from workbook.commands.build import build_and_write
 
     started = time.perf_counter()
     out = Path(args.out)
@@ -81,15 +81,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"Generating a demo retailer with {args.customers:,} customers (seed {args.seed}) in {data}"
     )
     generate_demo(args.customers, args.seed, data, progress=_progress)
-    print("Validating the source tables")
-    source = _validate(data, out, None)
-    facts = headline(source)
+    print("Validating the sources and building the Customer Analytic Record")
+    result = build_and_write(data, out / "car", None)
+    car = result.to_frame()
+    buyers = car[car["orders_ltd"] > 0]
+    stages = car["lifecycle_stage"].value_counts()
     print(
-        f"Demo: {facts['customers']:,} buying customers, {facts['orders']:,} orders, "
-        f"{facts['order_lines']:,} order lines from {facts['first_order']:%Y-%m-%d} to {facts['last_order']:%Y-%m-%d}; "
-        f"completed net sales £{facts['net_sales_gbp']:,.0f}"
+        f"Demo: {len(buyers):,} buying customers of {len(car):,}; lifetime net sales £{buyers['spend_ltd'].sum():,.0f}; "
+        f"average order value £{buyers['spend_ltd'].sum() / buyers['orders_ltd'].sum():,.0f}; "
+        + ", ".join(f"{stage} {count:,}" for stage, count in stages.items())
     )
-    print(f"Done in {time.perf_counter() - started:.1f} s")
+    print(
+        f"Done in {time.perf_counter() - started:.1f} s: data in {data}, CAR and dictionary in {out / 'car'}"
+    )
     return 0
 
 
@@ -144,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="the main job on built-in demo data",
-        description="Generate the demo retailer, validate it and print a summary.",
+        description="Generate the demo retailer, validate it, build the Customer Analytic Record and print a summary.",
     )
     p.add_argument(
         "--customers",
