@@ -12,21 +12,10 @@ import pandas as pd
 from ..car_context import CarContext
 from ..contract import TABLES
 from ..features import ColumnDef, slug
+from . import _kernels
 from ._util import ratio
 
 FAMILY = "sales"
-# Measures summed straight from line weights; the rest are ratios of these.
-_SUMMED = (
-    "spend",
-    "units",
-    "lines",
-    "gross_spend",
-    "full_price_spend",
-    "returns_value",
-    "returned_lines",
-    "cancelled_value",
-    "cancelled_lines",
-)
 _PRODUCT_SLICES = ("category", "sub_category", "department", "price_point", "collection")
 
 
@@ -100,24 +89,6 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
     return out
 
 
-def _weights(ctx: CarContext) -> dict[str, np.ndarray]:
-    facts = ctx.facts
-    net = facts["net_gbp"].to_numpy(dtype=np.float64)
-    kept, returned, cancelled = ctx.kept, ctx.returned, ctx.cancelled
-    full_price = facts["discount"].to_numpy(dtype=np.float64) == 0
-    return {
-        "spend": np.where(kept, net, 0.0),
-        "units": np.where(kept, facts["quantity"].to_numpy(dtype=np.float64), 0.0),
-        "lines": kept.astype(np.float64),
-        "gross_spend": np.where(kept, facts["gross_gbp"].to_numpy(dtype=np.float64), 0.0),
-        "full_price_spend": np.where(kept & full_price, net, 0.0),
-        "returns_value": np.where(returned, net, 0.0),
-        "returned_lines": returned.astype(np.float64),
-        "cancelled_value": np.where(cancelled, net, 0.0),
-        "cancelled_lines": cancelled.astype(np.float64),
-    }
-
-
 def _needed(measures: list[str]) -> set[str]:
     need = set()
     for m in measures:
@@ -138,100 +109,83 @@ def _slice_codes(ctx: CarContext, slice_name: str, level_names: list[str]) -> np
     return ctx.level_codes(slice_name, level_names)
 
 
-def _order_bits(ctx: CarContext, codes: np.ndarray, k: int) -> np.ndarray | None:
-    """Per order, a bitmask of the levels in which it has a kept line (None when k > 64)."""
-    if k > 64 or not len(ctx.order_starts):
-        return None
-    bits = np.where(
-        ctx.kept & (codes >= 0),
-        np.left_shift(np.uint64(1), np.maximum(codes, 0).astype(np.uint64)),
-        np.uint64(0),
-    )
-    return np.bitwise_or.reduceat(bits, ctx.order_starts)
-
-
-def _order_counts(
-    ctx: CarContext, codes: np.ndarray, k: int, bin_of: np.ndarray, n_bins: int
-) -> np.ndarray:
-    """(k, n, bins) counts of orders with a kept line in each level."""
-    n = ctx.n
-    order_key = ctx.order_cust * n_bins + bin_of[ctx.order_starts]
-    if k == 1:
-        return (
-            np.bincount(order_key[ctx.order_kept], minlength=n * n_bins)
-            .reshape(1, n, n_bins)
-            .astype(np.float64)
-        )
-    bits = _order_bits(ctx, codes, k)
-    if bits is not None:
-        # Peel the lowest set bit off each order until none is left: one (order, level) pair each.
-        pair_order, pair_level = [], []
-        orders = np.flatnonzero(bits)
-        remaining = bits[orders]
-        while len(orders):
-            lowest = remaining & (~remaining + np.uint64(1))
-            pair_order.append(orders)
-            pair_level.append(np.bitwise_count(lowest - np.uint64(1)).astype(np.int64))
-            remaining = remaining ^ lowest
-            more = remaining != 0
-            orders, remaining = orders[more], remaining[more]
-        po, pl = np.concatenate(pair_order), np.concatenate(pair_level)
-        flat = np.bincount(pl * (n * n_bins) + order_key[po], minlength=k * n * n_bins)
-        return flat.reshape(k, n, n_bins).astype(np.float64)
-    # More than 64 levels: de-duplicate (order, level) pairs directly.
-    order_of_line = np.repeat(
-        np.arange(len(ctx.order_starts)), np.diff(np.r_[ctx.order_starts, len(codes)])
-    )
-    ok = ctx.kept & (codes >= 0)
-    pairs = pd.DataFrame({"o": order_of_line[ok], "l": codes[ok]}).drop_duplicates().to_numpy()
-    flat = np.bincount(
-        pairs[:, 1] * (n * n_bins) + order_key[pairs[:, 0]], minlength=k * n * n_bins
-    )
-    return flat.reshape(k, n, n_bins).astype(np.float64)
-
-
 def compute(ctx: CarContext) -> dict[str, Any]:
-    spec = ctx.spec
-    short = spec["slice_names"]
-    weights = _weights(ctx)
+    facts = ctx.facts
+    inputs = {
+        "net": facts["net_gbp"].to_numpy(dtype=np.float64),
+        "qty": facts["quantity"].to_numpy(dtype=np.float64),
+        "gross": facts["gross_gbp"].to_numpy(dtype=np.float64),
+        "full_price": facts["discount"].to_numpy(dtype=np.float64) == 0,
+    }
+    order = np.zeros(len(facts), dtype=np.int64)
+    if len(ctx.order_starts):
+        order[ctx.order_starts[1:]] = 1
+        order = np.cumsum(order)
     out: dict[str, Any] = {}
+    for grid in ctx.spec["sales"]:
+        out.update(_compute_grid(ctx, grid, inputs, order))
+    return out
+
+
+def _compute_grid(
+    ctx: CarContext, grid: dict[str, Any], inputs: dict[str, np.ndarray], order: np.ndarray
+) -> dict[str, Any]:
+    """The columns of one slice x measures x periods grid, in one compiled pass over the lines."""
+    short = ctx.spec["slice_names"]
     n = ctx.n
-    for grid in spec["sales"]:
-        slice_name = grid["slice"]
-        level_names = levels(ctx, slice_name)
-        k = len(level_names)
-        codes = _slice_codes(ctx, slice_name, level_names)
-        need = _needed(grid["measures"])
-        dtype = np.float64 if slice_name == "total" else np.float32
-        periods = tuple(grid["periods"])
-        bin_of, n_bins, members = ctx.line_bins(periods)
-        # A period's total is its bins' sum: one matrix product per measure does every period.
-        membership = np.zeros((n_bins, len(periods)))
-        for j, p in enumerate(periods):
-            membership[members[p], j] = 1.0
-        ok = codes >= 0
-        sel = None if ok.all() else np.flatnonzero(ok)
-        # Level-major keys: lines are sorted by customer, so the writes stream through k regions;
-        # the product with the membership matrix then lands each (period, level) as one row.
-        key = (np.maximum(codes, 0) * n + ctx.cust) * n_bins + bin_of
-        if sel is not None:
-            key = key[sel]
-        sums: dict[str, np.ndarray] = {}  # measure -> (periods, k, n)
-        for m in need:
-            if m in _SUMMED:
-                w = weights[m] if sel is None else weights[m][sel]
-                flat = np.bincount(key, weights=w, minlength=n * k * n_bins).reshape(k * n, n_bins)
-                sums[m] = (membership.T @ flat.T).reshape(len(periods), k, n)
-        if "orders" in need:
-            cube = _order_counts(ctx, codes, k, bin_of, n_bins)
-            sums["orders"] = (membership.T @ cube.reshape(k * n, n_bins).T).reshape(
-                len(periods), k, n
-            )
-        for measure in grid["measures"]:
-            block = np.ascontiguousarray(_derive(measure, sums), dtype=dtype)  # (periods, k, n)
-            for pi, period in enumerate(periods):
-                for j, level in enumerate(level_names):
-                    out[column_name(measure, slice_name, level, period, short)] = block[pi, j]
+    slice_name = grid["slice"]
+    level_names = levels(ctx, slice_name)
+    k = len(level_names)
+    codes = _slice_codes(ctx, slice_name, level_names)
+    need = _needed(grid["measures"])
+    dtype = np.float64 if slice_name == "total" else np.float32
+    periods = tuple(grid["periods"])
+    bin_of, n_bins, members = ctx.line_bins(periods)
+    bin_periods = np.full((n_bins, len(periods)), -1, dtype=np.int64)
+    bin_count = np.zeros(n_bins, dtype=np.int64)
+    for pi, p in enumerate(periods):
+        for b in members[p]:
+            bin_periods[b, bin_count[b]] = pi
+            bin_count[b] += 1
+    summed = [m for m in _kernels.SUMMED if m in need]
+    slots = np.array(
+        [summed.index(m) if m in summed else -1 for m in _kernels.SUMMED], dtype=np.int64
+    )
+    out_block = np.empty((max(len(summed), 1), len(periods), k, n), dtype=dtype)
+    orders_block = (
+        np.empty((len(periods), k, n), dtype=dtype)
+        if "orders" in need
+        else np.zeros((1, 1, 1), dtype=dtype)
+    )
+    _kernels.grid_sums(
+        ctx.cust,
+        order,
+        codes.astype(np.int64, copy=False),
+        bin_of.astype(np.int64, copy=False),
+        inputs["net"],
+        inputs["qty"],
+        inputs["gross"],
+        inputs["full_price"],
+        ctx.kept,
+        ctx.returned,
+        ctx.cancelled,
+        slots,
+        bin_periods,
+        bin_count,
+        k,
+        out_block,
+        orders_block,
+        "orders" in need,
+    )
+    sums = {m: out_block[summed.index(m)] for m in summed}
+    if "orders" in need:
+        sums["orders"] = orders_block
+    out: dict[str, Any] = {}
+    for measure in grid["measures"]:
+        block = np.ascontiguousarray(_derive(measure, sums), dtype=dtype)  # (periods, k, n)
+        for pi, period in enumerate(periods):
+            for j, level in enumerate(level_names):
+                out[column_name(measure, slice_name, level, period, short)] = block[pi, j]
     return out
 
 
