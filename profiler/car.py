@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class CarResult:
     definitions: list[ColumnDef]
     left_out: dict[str, str]  # family -> reason
     seconds: float
+    models: dict[str, Any] = field(default_factory=dict)  # fitted model figures, or why not
 
     @property
     def n_columns(self) -> int:
@@ -167,7 +168,13 @@ def build_car(
             progress(family.FAMILY, done, len(FAMILIES))
     _check_no_personal_data(columns)
     return CarResult(
-        as_of_ts, ctx.customer_ids, columns, definitions, left_out, time.perf_counter() - started
+        as_of_ts,
+        ctx.customer_ids,
+        columns,
+        definitions,
+        left_out,
+        time.perf_counter() - started,
+        ctx.cache.get("meta", {}),
     )
 
 
@@ -227,6 +234,7 @@ def write_car(result: CarResult, out_dir: str | Path, *, parts: int = 2) -> Path
         "customers": int(n),
         "columns": result.n_columns,
         "left_out": result.left_out,
+        "models": result.models,
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2))
     return final

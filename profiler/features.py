@@ -72,6 +72,8 @@ def load_feature_spec(path: str | Path | None = None) -> dict[str, Any]:
         "rfm",
         "interests",
         "engagement_score",
+        "potential_value",
+        "strategy_segments",
     ):
         if key not in spec:
             raise FeatureSpecError(f"{path}: missing section '{key}'.")
@@ -86,7 +88,26 @@ def load_feature_spec(path: str | Path | None = None) -> dict[str, Any]:
                 raise FeatureSpecError(
                     f"{path}: slice '{grid['slice']}' uses unknown period '{period}'. Known: {', '.join(spec['periods'])}."
                 )
+    _check_strategy_names(path, spec)
     return spec
+
+
+def _check_strategy_names(path: Path, spec: dict[str, Any]) -> None:
+    """Every current x potential x engagement cell needs a name, and every name a cell."""
+    strategy = spec["strategy_segments"]
+    cells = {
+        f"{c['band']}/{p['tier']}/{e['band']}"
+        for c in strategy["current_value"]
+        for p in spec["potential_value"]["tiers"]
+        for e in strategy["engagement"]
+    }
+    names = set(strategy.get("names") or {})
+    if cells != names:
+        missing, unknown = sorted(cells - names), sorted(names - cells)
+        raise FeatureSpecError(
+            f"{path}: strategy_segments.names must name each of the {len(cells)} cells "
+            f"(current/potential/engagement); missing: {', '.join(missing) or 'none'}; unknown: {', '.join(unknown) or 'none'}."
+        )
 
 
 def slug(value: object) -> str:

@@ -113,3 +113,14 @@ def source_dir(tmp_path: Path) -> Path:
     write_table(data, "products", PRODUCTS)
     write_table(data, "order_lines", ORDER_LINES)
     return data
+
+
+@pytest.fixture(scope="session")
+def demo_source(tmp_path_factory: pytest.TempPathFactory):
+    """Loaded demo sources of 1,500 customers (seed 21), shared by the CAR and CLV tests."""
+    from profiler.demo import generate_demo
+    from profiler.loading import load_sources
+
+    folder = tmp_path_factory.mktemp("demo-car")
+    generate_demo(1500, 21, folder)
+    return load_sources(folder, today="2026-11-22")

@@ -14,13 +14,16 @@ from . import (
     engagement,
     interests,
     lifecycle,
+    potential,
     preferences,
     sales,
+    strategy,
     value,
     voice,
 )
 
-# Order matters: value scores read the sales and lifecycle columns computed before them.
+# Order matters: value scores read the sales and lifecycle columns computed before them, and
+# strategy segments read value, potential and engagement columns.
 FAMILIES = (
     sales,
     lifecycle,
@@ -32,4 +35,6 @@ FAMILIES = (
     demographics,
     accounts,
     value,
+    potential,
+    strategy,
 )

@@ -71,3 +71,18 @@ def category_codes(values: pd.Series, labels: list[str]) -> np.ndarray:
         )
         return lookup[values.cat.codes.to_numpy().astype(np.int64)]
     return pd.Index(labels).get_indexer(values.astype(str).to_numpy())
+
+
+def share_bands(values: np.ndarray, eligible: np.ndarray, top_shares: list[float]) -> np.ndarray:
+    """Band of each eligible row ranked by value, highest first (ties by row order, i.e. by
+    customer_id): the first band whose top share exceeds the share of eligible rows ranked above
+    it.  -1 where not eligible.  Top shares ascend and the last is 1."""
+    band = np.full(len(values), -1)
+    idx = np.flatnonzero(eligible)
+    ranked = idx[np.lexsort((idx, -values[idx]))]
+    above = np.arange(len(ranked)) / max(len(ranked), 1)
+    position = np.full(len(ranked), len(top_shares) - 1)
+    for j in reversed(range(len(top_shares))):
+        position[above < top_shares[j]] = j
+    band[ranked] = position
+    return band

@@ -1,8 +1,6 @@
-"""Value scores: RFM quintiles and segments, value tier, and an interim potential value.
+"""Value scores: RFM quintiles and segments, value tier and repeat rate (current value).
 
-The interim potential value (trailing-12-month spend x the customer's observed repeat rate) stands
-until the CLV models fill the potential-value columns; the dictionary labels it INTERIM.
-"""
+Forward-looking value is the potential family's (profiler/families/potential.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +11,7 @@ import pandas as pd
 
 from ..car_context import CarContext
 from ..features import ColumnDef
+from ._util import share_bands
 
 FAMILY = "value"
 _SRC = ("order_lines",)
@@ -57,13 +56,6 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
             "ratio",
             _SRC,
         ),
-        ColumnDef(
-            "potential_value",
-            FAMILY,
-            "INTERIM potential value (GBP): spend in the last 12 months x repeat rate. Replaced by the CLV model's 12-month value when it is available.",
-            "gbp",
-            _SRC,
-        ),
     ]
 
 
@@ -97,14 +89,8 @@ def compute(ctx: CarContext) -> dict[str, Any]:
         segment[buyer & (r >= rule["r_min"]) & (fm >= rule["fm_min"])] = j
     tiers = ctx.spec["value_tiers"]
     labels = [t["tier"] for t in tiers] + ["inactive", "prospect"]
-    tier = np.where(buyer, len(tiers), len(tiers) + 1)
-    active = np.flatnonzero(buyer & (spend12 > 0))
-    ranked = active[np.lexsort((active, -spend12[active]))]
-    above = np.arange(len(ranked)) / max(len(ranked), 1)  # share of these buyers ranked above
-    position = np.full(len(ranked), len(tiers) - 1)
-    for j in reversed(range(len(tiers))):
-        position[above < tiers[j]["top_share"]] = j
-    tier[ranked] = position
+    band = share_bands(spend12, buyer & (spend12 > 0), [t["top_share"] for t in tiers])
+    tier = np.where(band >= 0, band, np.where(buyer, len(tiers), len(tiers) + 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         repeat = np.where(buyer, (orders - 1) / np.where(buyer, orders, 1), np.nan)
     return {
@@ -115,5 +101,4 @@ def compute(ctx: CarContext) -> dict[str, Any]:
         "rfm_segment": pd.Categorical.from_codes(segment, categories=names),
         "value_tier": pd.Categorical.from_codes(tier, categories=labels),
         "repeat_rate": repeat,
-        "potential_value": np.where(buyer, spend12 * np.nan_to_num(repeat), np.nan),
     }

@@ -70,6 +70,14 @@ def build_and_write(
     )
     result = build_car(source, as_of, spec=spec, progress=family_progress)
     write_car(result, out)
+    potential = result.models.get("potential_value")
+    if potential and "error" in potential:
+        print(f"Note: potential-value columns are empty: {potential['error']}")
+    elif potential:
+        bg = potential["bgnbd"]
+        print(
+            f"Potential value: BG/NBD fitted on {potential['customers']:,} buyers (log-likelihood {bg['loglik']:,.1f}), Gamma-Gamma on {potential['gamma_gamma']['customers']:,} repeat buyers"
+        )
     left = f"; left out: {', '.join(result.left_out)}" if result.left_out else ""
     print(
         f"CAR as of {result.as_of:%Y-%m-%d}: {len(result.customer_ids):,} customers x {result.n_columns:,} columns in {time.perf_counter() - started:.1f} s -> {out / 'car.parquet'}{left}"

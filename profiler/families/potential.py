@@ -1,0 +1,131 @@
+"""Potential value: BG/NBD + Gamma-Gamma fitted at D on every buyer's kept orders.
+
+The models (profiler/clv.py) are fitted on the data visible at D only, so the columns obey the
+no-leakage rule like every other family.  If a fit does not converge (too few repeat buyers, for
+instance) the columns are empty and the reason is kept in the CAR's metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..car_context import CarContext
+from ..clv import (
+    DAYS_PER_UNIT,
+    ConvergenceError,
+    customer_lifetime_value,
+    fit_clv,
+    summary_from_transactions,
+)
+from ..features import ColumnDef
+from ._util import share_bands
+
+FAMILY = "potential"
+_SRC = ("order_lines",)
+_MODEL = "BG/NBD (Fader, Hardie & Lee 2005) fitted at D on all buyers, time in {unit}"
+
+
+def columns(ctx: CarContext) -> list[ColumnDef]:
+    spec = ctx.spec["potential_value"]
+    months, rate = spec["horizon_months"], spec["monthly_discount_rate"]
+    model = _MODEL.format(unit=spec["time_unit"])
+    tiers = ", ".join(f"{t['tier']} (top {t['top_share']:.0%})" for t in spec["tiers"])
+    same_day = "orders on the same day count as one purchase"
+    return [
+        ColumnDef(
+            "p_alive",
+            FAMILY,
+            f"Probability the customer is still active at D: {model}; empty for prospects.",
+            "probability",
+            _SRC,
+            spec,
+        ),
+        ColumnDef(
+            f"expected_orders_{months}m",
+            FAMILY,
+            f"Expected purchases in the {months} months after D ({same_day}): equation (10) of the {model}.",
+            "purchases",
+            _SRC,
+            spec,
+        ),
+        ColumnDef(
+            "expected_avg_spend",
+            FAMILY,
+            "Expected net spend per purchase (GBP): the Gamma-Gamma model (Fader & Hardie 2013) fitted on repeat buyers, weighting the buyer's mean repeat purchase with the population mean.",
+            "gbp",
+            _SRC,
+            spec,
+        ),
+        ColumnDef(
+            f"clv_{months}m",
+            FAMILY,
+            f"Customer lifetime value of the next {months} months (GBP): month by month expected purchases x expected spend, discounted at {rate:.2%} a month.",
+            "gbp",
+            _SRC,
+            spec,
+        ),
+        ColumnDef(
+            "potential_value_tier",
+            FAMILY,
+            f"Potential value tier by clv_{months}m among buyers: {tiers}, the first tier whose share exceeds the share of buyers ranked above (ties by customer_id); prospect if no purchase.",
+            "category",
+            _SRC,
+            spec,
+        ),
+    ]
+
+
+def compute(ctx: CarContext) -> dict[str, Any]:
+    spec = ctx.spec["potential_value"]
+    months = spec["horizon_months"]
+    kept_net = np.where(ctx.kept, ctx.facts["net_gbp"].to_numpy(dtype=np.float64), 0.0)
+    order_net = np.add.reduceat(kept_net, ctx.order_starts) if len(ctx.order_starts) else kept_net
+    keep = ctx.order_kept
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ctx.order_cust[keep],
+            "ordered_at": ctx.order_time[keep],
+            "net_amount": order_net[keep],
+        }
+    )
+    names = [t["tier"] for t in spec["tiers"]]
+    p_alive, expected, spend, clv = (np.full(ctx.n, np.nan) for _ in range(4))
+    buyer = np.zeros(ctx.n, dtype=bool)
+    meta = ctx.cache.setdefault("meta", {})
+    if len(transactions):
+        summary = summary_from_transactions(
+            transactions, calibration_end=ctx.as_of, time_unit=spec["time_unit"]
+        )
+        rows = summary.index.to_numpy()
+        buyer[rows] = True
+        try:
+            fit = fit_clv(summary, spec["time_unit"])
+        except ConvergenceError as exc:
+            meta["potential_value"] = {"error": str(exc)}
+        else:
+            x, t_x, big_t = (summary[c] for c in ("frequency", "recency", "T"))
+            horizon = months * DAYS_PER_UNIT["M"] / DAYS_PER_UNIT[spec["time_unit"]]
+            p_alive[rows] = fit.bgnbd.probability_alive(x, t_x, big_t)
+            expected[rows] = fit.bgnbd.conditional_expected_purchases(horizon, x, t_x, big_t)
+            spend[rows] = fit.gamma_gamma.expected_average_spend(x, summary["monetary_value"])
+            clv[rows] = customer_lifetime_value(
+                fit.bgnbd,
+                fit.gamma_gamma,
+                summary,
+                months=months,
+                monthly_discount_rate=spec["monthly_discount_rate"],
+                time_unit=spec["time_unit"],
+            )
+            meta["potential_value"] = {**fit.as_json(), "time_unit": spec["time_unit"]}
+    band = share_bands(clv, buyer & np.isfinite(clv), [t["top_share"] for t in spec["tiers"]])
+    tier = np.where(band >= 0, band, np.where(buyer, -1, len(names)))
+    return {
+        "p_alive": p_alive,
+        f"expected_orders_{months}m": expected,
+        "expected_avg_spend": spend,
+        f"clv_{months}m": clv,
+        "potential_value_tier": pd.Categorical.from_codes(tier, categories=[*names, "prospect"]),
+    }
