@@ -248,3 +248,15 @@ def read_car(car_dir: str | Path, columns: list[str] | None = None) -> pd.DataFr
             f"{car_dir}: no {CAR_FILE} here. Build one with 'profiler build --data DIR --out {car_dir}'."
         )
     return pq.read_table(path, columns=columns).to_pandas()
+
+
+def read_car_columns(car_dir: str | Path) -> list[str]:
+    """The column names of a written CAR, without reading its data."""
+    path = Path(car_dir) / CAR_FILE
+    if not path.exists():
+        raise ProfilerError(
+            f"{car_dir}: no {CAR_FILE} here. Build one with 'profiler build --data DIR --out {car_dir}'."
+        )
+    return list(
+        pq.read_schema(next(iter(sorted(path.glob("*.parquet")))) if path.is_dir() else path).names
+    )

@@ -1,0 +1,489 @@
+"""The metric catalog: every metric declared once, as data, with its owner, status and version.
+
+Metrics live in ``templates/metrics/*.yaml`` (one file per insight area; ``catalog.yaml`` holds
+the catalog version).  Loading keeps the file and line of every metric and field, so validation
+can report every problem at once as ``file:line: message``.  Each metric has a content hash of
+its normalised definition (expressions are re-rendered, so spacing and quoting do not count);
+the catalog's stamp, version plus a hash over all metrics, goes on every table the engine
+returns.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import expressions
+from .contract import TABLES
+from .errors import ProfilerError
+from .periods import KINDS
+
+DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "templates" / "metrics"
+
+AGGREGATIONS = (
+    "sum",
+    "count",
+    "count_distinct",
+    "mean",
+    "median",
+    "percentile",
+    "ratio",
+    "rate",
+    "derived",
+)
+NON_ADDITIVE = {"count_distinct", "mean", "median", "percentile", "ratio", "rate", "derived"}
+COLUMN_AGGREGATIONS = {"sum", "count_distinct", "mean", "median", "percentile"}
+STATUSES = ("draft", "proposed", "approved", "deprecated")
+PRIORITIES = ("must", "should", "could", "wont")
+AREAS = (
+    "sales",
+    "product",
+    "engagement",
+    "preferences",
+    "lifecycle",
+    "demographics",
+    "interests",
+    "potential",
+)
+REQUIRED = ("name", "label", "description", "owner", "unit", "format", "area", "aggregation")
+FIELDS = (
+    *REQUIRED,
+    "source",
+    "column",
+    "date",
+    "filter",
+    "numerator",
+    "denominator",
+    "base",
+    "expression",
+    "percentile",
+    "dimensions",
+    "periods",
+    "priority",
+    "status",
+    "version",
+    "changelog",
+    "additive",
+)
+# Where a metric's rows come from, and the date that places a row in a period.
+SOURCES = {
+    "order_lines": "ordered_at",
+    "surveys": "at",
+    "interactions": "at",
+    "customers": None,  # the CAR: one row per customer, as of its date
+}
+# Columns the engine adds to the order facts (profiler/metrics.py).
+FACT_COLUMNS = (
+    "net_gbp",
+    "gross_gbp",
+    "month",
+    "category",
+    "sub_category",
+    "department",
+    "collection",
+    "price_point",
+    "launch_date",
+    "kept",
+    "first_purchase",
+    "days_since_previous_purchase",
+)
+
+
+class CatalogError(ProfilerError):
+    """The catalog cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric as declared (see docs/metrics.md for the fields)."""
+
+    name: str
+    label: str = ""
+    description: str = ""
+    owner: str = ""
+    unit: str = ""
+    format: str = ""
+    area: str = ""
+    aggregation: str = ""
+    source: str | None = None
+    column: str | None = None
+    date: str | None = None
+    filter: str | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+    base: str | None = None
+    expression: str | None = None
+    percentile: float | None = None
+    dimensions: tuple[str, ...] = ()
+    periods: tuple[str, ...] = KINDS
+    priority: str = "should"
+    status: str = "draft"
+    version: int = 1
+    changelog: str = ""
+    additive: bool = False
+    file: str = ""
+    line: int = 0
+    lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def date_column(self) -> str | None:
+        return self.date or SOURCES.get(self.source or "")
+
+    @property
+    def parts(self) -> list[str]:
+        """The metrics this one is computed from."""
+        if self.aggregation in ("ratio", "rate"):
+            return [m for m in (self.numerator, self.denominator or self.base) if m]
+        if self.aggregation == "derived" and self.expression:
+            try:
+                return sorted(expressions.names(expressions.parse(self.expression)))
+            except expressions.ExpressionError:
+                return []
+        return []
+
+    def definition(self) -> dict[str, Any]:
+        """The normalised definition the hash is taken over (no file positions)."""
+        out: dict[str, Any] = {}
+        for name in FIELDS:
+            value = getattr(self, name)
+            if name in ("filter", "expression") and value:
+                try:
+                    value = expressions.to_text(expressions.parse(value))
+                except expressions.ExpressionError:
+                    pass
+            if isinstance(value, tuple):
+                value = list(value)
+            out[name] = value
+        return out
+
+    @property
+    def hash(self) -> str:
+        text = json.dumps(self.definition(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def where(self, field_name: str | None = None) -> str:
+        line = self.lines.get(field_name, self.line) if field_name else self.line
+        return f"{self.file}:{line}"
+
+
+@dataclass
+class Catalog:
+    """All metrics, by name, with the catalog version."""
+
+    metrics: dict[str, Metric]
+    version: str
+    problems: list[str] = field(default_factory=list)  # found while loading (duplicates, types)
+
+    @property
+    def content_hash(self) -> str:
+        text = "".join(f"{name}:{m.hash};" for name, m in sorted(self.metrics.items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    @property
+    def stamp(self) -> str:
+        """What every table, workbook and snapshot carries: 'metric catalog 1.0.0 (3f2a9c1b)'."""
+        return f"metric catalog {self.version} ({self.content_hash})"
+
+    def get(self, name: str) -> Metric:
+        if name not in self.metrics:
+            raise ProfilerError(f"Unknown metric '{name}'.{did_you_mean(name, self.metrics)}")
+        return self.metrics[name]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Safe YAML that remembers the line of every mapping and of each of its keys."""
+
+
+def _mapping_with_lines(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    mapping["__lines__"] = {
+        str(key.value): key.start_mark.line + 1 for key, _ in node.value if hasattr(key, "value")
+    }
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_lines)
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """Load a catalog folder (every ``*.yaml`` in it) or a single YAML file.
+
+    Problems that stop a metric from being read (a duplicate name, a field of the wrong type)
+    are collected in ``Catalog.problems``; ``validate`` adds the rest.
+    """
+    root = Path(path) if path else DEFAULT_CATALOG
+    if not root.exists():
+        raise CatalogError(f"{root}: no such file or folder.")
+    files = sorted(root.glob("*.yaml")) if root.is_dir() else [root]
+    if not files:
+        raise CatalogError(f"{root}: no .yaml files in this folder.")
+    metrics: dict[str, Metric] = {}
+    problems: list[str] = []
+    version = ""
+    for file in files:
+        try:
+            doc = yaml.load(file.read_text(), Loader=_LineLoader) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark else ""
+            problems.append(f"{file}{line}: not valid YAML ({str(exc).splitlines()[0]})")
+            continue
+        if not isinstance(doc, dict):
+            problems.append(f"{file}:1: expected a mapping with 'metrics:'")
+            continue
+        if "version" in doc:
+            version = str(doc["version"])
+        for entry in doc.get("metrics") or []:
+            metric = _metric(entry, file, problems)
+            if metric is None:
+                continue
+            if metric.name in metrics:
+                first = metrics[metric.name]
+                problems.append(
+                    f"{metric.where()}: duplicate metric name '{metric.name}' (first defined at {first.where()})"
+                )
+                continue
+            metrics[metric.name] = metric
+    if not version:
+        problems.append(f"{root}: no catalog version (add 'version: 1.0.0' to catalog.yaml)")
+    return Catalog(metrics, version or "unversioned", problems)
+
+
+def _metric(entry: Any, file: Path, problems: list[str]) -> Metric | None:
+    if not isinstance(entry, dict):
+        problems.append(f"{file}: each metric must be a mapping of fields")
+        return None
+    line = entry.get("__line__", 0)
+    lines = entry.get("__lines__", {})
+    where = f"{file}:{line}"
+    unknown = [k for k in entry if k not in FIELDS and not k.startswith("__")]
+    for key in unknown:
+        problems.append(
+            f"{file}:{lines.get(key, line)}: unknown field '{key}'.{did_you_mean(key, FIELDS)}"
+        )
+    name = entry.get("name")
+    if not name or not isinstance(name, str):
+        problems.append(f"{where}: metric without a name")
+        return None
+    values: dict[str, Any] = {k: entry[k] for k in FIELDS if k in entry}
+    for key in ("dimensions", "periods"):
+        if key in values:
+            raw = values[key]
+            if raw == "all" and key == "periods":
+                values[key] = KINDS
+            elif isinstance(raw, list):
+                values[key] = tuple(str(v) for v in raw)
+            else:
+                problems.append(f"{file}:{lines.get(key, line)}: {key} of '{name}' must be a list")
+                values.pop(key)
+    for key in ("version",):
+        if key in values and not isinstance(values[key], int):
+            problems.append(
+                f"{file}:{lines.get(key, line)}: version of '{name}' must be a whole number"
+            )
+            values.pop(key)
+    if "additive" in values and not isinstance(values["additive"], bool):
+        problems.append(
+            f"{file}:{lines.get('additive', line)}: additive of '{name}' must be true or false"
+        )
+        values.pop("additive")
+    for key, value in list(values.items()):
+        if key in ("dimensions", "periods", "version", "additive", "percentile"):
+            continue
+        if value is not None and not isinstance(value, str):
+            values[key] = str(value)
+    return Metric(**values, file=str(file), line=line, lines=dict(lines))
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def validate(catalog: Catalog, car_columns: Iterable[str] | None = None) -> list[str]:
+    """Every problem of the catalog at once, each as 'file:line: message', in file order.
+
+    ``car_columns`` are the CAR columns 'customers' metrics may read; without them those
+    column references are not checked.
+    """
+    problems = list(catalog.problems)
+    car = set(car_columns) if car_columns is not None else None
+    for metric in catalog.metrics.values():
+        problems += _check_metric(metric, catalog, car)
+    problems += _check_cycles(catalog)
+    return sorted(set(problems), key=_position)
+
+
+def _position(problem: str) -> tuple[str, int, str]:
+    head, _, rest = problem.partition(": ")
+    file, _, line = head.rpartition(":")
+    return (file, int(line) if line.isdigit() else 0, rest)
+
+
+def source_columns(source: str) -> set[str] | None:
+    """The columns a metric on this source may read (None: the CAR's, known at run time)."""
+    if source == "order_lines":
+        return set(TABLES["order_lines"].column_names) | set(FACT_COLUMNS)
+    if source in ("surveys", "interactions"):
+        return set(TABLES[source].column_names)
+    return None
+
+
+def _check_metric(m: Metric, catalog: Catalog, car: set[str] | None) -> list[str]:
+    out: list[str] = []
+
+    def say(field_name: str | None, message: str) -> None:
+        out.append(f"{m.where(field_name)}: {m.name}: {message}")
+
+    for name in REQUIRED:
+        if not getattr(m, name):
+            say(None, f"missing {name}")
+    if m.aggregation and m.aggregation not in AGGREGATIONS:
+        say(
+            "aggregation",
+            f"unknown aggregation '{m.aggregation}'; expected one of {', '.join(AGGREGATIONS)}",
+        )
+    if m.area and m.area not in AREAS:
+        say("area", f"unknown area '{m.area}'; expected one of {', '.join(AREAS)}")
+    if m.status not in STATUSES:
+        say("status", f"unknown status '{m.status}'; expected one of {', '.join(STATUSES)}")
+    if m.priority not in PRIORITIES:
+        say("priority", f"unknown priority '{m.priority}'; expected one of {', '.join(PRIORITIES)}")
+    for kind in m.periods:
+        if kind not in KINDS:
+            say("periods", f"unknown period kind '{kind}'; expected {', '.join(KINDS)} or all")
+    if m.additive and m.aggregation in NON_ADDITIVE:
+        say(
+            "additive",
+            f"a {m.aggregation} is never additive: it is recomputed from its parts, not summed",
+        )
+    if m.aggregation in ("ratio", "rate", "derived"):
+        out += _check_composite(m, catalog, say)
+    elif m.aggregation in AGGREGATIONS:
+        out += _check_rows(m, car, say)
+    return out
+
+
+def _check_composite(m: Metric, catalog: Catalog, say: Any) -> list[str]:
+    if m.aggregation == "derived":
+        if not m.expression:
+            say(None, "a derived metric needs an expression")
+            return []
+        try:
+            node = expressions.parse(m.expression)
+            expressions.check_names(m.expression, node, catalog.metrics, kind="metric")
+        except expressions.ExpressionError as exc:
+            say("expression", str(exc))
+        return []
+    second = "denominator" if m.aggregation == "ratio" else "base"
+    for role in ("numerator", second):
+        value = getattr(m, role)
+        if not value:
+            say(None, f"a {m.aggregation} needs a {role}")
+        elif value not in catalog.metrics:
+            say(role, f"unknown metric '{value}' as {role}.{did_you_mean(value, catalog.metrics)}")
+    return []
+
+
+def _check_rows(m: Metric, car: set[str] | None, say: Any) -> list[str]:
+    if m.source not in SOURCES:
+        say(
+            "source",
+            f"unknown source '{m.source}'; expected one of {', '.join(SOURCES)}"
+            if m.source
+            else f"needs a source ({', '.join(SOURCES)})",
+        )
+        return []
+    known = source_columns(m.source) if m.source != "customers" else car
+    if m.aggregation in COLUMN_AGGREGATIONS and not m.column:
+        say(None, f"a {m.aggregation} needs a column")
+    if m.aggregation == "percentile" and not (
+        isinstance(m.percentile, int | float) and 0 <= m.percentile <= 100
+    ):
+        say("percentile", "a percentile needs 'percentile: P' with P between 0 and 100")
+    if m.source == "customers" and any(k != "asof" for k in m.periods):
+        say("periods", "a metric of the CAR is measured as of its date: periods must be [asof]")
+    if known is None:
+        return []
+    if m.column and m.column not in known:
+        say("column", f"unknown column '{m.column}' in {m.source}.{did_you_mean(m.column, known)}")
+    if m.date and m.date not in known:
+        say("date", f"unknown date column '{m.date}' in {m.source}.{did_you_mean(m.date, known)}")
+    for dim in m.dimensions:
+        if dim not in known:
+            say("dimensions", f"unknown dimension '{dim}' in {m.source}.{did_you_mean(dim, known)}")
+    if m.filter:
+        try:
+            node = expressions.parse(m.filter)
+            expressions.check_names(m.filter, node, known, kind="column")
+        except expressions.ExpressionError as exc:
+            say("filter", str(exc))
+    return []
+
+
+def _check_cycles(catalog: Catalog) -> list[str]:
+    """Metrics that depend on themselves through ratios, rates or derived expressions."""
+    out: list[str] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2 or name not in catalog.metrics:
+            return
+        if state.get(name) == 1:
+            cycle = path[path.index(name) :] + [name]
+            m = catalog.metrics[name]
+            out.append(f"{m.where()}: {name}: cycle among derived metrics: {' -> '.join(cycle)}")
+            return
+        state[name] = 1
+        for part in catalog.metrics[name].parts:
+            visit(part, [*path, name])
+        state[name] = 2
+
+    for name in catalog.metrics:
+        visit(name, [])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# diff
+
+
+def diff(old: Catalog, new: Catalog) -> list[dict[str, Any]]:
+    """Added, removed and changed metrics, with the fields that changed (old -> new): what
+    Finance signs off."""
+    rows: list[dict[str, Any]] = []
+    for name in sorted(set(old.metrics) | set(new.metrics)):
+        before, after = old.metrics.get(name), new.metrics.get(name)
+        row = {
+            "metric": name,
+            "old_hash": before.hash if before else "",
+            "new_hash": after.hash if after else "",
+        }
+        if before is None:
+            rows.append({**row, "change": "added", "fields": "", "details": []})
+        elif after is None:
+            rows.append({**row, "change": "removed", "fields": "", "details": []})
+        elif before.hash != after.hash:
+            a, b = before.definition(), after.definition()
+            changed = [k for k in FIELDS if a.get(k) != b.get(k)]
+            details = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in changed]
+            rows.append(
+                {**row, "change": "changed", "fields": ", ".join(changed), "details": details}
+            )
+    return rows

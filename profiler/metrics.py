@@ -1,0 +1,243 @@
+"""Computing catalog metrics for any cohort and period, from the declarations only.
+
+Row metrics (sum, count, count_distinct, mean, median, percentile) aggregate the rows of their
+source that fall in the period (by the metric's date column) and belong to the cohort's
+customers, after the metric's filter.  Sources are the order facts (profiler/facts.py, plus a few
+columns added here), surveys, interactions, and the CAR itself for customer state as of its date.
+Ratios, rates and derived metrics are always recomputed from their parts, never summed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import expressions
+from .catalog import Catalog, Metric
+from .errors import ProfilerError
+from .facts import order_facts
+from .loading import SourceData
+from .periods import Period, asof_period, parse_period
+
+Cohort = np.ndarray | None  # boolean mask over the CAR's rows; None is everyone
+
+
+class MetricEngine:
+    """Metrics of one catalog over one set of sources and (optionally) one CAR."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        source: SourceData | None = None,
+        car: pd.DataFrame | None = None,
+        as_of: str | pd.Timestamp | None = None,
+        lapsed_days: int = 545,
+    ) -> None:
+        self.catalog = catalog
+        self.source = source
+        self.car = car.set_index("customer_id") if car is not None and "customer_id" in car else car
+        self.as_of = pd.Timestamp(as_of).normalize() if as_of is not None else None
+        self.lapsed_days = lapsed_days
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._codes: dict[str, np.ndarray] = {}
+        self._parsed: dict[str, Any] = {}
+
+    # -- sources -------------------------------------------------------------------------------
+
+    def frame(self, source: str) -> pd.DataFrame:
+        if source not in self._frames:
+            self._frames[source] = self._build_frame(source)
+        return self._frames[source]
+
+    def _build_frame(self, source: str) -> pd.DataFrame:
+        if source == "customers":
+            if self.car is None:
+                raise ProfilerError("This metric reads the CAR: give one with --car DIR.")
+            return self.car
+        if self.source is None:
+            raise ProfilerError(
+                f"This metric reads {source}: give the source data with --data DIR."
+            )
+        if source == "order_lines":
+            return _facts_with_purchase_markers(order_facts(self.source), self.lapsed_days)
+        if not self.source.has(source):
+            raise ProfilerError(f"This metric reads {source}, which the data folder does not have.")
+        return self.source.tables[source]
+
+    def _customer_codes(self, source: str) -> np.ndarray:
+        """Row of the CAR of each row's customer (-1 if not in the CAR), for cohort filters."""
+        if source not in self._codes:
+            ids = self.frame(source)["customer_id"]
+            index = self.car.index if self.car is not None else pd.Index([])
+            if ids.dtype != index.dtype:
+                ids, index = ids.astype(str), index.astype(str)
+            self._codes[source] = pd.Index(index).get_indexer(ids)
+        return self._codes[source]
+
+    def period(self, period: str | Period | None) -> Period:
+        if isinstance(period, Period):
+            return period
+        if period is None or period == "asof":
+            if self.as_of is None:
+                raise ProfilerError("No as-of date: give a period, or a CAR.")
+            return asof_period(self.as_of)
+        return parse_period(period)
+
+    # -- values --------------------------------------------------------------------------------
+
+    def value(
+        self,
+        name: str,
+        period: str | Period | None = None,
+        cohort: Cohort = None,
+        by: str | list[str] | None = None,
+    ) -> Any:
+        """The metric for a cohort and period: a number, or a Series indexed by ``by``."""
+        metric = self.catalog.get(name)
+        span = self.period(period)
+        if span.kind not in metric.periods:
+            raise ProfilerError(
+                f"Metric '{name}' is not defined for {span.kind} periods; it supports {', '.join(metric.periods)}."
+            )
+        return self._value(metric, span, cohort, [by] if isinstance(by, str) else by)
+
+    def _value(self, m: Metric, span: Period, cohort: Cohort, by: list[str] | None) -> Any:
+        if m.aggregation in ("ratio", "rate"):
+            num = self._value(self.catalog.get(m.numerator or ""), span, cohort, by)
+            den = self._value(self.catalog.get((m.denominator or m.base) or ""), span, cohort, by)
+            return _divide(num, den)
+        if m.aggregation == "derived":
+            node = self._node(m.expression or "")
+            return expressions.evaluate_number(
+                node,
+                lambda part: self._value(self.catalog.get(part), span, cohort, by),
+                m.expression or "",
+            )
+        rows = self._rows(m, span, cohort)
+        if by:
+            groups = rows.groupby(by, observed=True, sort=True)
+            return _aggregate_groups(m, rows, groups)
+        return _aggregate(m, rows)
+
+    def _rows(self, m: Metric, span: Period, cohort: Cohort) -> pd.DataFrame:
+        source = m.source or ""
+        frame = self.frame(source)
+        keep = np.ones(len(frame), dtype=bool)
+        date = m.date_column
+        if date is not None and span.kind != "asof":
+            times = frame[date]
+            keep &= ((times >= span.start) & (times < span.end)).to_numpy(
+                dtype=bool, na_value=False
+            )
+        elif date is not None:
+            keep &= (frame[date] < span.end).to_numpy(dtype=bool, na_value=False)
+        if cohort is not None:
+            if source == "customers":
+                keep &= np.asarray(cohort, dtype=bool)
+            else:
+                codes = self._customer_codes(source)
+                keep &= (codes >= 0) & np.asarray(cohort, dtype=bool)[np.maximum(codes, 0)]
+        if m.filter:
+            keep &= expressions.evaluate_mask(self._node(m.filter), frame, m.filter)
+        return frame[keep] if not keep.all() else frame
+
+    def _node(self, text: str) -> Any:
+        if text not in self._parsed:
+            self._parsed[text] = expressions.parse(text)
+        return self._parsed[text]
+
+    def table(
+        self,
+        names: list[str],
+        period: str | Period | None = None,
+        cohorts: dict[str, Cohort] | None = None,
+    ) -> pd.DataFrame:
+        """Cohorts x metrics for a period, stamped with the catalog version (``attrs``)."""
+        span = self.period(period)
+        cohorts = cohorts or {"all customers": None}
+        rows = []
+        for label, mask in cohorts.items():
+            row: dict[str, Any] = {"cohort": label, "period": span.label}
+            for name in names:
+                row[name] = self.value(name, span, mask)
+            rows.append(row)
+        out = pd.DataFrame(rows)
+        out.attrs["catalog"] = self.catalog.stamp
+        return out
+
+
+def _facts_with_purchase_markers(facts: pd.DataFrame, lapsed_days: int) -> pd.DataFrame:
+    """Order facts plus kept (completed as the data stands), first_purchase (the line belongs to
+    the customer's first order with a kept line) and days_since_previous_purchase (days from the
+    customer's previous kept order; empty on the first)."""
+    facts = facts.copy()
+    status = facts["status"].astype(str).to_numpy()
+    kept = status == "completed"
+    facts["kept"] = kept
+    orders = (
+        facts.loc[kept, ["customer_id", "order_id", "ordered_at"]]
+        .drop_duplicates("order_id")
+        .sort_values(["customer_id", "ordered_at", "order_id"], kind="stable")
+    )
+    same = orders["customer_id"].to_numpy()[1:] == orders["customer_id"].to_numpy()[:-1]
+    gap = np.full(len(orders), np.nan)
+    times = orders["ordered_at"].to_numpy()
+    gap[1:] = np.where(same, (times[1:] - times[:-1]) / np.timedelta64(1, "D"), np.nan)
+    first = np.ones(len(orders), dtype=bool)
+    first[1:] = ~same
+    by_order = pd.DataFrame({"gap": gap, "first": first}, index=orders["order_id"].to_numpy())
+    position = by_order.index.get_indexer(facts["order_id"])
+    found = (position >= 0) & kept
+    facts["first_purchase"] = np.where(found, by_order["first"].to_numpy()[position], False)
+    facts["days_since_previous_purchase"] = np.where(
+        found, by_order["gap"].to_numpy()[position], np.nan
+    )
+    return facts
+
+
+def _aggregate(m: Metric, rows: pd.DataFrame) -> float:
+    agg = m.aggregation
+    if agg == "count":
+        return float(len(rows))
+    values = rows[m.column]
+    if agg == "count_distinct":
+        return float(values.nunique(dropna=True))
+    if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == bool:
+        values = values.astype(float)
+    if agg == "sum":
+        # No rows is zero (no sales); rows whose values are all missing stay missing.
+        return float(values.sum(min_count=1)) if len(values) else 0.0
+    values = values.dropna()
+    if len(values) == 0:
+        return float("nan")
+    if agg == "mean":
+        return float(values.mean())
+    if agg == "median":
+        return float(values.median())
+    if agg == "percentile":
+        return float(np.percentile(values.to_numpy(dtype=float), float(m.percentile or 50)))
+    raise ProfilerError(f"Metric '{m.name}': aggregation '{agg}' cannot be computed from rows.")
+
+
+def _aggregate_groups(m: Metric, rows: pd.DataFrame, groups: Any) -> pd.Series:
+    agg = m.aggregation
+    if agg == "count":
+        return groups.size().astype(float)
+    column = groups[m.column]
+    if agg == "count_distinct":
+        return column.nunique().astype(float)
+    if agg == "percentile":
+        q = float(m.percentile or 50) / 100
+        return column.quantile(q).astype(float)
+    return getattr(column, agg)().astype(float)
+
+
+def _divide(num: Any, den: Any) -> Any:
+    if isinstance(num, pd.Series) or isinstance(den, pd.Series):
+        num, den = (x if isinstance(x, pd.Series) else pd.Series(x) for x in (num, den))
+        num, den = num.align(den, fill_value=0.0)
+        return num / den.where(den != 0)
+    return float(num) / float(den) if den else float("nan")
