@@ -1,0 +1,251 @@
+"""Reconciliation: the catalog's net sales and returns tied to Finance's ledger.
+
+For each month x channel (x category, where the ledger has categories) the ledger's booked net
+sales differ from the catalog's ``net_sales`` by the known reconciling items of
+docs/data-contract.md, each computed here from the order lines, fx_rates and journals:
+
+- returns timing: the ledger keeps returned lines in the month they were ordered and takes
+  the return off in the month the goods came back; ``net_sales`` leaves returned lines out of
+  their order month.  Item = lines of the month returned since - returns booked in the month.
+- late cancellations: orders placed on a month's last day and cancelled later were booked in
+  that month and reversed in the next.  Item = those of the month - those of the month before.
+- FX: the ledger converts at the month's average rate, the profiler at each line's daily rate.
+- manual journals posted to the month.
+
+What is left, the unexplained residual, must be within the tolerance (a share of the ledger
+figure; a cent at least, for the ledger's rounding).  Returns are tied the same way: the
+ledger's returns against the catalog's ``returns_booked``, the difference being FX.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .catalog import Catalog
+from .errors import ProfilerError
+from .loading import SourceData
+from .metrics import MetricEngine
+from .periods import Period, months_between, parse_period
+
+ITEMS = ("returns_timing", "late_cancellations", "fx", "journals")
+COLUMNS = [
+    "period",
+    "channel",
+    "category",
+    "measure",
+    "profiler",
+    "ledger",
+    "difference",
+    *ITEMS,
+    "explained",
+    "residual",
+    "residual_pct",
+    "status",
+]
+
+
+@dataclass
+class Reconciliation:
+    """One row per cell and measure; ``passed`` when every residual is within tolerance."""
+
+    table: pd.DataFrame
+    tolerance_pct: float
+    catalog: str
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        return self.table[self.table["status"] == "fail"]
+
+    @property
+    def passed(self) -> bool:
+        return self.failures.empty
+
+
+def reconcile(
+    source: SourceData,
+    catalog: Catalog,
+    months: list[Period] | None = None,
+    tolerance_pct: float = 0.1,
+) -> Reconciliation:
+    """Tie net sales and returns to the ledger for the given months (default: the ledger's)."""
+    if not source.has("ledger"):
+        raise ProfilerError(
+            f"{source.data_dir}: no ledger table; reconciliation needs ledger.csv or ledger.parquet (see docs/data-contract.md)."
+        )
+    ledger = source.tables["ledger"].copy()
+    ledger["period"] = ledger["period"].astype(str)
+    if months is None:
+        periods = sorted(ledger["period"].unique())
+        if not periods:
+            raise ProfilerError(f"{source.data_dir}: the ledger has no rows.")
+        months = months_between(periods[0], periods[-1])
+    by_category = (ledger["category"].astype(str) != "unknown").any()
+    keys = ["channel", "category"] if by_category else ["channel"]
+    engine = MetricEngine(catalog, source=source)
+    lines = _lines(engine, source)
+    journals = _journals(source)
+    frames = []
+    for month in months:
+        frames.append(_month(engine, lines, journals, ledger, month, keys))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    if not by_category:
+        table["category"] = "(all)"
+    limit = np.maximum(table["ledger"].abs() * tolerance_pct / 100, 0.01)
+    table["residual_pct"] = table["residual"] / table["ledger"].where(table["ledger"] != 0) * 100
+    table["status"] = np.where(table["residual"].abs() <= limit, "pass", "fail")
+    table = table[COLUMNS]
+    table.attrs["catalog"] = catalog.stamp
+    return Reconciliation(table, tolerance_pct, catalog.stamp)
+
+
+def _lines(engine: MetricEngine, source: SourceData) -> pd.DataFrame:
+    """Order lines with what the reconciling items need: local amount, booking rates."""
+    facts = engine.frame("order_lines")
+    raw = source.tables["order_lines"]
+    lines = pd.DataFrame(
+        {
+            "ordered_at": facts["ordered_at"].to_numpy(),
+            "returned_at": facts["returned_at"].to_numpy(),
+            "status": facts["status"].astype(str).to_numpy(),
+            "channel": facts["channel"].astype(str).to_numpy(),
+            "category": facts["category"].astype(str).to_numpy(),
+            "net_gbp": facts["net_gbp"].to_numpy(),
+            "local": raw["net_amount"].to_numpy(dtype=np.float64),
+            "currency": raw["currency"].astype(str).to_numpy(),
+        }
+    )
+    lines["order_month"] = lines["ordered_at"].dt.strftime("%Y-%m")
+    lines["return_month"] = lines["returned_at"].dt.strftime("%Y-%m")
+    if source.has("fx_rates"):
+        rates = source.tables["fx_rates"].copy()
+        rates = rates.set_index([rates["period"].astype(str), rates["currency"].astype(str)])[
+            "rate"
+        ]
+        for when in ("order", "return"):
+            index = pd.MultiIndex.from_arrays([lines[f"{when}_month"], lines["currency"]])
+            booked = rates.reindex(index).to_numpy()
+            # Without a booking rate Finance's figure is unknown: assume the daily rate (no item).
+            lines[f"{when}_gbp_booked"] = np.where(
+                np.isnan(booked), lines["net_gbp"], lines["local"] * booked
+            )
+    else:
+        lines["order_gbp_booked"] = lines["net_gbp"]
+        lines["return_gbp_booked"] = lines["net_gbp"]
+    return lines
+
+
+def _journals(source: SourceData) -> pd.DataFrame:
+    if not source.has("journals"):
+        return pd.DataFrame(columns=["period", "channel", "category", "amount"])
+    j = source.tables["journals"]
+    return pd.DataFrame(
+        {
+            "period": j["period"].astype(str),
+            "channel": j["channel"].astype(str),
+            "category": j["category"].astype(str),
+            "amount": j["amount"].astype(float),
+        }
+    )
+
+
+def _sum(frame: pd.DataFrame, keys: list[str], column: str) -> pd.Series:
+    return frame.groupby(keys, observed=True)[column].sum()
+
+
+def _month(
+    engine: MetricEngine,
+    lines: pd.DataFrame,
+    journals: pd.DataFrame,
+    ledger: pd.DataFrame,
+    month: Period,
+    keys: list[str],
+) -> pd.DataFrame:
+    label = month.label
+    previous = month.shifted(-1).label
+    net = _as_series(engine.value("net_sales", month, by=keys), keys)
+    booked = _as_series(engine.value("returns_booked", month, by=keys), keys)
+    ordered = lines[lines["order_month"] == label]
+    back = lines[(lines["status"] == "returned") & (lines["return_month"] == label)]
+    returned_of_month = _sum(ordered[ordered["status"] == "returned"], keys, "net_gbp")
+    timing = returned_of_month.sub(_sum(back, keys, "net_gbp"), fill_value=0.0)
+    late_now = lines[
+        (lines["status"] == "cancelled")
+        & (lines["order_month"] == label)
+        & lines["ordered_at"].dt.is_month_end
+    ]
+    late_before = lines[
+        (lines["status"] == "cancelled")
+        & (lines["order_month"] == previous)
+        & lines["ordered_at"].dt.is_month_end
+    ]
+    late = _sum(late_now, keys, "order_gbp_booked").sub(
+        _sum(late_before, keys, "order_gbp_booked"), fill_value=0.0
+    )
+    sold = ordered[ordered["status"] != "cancelled"]
+    fx_sales = _sum(sold.assign(d=sold["order_gbp_booked"] - sold["net_gbp"]), keys, "d")
+    fx_returns = _sum(back.assign(d=back["return_gbp_booked"] - back["net_gbp"]), keys, "d")
+    journal = _sum(journals[journals["period"] == label], keys, "amount")
+    book = ledger[ledger["period"] == label]
+    ledger_net = _sum(book, keys, "net_sales")
+    ledger_returns = _sum(book, keys, "returns")
+
+    sales = pd.concat(
+        {
+            "profiler": net,
+            "ledger": ledger_net,
+            "returns_timing": timing,
+            "late_cancellations": late,
+            "fx": fx_sales.sub(fx_returns, fill_value=0.0),
+            "journals": journal,
+        },
+        axis=1,
+    ).fillna(0.0)
+    sales["measure"] = "net_sales"
+    returns = pd.concat(
+        {"profiler": booked, "ledger": ledger_returns, "fx": fx_returns}, axis=1
+    ).fillna(0.0)
+    for item in ("returns_timing", "late_cancellations", "journals"):
+        returns[item] = 0.0
+    returns["measure"] = "returns"
+    out = pd.concat([sales, returns]).reset_index()
+    out["period"] = label
+    if "category" not in out:
+        out["category"] = "(all)"
+    out["difference"] = out["ledger"] - out["profiler"]
+    out["explained"] = out[list(ITEMS)].sum(axis=1)
+    out["residual"] = out["difference"] - out["explained"]
+    return out.sort_values(["measure", *keys], kind="stable")
+
+
+def _as_series(values: object, keys: list[str]) -> pd.Series:
+    series = values if isinstance(values, pd.Series) else pd.Series(dtype=float)
+    if isinstance(series.index, pd.MultiIndex):
+        series.index = series.index.set_levels([level.astype(str) for level in series.index.levels])
+    else:
+        series.index = series.index.astype(str)
+    series.index.names = keys
+    return series
+
+
+def parse_months(period: str | None, first: str | None, last: str | None) -> list[Period] | None:
+    """The months of ``--period`` (a month, quarter or year) or ``--from``/``--to``."""
+    if period and (first or last):
+        raise ProfilerError("Give either --period or --from/--to, not both.")
+    if period:
+        span = parse_period(period)
+        if span.kind not in ("month", "quarter", "year"):
+            raise ProfilerError(
+                f"--period takes a month, quarter or year (YYYY-MM, YYYY-Qn, YYYY); got '{period}'."
+            )
+        months = [Period("month", span.start, span.start + pd.DateOffset(months=1))]
+        while months[-1].end < span.end:
+            months.append(months[-1].shifted(1))
+        return months
+    if first or last:
+        if not (first and last):
+            raise ProfilerError("Give both --from and --to (YYYY-MM).")
+        return months_between(first, last)
+    return None
