@@ -23,6 +23,7 @@ import yaml
 from . import expressions
 from .contract import TABLES
 from .errors import ProfilerError
+from .facts import PRODUCT_ATTRIBUTES
 from .periods import KINDS
 
 DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "templates" / "metrics"
@@ -84,12 +85,7 @@ FACT_COLUMNS = (
     "net_gbp",
     "gross_gbp",
     "month",
-    "category",
-    "sub_category",
-    "department",
-    "collection",
-    "price_point",
-    "launch_date",
+    *PRODUCT_ATTRIBUTES,
     "kept",
     "first_purchase",
     "days_since_previous_purchase",

@@ -278,13 +278,12 @@ def test_clv_is_discounted_expected_value(cdnow_summary: pd.DataFrame) -> None:
     assert (discounted <= value + 1e-12).all() and (discounted > 0.85 * value).all()
 
 
-def test_cli_fit_json_has_exactly_the_documented_shape(
-    cdnow_transactions: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    args = [
+def _cdnow_args(command: str, path: Path) -> list[str]:
+    """``profiler clv COMMAND`` on the CDNOW file with the papers' 39-week calibration."""
+    return [
         "clv",
-        "fit",
-        str(cdnow_transactions),
+        command,
+        str(path),
         "--customer-col",
         "customer",
         "--date-col",
@@ -294,6 +293,12 @@ def test_cli_fit_json_has_exactly_the_documented_shape(
         "--calibration-end",
         "1997-09-30",
     ]
+
+
+def test_cli_fit_json_has_exactly_the_documented_shape(
+    cdnow_transactions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = _cdnow_args("fit", cdnow_transactions)
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"customers", "bgnbd", "gamma_gamma"}
@@ -311,22 +316,7 @@ def test_cli_fit_json_has_exactly_the_documented_shape(
 def test_cli_validate_on_cdnow_holdout(
     cdnow_transactions: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = [
-        "clv",
-        "validate",
-        str(cdnow_transactions),
-        "--customer-col",
-        "customer",
-        "--date-col",
-        "date",
-        "--amount-col",
-        "amount",
-        "--calibration-end",
-        "1997-09-30",
-        "--holdout-end",
-        "1998-06-30",
-        "--csv",
-    ]
+    args = [*_cdnow_args("validate", cdnow_transactions), "--holdout-end", "1998-06-30", "--csv"]
     assert main(args) == 0
     table = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
     assert list(table["calibration_frequency"]) == [
