@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .facts import order_facts
+from .facts import PRODUCT_ATTRIBUTES, order_facts
 from .loading import SourceData
 
 DAY = pd.Timedelta(days=1)
@@ -196,12 +196,7 @@ CONTEXT_COLUMNS = (
     "returned_at",
     "net_gbp",
     "gross_gbp",
-    "category",
-    "sub_category",
-    "department",
-    "collection",
-    "price_point",
-    "launch_date",
+    *PRODUCT_ATTRIBUTES,
 )
 
 

@@ -289,12 +289,11 @@ def _metric(entry: Any, file: Path, problems: list[str]) -> Metric | None:
             else:
                 problems.append(f"{file}:{lines.get(key, line)}: {key} of '{name}' must be a list")
                 values.pop(key)
-    for key in ("version",):
-        if key in values and not isinstance(values[key], int):
-            problems.append(
-                f"{file}:{lines.get(key, line)}: version of '{name}' must be a whole number"
-            )
-            values.pop(key)
+    if "version" in values and not isinstance(values["version"], int):
+        problems.append(
+            f"{file}:{lines.get('version', line)}: version of '{name}' must be a whole number"
+        )
+        values.pop("version")
     if "additive" in values and not isinstance(values["additive"], bool):
         problems.append(
             f"{file}:{lines.get('additive', line)}: additive of '{name}' must be true or false"

@@ -363,15 +363,22 @@ class BetaGeoModel:
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """P(alive | x, t_x, T) = 1 / (1 + [x > 0] a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x)),
         as derived in Fader, Hardie & Lee's note "Computing P(alive) Using the BG/NBD Model"."""
+        x = np.asarray(frequency, dtype=np.float64)
+        odds = self._dropout_odds(x, recency, T)
+        return np.where(x > 0, 1.0 / (1.0 + odds), 1.0)
+
+    def _dropout_odds(self, x: np.ndarray, recency: Any, T: Any) -> np.ndarray:
+        """a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x): the odds that a repeat buyer
+        dropped out after the last purchase, shared by P(alive) and equation (10)."""
         r, alpha, a, b = self._p()
-        x, t_x, big_t = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
+        t_x, big_t = (np.asarray(v, dtype=np.float64) for v in (recency, T))
         with np.errstate(divide="ignore", invalid="ignore"):
             log_d = (
                 np.log(a)
                 - np.log(np.maximum(b + x - 1, 1e-300))
                 + (r + x) * (np.log(alpha + big_t) - np.log(alpha + t_x))
             )
-        return np.where(x > 0, 1.0 / (1.0 + np.exp(np.minimum(log_d, 700))), 1.0)
+        return np.exp(np.minimum(log_d, 700))
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
         """E[X(t)] for a customer just acquired: equation (7) of FHL05."""
@@ -394,13 +401,7 @@ class BetaGeoModel:
             / (a - 1)
             * (1 - ((alpha + big_t) / (alpha + big_t + t)) ** (r + x) * hyp)
         )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_d = (
-                np.log(a)
-                - np.log(np.maximum(b + x - 1, 1e-300))
-                + (r + x) * (np.log(alpha + big_t) - np.log(alpha + t_x))
-            )
-        denominator = 1 + np.where(x > 0, np.exp(np.minimum(log_d, 700)), 0.0)
+        denominator = 1 + np.where(x > 0, self._dropout_odds(x, t_x, big_t), 0.0)
         return numerator / denominator
 
 

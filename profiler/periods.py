@@ -17,7 +17,8 @@ import pandas as pd
 from .errors import ProfilerError
 
 KINDS = ("month", "quarter", "year", "ytd", "r12", "asof")
-_MONTHS = {"month": 1, "quarter": 3, "year": 12, "r12": 12}
+# How far back the previous period starts: year to date and rolling 12 months go back a year.
+_PREVIOUS_MONTHS = {"month": 1, "quarter": 3, "year": 12, "ytd": 12, "r12": 12, "asof": 12}
 FORMATS = "YYYY-MM, YYYY-Qn, YYYY, ytd:YYYY-MM, r12:YYYY-MM or asof"
 
 
@@ -50,11 +51,7 @@ class Period:
     def previous(self) -> Period:
         """The period just before: the previous month, quarter, year; for year to date and
         rolling 12 months, the same span a year earlier."""
-        if self.kind == "asof":
-            return self.shifted(-12)
-        return self.shifted(
-            -{"month": 1, "quarter": 3, "year": 12, "ytd": 12, "r12": 12}[self.kind]
-        )
+        return self.shifted(-_PREVIOUS_MONTHS[self.kind])
 
     def last_year(self) -> Period:
         """The same period a year earlier."""

@@ -64,18 +64,24 @@ def test_bgnbd_reproduces_fader_hardie_lee_2005(cdnow_summary: pd.DataFrame) -> 
     assert all(0 < se < 1 for se in model.standard_errors_.values())
 
 
-def test_gamma_gamma_reproduces_fader_hardie_note(cdnow_transactions: Path) -> None:
-    """Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value": p = 6.25, q = 3.74,
-    gamma = 15.44 on the 946 CDNOW customers with a repeat purchase in weeks 1-39."""
+@pytest.fixture(scope="module")
+def cdnow_calibration(cdnow_transactions: Path) -> pd.DataFrame:
+    """The summary of the raw CDNOW transactions over the papers' 39-week calibration."""
     transactions = pd.read_csv(cdnow_transactions, dtype={"date": str})
     transactions["date"] = pd.to_datetime(transactions["date"], format="%Y%m%d")
-    summary = summary_from_transactions(
+    return summary_from_transactions(
         transactions,
         customer_id_col="customer",
         datetime_col="date",
         monetary_value_col="amount",
         calibration_end="1997-09-30",
     )
+
+
+def test_gamma_gamma_reproduces_fader_hardie_note(cdnow_calibration: pd.DataFrame) -> None:
+    """Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value": p = 6.25, q = 3.74,
+    gamma = 15.44 on the 946 CDNOW customers with a repeat purchase in weeks 1-39."""
+    summary = cdnow_calibration
     model = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
     p = model.params_
     assert (round(p["p"], 2), round(p["q"], 2), round(p["gamma"], 2)) == (6.25, 3.74, 15.44)
@@ -83,17 +89,9 @@ def test_gamma_gamma_reproduces_fader_hardie_note(cdnow_transactions: Path) -> N
 
 
 def test_summary_reproduces_the_published_cdnow_summary(
-    cdnow_transactions: Path, cdnow_summary: pd.DataFrame
+    cdnow_calibration: pd.DataFrame, cdnow_summary: pd.DataFrame
 ) -> None:
-    transactions = pd.read_csv(cdnow_transactions, dtype={"date": str})
-    transactions["date"] = pd.to_datetime(transactions["date"], format="%Y%m%d")
-    summary = summary_from_transactions(
-        transactions,
-        customer_id_col="customer",
-        datetime_col="date",
-        monetary_value_col="amount",
-        calibration_end="1997-09-30",
-    )
+    summary = cdnow_calibration
     assert len(summary) == len(cdnow_summary) == 2357
     assert summary.index.tolist() == cdnow_summary["ID"].tolist()
     np.testing.assert_array_equal(summary["frequency"].to_numpy(), cdnow_summary["x"].to_numpy())
