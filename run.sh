@@ -60,6 +60,8 @@ case "${1:-}" in
         ;;
     test)
         shift
+        # LibreOffice opens every workbook the tests write; poppler turns its PDFs into text.
+        apt_install soffice:libreoffice-calc pdftotext:poppler-utils
         setup
         "$VENV/bin/ruff" check .
         "$VENV/bin/ruff" format --check .

@@ -89,6 +89,7 @@ FACT_COLUMNS = (
     "kept",
     "first_purchase",
     "days_since_previous_purchase",
+    "lapses_at",
 )
 
 

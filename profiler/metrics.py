@@ -171,8 +171,9 @@ class MetricEngine:
 
 def _facts_with_purchase_markers(facts: pd.DataFrame, lapsed_days: int) -> pd.DataFrame:
     """Order facts plus kept (completed as the data stands), first_purchase (the line belongs to
-    the customer's first order with a kept line) and days_since_previous_purchase (days from the
-    customer's previous kept order; empty on the first)."""
+    the customer's first order with a kept line), days_since_previous_purchase (days from the
+    customer's previous kept order; empty on the first) and lapses_at (the day the customer
+    turns lapsed after this order, when the next kept order does not come before it)."""
     facts = facts.copy()
     status = facts["status"].astype(str).to_numpy()
     kept = status == "completed"
@@ -188,13 +189,27 @@ def _facts_with_purchase_markers(facts: pd.DataFrame, lapsed_days: int) -> pd.Da
     gap[1:] = np.where(same, (times[1:] - times[:-1]) / np.timedelta64(1, "D"), np.nan)
     first = np.ones(len(orders), dtype=bool)
     first[1:] = ~same
-    by_order = pd.DataFrame({"gap": gap, "first": first}, index=orders["order_id"].to_numpy())
+    # The day the customer turns lapsed after this order: lapsed_days after its day, unless the
+    # customer's next kept order comes before then.
+    days = orders["ordered_at"].dt.normalize().to_numpy()
+    lapse_day = days + np.timedelta64(lapsed_days, "D")
+    next_day = np.full(len(orders), np.datetime64("NaT"), dtype=days.dtype)
+    next_day[:-1] = np.where(same, days[1:], np.datetime64("NaT"))
+    lapses = np.isnat(next_day) | (next_day >= lapse_day)
+    lapses_at = np.where(lapses, lapse_day, np.datetime64("NaT"))
+    by_order = pd.DataFrame(
+        {"gap": gap, "first": first, "lapses_at": lapses_at}, index=orders["order_id"].to_numpy()
+    )
     position = by_order.index.get_indexer(facts["order_id"])
     found = (position >= 0) & kept
     facts["first_purchase"] = np.where(found, by_order["first"].to_numpy()[position], False)
     facts["days_since_previous_purchase"] = np.where(
         found, by_order["gap"].to_numpy()[position], np.nan
     )
+    facts["lapses_at"] = pd.Series(
+        np.where(found, by_order["lapses_at"].to_numpy()[position], np.datetime64("NaT")),
+        index=facts.index,
+    ).astype(facts["ordered_at"].dtype)
     return facts
 
 

@@ -48,7 +48,7 @@ def test_demo_generates_validates_builds_and_summarises(
     assert main(["demo", "--customers", "300", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "quarantined 0" in out
-    assert "net_sales" in out and "aov" in out and "metric catalog 1.0.0" in out
+    assert "net_sales" in out and "aov" in out and "metric catalog 1.1.0" in out
     assert "every cell reconciles" in out
     assert "CAR as of " in out and "x 1," in out  # more than a thousand columns
     assert (tmp_path / "data" / "order_lines.parquet").exists()

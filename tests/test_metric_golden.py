@@ -130,6 +130,10 @@ GOLDEN: list[tuple[str, str, float]] = [
     ("new_customers", "2024", 2),  # c2 (O5) and c4 (O10)
     ("new_customers", "2022", 1),
     ("returning_customers", "2024", 1),  # c3: back after 1,415 days
+    ("lapsed_customers", "2022", 1),  # c3: 545 days after O8 is 2022-07-14
+    ("lapsed_customers", "2023-09", 1),  # c1: 545 days after O1 is 2023-09-06, O2 came later
+    ("lapsed_customers", "2024", 0),  # c2 lapses 2025-06-29 (O6 was returned, O7 cancelled)
+    ("lapsed_customers", "2025-06", 1),
     ("buyers", "asof", 4),
     ("stage_new", "asof", 1),  # c4
     ("stage_active", "asof", 1),  # c1: 'within 365 days' is the 365 days ending on D ...
@@ -239,7 +243,7 @@ def test_cohorts_and_breakdowns_recompute_ratios_from_their_parts(engine: Metric
 
 def test_tables_carry_the_catalog_stamp(engine: MetricEngine, tmp_path: Path) -> None:
     table = engine.table(["net_sales", "orders"], "2024")
-    assert table.attrs["catalog"].startswith("metric catalog 1.0.0 (")
+    assert table.attrs["catalog"].startswith("metric catalog 1.1.0 (")
     assert table.loc[0, "net_sales"] == 5345
 
 

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "build",
         help="build the Customer Analytic Record (CAR) and its data dictionary",
-        description="Load and validate the sources in --data, build one row per customer as of a date, and write OUT/car.parquet, OUT/car_dictionary.csv and OUT/quarantine.csv.",
+        description="Load and validate the sources in --data, build one row per customer as of a date, and write OUT/car.parquet, OUT/car_dictionary.csv, OUT/activity.parquet (customer x month metric parts, for periods and retention) and OUT/quarantine.csv.",
     )
     p.add_argument("--data", required=True, help="folder with the source tables")
     p.add_argument("--out", required=True, help="folder to write the CAR to")
@@ -48,7 +48,9 @@ def build_and_write(
     """Load, build and write; print the load counts and the one-line summary. Returns the result."""
     import pandas as pd
 
+    from profiler.activity import build_activity, write_activity
     from profiler.car import build_car, write_car
+    from profiler.catalog import load_catalog
     from profiler.errors import UsageError
     from profiler.features import load_feature_spec
     from profiler.loading import load_sources
@@ -70,6 +72,12 @@ def build_and_write(
     )
     result = build_car(source, as_of, spec=spec, progress=family_progress)
     write_car(result, out)
+    built = time.perf_counter()
+    activity = build_activity(source, load_catalog(), result.customer_ids, result.as_of)
+    write_activity(activity, result.customer_ids, out)
+    print(
+        f"Activity: {len(activity):,} customer-months x {len(activity.parts)} metric parts in {time.perf_counter() - built:.1f} s -> {out / 'activity.parquet'}"
+    )
     potential = result.models.get("potential_value")
     if potential and "error" in potential:
         print(f"Note: potential-value columns are empty: {potential['error']}")

@@ -1,0 +1,223 @@
+"""The customer x month activity table: every row metric of the catalog, pre-aggregated.
+
+Cohort views ask for many metrics, for many cohorts, over many periods.  Scanning ~20M order
+lines per question is too slow, so ``profiler build`` also writes ``activity.parquet`` beside the
+CAR: one row per customer and month in which the customer has data, and for every catalog
+metric computed from rows (order lines, surveys, interactions) its additive parts for that
+customer and month:
+
+- ``<metric>.rows``: rows that pass the metric's filter (a ``count`` metric is this);
+- ``<metric>.sum`` and ``<metric>.n``: the sum and the number of non-missing values of its
+  column (``sum`` and ``mean`` metrics);
+- ``<metric>.distinct``: distinct orders (``count_distinct`` of ``order_id``: an order belongs
+  to one customer and one day, so distinct orders add up across customers and months).
+
+``count_distinct`` of ``customer_id`` needs only ``.rows``: a customer counts once in a period if
+any of the period's months has rows.  Each metric's rows are dated by its own date column
+(returns by ``returned_at``), and only rows before the end of the as-of day are used, like the
+CAR.  Every period the catalog knows (month, quarter, year, ytd, r12, asof) is a run of whole
+months, so a period's value per customer is the sum of its months' parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import expressions
+from .catalog import Catalog, Metric
+from .errors import ProfilerError
+from .loading import SourceData
+from .metrics import MetricEngine
+
+ACTIVITY_FILE = "activity.parquet"
+DAY = pd.Timedelta(days=1)
+
+
+def month_number(times: pd.Series | pd.DatetimeIndex | pd.Timestamp) -> np.ndarray | int:
+    """Months since January 1970 (0), so consecutive months are consecutive integers."""
+    if isinstance(times, pd.Timestamp):
+        return (times.year - 1970) * 12 + times.month - 1
+    index = pd.DatetimeIndex(times)
+    return ((index.year - 1970) * 12 + index.month - 1).to_numpy(dtype=np.int32)
+
+
+def row_metrics(catalog: Catalog) -> list[Metric]:
+    """The catalog's metrics computed from dated rows, whose parts the activity table holds."""
+    out = []
+    for m in catalog.metrics.values():
+        if m.aggregation in ("sum", "count", "mean", "count_distinct") and m.source not in (
+            None,
+            "customers",
+        ):
+            if m.aggregation == "count_distinct" and m.column not in ("customer_id", "order_id"):
+                continue
+            out.append(m)
+    return sorted(out, key=lambda m: m.name)
+
+
+def parts_of(m: Metric) -> list[str]:
+    """The part columns the activity table holds for a row metric."""
+    parts = ["rows"]
+    if m.aggregation in ("sum", "mean"):
+        parts += ["sum", "n"]
+    if m.aggregation == "count_distinct" and m.column == "order_id":
+        parts.append("distinct")
+    return [f"{m.name}.{p}" for p in parts]
+
+
+@dataclass
+class Activity:
+    """Customer x month parts: ``customer`` (row in the CAR), ``month`` (month_number), parts."""
+
+    customer: np.ndarray  # int32, sorted by month then customer
+    month: np.ndarray  # int32
+    parts: dict[str, np.ndarray]  # float32 each
+
+    def __len__(self) -> int:
+        return len(self.month)
+
+    def month_slice(self, first: int, last: int) -> slice:
+        """Rows of months first..last (inclusive)."""
+        lo = int(np.searchsorted(self.month, first, side="left"))
+        hi = int(np.searchsorted(self.month, last, side="right"))
+        return slice(lo, hi)
+
+    @property
+    def first_month(self) -> int | None:
+        return int(self.month[0]) if len(self.month) else None
+
+
+def build_activity(
+    source: SourceData,
+    catalog: Catalog,
+    customer_ids: pd.Index | np.ndarray,
+    as_of: pd.Timestamp,
+    *,
+    lapsed_days: int = 545,
+    progress: Callable[[str], None] | None = None,
+) -> Activity:
+    """Pre-aggregate every row metric's parts by CAR customer row and month (see module doc)."""
+    engine = MetricEngine(catalog, source=source, lapsed_days=lapsed_days)
+    index = pd.Index(customer_ids)
+    cutoff = pd.Timestamp(as_of).normalize() + DAY
+    metrics = [m for m in row_metrics(catalog) if m.source == "order_lines" or source.has(m.source)]
+    # One key space (customer row x month) per source and date column, shared by its metrics.
+    groups: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    columns: dict[str, tuple[tuple[str, str], np.ndarray]] = {}
+    for m in metrics:
+        src, date = m.source or "", m.date_column or ""
+        if progress:
+            progress(m.name)
+        frame = engine.frame(src)
+        if (src, date) not in groups:
+            groups[(src, date)] = _key_space(frame, date, index, cutoff)
+        inverse, _, n_groups = groups[(src, date)]
+        valid = inverse >= 0
+        if m.filter:
+            valid &= expressions.evaluate_mask(expressions.parse(m.filter), frame, m.filter)
+        g = inverse[valid]
+        columns[f"{m.name}.rows"] = ((src, date), np.bincount(g, minlength=n_groups))
+        if m.aggregation in ("sum", "mean"):
+            values = frame[m.column].to_numpy(dtype=np.float64, na_value=np.nan)[valid]
+            present = ~np.isnan(values)
+            columns[f"{m.name}.sum"] = (
+                (src, date),
+                np.bincount(g[present], weights=values[present], minlength=n_groups),
+            )
+            columns[f"{m.name}.n"] = ((src, date), np.bincount(g[present], minlength=n_groups))
+        if m.aggregation == "count_distinct" and m.column == "order_id":
+            orders = pd.factorize(frame["order_id"].to_numpy()[valid])[0]
+            _, first = np.unique(orders, return_index=True)
+            columns[f"{m.name}.distinct"] = ((src, date), np.bincount(g[first], minlength=n_groups))
+    return _merge(groups, columns)
+
+
+def _key_space(
+    frame: pd.DataFrame, date: str, index: pd.Index, cutoff: pd.Timestamp
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each row's group (customer row x month; -1 if undated, late or not in the CAR), the
+    groups' keys (customer * 2**20 + month offset... packed as int64), and the group count."""
+    times = frame[date]
+    dated = (times.notna() & (times < cutoff)).to_numpy(dtype=bool)
+    ids = frame["customer_id"]
+    if ids.dtype != index.dtype:
+        ids, index = ids.astype(str), index.astype(str)
+    customer = index.get_indexer(ids)
+    ok = dated & (customer >= 0)
+    month = np.zeros(len(frame), dtype=np.int64)
+    month[ok] = month_number(times[ok])
+    key = customer.astype(np.int64) * 4096 + month  # months since 1970 stay below 4096 to 2311
+    uniques, inverse = np.unique(key[ok], return_inverse=True)
+    full = np.full(len(frame), -1, dtype=np.int64)
+    full[ok] = inverse
+    return full, uniques, len(uniques)
+
+
+def _merge(
+    groups: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, int]],
+    columns: dict[str, tuple[tuple[str, str], np.ndarray]],
+) -> Activity:
+    """One table over the union of every key space's customer-months, sorted by month."""
+    all_keys = [keys for _, keys, _ in groups.values()]
+    keys = np.unique(np.concatenate(all_keys)) if all_keys else np.zeros(0, dtype=np.int64)
+    customer = (keys // 4096).astype(np.int32)
+    month = (keys % 4096).astype(np.int32)
+    order = np.lexsort((customer, month))
+    parts = {}
+    for name, (space, values) in columns.items():
+        dense = np.zeros(len(keys), dtype=np.float32)
+        dense[np.searchsorted(keys, groups[space][1])] = values
+        parts[name] = dense[order]
+    return Activity(customer[order], month[order], parts)
+
+
+def write_activity(activity: Activity, customer_ids: np.ndarray, out_dir: str | Path) -> Path:
+    """Persist as ``OUT/activity.parquet`` keyed by customer_id (CAR rows may be reordered)."""
+    path = Path(out_dir) / ACTIVITY_FILE
+    table = pa.table(
+        {
+            "customer_id": pa.array(np.asarray(customer_ids)[activity.customer]),
+            "month": pa.array(activity.month),
+            **{name: pa.array(values) for name, values in activity.parts.items()},
+        }
+    )
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    tmp.replace(path)
+    return path
+
+
+def read_activity(car_dir: str | Path, customer_ids: pd.Index) -> Activity:
+    """Read ``activity.parquet`` and point its rows at the given CAR's customer rows."""
+    path = Path(car_dir) / ACTIVITY_FILE
+    if not path.exists():
+        raise ProfilerError(
+            f"{car_dir}: no {ACTIVITY_FILE} here (the customer x month table that period metrics "
+            f"and retention read). Rebuild with 'profiler build --data DIR --out {car_dir}'."
+        )
+    table = pq.read_table(path).to_pandas()
+    ids = table["customer_id"]
+    index = pd.Index(customer_ids)
+    if ids.dtype != index.dtype:
+        ids, index = ids.astype(str), index.astype(str)
+    customer = index.get_indexer(ids)
+    if (customer < 0).any():
+        raise ProfilerError(
+            f"{path}: {(customer < 0).sum():,} rows name customers that are not in the CAR; "
+            "the two files come from different builds. Rebuild the folder."
+        )
+    month = table["month"].to_numpy(dtype=np.int32)
+    order = np.lexsort((customer, month))
+    parts = {
+        c: table[c].to_numpy(dtype=np.float32)[order]
+        for c in table.columns
+        if c not in ("customer_id", "month")
+    }
+    return Activity(customer[order].astype(np.int32), month[order], parts)

@@ -1,0 +1,200 @@
+"""Cohorts: named groups of customers, defined in templates/cohorts.yaml over CAR columns.
+
+A cohort is a filter expression (parsed by profiler/expressions.py, never evaluated as Python),
+optionally within a parent cohort, or one of the cohorts a ``by: column`` group expands to (one
+per value).  ``CohortSet`` resolves names to boolean masks over the CAR's rows and caches them;
+a new CAR means a new CohortSet, so stale masks cannot survive a reload.  Names may be combined
+on the fly: ``"Treasured clients & Region: Europe"`` is the intersection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import expressions
+from .catalog import did_you_mean
+from .errors import ProfilerError
+from .features import TEMPLATES
+from .personas import Personas, fit_personas
+
+DEFAULT_COHORTS = TEMPLATES / "cohorts.yaml"
+INTERSECTION = " & "
+
+
+@dataclass(frozen=True)
+class CohortDef:
+    """One cohort as defined: its filter text, its parent (``within``) and where it came from."""
+
+    name: str
+    group: str
+    description: str = ""
+    filter: str = ""
+    within: str | None = None
+    by: str | None = None  # the column a ``by`` group expands; ``value`` is this cohort's value
+    value: Any = None
+
+    @property
+    def definition(self) -> str:
+        """The definition in the expression language, for the Definitions sheet and the CLI."""
+        if self.by is not None:
+            return f"{self.by} == {repr_literal(self.value)}"
+        text = self.filter.strip() or "(everyone)"
+        return f"[{self.within}] and ({text})" if self.within else text
+
+
+def repr_literal(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
+
+def load_cohort_spec(path: str | Path | None = None) -> dict[str, Any]:
+    """The parsed cohort YAML (default: the packaged templates/cohorts.yaml)."""
+    path = Path(path) if path else DEFAULT_COHORTS
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProfilerError(f"{path}: cohort definitions not found.") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ProfilerError(f"{path}{where}: not valid YAML ({err}).") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("groups"), list):
+        raise ProfilerError(f"{path}: expected a mapping with a 'groups' list.")
+    spec["_path"] = str(path)
+    return spec
+
+
+class CohortSet:
+    """Every cohort of a spec, over one CAR; masks are computed once and cached."""
+
+    def __init__(self, car: pd.DataFrame, spec: dict[str, Any] | None = None) -> None:
+        self.spec = spec or load_cohort_spec()
+        self.path = self.spec.get("_path", "templates/cohorts.yaml")
+        self.min_size = int(self.spec.get("min_cohort_size", 10))
+        self.base = str(self.spec.get("base", "All customers"))
+        self.car = car
+        self.personas: Personas | None = None
+        if any(g.get("by") == "persona" for g in self.spec["groups"]) and "persona" not in car:
+            self.personas = fit_personas(car, self.spec.get("personas") or {})
+            self.car = car.assign(persona=self.personas.labels)
+        self.definitions: dict[str, CohortDef] = {}
+        for group in self.spec["groups"]:
+            self._add_group(group)
+        self._masks: dict[str, np.ndarray] = {}
+        if self.base not in self.definitions:
+            raise ProfilerError(f"{self.path}: base cohort '{self.base}' is not defined.")
+
+    def _add_group(self, group: dict[str, Any]) -> None:
+        title = str(group.get("group", ""))
+        if "by" in group:
+            column = str(group["by"])
+            if column not in self.car.columns:
+                raise ProfilerError(
+                    f"{self.path}: group '{title}' is by '{column}', which the CAR does not have."
+                    f"{did_you_mean(column, list(self.car.columns))}"
+                )
+            pattern = str(group.get("name", "{value}"))
+            for value in _values(self.car[column]):
+                name = pattern.replace("{value}", str(value))
+                self._add(
+                    CohortDef(
+                        name, title, str(group.get("description", "")), by=column, value=value
+                    )
+                )
+            return
+        for item in group.get("cohorts") or []:
+            if not isinstance(item, dict) or "name" not in item:
+                raise ProfilerError(f"{self.path}: group '{title}': each cohort needs a name.")
+            text = str(item.get("filter") or "")
+            cohort = CohortDef(
+                str(item["name"]),
+                title,
+                str(item.get("description", "")),
+                text,
+                item.get("within"),
+            )
+            if text.strip():
+                node = _parse(text, cohort.name, self.path)
+                try:
+                    expressions.check_names(text, node, self.car.columns)
+                except expressions.ExpressionError as err:
+                    raise ProfilerError(f"{self.path}: cohort '{cohort.name}': {err}") from None
+            self._add(cohort)
+
+    def _add(self, cohort: CohortDef) -> None:
+        if cohort.name in self.definitions:
+            raise ProfilerError(f"{self.path}: cohort '{cohort.name}' is defined twice.")
+        self.definitions[cohort.name] = cohort
+
+    # -- lookups ---------------------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.definitions)
+
+    def group_names(self, group: str) -> list[str]:
+        """The cohorts of one group, in definition order (e.g. the 27 strategy segments)."""
+        found = [d.name for d in self.definitions.values() if d.group == group]
+        if not found:
+            groups = sorted({d.group for d in self.definitions.values()})
+            raise ProfilerError(f"No cohort group '{group}'.{did_you_mean(group, groups)}")
+        return found
+
+    def mask(self, name: str) -> np.ndarray:
+        """Which CAR rows belong to the cohort (read-only, cached)."""
+        if name not in self._masks:
+            self._masks[name] = self._compute(name, ())
+            self._masks[name].setflags(write=False)
+        return self._masks[name]
+
+    def size(self, name: str) -> int:
+        return int(self.mask(name).sum())
+
+    def _compute(self, name: str, seen: tuple[str, ...]) -> np.ndarray:
+        if INTERSECTION in name:
+            out = np.ones(len(self.car), dtype=bool)
+            for part in name.split(INTERSECTION):
+                out &= self.mask(part.strip())
+            return out
+        if name not in self.definitions:
+            raise ProfilerError(f"Unknown cohort '{name}'.{did_you_mean(name, self.names)}")
+        if name in seen:
+            raise ProfilerError(
+                f"{self.path}: cohort '{name}' is within itself ({' > '.join(seen)})."
+            )
+        d = self.definitions[name]
+        if d.by is not None:
+            return (self.car[d.by] == d.value).to_numpy(dtype=bool, na_value=False)
+        out = np.ones(len(self.car), dtype=bool)
+        if d.within:
+            out &= (
+                self._compute(d.within, (*seen, name))
+                if d.within not in self._masks
+                else self._masks[d.within]
+            )
+        if d.filter.strip():
+            node = _parse(d.filter, name, self.path)
+            out &= expressions.evaluate_mask(node, self.car, d.filter)
+        return out
+
+
+def _parse(text: str, name: str, path: str) -> Any:
+    try:
+        return expressions.parse(text)
+    except expressions.ExpressionError as err:
+        raise ProfilerError(f"{path}: cohort '{name}': {err}") from None
+
+
+def _values(column: pd.Series) -> list[Any]:
+    """The values a ``by`` group expands to: an ordered category's order, else sorted."""
+    present = column.dropna().unique().tolist()
+    if isinstance(column.dtype, pd.CategoricalDtype) and column.cat.ordered:
+        return [v for v in column.cat.categories if v in set(present)]
+    return sorted(present, key=str)
