@@ -124,3 +124,18 @@ def demo_source(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("demo-car")
     generate_demo(1500, 21, folder)
     return load_sources(folder, today="2026-11-22")
+
+
+@pytest.fixture(scope="session")
+def demo_car_dir(demo_source, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CAR folder (CAR, dictionary, metadata, activity) built from the demo sources."""
+    from profiler.activity import build_activity, write_activity
+    from profiler.car import build_car, write_car
+    from profiler.catalog import load_catalog
+
+    out = tmp_path_factory.mktemp("demo-car-dir")
+    result = build_car(demo_source, None)
+    write_car(result, out)
+    activity = build_activity(demo_source, load_catalog(), result.customer_ids, result.as_of)
+    write_activity(activity, result.customer_ids, out)
+    return out

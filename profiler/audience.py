@@ -1,0 +1,91 @@
+"""CRM audience selection: a cohort's customers who may be contacted on a channel, with consent.
+
+Only ``customer_id`` and the CAR fields asked for leave the engine (the CAR holds no names,
+emails or phones), and only for customers who are contactable (no suppression) and opted in to
+the chosen channel as of the CAR's date.  Everyone else in the cohort is counted under the first
+reason that excludes them, so selected + excluded = the cohort.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .catalog import did_you_mean
+from .errors import ProfilerError
+from .query import QueryEngine
+
+CHANNELS = ("email", "sms", "phone", "post")
+
+
+@dataclass
+class Audience:
+    """The selected customers (in order) and who was excluded, by reason."""
+
+    cohort: str
+    channel: str
+    selected: pd.DataFrame
+    excluded: pd.DataFrame  # reason, customers
+
+    @property
+    def cohort_size(self) -> int:
+        return len(self.selected) + int(self.excluded["customers"].sum())
+
+
+def select_audience(
+    engine: QueryEngine,
+    cohort: str,
+    *,
+    channel: str = "email",
+    fields: list[str] | None = None,
+    order_by: str | None = None,
+    limit: int | None = None,
+) -> Audience:
+    """The cohort's customers contactable on ``channel``, ordered by ``order_by`` (highest first,
+    ties by customer_id) for service priority or sales targets, at most ``limit`` of them."""
+    if channel not in CHANNELS:
+        raise ProfilerError(f"Unknown channel '{channel}'; expected one of {', '.join(CHANNELS)}.")
+    car = engine.car
+    fields = list(dict.fromkeys(fields or []))
+    for name in [*fields, *([order_by] if order_by else [])]:
+        if name not in car.columns:
+            raise ProfilerError(
+                f"Unknown CAR column '{name}'.{did_you_mean(name, list(car.columns))}"
+            )
+    in_cohort = engine.cohorts.mask(cohort)
+    opt_in = car[f"opt_in_{channel}"]
+    reasons = [
+        ("no consent record", car["contactable"].isna().to_numpy()),
+        ("suppressed (not contactable)", ~car["contactable"].fillna(True).astype(bool).to_numpy()),
+        (f"not opted in to {channel}", ~opt_in.fillna(False).astype(bool).to_numpy()),
+    ]
+    remaining = in_cohort.copy()
+    excluded = []
+    for reason, hit in reasons:
+        caught = remaining & hit
+        excluded.append({"reason": reason, "customers": int(caught.sum())})
+        remaining &= ~caught
+    chosen = car.loc[remaining, ["customer_id", *[f for f in fields if f != "customer_id"]]]
+    if order_by:
+        chosen = chosen.assign(_key=car.loc[remaining, order_by].to_numpy())
+        chosen = chosen.sort_values(
+            ["_key", "customer_id"], ascending=[False, True], na_position="last", kind="stable"
+        ).drop(columns="_key")
+    if limit is not None and limit < len(chosen):
+        excluded.append({"reason": f"beyond the first {limit:,}", "customers": len(chosen) - limit})
+        chosen = chosen.iloc[:limit]
+    return Audience(cohort, channel, chosen.reset_index(drop=True), pd.DataFrame(excluded))
+
+
+def write_audience(audience: Audience, path: str) -> None:
+    """CSV for the CRM tool, written whole or not at all."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        audience.selected.to_csv(tmp, index=False)
+        tmp.replace(target)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ProfilerError(f"{path}: cannot write the audience ({err.strerror}).") from None

@@ -1,0 +1,237 @@
+"""The views every sheet and CLI command shows, as tidy DataFrames from the query engine.
+
+- ``summary``: cohorts x headline KPIs for a period;
+- ``deep_dive``: one cohort across the catalog's insight areas, indexed against the base;
+- ``compare``: up to 8 cohorts side by side against a base, for a period and a comparison period;
+- ``dashboard``: the executive KPIs in a period against the prior period and last year.
+
+Metric lists come from the ``views`` section of templates/cohorts.yaml.  Metrics of customer
+state are measured as of the CAR's date whatever the period (their ``period`` column says so).
+Every value carries the customers it was computed on and a ``small`` flag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ProfilerError
+from .periods import Period
+from .query import QueryEngine
+
+MAX_COMPARED = 8
+AREAS = (
+    "sales",
+    "product",
+    "lifecycle",
+    "engagement",
+    "preferences",
+    "interests",
+    "demographics",
+    "potential",
+)
+
+
+def view_metrics(engine: QueryEngine, view: str) -> list[Any]:
+    """The metrics (or dashboard rows) a view shows, from the cohort spec."""
+    views = engine.cohorts.spec.get("views") or {}
+    if view not in views:
+        raise ProfilerError(f"{engine.cohorts.path}: no 'views.{view}' list.")
+    return list(views[view])
+
+
+def measured(
+    engine: QueryEngine, metrics: list[str], cohorts: list[str], span: Period
+) -> pd.DataFrame:
+    """Values for the period, and state metrics (as-of only) at the CAR's date."""
+    in_period = [m for m in metrics if engine.supports(m, span)]
+    as_of = [m for m in metrics if m not in in_period]
+    frames = [engine.values(in_period, cohorts, span)] if in_period else []
+    if as_of:
+        frames.append(engine.values(as_of, cohorts, "asof"))
+    out = pd.concat(frames, ignore_index=True)
+    order = {m: i for i, m in enumerate(metrics)}
+    out = out.sort_values(["metric"], key=lambda s: s.map(order), kind="stable").reset_index(
+        drop=True
+    )
+    out.attrs.update(frames[0].attrs)
+    return out
+
+
+def summary(
+    engine: QueryEngine,
+    period: str | Period | None = None,
+    cohorts: list[str] | None = None,
+    metrics: list[str] | None = None,
+) -> pd.DataFrame:
+    """Cohorts x headline KPIs (long: cohort, metric, period, value, customers, small)."""
+    span = engine.period(period)
+    cohorts = cohorts or [engine.cohorts.base, *engine.cohorts.group_names("Strategy segments")]
+    out = measured(engine, metrics or view_metrics(engine, "summary"), cohorts, span)
+    out["cohort"] = pd.Categorical(out["cohort"], categories=list(dict.fromkeys(cohorts)))
+    out = out.sort_values(["cohort"], kind="stable").reset_index(drop=True)
+    out["cohort"] = out["cohort"].astype(str)
+    return _label(engine, out)
+
+
+def deep_dive(
+    engine: QueryEngine,
+    cohort: str,
+    period: str | Period | None = None,
+    base: str | None = None,
+    areas: list[str] | None = None,
+) -> pd.DataFrame:
+    """One cohort across the insight areas against the base: index = cohort / base x 100."""
+    span = engine.period(period)
+    base = base or engine.cohorts.base
+    chosen = areas or list(AREAS)
+    unknown = [a for a in chosen if a not in AREAS]
+    if unknown:
+        raise ProfilerError(f"Unknown area '{unknown[0]}'; the areas are {', '.join(AREAS)}.")
+    metrics = [
+        m.name
+        for area in chosen
+        for m in engine.catalog.metrics.values()
+        if m.area == area and m.status != "retired"
+    ]
+    values = measured(engine, metrics, list(dict.fromkeys([cohort, base])), span)
+    mine = values[values["cohort"] == cohort].set_index("metric")
+    theirs = values[values["cohort"] == base].set_index("metric")
+    out = pd.DataFrame(
+        {
+            "area": [engine.metric(m).area for m in metrics],
+            "metric": metrics,
+            "period": mine.loc[metrics, "period"].to_numpy(),
+            "cohort": cohort,
+            "value": mine.loc[metrics, "value"].to_numpy(),
+            "customers": mine.loc[metrics, "customers"].to_numpy(),
+            "base": base,
+            "base_value": theirs.loc[metrics, "value"].to_numpy(),
+            "index": _index(
+                mine.loc[metrics, "value"].to_numpy(), theirs.loc[metrics, "value"].to_numpy()
+            ),
+            "small": mine.loc[metrics, "small"].to_numpy(),
+        }
+    )
+    out.attrs.update(values.attrs)
+    return _label(engine, out)
+
+
+def compare(
+    engine: QueryEngine,
+    cohorts: list[str],
+    metrics: list[str] | None = None,
+    period: str | Period | None = None,
+    vs: str | Period | None = None,
+    base: str | None = None,
+) -> pd.DataFrame:
+    """Up to 8 cohorts against a base cohort, in a period and (optionally) a comparison period.
+
+    Columns: cohort, metric, period, value, customers, small; with ``vs``: vs_period, vs_value,
+    change (value - vs_value), change_pct; then base_value, diff_vs_base, index_vs_base.
+    """
+    if not cohorts:
+        raise ProfilerError("Name at least one cohort to compare.")
+    if len(cohorts) > MAX_COMPARED:
+        raise ProfilerError(
+            f"At most {MAX_COMPARED} cohorts can be compared at once; got {len(cohorts)}."
+        )
+    base = base or engine.cohorts.base
+    metrics = metrics or view_metrics(engine, "compare")
+    span = engine.period(period)
+    names = list(dict.fromkeys([*cohorts, base]))
+    now = measured(engine, metrics, names, span)
+    key = ["cohort", "metric"]
+    out = now[now["cohort"].isin(cohorts)].copy()
+    if vs is not None:
+        before = measured(engine, metrics, names, engine.period(vs))
+        merged = out.merge(
+            before[[*key, "period", "value"]].rename(
+                columns={"period": "vs_period", "value": "vs_value"}
+            ),
+            on=key,
+            how="left",
+        )
+        state = merged["metric"].map(lambda m: not engine.supports(m, span)).to_numpy(dtype=bool)
+        merged.loc[state, ["vs_period", "vs_value"]] = ["", np.nan]
+        merged["change"] = merged["value"] - merged["vs_value"]
+        merged["change_pct"] = _change_pct(merged["value"], merged["vs_value"])
+        out = merged
+    base_rows = now[now["cohort"] == base].set_index("metric")["value"]
+    out["base"] = base
+    out["base_value"] = out["metric"].map(base_rows).to_numpy(dtype=float)
+    out["diff_vs_base"] = out["value"] - out["base_value"]
+    out["index_vs_base"] = _index(
+        out["value"].to_numpy(dtype=float), out["base_value"].to_numpy(dtype=float)
+    )
+    out = out.reset_index(drop=True)
+    out.attrs.update(now.attrs)
+    return _label(engine, out)
+
+
+def dashboard(engine: QueryEngine, period: str | Period | None = None) -> pd.DataFrame:
+    """Executive KPIs for the whole base: period vs prior period and vs the same period last year.
+
+    State metrics (debt, bad debt) exist only as of the CAR's date: their prior and last-year
+    cells are empty, and ``note`` says so.
+    """
+    span = engine.period(period)
+    if span.kind == "asof":
+        raise ProfilerError(
+            "The dashboard compares periods: give a month, quarter, year, ytd: or r12: period."
+        )
+    rows = view_metrics(engine, "dashboard")
+    base = engine.cohorts.base
+    spans = {"value": span, "prior": span.previous(), "last_year": span.last_year()}
+    records = []
+    for row in rows:
+        name = row["metric"]
+        record: dict[str, Any] = {"kpi": row.get("kpi", name), "metric": name, "period": span.label}
+        state = not engine.supports(name, span)
+        for column, when in spans.items():
+            if state and column != "value":
+                record[column] = np.nan
+                continue
+            table = engine.values([name], [base], "asof" if state else when)
+            record[column] = float(table["value"].iloc[0])
+            if column == "value":
+                record["customers"] = int(table["customers"].iloc[0])
+                record["small"] = bool(table["small"].iloc[0])
+        record["prior_period"] = "" if state else spans["prior"].label
+        record["last_year_period"] = "" if state else spans["last_year"].label
+        record["vs_prior_pct"] = _change_pct(record["value"], record["prior"])
+        record["vs_last_year_pct"] = _change_pct(record["value"], record["last_year"])
+        record["note"] = (
+            f"as of {engine.as_of:%Y-%m-%d} only"
+            if state
+            else ("" if engine.complete(span) else "period not complete")
+        )
+        records.append(record)
+    out = pd.DataFrame(records)
+    out.attrs.update({"catalog": engine.catalog.stamp, "as_of": f"{engine.as_of:%Y-%m-%d}"})
+    return _label(engine, out)
+
+
+def _label(engine: QueryEngine, frame: pd.DataFrame) -> pd.DataFrame:
+    """Add each metric's label and unit next to its name (for sheets and CSV readers)."""
+    if "metric" in frame.columns and len(frame):
+        at = list(frame.columns).index("metric") + 1
+        frame.insert(at, "label", frame["metric"].map(lambda m: engine.metric(m).label))
+        frame.insert(at + 1, "unit", frame["metric"].map(lambda m: engine.metric(m).unit))
+    return frame
+
+
+def _index(value: np.ndarray, base: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(base != 0, value / base * 100, np.nan)
+
+
+def _change_pct(now: Any, before: Any) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (
+            np.where(before != 0, (now - before) / np.abs(before), np.nan)
+            if not np.isscalar(now)
+            else ((now - before) / abs(before) if before and not np.isnan(before) else np.nan)
+        )
