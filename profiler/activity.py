@@ -108,74 +108,87 @@ def build_activity(
     index = pd.Index(customer_ids)
     cutoff = pd.Timestamp(as_of).normalize() + DAY
     metrics = [m for m in row_metrics(catalog) if m.source == "order_lines" or source.has(m.source)]
-    # One key space (customer row x month) per source and date column, shared by its metrics.
-    groups: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    columns: dict[str, tuple[tuple[str, str], np.ndarray]] = {}
+    # Pass 1: each source row's customer row and month, per source and date column.
+    dated: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for m in metrics:
-        src, date = m.source or "", m.date_column or ""
+        space = (m.source or "", m.date_column or "")
+        if space not in dated:
+            dated[space] = _dated_rows(engine.frame(space[0]), space[1], index, cutoff)
+    # Pass 2: rank the occupied (month, customer) cells without sorting: a dense occupancy
+    # table over months x customers, ordered by month then customer, as the table is stored.
+    n = len(index)
+    months = [month for _, month, _ in dated.values() if len(month)]
+    first = min(int(m.min()) for m in months) if months else 0
+    span = max(int(m.max()) for m in months) - first + 1 if months else 0
+    occupied = np.zeros(n * span, dtype=bool)
+    for customer, month, _ in dated.values():
+        occupied[(month - first).astype(np.int64) * n + customer] = True
+    rank = np.cumsum(occupied, dtype=np.int64) - 1
+    cells = np.flatnonzero(occupied)
+    del occupied
+    groups = {}
+    for space, (customer, month, rows) in dated.items():
+        group = np.full(len(engine.frame(space[0])), -1, dtype=np.int64)
+        group[rows] = rank[(month - first).astype(np.int64) * n + customer]
+        groups[space] = group
+    del rank
+    size = len(cells)
+    parts: dict[str, np.ndarray] = {}
+    masks: dict[str, np.ndarray] = {}
+    for m in metrics:
         if progress:
             progress(m.name)
-        frame = engine.frame(src)
-        if (src, date) not in groups:
-            groups[(src, date)] = _key_space(frame, date, index, cutoff)
-        inverse, _, n_groups = groups[(src, date)]
-        valid = inverse >= 0
+        frame = engine.frame(m.source or "")
+        group = groups[(m.source or "", m.date_column or "")]
+        valid = group >= 0
         if m.filter:
-            valid &= expressions.evaluate_mask(expressions.parse(m.filter), frame, m.filter)
-        g = inverse[valid]
-        columns[f"{m.name}.rows"] = ((src, date), np.bincount(g, minlength=n_groups))
+            valid &= _filter_mask(frame, m.filter, masks)
+        g = group[valid]
+        parts[f"{m.name}.rows"] = np.bincount(g, minlength=size).astype(np.float32)
         if m.aggregation in ("sum", "mean"):
             values = frame[m.column].to_numpy(dtype=np.float64, na_value=np.nan)[valid]
             present = ~np.isnan(values)
-            columns[f"{m.name}.sum"] = (
-                (src, date),
-                np.bincount(g[present], weights=values[present], minlength=n_groups),
-            )
-            columns[f"{m.name}.n"] = ((src, date), np.bincount(g[present], minlength=n_groups))
+            total = np.bincount(g[present], weights=values[present], minlength=size)
+            parts[f"{m.name}.sum"] = total.astype(np.float32)
+            parts[f"{m.name}.n"] = np.bincount(g[present], minlength=size).astype(np.float32)
         if m.aggregation == "count_distinct" and m.column == "order_id":
-            orders = pd.factorize(frame["order_id"].to_numpy()[valid])[0]
-            _, first = np.unique(orders, return_index=True)
-            columns[f"{m.name}.distinct"] = ((src, date), np.bincount(g[first], minlength=n_groups))
-    return _merge(groups, columns)
+            first_line = ~pd.Series(frame["order_id"].to_numpy()[valid]).duplicated().to_numpy()
+            distinct = np.bincount(g[first_line], minlength=size)
+            parts[f"{m.name}.distinct"] = distinct.astype(np.float32)
+    customer_of = (cells % n).astype(np.int32) if n else np.zeros(0, dtype=np.int32)
+    month_of = (cells // n + first).astype(np.int32) if n else np.zeros(0, dtype=np.int32)
+    return Activity(customer_of, month_of, parts)
 
 
-def _key_space(
+def _dated_rows(
     frame: pd.DataFrame, date: str, index: pd.Index, cutoff: pd.Timestamp
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Each row's group (customer row x month; -1 if undated, late or not in the CAR), the
-    groups' keys (customer * 2**20 + month offset... packed as int64), and the group count."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the rows dated before the cutoff whose customer is in the CAR: the customer's row,
+    the month number, and the rows' positions in the frame."""
     times = frame[date]
-    dated = (times.notna() & (times < cutoff)).to_numpy(dtype=bool)
     ids = frame["customer_id"]
     if ids.dtype != index.dtype:
         ids, index = ids.astype(str), index.astype(str)
     customer = index.get_indexer(ids)
-    ok = dated & (customer >= 0)
-    month = np.zeros(len(frame), dtype=np.int64)
-    month[ok] = month_number(times[ok])
-    key = customer.astype(np.int64) * 4096 + month  # months since 1970 stay below 4096 to 2311
-    uniques, inverse = np.unique(key[ok], return_inverse=True)
-    full = np.full(len(frame), -1, dtype=np.int64)
-    full[ok] = inverse
-    return full, uniques, len(uniques)
+    ok = (times.notna() & (times < cutoff)).to_numpy(dtype=bool) & (customer >= 0)
+    rows = np.flatnonzero(ok)
+    return customer[rows].astype(np.int64), month_number(times[ok]).astype(np.int64), rows
 
 
-def _merge(
-    groups: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, int]],
-    columns: dict[str, tuple[tuple[str, str], np.ndarray]],
-) -> Activity:
-    """One table over the union of every key space's customer-months, sorted by month."""
-    all_keys = [keys for _, keys, _ in groups.values()]
-    keys = np.unique(np.concatenate(all_keys)) if all_keys else np.zeros(0, dtype=np.int64)
-    customer = (keys // 4096).astype(np.int32)
-    month = (keys % 4096).astype(np.int32)
-    order = np.lexsort((customer, month))
-    parts = {}
-    for name, (space, values) in columns.items():
-        dense = np.zeros(len(keys), dtype=np.float32)
-        dense[np.searchsorted(keys, groups[space][1])] = values
-        parts[name] = dense[order]
-    return Activity(customer[order], month[order], parts)
+def _filter_mask(frame: pd.DataFrame, text: str, cache: dict[str, np.ndarray]) -> np.ndarray:
+    """A metric's filter over its source rows.  The conjuncts of an ``and`` are evaluated and
+    cached one by one (true and true is the only way to be true, missing values included), so
+    metrics sharing ``status == "completed"`` compute it once."""
+    key = f"{id(frame)}:{text}"
+    if key not in cache:
+        node = expressions.parse(text)
+        if isinstance(node, expressions.Binary) and node.op == "and":
+            left = expressions.to_text(node.left)
+            right = expressions.to_text(node.right)
+            cache[key] = _filter_mask(frame, left, cache) & _filter_mask(frame, right, cache)
+        else:
+            cache[key] = expressions.evaluate_mask(node, frame, text)
+    return cache[key]
 
 
 def write_activity(activity: Activity, customer_ids: np.ndarray, out_dir: str | Path) -> Path:

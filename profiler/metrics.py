@@ -174,7 +174,7 @@ def _facts_with_purchase_markers(facts: pd.DataFrame, lapsed_days: int) -> pd.Da
     the customer's first order with a kept line), days_since_previous_purchase (days from the
     customer's previous kept order; empty on the first) and lapses_at (the day the customer
     turns lapsed after this order, when the next kept order does not come before it)."""
-    facts = facts.copy()
+    facts = facts.copy(deep=False)  # new columns only; order_facts() gave a fresh frame
     status = facts["status"].astype(str).to_numpy()
     kept = status == "completed"
     facts["kept"] = kept
