@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from .catalog import did_you_mean
 from .errors import ProfilerError
 from .query import QueryEngine
 
@@ -47,13 +46,8 @@ def select_audience(
     ties by customer_id) for service priority or sales targets, at most ``limit`` of them."""
     if channel not in CHANNELS:
         raise ProfilerError(f"Unknown channel '{channel}'; expected one of {', '.join(CHANNELS)}.")
-    car = engine.car
     fields = list(dict.fromkeys(fields or []))
-    for name in [*fields, *([order_by] if order_by else [])]:
-        if name not in car.columns:
-            raise ProfilerError(
-                f"Unknown CAR column '{name}'.{did_you_mean(name, list(car.columns))}"
-            )
+    car = engine.ensure_columns([*fields, *([order_by] if order_by else [])])
     in_cohort = engine.cohorts.mask(cohort)
     opt_in = car[f"opt_in_{channel}"]
     reasons = [

@@ -74,8 +74,15 @@ def load_cohort_spec(path: str | Path | None = None) -> dict[str, Any]:
 class CohortSet:
     """Every cohort of a spec, over one CAR; masks are computed once and cached."""
 
-    def __init__(self, car: pd.DataFrame, spec: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        car: pd.DataFrame,
+        spec: dict[str, Any] | None = None,
+        *,
+        known_columns: list[str] | None = None,
+    ) -> None:
         self.spec = spec or load_cohort_spec()
+        self.known_columns = list(known_columns or car.columns)
         self.path = self.spec.get("_path", "templates/cohorts.yaml")
         self.min_size = int(self.spec.get("min_cohort_size", 10))
         self.base = str(self.spec.get("base", "All customers"))
@@ -98,7 +105,7 @@ class CohortSet:
             if column not in self.car.columns:
                 raise ProfilerError(
                     f"{self.path}: group '{title}' is by '{column}', which the CAR does not have."
-                    f"{did_you_mean(column, list(self.car.columns))}"
+                    f"{did_you_mean(column, self.known_columns)}"
                 )
             pattern = str(group.get("name", "{value}"))
             for value in _values(self.car[column]):
@@ -123,7 +130,7 @@ class CohortSet:
             if text.strip():
                 node = _parse(text, cohort.name, self.path)
                 try:
-                    expressions.check_names(text, node, self.car.columns)
+                    expressions.check_names(text, node, [*self.known_columns, *self.car.columns])
                 except expressions.ExpressionError as err:
                     raise ProfilerError(f"{self.path}: cohort '{cohort.name}': {err}") from None
             self._add(cohort)
@@ -198,3 +205,21 @@ def _values(column: pd.Series) -> list[Any]:
     if isinstance(column.dtype, pd.CategoricalDtype) and column.cat.ordered:
         return [v for v in column.cat.categories if v in set(present)]
     return sorted(present, key=str)
+
+
+def columns_used(spec: dict[str, Any]) -> set[str]:
+    """Every CAR column the cohort definitions read (so an engine can load only those)."""
+    used: set[str] = set()
+    for group in spec.get("groups") or []:
+        if "by" in group:
+            used.add(str(group["by"]))
+        for item in group.get("cohorts") or []:
+            text = str((item or {}).get("filter") or "")
+            if text.strip():
+                try:
+                    used |= expressions.names(expressions.parse(text))
+                except expressions.ExpressionError:
+                    continue  # reported with its position when the cohort set is built
+    personas = spec.get("personas") or {}
+    used |= set(personas.get("features") or [])
+    return used - {"persona"} | {"orders_ltd"}

@@ -261,6 +261,9 @@ PORTFOLIOS = [
     "New York Private Clients",
     "Shanghai VIC",
     "Tokyo Collectors",
+    # Names as a source system may hold them: text that a spreadsheet would take for a formula.
+    "=Legacy book (migrated)",
+    "@Home clienteling",
 ]
 TOPIC_NAMES = [
     "product availability",
@@ -839,7 +842,12 @@ def _accounts(rng: np.random.Generator, people: dict) -> pa.Table:
     m = len(who)
     managed = (people["type"][who] == 0) & (rng.random(m) < 0.9)
     portfolio = rng.integers(0, len(PORTFOLIOS), m)
-    advisers = [f"{f} {ln}" for f, ln in zip(FIRST_NAMES[:18], LAST_NAMES[:18], strict=True)]
+    advisers = [
+        f"{f} {ln}"
+        for f, ln in zip(
+            FIRST_NAMES[: 3 * len(PORTFOLIOS)], LAST_NAMES[: 3 * len(PORTFOLIOS)], strict=True
+        )
+    ]
     adviser = portfolio * 3 + rng.integers(0, 3, m)
     limit = np.round(
         np.where(

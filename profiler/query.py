@@ -31,13 +31,25 @@ import scipy.sparse as sp
 
 from . import expressions
 from .activity import Activity, month_number, read_activity
-from .car import CAR_FILE, META_FILE, read_car
-from .catalog import Catalog, Metric, load_catalog
-from .cohorts import CohortSet, load_cohort_spec
+from .car import CAR_FILE, META_FILE, read_car, read_car_columns
+from .catalog import Catalog, Metric, did_you_mean, load_catalog
+from .cohorts import CohortSet, columns_used, load_cohort_spec
 from .errors import ProfilerError
 from .periods import Period, asof_period, parse_period
 
 CAR_ENV = "PROFILER_CAR"
+# Loaded with every engine: consent (audiences) and the customer's key attributes.
+BASE_COLUMNS = {
+    "contactable",
+    "contactable_any_channel",
+    "opt_in_email",
+    "opt_in_sms",
+    "opt_in_phone",
+    "opt_in_post",
+    "orders_ltd",
+    "first_purchase_at",
+    "last_purchase_at",
+}
 _CACHE_VECTORS = 256  # per-customer vectors kept (8 MB each at 1M customers)
 
 
@@ -54,18 +66,24 @@ class QueryEngine:
         cohort_spec: dict[str, Any] | None = None,
         meta: dict[str, Any] | None = None,
         car_dir: str | Path | None = None,
+        known_columns: list[str] | None = None,
     ) -> None:
         self.car = car.reset_index(drop=True)
+        self.known_columns = list(known_columns or car.columns)
         self.activity = activity
         self.catalog = catalog
         self.as_of = pd.Timestamp(as_of).normalize()
         self.meta = meta or {}
         self.car_dir = Path(car_dir) if car_dir else None
-        self.cohorts = CohortSet(self.car, cohort_spec)
+        self.cohorts = CohortSet(self.car, cohort_spec, known_columns=self.known_columns)
         self.n = len(self.car)
         self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._indicators: dict[tuple[str, ...], sp.csr_matrix] = {}
         self._filters: dict[str, np.ndarray] = {}
+        self._labels: dict[tuple[Any, ...], str] = {}
+        self._rows_alias: dict[tuple[Any, ...], str] = {}
+        self._parsed: dict[str, Any] = {}
+        self.stamp = catalog.stamp
 
     @classmethod
     def open(
@@ -79,19 +97,43 @@ class QueryEngine:
         folder = Path(resolve_car_dir(car_dir))
         meta_path = folder / META_FILE
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        car = read_car(folder)
+        spec = cohort_spec or load_cohort_spec()
+        catalog = catalog or load_catalog()
+        schema = read_car_columns(folder)
+        wanted = [
+            "customer_id",
+            *sorted((columns_used(spec) | _catalog_columns(catalog) | BASE_COLUMNS) & set(schema)),
+        ]
+        car = read_car(folder, columns=wanted)
         if "as_of" not in meta:
             raise ProfilerError(f"{meta_path}: missing (it records the CAR's as-of date); rebuild.")
         activity = read_activity(folder, pd.Index(car["customer_id"]))
         return cls(
             car,
             activity,
-            catalog or load_catalog(),
+            catalog,
             as_of=pd.Timestamp(meta["as_of"]),
-            cohort_spec=cohort_spec or load_cohort_spec(),
+            cohort_spec=spec,
             meta=meta,
             car_dir=folder,
+            known_columns=schema,
         )
+
+    def ensure_columns(self, names: list[str]) -> pd.DataFrame:
+        """The CAR with these columns loaded (read from the folder the first time they are
+        asked for: the engine keeps only the columns cohorts and metrics read)."""
+        missing = [n for n in dict.fromkeys(names) if n not in self.car.columns]
+        unknown = [n for n in missing if n not in self.known_columns]
+        if unknown:
+            raise ProfilerError(
+                f"Unknown CAR column '{unknown[0]}'.{did_you_mean(unknown[0], self.known_columns)}"
+            )
+        if missing:
+            if self.car_dir is None:
+                raise ProfilerError(f"CAR column '{missing[0]}' is not loaded.")
+            extra = read_car(self.car_dir, columns=missing)
+            self.car = pd.concat([self.car, extra.reset_index(drop=True)], axis=1)
+        return self.car
 
     # -- periods ---------------------------------------------------------------------------------
 
@@ -123,27 +165,37 @@ class QueryEngine:
         span = self.period(period)
         names = tuple(cohorts)
         indicator = self._indicator(names)
-        frames = []
+        memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        key = (span.kind, span.start, span.end)
+        values, customers = [], []
         for name in metrics:
             m = self.catalog.get(name)
             self._check_period(m, span)
-            value, customers = self._eval(m, span, indicator, names)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "cohort": list(names),
-                        "metric": name,
-                        "period": span.label,
-                        "value": value,
-                        "customers": customers.astype(np.int64),
-                    }
-                )
-            )
-        out = pd.concat(frames, ignore_index=True) if frames else _empty()
-        out["small"] = out["customers"] < self.cohorts.min_size
-        out.attrs["catalog"] = self.catalog.stamp
+            value, count = self._eval(m, key, indicator, names, memo)
+            values.append(value)
+            customers.append(count)
+        k = len(names)
+        out = pd.DataFrame(
+            {
+                "cohort": list(names) * len(metrics),
+                "metric": np.repeat(np.asarray(metrics, dtype=object), k),
+                "period": self._label(span),
+                "value": np.concatenate(values) if values else np.zeros(0),
+                "customers": np.concatenate(customers).astype(np.int64)
+                if customers
+                else np.zeros(0, dtype=np.int64),
+            }
+        )
+        out["small"] = out["customers"].to_numpy() < self.cohorts.min_size
+        out.attrs["catalog"] = self.stamp
         out.attrs["as_of"] = f"{self.as_of:%Y-%m-%d}"
         return out
+
+    def _label(self, span: Period) -> str:
+        key = (span.kind, span.start, span.end)
+        if key not in self._labels:
+            self._labels[key] = span.label
+        return self._labels[key]
 
     def supports(self, metric: str, span: Period) -> bool:
         return span.kind in self.catalog.get(metric).periods
@@ -168,27 +220,45 @@ class QueryEngine:
         return self._indicators[names]
 
     def _eval(
-        self, m: Metric, span: Period, s: sp.csr_matrix, names: tuple[str, ...]
+        self,
+        m: Metric,
+        span: tuple[Any, ...],
+        s: sp.csr_matrix,
+        names: tuple[str, ...],
+        memo: dict[str, tuple[np.ndarray, np.ndarray]],
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Values and customer counts of one metric for each cohort of ``s``."""
+        """Values and customer counts of one metric for each cohort of ``s`` (memoised per call:
+        a ratio and its parts share their work)."""
+        if m.name not in memo:
+            memo[m.name] = self._compute(m, span, s, names, memo)
+        return memo[m.name]
+
+    def _compute(
+        self,
+        m: Metric,
+        span: tuple[Any, ...],
+        s: sp.csr_matrix,
+        names: tuple[str, ...],
+        memo: dict[str, tuple[np.ndarray, np.ndarray]],
+    ) -> tuple[np.ndarray, np.ndarray]:
         agg = m.aggregation
         with np.errstate(divide="ignore", invalid="ignore"):
             if agg in ("ratio", "rate"):
-                num, _ = self._eval(self.catalog.get(m.numerator or ""), span, s, names)
+                num, _ = self._eval(self.catalog.get(m.numerator or ""), span, s, names, memo)
                 den, customers = self._eval(
-                    self.catalog.get((m.denominator or m.base) or ""), span, s, names
+                    self.catalog.get((m.denominator or m.base) or ""), span, s, names, memo
                 )
                 return np.where(den != 0, num / den, np.nan), customers
             if agg == "derived":
                 counts: list[np.ndarray] = []
 
                 def lookup(part: str) -> np.ndarray:
-                    value, customers = self._eval(self.catalog.get(part), span, s, names)
+                    value, customers = self._eval(self.catalog.get(part), span, s, names, memo)
                     counts.append(customers)
                     return value
 
                 text = m.expression or ""
-                result = expressions.evaluate_number(expressions.parse(text), lookup, text)
+                result = expressions.evaluate_number(self._parse(text), lookup, text)
                 result = np.broadcast_to(np.asarray(result, dtype=np.float64), (len(names),))
                 return result, np.min(counts, axis=0) if counts else s.getnnz(axis=1)
             if m.source == "customers":
@@ -201,7 +271,7 @@ class QueryEngine:
         customers = s @ self._vector(f"{m.name}.rows", span, positive=True)
         agg = m.aggregation
         if agg == "count":
-            return s @ self._vector(f"{m.name}.rows", span), customers
+            return s @ self._vector(self._rows_part(m), span), customers
         if agg == "count_distinct":
             if m.column == "customer_id":
                 return customers, customers
@@ -242,13 +312,23 @@ class QueryEngine:
         if m.name not in self._filters:
             keep = np.ones(self.n, dtype=bool)
             if m.filter:
-                keep &= expressions.evaluate_mask(expressions.parse(m.filter), self.car, m.filter)
+                keep &= expressions.evaluate_mask(self._parse(m.filter), self.car, m.filter)
             self._filters[m.name] = keep
         return self._filters[m.name]
 
-    def _vector(self, part: str, span: Period, *, positive: bool = False) -> np.ndarray:
+    def _rows_part(self, m: Metric) -> str:
+        """Metrics reading the same rows (source, date column, filter) share one rows part."""
+        same = (m.source, m.date_column, m.filter)
+        return self._rows_alias.setdefault(same, f"{m.name}.rows")
+
+    def _parse(self, text: str) -> Any:
+        if text not in self._parsed:
+            self._parsed[text] = expressions.parse(text)
+        return self._parsed[text]
+
+    def _vector(self, part: str, span: tuple[Any, ...], *, positive: bool = False) -> np.ndarray:
         """Per-customer total of one activity part over the period (cached)."""
-        key = (part + (">0" if positive else ""), span.label)
+        key = (part + (">0" if positive else ""), span)
         if key in self._vectors:
             self._vectors.move_to_end(key)
             return self._vectors[key]
@@ -261,7 +341,7 @@ class QueryEngine:
             self._vectors.popitem(last=False)
         return vector
 
-    def part_by_customer(self, part: str, span: Period) -> np.ndarray:
+    def part_by_customer(self, part: str, span: Period | tuple[Any, ...]) -> np.ndarray:
         """Sum of an activity part over the period's months, one value per CAR row."""
         if self.activity is None:
             raise ProfilerError(
@@ -273,6 +353,8 @@ class QueryEngine:
                 f"Metric '{metric}' has no data in this CAR folder (its source was missing at "
                 "build time, or the catalog changed since): rebuild with 'profiler build'."
             )
+        if isinstance(span, tuple):
+            span = Period(*span)
         rows = self.activity.month_slice(*self.months(span))
         return np.bincount(
             self.activity.customer[rows],
@@ -290,6 +372,18 @@ class QueryEngine:
 
     def metric(self, name: str) -> Metric:
         return self.catalog.get(name)
+
+
+def _catalog_columns(catalog: Catalog) -> set[str]:
+    """CAR columns read by the catalog's metrics of customer state."""
+    used: set[str] = set()
+    for m in catalog.metrics.values():
+        if m.source == "customers":
+            if m.column:
+                used.add(m.column)
+            if m.filter:
+                used |= expressions.names(expressions.parse(m.filter))
+    return used
 
 
 def resolve_car_dir(car_dir: str | Path | None) -> str:

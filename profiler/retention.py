@@ -70,6 +70,8 @@ def retention_triangle(
     _check_choice("grain", grain, tuple(GRAINS))
     _check_choice("measure", measure, MEASURES)
     _check_choice("mode", mode, MODES)
+    if by is not None and by in getattr(engine, "known_columns", []):
+        engine.ensure_columns([by])
     if by is not None and by not in engine.car.columns:
         raise ProfilerError(
             f"Retention by '{by}': the CAR has no such column."

@@ -1,0 +1,218 @@
+"""The engine as spreadsheet cells see it: plain values and 2-D lists, errors as short text.
+
+Each function here is what one Excel function (``udfs/``) or one macro block returns.  They take
+what a cell can hold (text, numbers, ranges as lists) and never raise for a user mistake: a
+``ProfilerError`` comes back as its one-line message, so the cell shows "Unknown metric 'aov2'.
+Did you mean 'aov'?" instead of a traceback.  The engine is loaded once per process and
+reloaded when the CAR folder is rebuilt (``engine_for``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable, Iterable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .activity import ACTIVITY_FILE
+from .car import META_FILE
+from .errors import ProfilerError
+from .query import QueryEngine, resolve_car_dir
+from .retention import retention_triangle
+
+_lock = threading.Lock()
+_loaded: dict[str, tuple[tuple[int, ...], QueryEngine]] = {}
+
+
+def engine_for(car_dir: str | Path | None = None) -> QueryEngine:
+    """The engine of a CAR folder (default $PROFILER_CAR), loaded once, reloaded on rebuild."""
+    folder = str(Path(resolve_car_dir(car_dir)).resolve())
+    stamp = tuple(
+        (Path(folder) / name).stat().st_mtime_ns if (Path(folder) / name).exists() else 0
+        for name in (META_FILE, ACTIVITY_FILE)
+    )
+    with _lock:
+        cached = _loaded.get(folder)
+        if cached is None or cached[0] != stamp:
+            _loaded[folder] = (stamp, QueryEngine.open(folder))
+        return _loaded[folder][1]
+
+
+def cell_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Return a ProfilerError's message as the cell's value instead of raising it."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ProfilerError as err:
+            return f"#ERROR: {err}"
+
+    return wrapper
+
+
+def as_list(value: Any) -> list[str]:
+    """A cell, a range (list or list of lists) or a comma-separated text as a list of names."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, Iterable):
+        out: list[str] = []
+        for item in value:
+            out.extend(as_list(item))
+        return out
+    if isinstance(value, float) and math.isnan(value):
+        return []
+    return [str(value)]
+
+
+def _period(value: Any) -> str | None:
+    """Excel may hand over 2025 as 2025.0."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def table(frame: pd.DataFrame) -> list[list[Any]]:
+    """Header row plus rows, with missing values as empty cells (what a spill range shows)."""
+    rows = [[str(c) for c in frame.columns]]
+    for record in frame.itertuples(index=False):
+        rows.append([_cell(v) for v in record])
+    return rows
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+@cell_errors
+def metric(name: str, cohort: str | None = None, period: Any = None, car: str | None = None) -> Any:
+    """One metric for one cohort (default: the base) and period (default: as of the CAR)."""
+    value = engine_for(car).value(str(name), cohort or None, _period(period))
+    return None if math.isnan(value) else value
+
+
+@cell_errors
+def compare(
+    metrics: Any, cohorts: Any, period: Any = None, vs: Any = None, car: str | None = None
+) -> list[list[Any]]:
+    """Cohorts side by side: metric, label, then each cohort's value (and change with ``vs``)."""
+    from .views import compare as compare_view
+
+    engine = engine_for(car)
+    frame = compare_view(
+        engine, as_list(cohorts), as_list(metrics) or None, _period(period), _period(vs)
+    )
+    value = frame.pivot(index="metric", columns="cohort", values="value")
+    order = list(dict.fromkeys(frame["metric"]))
+    columns = list(dict.fromkeys(frame["cohort"]))
+    out = pd.DataFrame({"metric": order})
+    out.insert(1, "label", [engine.metric(m).label for m in order])
+    for c in columns:
+        out[c] = value.loc[order, c].to_numpy()
+    if vs is not None:
+        change = frame.pivot(index="metric", columns="cohort", values="change_pct")
+        for c in columns:
+            out[f"{c} vs {_period(vs)}"] = change.loc[order, c].to_numpy()
+    return table(out)
+
+
+@cell_errors
+def profile(
+    cohort: str, area: str | None = None, period: Any = None, car: str | None = None
+) -> list[list[Any]]:
+    """Deep dive of one cohort in one insight area (or all): value, base value and index."""
+    from .views import deep_dive
+
+    frame = deep_dive(engine_for(car), str(cohort), _period(period), None, as_list(area) or None)
+    return table(
+        frame[["area", "metric", "label", "period", "value", "base_value", "index", "customers"]]
+    )
+
+
+@cell_errors
+def retention(
+    grain: str = "month",
+    measure: str = "active",
+    start: Any = None,
+    end: Any = None,
+    car: str | None = None,
+) -> list[list[Any]]:
+    """The retention triangle (acquisition cohorts x periods since acquisition)."""
+    frame = retention_triangle(
+        engine_for(car),
+        grain=str(grain or "month"),
+        measure=str(measure or "active"),
+        start=_period(start),
+        end=_period(end),
+    )
+    return table(frame)
+
+
+@cell_errors
+def dashboard(period: Any, car: str | None = None) -> list[list[Any]]:
+    """Executive KPIs: period, prior period, last year and the changes."""
+    from .views import dashboard as dashboard_view
+
+    frame = dashboard_view(engine_for(car), _period(period))
+    return table(
+        frame[["kpi", "value", "prior", "vs_prior_pct", "last_year", "vs_last_year_pct", "note"]]
+    )
+
+
+@cell_errors
+def definition(name: str, car: str | None = None) -> str:
+    """A metric's definition in one line: label, description, unit, owner, version, hash."""
+    m = engine_for(car).catalog.get(str(name))
+    return f"{m.label}: {m.description} Unit: {m.unit}. Owner: {m.owner}. Version {m.version} ({m.hash})."
+
+
+@cell_errors
+def metrics_list(car: str | None = None) -> list[list[Any]]:
+    """Every metric of the catalog: name, label, area, unit, owner."""
+    catalog = engine_for(car).catalog
+    rows = [[m.name, m.label, m.area, m.unit, m.owner] for m in catalog.metrics.values()]
+    return [["metric", "label", "area", "unit", "owner"], *rows]
+
+
+@cell_errors
+def cohorts_list(car: str | None = None) -> list[list[Any]]:
+    """Every cohort: name, group, customers."""
+    cohorts = engine_for(car).cohorts
+    rows = [[d.name, d.group, cohorts.size(d.name)] for d in cohorts.definitions.values()]
+    return [["cohort", "group", "customers"], *rows]
+
+
+@cell_errors
+def clv(cohort: str | None = None, car: str | None = None) -> list[list[Any]]:
+    """Potential value of a cohort: customers, total and mean 12-month CLV, P(alive)."""
+    engine = engine_for(car)
+    names = [
+        "customers",
+        "clv_12m_total",
+        "clv_12m_mean",
+        "clv_12m_p90",
+        "p_alive_mean",
+        "expected_orders_12m",
+    ]
+    frame = engine.values(names, [cohort or engine.cohorts.base], "asof")
+    return [["metric", "value"], *[[r.metric, _cell(r.value)] for r in frame.itertuples()]]
+
+
+def configured_car() -> str | None:
+    """The CAR folder from the environment, for adapters that have no other setting."""
+    return os.environ.get("PROFILER_CAR")
