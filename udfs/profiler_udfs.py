@@ -1,0 +1,137 @@
+"""Excel functions of the Customer Profiler (xlwings UDFs): one engine call each.
+
+Import them once in Excel (xlwings add-in or ribbon: "Import Functions"); the workbook's
+``xlwings.conf`` sheet names this module under "UDF Modules".  The CAR folder comes from the
+``PROFILER_CAR`` key of that sheet or the environment variable of the same name.  ``caller`` is
+xlwings' reserved argument (the calling cell, hidden from Excel): it is how a function finds its
+workbook's settings.  Every function
+returns the engine's value, a 2-D table that spills, or a short error message for the cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import xlwings as xw
+
+from profiler import cells
+
+PERIOD_DOC = (
+    "YYYY-MM, YYYY-Qn, YYYY, ytd:YYYY-MM, r12:YYYY-MM or asof (default: as of the CAR's date)"
+)
+COHORT_DOC = "Cohort name, e.g. 'Treasured clients' (default: All customers); 'A & B' is both"
+
+
+def documented(**docs: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register each argument's help for Excel's Function Wizard, and keep it for tests."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for name, doc in docs.items():
+            fn = xw.arg(name, doc=doc)(fn)
+        fn.__arg_docs__ = docs  # type: ignore[attr-defined]
+        return xw.func(category="Customer Profiler")(fn)
+
+    return wrap
+
+
+def _car(caller: Any = None) -> str | None:
+    """The PROFILER_CAR setting of the calling workbook's xlwings.conf sheet, else the environment."""
+    try:
+        sheet = caller.sheet.book.sheets["xlwings.conf"]
+        for key, value in sheet.range("A1").expand("table").value:
+            if str(key).strip().upper() == "PROFILER_CAR" and value:
+                return str(value)
+    except Exception:  # no caller outside Excel, or no such key: fall back to the environment
+        pass
+    return cells.configured_car()
+
+
+@documented(
+    metric="Metric name, e.g. net_sales (see CP_METRICS())", cohort=COHORT_DOC, period=PERIOD_DOC
+)
+def CP_METRIC(metric, cohort=None, period=None, caller=None):
+    """One catalog metric for one cohort and period."""
+    return cells.metric(metric, cohort, period, _car(caller))
+
+
+@documented(
+    metrics="Metric names: a range or comma-separated text",
+    cohorts="Up to 8 cohort names: a range or comma-separated text",
+    period=PERIOD_DOC,
+    vs_period="Optional comparison period; adds the change against it",
+)
+@xw.ret(expand="table")
+def CP_COMPARE(metrics, cohorts, period=None, vs_period=None, caller=None):
+    """Cohorts side by side for a period (spills a table: metric, label, one column per cohort)."""
+    return cells.compare(metrics, cohorts, period, vs_period, _car(caller))
+
+
+@documented(
+    cohort=COHORT_DOC,
+    area="sales, product, lifecycle, engagement, preferences, interests, demographics or potential (default: all)",
+    period=PERIOD_DOC,
+)
+@xw.ret(expand="table")
+def CP_PROFILE(cohort, area=None, period=None, caller=None):
+    """Deep dive: one cohort against the base across an insight area (index = cohort / base x 100)."""
+    return cells.profile(cohort, area, period, _car(caller))
+
+
+@documented(
+    grain="month or quarter",
+    measure="active, revenue or cumulative_spend",
+    start="First acquisition cohort (YYYY-MM or YYYY-Qn), optional",
+    end="Last acquisition cohort, optional",
+)
+@xw.ret(expand="table")
+def CP_RETENTION(grain="month", measure="active", start=None, end=None, caller=None):
+    """Retention triangle: acquisition cohorts x periods since acquisition."""
+    return cells.retention(grain, measure, start, end, _car(caller))
+
+
+@documented(period="A month, quarter, year, ytd: or r12: period")
+@xw.ret(expand="table")
+def CP_DASHBOARD(period, caller=None):
+    """Executive KPIs for a period against the prior period and last year."""
+    return cells.dashboard(period, _car(caller))
+
+
+@documented(metric="Metric name")
+def CP_DEFINITION(metric, caller=None):
+    """A metric's agreed definition: label, description, unit, owner, version and hash."""
+    return cells.definition(metric, _car(caller))
+
+
+@documented()
+@xw.ret(expand="table")
+def CP_METRICS(caller=None):
+    """Every metric of the catalog (spills: metric, label, area, unit, owner)."""
+    return cells.metrics_list(_car(caller))
+
+
+@documented()
+@xw.ret(expand="table")
+def CP_COHORTS(caller=None):
+    """Every cohort (spills: cohort, group, customers)."""
+    return cells.cohorts_list(_car(caller))
+
+
+@documented(cohort=COHORT_DOC)
+@xw.ret(expand="table")
+def CP_CLV(cohort=None, caller=None):
+    """Potential value of a cohort: customers, 12-month CLV total, mean and p90, P(alive)."""
+    return cells.clv(cohort, _car(caller))
+
+
+UDFS = [
+    CP_METRIC,
+    CP_COMPARE,
+    CP_PROFILE,
+    CP_RETENTION,
+    CP_DASHBOARD,
+    CP_DEFINITION,
+    CP_METRICS,
+    CP_COHORTS,
+    CP_CLV,
+]

@@ -1,0 +1,526 @@
+"""Write the Excel profiler (.xlsm) from the layout and the sheets' computed content.
+
+XlsxWriter writes every part (values, number formats, tables, dropdowns, named inputs, colour
+scales, charts, protection) and embeds the xlwings VBA project (workbook/xlsm.py), so the file
+is complete without Excel and a refresh (a rebuild) never loses a chart or a format.  Every view
+holds the numbers as values: a reader without Python sees them.  Text from data is always
+written as text.  Modelling conventions: inputs (yellow, unlocked, named) apart from outputs
+(locked), built-in checks shown as PASS/BREAK with the formula beside, no password on the
+sheet protection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from profiler.errors import ProfilerError
+from profiler.query import QueryEngine
+from workbook.content import (
+    Block,
+    SheetContent,
+    default_inputs,
+    load_layout,
+    period_choices,
+    sheet_content,
+)
+from workbook.layout import CHART_ROWS, INPUT_ROW, LISTS_SHEET, checks_row, placements
+from workbook.xlsm import XlsmWriter
+
+UDF_MODULE = "udfs.profiler_udfs"
+SMALL_MARK = (
+    "Cells on fewer than {k} customers are shaded grey and italic; snapshots suppress them."
+)
+LISTS = {
+    "grains": ["month", "quarter"],
+    "measures": ["active", "revenue", "cumulative_spend"],
+    "modes": ["in", "in_or_after"],
+}
+NUMBER_FORMATS = {
+    "GBP": "£#,##0",
+    "%": "0.0%",
+    "share": "0.0%",
+    "rate": "0.0%",
+    "index": "0",
+    "score": "0.0",
+    "customers": "#,##0",
+    "orders": "#,##0",
+    "count": "#,##0",
+    "units": "#,##0",
+    "days": "#,##0",
+}
+
+
+def build_workbook(
+    engine: QueryEngine,
+    out: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    layout: dict[str, Any] | None = None,
+) -> Path:
+    """Compute every sheet with the default inputs and write the workbook (and the Python module
+    the workbook's buttons import, beside it)."""
+    from workbook.macros import extras_for
+
+    path = Path(out)
+    if path.suffix.lower() != ".xlsm":
+        raise ProfilerError(f"{out}: the profiler is a macro workbook; give a .xlsm file name.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    layout = layout or load_layout()
+    inputs = default_inputs(engine, layout)
+    extras = extras_for(engine, data_dir)
+    contents = [sheet_content(engine, sheet, inputs, extras) for sheet in layout["sheets"]]
+    settings = {"PROFILER_DATA": extras.get("data_dir", "")}
+    tmp = path.with_name(f".{path.stem}.building{path.suffix}")
+    try:
+        write_workbook(tmp, engine, layout, inputs, contents, settings=settings)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    write_button_module(path)
+    return path
+
+
+def write_button_module(path: Path) -> Path:
+    """The xlwings quickstart VBA runs ``import <workbook name>; <workbook name>.main()``: this
+    is that module, next to the workbook."""
+    module = path.with_suffix(".py")
+    module.write_text(
+        '"""Called by the Customer Profiler workbook\'s buttons (xlwings RunPython)."""\n\n'
+        "from workbook.excel import main  # noqa: F401\n",
+        encoding="utf-8",
+    )
+    return module
+
+
+class _Styles:
+    """The workbook's few consistent styles, and number formats by unit."""
+
+    def __init__(self, writer: XlsmWriter) -> None:
+        self.w = writer
+        base = {"font_name": "Calibri", "font_size": 10}
+        self.base = base
+        self.title = writer.fmt(font_name="Calibri", bold=True, font_size=16, font_color="#1F3864")
+        self.stamp = writer.fmt(**base, italic=True, font_color="#595959")
+        self.block = writer.fmt(font_name="Calibri", bold=True, font_size=11, font_color="#1F3864")
+        self.label = writer.fmt(**base, bold=True)
+        self.input = writer.fmt(
+            **base, bg_color="#FFF2CC", border=1, border_color="#BF9000", locked=False
+        )
+        self.text = writer.fmt(**base)
+        self.wrap = writer.fmt(**base, text_wrap=True, valign="top")
+        self.passed = writer.fmt(**base, bold=True, font_color="#006100", bg_color="#C6EFCE")
+        self.broken = writer.fmt(**base, bold=True, font_color="#9C0006", bg_color="#FFC7CE")
+        self._numbers: dict[tuple[str, bool], Any] = {}
+
+    def number(self, unit: str, small: bool = False) -> Any:
+        key = (unit, small)
+        if key not in self._numbers:
+            extra = (
+                {"bg_color": "#D9D9D9", "italic": True, "font_color": "#7F7F7F"} if small else {}
+            )
+            self._numbers[key] = self.w.fmt(
+                **self.base, num_format=NUMBER_FORMATS.get(unit, "#,##0.00"), **extra
+            )
+        return self._numbers[key]
+
+
+def write_workbook(
+    path: str | Path,
+    engine: QueryEngine,
+    layout: dict[str, Any],
+    inputs: dict[str, Any],
+    contents: list[SheetContent],
+    *,
+    settings: dict[str, str] | None = None,
+) -> Path:
+    """Write the whole workbook from computed contents (one per layout sheet, in order)."""
+    by_name = {c.name: c for c in contents}
+    lists = {"cohorts": engine.cohorts.names, "periods": period_choices(engine), **LISTS}
+    small_cells: list[str] = []
+    stamp = (
+        f"Data as of {engine.as_of:%Y-%m-%d} · {engine.stamp} · built "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · "
+        + SMALL_MARK.format(k=engine.cohorts.min_size)
+    )
+    with XlsmWriter(Path(path)) as w:
+        styles = _Styles(w)
+        sheets = {}
+        for spec in layout["sheets"]:
+            sheets[spec["name"]] = w.add_sheet(spec["name"])
+        lists_ws = w.add_sheet(LISTS_SHEET, hidden=True)
+        list_refs = _write_lists(w, lists_ws, lists, styles)
+        shown_metrics: list[str] = []
+        for spec in layout["sheets"]:
+            name, ws = spec["name"], sheets[spec["name"]]
+            content = by_name.get(name) or SheetContent(name, [])
+            shown_metrics.extend(content.metrics)
+            if spec.get("view") == "about":
+                continue
+            if spec.get("view") == "definitions":
+                content = _definitions(engine, shown_metrics)
+            ws.write_string(0, 0, name, styles.title)
+            ws.write_string(1, 0, stamp, styles.stamp)
+            ws.insert_button(
+                0, 3, {"macro": "SampleCall", "caption": "Refresh", "width": 90, "height": 24}
+            )
+            _write_inputs(w, ws, spec, inputs, list_refs, styles)
+            _write_checks(w, ws, spec, content, styles)
+            widths: dict[int, float] = {0: 28.0}
+            for block, top in placements(spec, content):
+                small_cells.extend(_write_block(w, ws, block, top, styles, widths))
+            for col, width in widths.items():
+                ws.set_column(col, col, min(max(width, 9.0), 60.0))
+            first = placements(spec, content)
+            if first and first[0][1] + 2 <= 14:
+                ws.freeze_panes(first[0][1] + 2, 1)
+            else:
+                ws.freeze_panes(2, 0)
+            _page_setup(ws)
+            w.protect(ws)
+        _page_setup(sheets["About"])
+        _write_about(w, sheets["About"], engine, layout, styles, settings or {})
+        w.protect(sheets["About"])
+        _write_small_list(lists_ws, small_cells, len(lists), styles)
+        w.add_xlwings_conf(
+            {
+                "UDF Modules": UDF_MODULE,
+                "PROFILER_CAR": str(engine.car_dir.resolve()) if engine.car_dir else "",
+                "PROFILER_DATA": (settings or {}).get("PROFILER_DATA", ""),
+            }
+        )
+    return Path(path)
+
+
+def _write_lists(
+    w: XlsmWriter, ws: Any, lists: dict[str, list[str]], styles: _Styles
+) -> dict[str, str]:
+    refs = {}
+    for col, (key, values) in enumerate(lists.items()):
+        ws.write_string(0, col, key, styles.label)
+        for row, value in enumerate(values, start=1):
+            w.write_value(ws, row, col, str(value))
+        letter = _col(col)
+        refs[key] = f"='{LISTS_SHEET}'!${letter}$2:${letter}${len(values) + 1}"
+        w.add_name(f"List_{key}", refs[key])
+    return refs
+
+
+def _write_small_list(ws: Any, cells: list[str], col: int, styles: _Styles) -> None:
+    """Where the small cells are, so a snapshot can suppress exactly those."""
+    ws.write_string(0, col, "small_cells", styles.label)
+    for row, ref in enumerate(cells, start=1):
+        ws.write_string(row, col, ref)
+
+
+def _write_inputs(
+    w: XlsmWriter,
+    ws: Any,
+    spec: dict[str, Any],
+    inputs: dict[str, Any],
+    refs: dict[str, str],
+    styles: _Styles,
+) -> None:
+    for i, item in enumerate(spec.get("inputs") or []):
+        row = INPUT_ROW + i
+        ws.write_string(row, 0, str(item.get("label", item["name"])), styles.label)
+        w.write_value(ws, row, 1, str(inputs.get(item["name"], "")), styles.input)
+        sheet = spec["name"].replace("'", "''")
+        w.add_name(item["name"], f"='{sheet}'!$B${row + 1}")
+        if item.get("list") in refs:
+            w.add_list_validation(ws, f"B{row + 1}", refs[item["list"]])
+    if spec.get("inputs"):
+        ws.write_string(
+            INPUT_ROW - 1,
+            0,
+            "Inputs (yellow cells; choose from the dropdowns, then Refresh)",
+            styles.stamp,
+        )
+
+
+def _write_checks(
+    w: XlsmWriter, ws: Any, spec: dict[str, Any], content: SheetContent, styles: _Styles
+) -> None:
+    if not content.checks:
+        return
+    row = checks_row(spec)
+    ws.write_string(row, 0, "Checks", styles.block)
+    blocks = {b.key: (b, top) for b, top in placements(spec, content)}
+    for i, check in enumerate(content.checks, start=1):
+        block, top = blocks[check.block]
+        col = list(block.frame.columns).index(check.column)
+        letter = _col(col)
+        first_data = top + 2 + 1  # 1-based row of the block's first data row
+        parts = ",".join(f"{letter}{first_data + p}" for p in check.parts)
+        if check.parts == list(range(check.parts[0], check.parts[-1] + 1)):
+            parts = f"{letter}{first_data + check.parts[0]}:{letter}{first_data + check.parts[-1]}"
+        total = f"{letter}{first_data + check.total}"
+        ok = check.passed(block)
+        formula = f'=IF(ABS(SUM({parts})-{total})<={check.tolerance},"PASS","BREAK")'
+        ws.write_string(row + i, 0, check.title, styles.text)
+        w.write_formula(
+            ws,
+            row + i,
+            1,
+            formula,
+            "PASS" if ok else "BREAK",
+            styles.passed if ok else styles.broken,
+        )
+
+
+def _write_block(
+    w: XlsmWriter, ws: Any, block: Block, top: int, styles: _Styles, widths: dict[int, float]
+) -> list[str]:
+    """The block's title, then an Excel table; returns the small cells' references."""
+    frame = block.frame.reset_index(drop=True)
+    ws.write_string(top, 0, block.title, styles.block)
+    columns = [str(c) for c in frame.columns]
+    header, first, last = top + 1, top + 2, top + 1 + len(frame)
+    small: list[str] = []
+    sheet = ws.get_name().replace("'", "''")
+    if len(frame):
+        ws.add_table(
+            header,
+            0,
+            last,
+            len(columns) - 1,
+            {
+                "name": _table_name(ws.get_name(), block.key),
+                "columns": [{"header": c} for c in _unique(columns)],
+                "style": "Table Style Light 9",
+                "autofilter": False,
+            },
+        )
+    else:
+        for col, name in enumerate(columns):
+            ws.write_string(header, col, name, styles.label)
+    for col, name in enumerate(columns):
+        widths[col] = max(widths.get(col, 0), len(name) * 1.1)
+    row_unit_cols = set(block.row_unit_columns)
+    for r, record in enumerate(frame.itertuples(index=False)):
+        for col, value in enumerate(record):
+            name = columns[col]
+            is_small = bool(
+                block.small is not None
+                and name in block.small.columns
+                and block.small.iloc[r][name]
+            )
+            fmt = None
+            if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+                value, bool
+            ):
+                unit = (
+                    block.row_units[r]
+                    if (block.row_units and name in row_unit_cols)
+                    else block.units.get(name, "")
+                )
+                fmt = styles.number(unit, is_small)
+                widths[col] = max(widths.get(col, 0), 12.0)
+            else:
+                fmt = styles.number("", True) if is_small else styles.text
+                widths[col] = max(widths.get(col, 0), min(len(str(value)) * 1.05, 60))
+            w.write_value(ws, first + r, col, value, fmt)
+            if is_small:
+                small.append(f"'{sheet}'!{_col(col)}{first + r + 1}")
+    for name in block.heatmap:
+        if name in columns and len(frame):
+            col = columns.index(name)
+            rows = len(frame) - (
+                1 if block.key == "retention" else 0
+            )  # the weighted mean row stays plain
+            if rows > 0:
+                w.add_color_scale(ws, f"{_col(col)}{first + 1}:{_col(col)}{first + rows}")
+    if block.note:
+        ws.write_string(last + 1, 0, block.note, styles.stamp)
+    for i, spec in enumerate(block.charts if len(frame) else []):
+        _chart(w, ws, spec, block, columns, first, last, len(columns) + 1, i)
+    return small
+
+
+def _chart(
+    w: XlsmWriter,
+    ws: Any,
+    spec: dict[str, Any],
+    block: Block,
+    columns: list[str],
+    first: int,
+    last: int,
+    at_col: int,
+    index: int,
+) -> None:
+    chart = w.workbook.add_chart({"type": spec["type"]})
+    sheet = ws.get_name()
+    x = columns.index(spec["x"])
+    start = first + (1 if spec.get("skip_first") else 0)
+    for series in spec["series"]:
+        col = columns.index(series)
+        options: dict[str, Any] = {
+            "name": [sheet, first - 1, col],
+            "categories": [sheet, start, x, last, x],
+            "values": [sheet, start, col, last, col],
+        }
+        if spec["type"] == "line":
+            options["smooth"] = False
+            options["marker"] = {"type": "none"}
+        chart.add_series(options)
+    chart.set_title({"name": spec.get("title", block.title), "name_font": {"size": 11}})
+    chart.set_legend({"position": "bottom" if len(spec["series"]) > 1 else "none"})
+    chart.set_size({"width": 620, "height": 320 if spec["type"] != "bar" else 520})
+    ws.insert_chart(first - 1 + index * CHART_ROWS, at_col, chart)
+
+
+def _definitions(engine: QueryEngine, shown: list[str]) -> SheetContent:
+    names = [m for m in dict.fromkeys(shown) if m in engine.catalog.metrics]
+    rows = []
+    for name in names:
+        m = engine.metric(name)
+        rows.append(
+            [m.label, name, m.description, m.area, m.unit, m.owner, m.status, m.version, m.hash]
+        )
+    metrics = pd.DataFrame(
+        rows,
+        columns=[
+            "Label",
+            "Metric",
+            "Description",
+            "Area",
+            "Unit",
+            "Owner",
+            "Status",
+            "Version",
+            "Hash",
+        ],
+    )
+    cohorts = engine.cohorts
+    crow = []
+    for d in cohorts.definitions.values():
+        crow.append(
+            [
+                d.name,
+                d.group,
+                d.by or "",
+                "" if d.value is None else str(d.value),
+                d.definition,
+                cohorts.size(d.name),
+            ]
+        )
+    cohort_frame = pd.DataFrame(
+        crow, columns=["Cohort", "Group", "Column", "Value", "Definition", "Customers"]
+    )
+    return SheetContent(
+        "Definitions",
+        [
+            Block(
+                "metric_definitions",
+                f"Every metric shown in this workbook ({engine.stamp})",
+                metrics,
+                units={"Version": "count"},
+            ),
+            Block(
+                "cohort_definitions",
+                "Cohorts (templates/cohorts.yaml), membership as of the CAR's date",
+                cohort_frame,
+                units={"Customers": "customers"},
+            ),
+        ],
+    )
+
+
+def _write_about(
+    w: XlsmWriter,
+    ws: Any,
+    engine: QueryEngine,
+    layout: dict[str, Any],
+    styles: _Styles,
+    settings: dict[str, str],
+) -> None:
+    ws.set_column(0, 0, 30)
+    ws.set_column(1, 1, 100)
+    ws.write_string(0, 0, "Customer Profiler", styles.title)
+    facts = [
+        (
+            "What it is",
+            "One trusted view of the customer base: the agreed metric catalog served for any cohort and period from the Customer Analytic Record (CAR).",
+        ),
+        ("Data as of", f"{engine.as_of:%Y-%m-%d} ({engine.n:,} customers)"),
+        ("Metric catalog", engine.stamp),
+        ("CAR folder", str(engine.car_dir) if engine.car_dir else "(in memory)"),
+        ("Small cells", SMALL_MARK.format(k=engine.cohorts.min_size)),
+        (
+            "How to use",
+            "Choose values in the yellow input cells of each sheet (dropdowns), then refresh. Sheets: "
+            + ", ".join(s["name"] for s in layout["sheets"][1:])
+            + ".",
+        ),
+        (
+            "Refresh in Excel",
+            "Press a sheet's Refresh button (xlwings RunPython: Customer_Profiler.py beside the workbook calls workbook.excel.main).",
+        ),
+        (
+            "Refresh without Excel",
+            "profiler refresh Customer_Profiler.xlsm [--car DIR] (a scheduled refresh; the file is replaced only when complete).",
+        ),
+        (
+            "Excel functions",
+            "=CP_METRIC(metric, cohort, period), CP_COMPARE, CP_PROFILE, CP_RETENTION, CP_DASHBOARD, CP_DEFINITION, CP_METRICS, CP_COHORTS, CP_CLV: run xlwings 'Import Functions' once (module "
+            + UDF_MODULE
+            + ").",
+        ),
+        (
+            "Configuration",
+            "The xlwings.conf sheet: PROFILER_CAR (the CAR folder) and PROFILER_DATA (source data, for reconciliation); the environment variables of the same names are used when the sheet has none. Interpreter_Win: full path to python.exe.",
+        ),
+        (
+            "Checks",
+            "PASS/BREAK cells recompute in Excel: e.g. the strategy segments' net sales add up to the buyers' total.",
+        ),
+        (
+            "Protection",
+            "Every sheet is protected without a password (Review > Unprotect Sheet); only the yellow inputs are editable.",
+        ),
+        (
+            "Snapshots",
+            "profiler snapshot Customer_Profiler.xlsm --out FILE.xlsx: values only, no personal data, small cells suppressed.",
+        ),
+    ]
+    for i, (key, value) in enumerate(facts, start=2):
+        ws.write_string(i, 0, key, styles.label)
+        w.write_value(ws, i, 1, value, styles.wrap)
+
+
+def _page_setup(ws: Any) -> None:
+    """Print (and PDF) each sheet landscape, one page wide, with the sheet name in the header."""
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.5)
+    ws.set_header("&L&8Customer Profiler — &A&R&8&D")
+
+
+def _table_name(sheet: str, key: str) -> str:
+    clean = "".join(ch for ch in f"{sheet}_{key}" if ch.isalnum() or ch == "_")
+    return f"T_{clean}"[:250]
+
+
+def _unique(columns: list[str]) -> list[str]:
+    """Excel table headers must be unique (and are text)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in columns:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(name if n == 0 else f"{name} ({n + 1})")
+    return out
+
+
+def _col(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters

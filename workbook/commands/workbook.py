@@ -1,0 +1,77 @@
+"""``profiler workbook`` builds the Excel profiler from a CAR; ``profiler refresh`` refreshes one
+headless (a scheduled refresh), replacing the file only when the new one is complete."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from workbook.commands.cohorts import CAR_HELP
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "workbook",
+        help="build the Excel profiler (.xlsm) from a CAR",
+        description="Write Customer_Profiler.xlsm (and its Python module for the buttons) from a CAR folder: every sheet holds real numbers, so it is useful before Python is connected.",
+    )
+    p.add_argument("--car", help=CAR_HELP)
+    p.add_argument("--out", required=True, help="workbook to write (.xlsm)")
+    p.add_argument(
+        "--data",
+        help="source data folder: adds the ledger reconciliation and the CLV holdout check",
+    )
+    p.set_defaults(func=run_workbook)
+
+    p = sub.add_parser(
+        "refresh",
+        help="refresh a profiler workbook headless (no Excel)",
+        description="Recompute every sheet of WORKBOOK from its input cells and the CAR; the file is replaced only when the refresh is complete.",
+    )
+    p.add_argument("workbook", help="the .xlsm to refresh")
+    p.add_argument(
+        "--car",
+        help="CAR folder (default: the workbook's PROFILER_CAR setting, then $PROFILER_CAR)",
+    )
+    p.add_argument(
+        "--data",
+        help="source data folder for the reconciliation (default: the workbook's PROFILER_DATA setting)",
+    )
+    p.add_argument("--sheet", help="refresh only this sheet")
+    p.set_defaults(func=run_refresh)
+
+
+def run_workbook(args: argparse.Namespace) -> int:
+    from profiler.query import QueryEngine
+    from workbook.builder import build_workbook
+
+    started = time.perf_counter()
+    engine = QueryEngine.open(args.car)
+    path = build_workbook(engine, args.out, data_dir=args.data)
+    print(
+        f"Workbook {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s; open it in Excel, or refresh headless with 'profiler refresh {path}'"
+    )
+    return 0
+
+
+def run_refresh(args: argparse.Namespace) -> int:
+    from profiler.query import QueryEngine
+    from workbook.book import FileBook
+    from workbook.macros import extras_for, refresh_all, refresh_sheet
+
+    started = time.perf_counter()
+    book = FileBook(args.workbook)
+    settings = book.settings()
+    car = args.car or settings.get("PROFILER_CAR") or None
+    data = args.data or settings.get("PROFILER_DATA") or None
+    engine = QueryEngine.open(car)
+    extras = extras_for(engine, data)
+    if args.sheet:
+        done = refresh_sheet(book, engine, args.sheet, extras=extras)
+    else:
+        done = refresh_all(book, engine, extras=extras)
+    print(
+        f"Refreshed {len(done)} sheets of {Path(args.workbook)} in {time.perf_counter() - started:.1f} s (CAR as of {engine.as_of:%Y-%m-%d})"
+    )
+    return 0

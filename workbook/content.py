@@ -1,0 +1,501 @@
+"""What each sheet of the profiler shows: blocks of numbers computed by the engine.
+
+The layout (templates/workbook.yaml) says which sheets exist, their input cells and which views
+they hold; this module turns a sheet's inputs into ``Block``s (tables with units, small-cell
+flags and optional charts) by calling the engine's views.  The writer (workbook/builder.py) and a
+live Excel book (workbook/book.py) both place these blocks the same way, so the numbers are the
+same whichever path refreshed them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from profiler import views
+from profiler.errors import ProfilerError
+from profiler.features import TEMPLATES
+from profiler.periods import parse_period
+from profiler.query import QueryEngine
+from profiler.retention import retention_triangle
+
+DEFAULT_LAYOUT = TEMPLATES / "workbook.yaml"
+
+
+@dataclass
+class Block:
+    """One table on a sheet.
+
+    ``units`` gives a column's unit (GBP, %, customers, index, ...); with ``row_units`` the
+    numeric columns listed take each row's unit instead (a table of mixed metrics).  ``small``
+    marks cells computed on too few customers (same shape as ``frame``, or None).
+    """
+
+    key: str
+    title: str
+    frame: pd.DataFrame
+    units: dict[str, str] = field(default_factory=dict)
+    row_units: list[str] | None = None
+    row_unit_columns: list[str] = field(default_factory=list)
+    small: pd.DataFrame | None = None
+    heatmap: list[str] = field(default_factory=list)  # columns under a colour scale
+    charts: list[dict[str, Any]] = field(default_factory=list)  # {"type", "title", "x", "series"}
+    note: str = ""
+
+
+@dataclass
+class Check:
+    """A built-in check shown as PASS/BREAK: the sum of cells equals a total."""
+
+    title: str
+    block: str
+    column: str
+    parts: list[int]  # row positions within the block summed
+    total: int  # row position of the total
+    tolerance: float = 0.5
+
+    def passed(self, block: Block) -> bool:
+        values = block.frame[self.column].astype(float)
+        return abs(values.iloc[self.parts].sum() - values.iloc[self.total]) <= self.tolerance
+
+
+@dataclass
+class SheetContent:
+    name: str
+    blocks: list[Block]
+    checks: list[Check] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)  # every metric shown, for Definitions
+
+
+def load_layout(path: str | Path | None = None) -> dict[str, Any]:
+    """The workbook layout YAML (default: templates/workbook.yaml)."""
+    path = Path(path) if path else DEFAULT_LAYOUT
+    try:
+        layout = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ProfilerError(f"{path}: cannot read the workbook layout ({err}).") from None
+    if not isinstance(layout, dict) or not isinstance(layout.get("sheets"), list):
+        raise ProfilerError(f"{path}: expected a mapping with a 'sheets' list.")
+    return layout
+
+
+def default_inputs(engine: QueryEngine, layout: dict[str, Any]) -> dict[str, str]:
+    """Each input's default; ``{r12}``, ``{month}``, ``{quarter}``, ``{year}`` are filled in from
+    the last complete month before the CAR's date."""
+    last = last_complete_month(engine)
+    fill = {
+        "{r12}": f"r12:{last:%Y-%m}",
+        "{month}": f"{last:%Y-%m}",
+        "{quarter}": f"{last.year}-Q{(last.month - 1) // 3 + 1}",
+        "{year}": f"{last.year}",
+        "{last_year_r12}": f"r12:{last - pd.DateOffset(months=12):%Y-%m}",
+    }
+    out = {}
+    for sheet in layout["sheets"]:
+        for item in sheet.get("inputs") or []:
+            value = str(item.get("default", ""))
+            out[item["name"]] = fill.get(value, value)
+    return out
+
+
+def last_complete_month(engine: QueryEngine) -> pd.Timestamp:
+    end = engine.as_of + pd.Timedelta(days=1)
+    first_of_month = end.replace(day=1)
+    return (
+        first_of_month - pd.DateOffset(months=1)
+        if end != first_of_month
+        else end - pd.DateOffset(months=1)
+    )
+
+
+def period_choices(engine: QueryEngine) -> list[str]:
+    """Periods offered in the dropdowns: recent months, quarters, years, ytd, r12 and asof."""
+    last = last_complete_month(engine)
+    months = [f"{last - pd.DateOffset(months=i):%Y-%m}" for i in range(24)]
+    quarters = list(
+        dict.fromkeys(
+            f"{m.year}-Q{(m.month - 1) // 3 + 1}"
+            for m in (last - pd.DateOffset(months=3 * i) for i in range(8))
+        )
+    )
+    years = [str(last.year - i) for i in range(4)]
+    rolling = [
+        f"r12:{last:%Y-%m}",
+        f"r12:{last - pd.DateOffset(months=12):%Y-%m}",
+        f"ytd:{last:%Y-%m}",
+    ]
+    return ["asof", *rolling, *years, *quarters, *months]
+
+
+def sheet_content(
+    engine: QueryEngine,
+    sheet: dict[str, Any],
+    inputs: dict[str, str],
+    extras: dict[str, Any] | None = None,
+) -> SheetContent:
+    """The blocks of one sheet for the given input values."""
+    kind = sheet.get("view", "")
+    builder = _VIEWS.get(kind)
+    if builder is None:
+        return SheetContent(sheet["name"], [])
+    return builder(engine, sheet, inputs, extras or {})
+
+
+def _get(inputs: dict[str, str], name: str) -> str:
+    value = inputs.get(name)
+    if value is None or str(value).strip() == "":
+        raise ProfilerError(f"Input '{name}' is empty: choose a value in its dropdown.")
+    return str(value).strip()
+
+
+def _check_period(text: str) -> str:
+    if text != "asof":
+        parse_period(text)
+    return text
+
+
+def _small(frame: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    for column in flags.columns:
+        if column in out.columns:
+            out[column] = flags[column].to_numpy(dtype=bool)
+    return out
+
+
+def _summary(
+    engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
+) -> SheetContent:
+    period = _check_period(_get(inputs, "SummaryPeriod"))
+    segments = engine.cohorts.group_names("Strategy segments")
+    cohorts = [engine.cohorts.base, "Buyers", *segments]
+    table = views.summary(engine, period, cohorts)
+    metrics = list(dict.fromkeys(table["metric"]))
+    wide = table.pivot(index="cohort", columns="metric", values="value").loc[cohorts, metrics]
+    small = table.pivot(index="cohort", columns="metric", values="small").loc[cohorts, metrics]
+    labels = {m: engine.metric(m).label for m in metrics}
+    frame = wide.reset_index().rename(columns={"cohort": "Cohort", **labels})
+    flags = small.reset_index(drop=True).rename(columns=labels)
+    block = Block(
+        "summary",
+        f"Headline KPIs by strategy segment, {engine.period(period).label}",
+        frame,
+        units={labels[m]: engine.metric(m).unit for m in metrics},
+        small=_small(frame, flags),
+        note="Customers and retention are as of the CAR's date; the other KPIs cover the period.",
+    )
+    check = Check(
+        "Strategy segments add up to buyers (net sales)",
+        "summary",
+        labels["net_sales"],
+        list(range(2, 2 + len(segments))),
+        1,
+    )
+    return SheetContent(sheet["name"], [block], [check], metrics)
+
+
+def _deep_dive(
+    engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
+) -> SheetContent:
+    cohort = _get(inputs, "DeepDiveCohort")
+    period = _check_period(_get(inputs, "DeepDivePeriod"))
+    dive = views.deep_dive(engine, cohort, period)
+    frame = pd.DataFrame(
+        {
+            "Area": dive["area"].str.title(),
+            "Metric": dive["label"],
+            "Period": dive["period"],
+            cohort: dive["value"],
+            dive["base"].iloc[0]: dive["base_value"],
+            "Index": dive["index"],
+            "Customers": dive["customers"],
+        }
+    )
+    small = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    small[cohort] = dive["small"].to_numpy(dtype=bool)
+    block = Block(
+        "deep_dive",
+        f"{cohort} against {dive['base'].iloc[0]} (index = cohort / base x 100)",
+        frame,
+        units={"Index": "index", "Customers": "customers"},
+        row_units=dive["unit"].tolist(),
+        row_unit_columns=[cohort, dive["base"].iloc[0]],
+        small=small,
+        heatmap=["Index"],
+    )
+    return SheetContent(sheet["name"], [block], [], dive["metric"].tolist())
+
+
+def _compare(
+    engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
+) -> SheetContent:
+    cohorts = [
+        inputs[n].strip()
+        for n in (f"CompareCohort{i}" for i in range(1, 7))
+        if str(inputs.get(n) or "").strip()
+    ]
+    if not cohorts:
+        raise ProfilerError("Choose at least one cohort in the Compare sheet's Cohort cells.")
+    base = _get(inputs, "CompareBase")
+    period = _check_period(_get(inputs, "ComparePeriod"))
+    vs = str(inputs.get("CompareVsPeriod") or "").strip() or None
+    table = views.compare(engine, cohorts, None, period, _check_period(vs) if vs else None, base)
+    metrics = list(dict.fromkeys(table["metric"]))
+    frame = pd.DataFrame({"Metric": [engine.metric(m).label for m in metrics]})
+    small = pd.DataFrame(index=range(len(metrics)))
+    value_cols = []
+    for c in cohorts:
+        rows = table[table["cohort"] == c].set_index("metric").loc[metrics]
+        frame[c] = rows["value"].to_numpy()
+        small[c] = rows["small"].to_numpy(dtype=bool)
+        value_cols.append(c)
+    base_rows = table.drop_duplicates("metric").set_index("metric").loc[metrics]
+    frame[f"{base} (base)"] = base_rows["base_value"].to_numpy()
+    value_cols.append(f"{base} (base)")
+    units = {}
+    for c in cohorts:
+        rows = table[table["cohort"] == c].set_index("metric").loc[metrics]
+        frame[f"Index {c}"] = rows["index_vs_base"].to_numpy()
+        units[f"Index {c}"] = "index"
+        if vs:
+            frame[f"Change {c}"] = rows["change_pct"].to_numpy()
+            units[f"Change {c}"] = "%"
+    block = Block(
+        "compare",
+        f"{', '.join(cohorts)} against {base}, {engine.period(period).label}"
+        + (f" vs {engine.period(vs).label}" if vs else ""),
+        frame,
+        units=units,
+        row_units=[engine.metric(m).unit for m in metrics],
+        row_unit_columns=value_cols,
+        small=_small(frame, small),
+        heatmap=[c for c in frame.columns if c.startswith("Index ")],
+    )
+    return SheetContent(sheet["name"], [block], [], metrics)
+
+
+def _retention(
+    engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
+) -> SheetContent:
+    grain = _get(inputs, "RetentionGrain")
+    measure = _get(inputs, "RetentionMeasure")
+    mode = str(inputs.get("RetentionMode") or "in")
+    triangle = retention_triangle(
+        engine, grain=grain, measure=measure, mode=mode, max_cohorts=36 if grain == "month" else 12
+    )
+    frame = triangle.rename(columns={"acquisition": "Acquired", "customers": "Customers"})
+    periods = [c for c in frame.columns if c not in ("Acquired", "Customers")]
+    frame.columns = ["Acquired", "Customers", *[f"+{c}" for c in periods]]
+    unit = "GBP" if measure == "cumulative_spend" else "%"
+    small = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    small["Customers"] = frame["Customers"].to_numpy() < engine.cohorts.min_size
+    block = Block(
+        "retention",
+        f"Retention by acquisition {grain}: {measure.replace('_', ' ')} ({mode.replace('_', ' ')}); empty = period not complete",
+        frame,
+        units={"Customers": "customers", **{f"+{c}": unit for c in periods}},
+        small=small,
+        heatmap=[f"+{c}" for c in periods],
+    )
+    return SheetContent(sheet["name"], [block], [], ["active_customers", "net_sales"])
+
+
+def _executive(
+    engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
+) -> SheetContent:
+    period = _check_period(_get(inputs, "DashboardPeriod"))
+    board = views.dashboard(engine, period)
+    kpis = pd.DataFrame(
+        {
+            "KPI": board["kpi"],
+            "This period": board["value"],
+            "Prior period": board["prior"],
+            "vs prior": board["vs_prior_pct"],
+            "Last year": board["last_year"],
+            "vs last year": board["vs_last_year_pct"],
+            "Note": board["note"],
+        }
+    )
+    tiles = Block(
+        "kpis",
+        f"Executive KPIs, {engine.period(period).label} (prior {board['prior_period'].iloc[0]}, last year {board['last_year_period'].iloc[0]})",
+        kpis,
+        units={"vs prior": "%", "vs last year": "%"},
+        row_units=board["unit"].tolist(),
+        row_unit_columns=["This period", "Prior period", "Last year"],
+        small=_small(kpis, pd.DataFrame({"This period": board["small"].to_numpy(dtype=bool)})),
+    )
+    last = last_complete_month(engine)
+    months = [f"{last - pd.DateOffset(months=i):%Y-%m}" for i in range(23, -1, -1)]
+    trend_metrics = ["net_sales", "new_customers", "lapsed_customers"]
+    rows = []
+    for month in months:
+        values = engine.values(trend_metrics, [engine.cohorts.base], month).set_index("metric")[
+            "value"
+        ]
+        rows.append([month, *[float(values[m]) for m in trend_metrics]])
+    trend = pd.DataFrame(rows, columns=["Month", "Net sales", "New customers", "Customers lapsed"])
+    spend = Block(
+        "trend",
+        "Monthly trend (last 24 complete months)",
+        trend,
+        units={"Net sales": "GBP", "New customers": "customers", "Customers lapsed": "customers"},
+        charts=[
+            {
+                "type": "line",
+                "title": "Net sales by month (GBP)",
+                "x": "Month",
+                "series": ["Net sales"],
+            },
+            {
+                "type": "column",
+                "title": "Acquisition vs churn (customers)",
+                "x": "Month",
+                "series": ["New customers", "Customers lapsed"],
+            },
+        ],
+    )
+    segments = engine.cohorts.group_names("Strategy segments")
+    sizes = pd.DataFrame(
+        {"Segment": segments, "Customers": [engine.cohorts.size(s) for s in segments]}
+    )
+    sizes = sizes.sort_values("Customers", ascending=False, kind="stable").reset_index(drop=True)
+    seg = Block(
+        "segments",
+        "Strategy segment sizes",
+        sizes,
+        units={"Customers": "customers"},
+        small=_small(
+            sizes, pd.DataFrame({"Customers": sizes["Customers"] < engine.cohorts.min_size})
+        ),
+        charts=[
+            {
+                "type": "bar",
+                "title": "Customers by strategy segment",
+                "x": "Segment",
+                "series": ["Customers"],
+            }
+        ],
+    )
+    return SheetContent(sheet["name"], [tiles, spend, seg], [], [*board["metric"], *trend_metrics])
+
+
+def _potential(
+    engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
+) -> SheetContent:
+    segments = engine.cohorts.group_names("Strategy segments")
+    names = ["customers", "clv_12m_total", "clv_12m_mean", "clv_12m_p90", "p_alive_mean"]
+    table = engine.values(names, [engine.cohorts.base, *segments], "asof")
+    wide = table.pivot(index="cohort", columns="metric", values="value").loc[
+        [engine.cohorts.base, *segments], names
+    ]
+    small = table.pivot(index="cohort", columns="metric", values="small").loc[
+        [engine.cohorts.base, *segments], names
+    ]
+    labels = {m: engine.metric(m).label for m in names}
+    frame = wide.reset_index().rename(columns={"cohort": "Segment", **labels})
+    block = Block(
+        "clv",
+        f"12-month customer lifetime value by strategy segment, as of {engine.as_of:%Y-%m-%d}",
+        frame,
+        units={labels[m]: engine.metric(m).unit for m in names},
+        small=_small(frame, small.reset_index(drop=True).rename(columns=labels)),
+        charts=[
+            {
+                "type": "bar",
+                "title": "Mean 12-month CLV by segment (GBP)",
+                "x": "Segment",
+                "series": [labels["clv_12m_mean"]],
+                "skip_first": True,
+            }
+        ],
+    )
+    blocks = [block]
+    holdout = extras.get("holdout")
+    if holdout is not None:
+        blocks.append(
+            Block(
+                "holdout",
+                "Model check: predicted vs actual repeat purchases in the holdout year, by purchases in calibration",
+                holdout,
+                units={"Predicted": "count", "Actual": "count", "Customers": "customers"},
+                charts=[
+                    {
+                        "type": "column",
+                        "title": "Holdout: predicted vs actual purchases",
+                        "x": "Purchases in calibration",
+                        "series": ["Predicted", "Actual"],
+                    }
+                ],
+            )
+        )
+    else:
+        blocks.append(
+            Block(
+                "holdout",
+                "Model check",
+                pd.DataFrame(
+                    {
+                        "Note": [
+                            "Build the workbook with --data DIR to add the holdout calibration of the CLV model."
+                        ]
+                    }
+                ),
+            )
+        )
+    return SheetContent(sheet["name"], blocks, [], names)
+
+
+def _reconciliation(
+    engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
+) -> SheetContent:
+    recon = extras.get("reconciliation")
+    if recon is None:
+        note = pd.DataFrame(
+            {
+                "Note": [
+                    "No ledger was given: run 'profiler workbook --data DIR' or the run_reconciliation macro to tie net sales to the ledger."
+                ]
+            }
+        )
+        return SheetContent(
+            sheet["name"], [Block("reconciliation", "Reconciliation to the ledger", note)]
+        )
+    frame = recon.rename(columns=lambda c: c.replace("_", " ").capitalize())
+    money = [
+        c
+        for c in frame.columns
+        if c.lower()
+        in (
+            "profiler",
+            "ledger",
+            "difference",
+            "returns timing",
+            "late cancellations",
+            "fx",
+            "journals",
+            "explained",
+            "residual",
+        )
+    ]
+    block = Block(
+        "reconciliation",
+        f"Net sales and returns tied to the ledger by month x channel x category ({len(frame):,} cells; {int((recon['status'] == 'fail').sum())} outside tolerance)",
+        frame,
+        units={**{c: "GBP" for c in money}, "Residual pct": "%"},
+    )
+    return SheetContent(sheet["name"], [block], [], ["net_sales", "returns_booked"])
+
+
+_VIEWS = {
+    "summary": _summary,
+    "deep_dive": _deep_dive,
+    "compare": _compare,
+    "retention": _retention,
+    "executive": _executive,
+    "potential": _potential,
+    "reconciliation": _reconciliation,
+}
