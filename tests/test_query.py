@@ -136,7 +136,9 @@ def test_dashboard_against_prior_and_last_year(engine) -> None:
 
 def test_small_cells_are_flagged(engine) -> None:
     table = engine.values(
-        ["net_sales", "active_customers"], engine.cohorts.group_names("Strategy segments"), "2025-03"
+        ["net_sales", "active_customers"],
+        engine.cohorts.group_names("Strategy segments"),
+        "2025-03",
     )
     assert (table["small"] == (table["customers"] < engine.cohorts.min_size)).all()
     assert table["small"].any() and not table["small"].all()

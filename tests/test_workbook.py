@@ -1,0 +1,281 @@
+"""The Excel profiler as a user meets it: built from a demo CAR, opened by LibreOffice, refreshed
+headless, and its Excel functions called as plain Python."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import re
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from profiler.cells import engine_for
+from profiler.errors import ProfilerError
+from profiler.query import QueryEngine
+from tests import libreoffice
+from udfs import profiler_udfs
+from workbook.book import FileBook
+from workbook.builder import build_workbook
+from workbook.cli import main
+from workbook.content import default_inputs, load_layout
+from workbook.macros import refresh_all
+from workbook.xlsm import CONF_KEYS, vba_modules, vba_project_bytes, xlwings_vba_version
+
+ROOT = Path(__file__).resolve().parents[1]
+INJECTIONS = ["=cmd|' /C calc'!A0", "@SUM(1+1)", "+44 20 7946 0000", "-5 pieces"]
+
+
+@pytest.fixture(scope="module")
+def engine(demo_car_dir: Path) -> QueryEngine:
+    engine = QueryEngine.open(demo_car_dir)
+    # Source-system text that a spreadsheet would take for a formula, as portfolio names.
+    car = engine.car
+    car["portfolio"] = car["portfolio"].astype(object)
+    for i, text in enumerate(INJECTIONS):
+        car.loc[car.index[i * 3 : i * 3 + 3], "portfolio"] = text
+    return QueryEngine(
+        engine.car,
+        engine.activity,
+        engine.catalog,
+        as_of=engine.as_of,
+        cohort_spec=engine.cohorts.spec,
+        meta=engine.meta,
+        car_dir=demo_car_dir,
+        known_columns=engine.known_columns,
+    )
+
+
+@pytest.fixture(scope="module")
+def book(engine: QueryEngine, demo_source, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("workbook") / "Customer_Profiler.xlsm"
+    return build_workbook(engine, out, data_dir=demo_source.data_dir)
+
+
+@pytest.fixture(scope="module")
+def pdf(book: Path) -> str:
+    return libreoffice.pdf_text(libreoffice.convert(book, "pdf"))
+
+
+@pytest.fixture(scope="module")
+def resaved(book: Path, tmp_path_factory) -> Path:
+    """The workbook as LibreOffice reads it (values of every cell), re-saved as .xlsx."""
+    return libreoffice.convert(book, "xlsx", tmp_path_factory.mktemp("lo"))
+
+
+def table_rows(sheet, header_first: str) -> tuple[list[str], list[list]]:
+    rows = list(sheet.iter_rows(values_only=True))
+    start = next(i for i, row in enumerate(rows) if row and row[0] == header_first)
+    header = [c for c in rows[start] if c is not None]
+    body = []
+    for row in rows[start + 1 :]:
+        if not row or row[0] is None:
+            break
+        body.append(list(row[: len(header)]))
+    return header, body
+
+
+def test_vba_project_is_xlwings_pinned_version(book: Path) -> None:
+    with zipfile.ZipFile(book) as z:
+        vba = z.read("xl/vbaProject.bin")
+        workbook_xml = z.read("xl/workbook.xml").decode()
+    assert vba == vba_project_bytes()
+    pinned = re.search(r'"xlwings==([^"]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert xlwings_vba_version(vba) == importlib.metadata.version("xlwings") == pinned
+    assert {"Module1", "xlwings", "ThisWorkbook", "Sheet1", "Sheet2"} <= set(vba_modules(vba))
+    assert 'codeName="ThisWorkbook"' in workbook_xml
+    assert (book.with_suffix(".py")).read_text().count("from workbook.excel import main") == 1
+
+
+def test_xlwings_conf_names_our_udf_module(book: Path, engine: QueryEngine) -> None:
+    wb = load_workbook(book, keep_vba=True)
+    conf = wb["xlwings.conf"]
+    keys = [row[0] for row in conf.iter_rows(values_only=True)]
+    assert None not in keys and keys[: len(CONF_KEYS)] == list(CONF_KEYS)
+    settings = {row[0]: row[1] for row in conf.iter_rows(values_only=True)}
+    assert settings["UDF Modules"] == "udfs.profiler_udfs"
+    assert Path(settings["PROFILER_CAR"]) == engine.car_dir.resolve()
+    assert wb["Lists"].sheet_state == "hidden"
+    assert [s for s in wb.sheetnames][:3] == ["About", "Summary", "Deep Dive"]
+
+
+def test_libreoffice_shows_the_engines_numbers(
+    book: Path, resaved: Path, engine: QueryEngine, pdf: str
+) -> None:
+    period = default_inputs(engine, load_layout())["SummaryPeriod"]
+    wb = load_workbook(resaved, data_only=True)
+    header, body = table_rows(wb["Summary"], "Cohort")
+    by_cohort = {row[0]: row for row in body}
+    expected = engine.values(
+        ["net_sales", "aov", "active_customers"],
+        ["All customers", "Buyers", "Crown jewels"],
+        period,
+    )
+    labels = {m: engine.metric(m).label for m in ("net_sales", "aov", "active_customers")}
+    checked = 0
+    for row in expected.itertuples():
+        shown = by_cohort[row.cohort][header.index(labels[row.metric])]
+        assert shown == pytest.approx(row.value, rel=1e-9), (row.cohort, row.metric)
+        checked += 1
+    assert checked == 9
+    total = engine.value("net_sales", "All customers", period)
+    assert (
+        f"£{total:,.0f}" in pdf
+    )  # the number as a reader sees it, formatted from the catalog unit
+    assert "Headline KPIs by strategy segment" in pdf and "Retention by acquisition" in pdf
+
+
+def test_every_view_sheet_holds_values(resaved: Path) -> None:
+    wb = load_workbook(resaved, data_only=True)
+    for name in (
+        "Summary",
+        "Deep Dive",
+        "Compare",
+        "Cohorts",
+        "Executive",
+        "Potential Value",
+        "Definitions",
+        "Reconciliation",
+    ):
+        numbers = [
+            v
+            for row in wb[name].iter_rows(values_only=True)
+            for v in row
+            if isinstance(v, (int, float))
+        ]
+        assert len(numbers) > 10, name
+
+
+def test_checks_recalculate_to_pass_in_libreoffice(book: Path, tmp_path: Path) -> None:
+    recalculated = libreoffice.convert(book, "xlsx", tmp_path, recalc=True)
+    wb = load_workbook(recalculated, data_only=True)
+    values = [
+        row[1]
+        for row in wb["Summary"].iter_rows(values_only=True)
+        if row and row[0] and "add up" in str(row[0])
+    ]
+    assert values == ["PASS"]
+
+
+def test_text_from_data_is_never_a_formula(book: Path, pdf: str, resaved: Path) -> None:
+    with zipfile.ZipFile(book) as z:
+        sheets = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
+        strings = z.read("xl/sharedStrings.xml").decode()
+    formulas = [f for s in sheets for f in re.findall(r"<f>(.*?)</f>", s)]
+    assert formulas and all(f.startswith("IF(ABS(SUM(") for f in formulas)  # only our checks
+    for text in INJECTIONS:
+        assert text.replace("'", "&apos;") in strings or text in strings
+    values = [
+        v
+        for ws in load_workbook(resaved, data_only=True)
+        for row in ws.iter_rows(values_only=True)
+        for v in row
+    ]
+    for text in INJECTIONS:
+        assert text in values  # LibreOffice read it back as the same text
+    assert "=cmd|' /C calc'!A0" in pdf
+
+
+def test_protected_sheets_with_unlocked_inputs(book: Path) -> None:
+    wb = load_workbook(book, keep_vba=True)
+    summary = wb["Summary"]
+    assert summary.protection.sheet and not summary.protection.password
+    assert summary["B4"].protection.locked is False and summary["A1"].protection.locked is True
+    assert "SummaryPeriod" in wb.defined_names
+    assert summary.data_validations.dataValidation
+
+
+def test_headless_refresh_reads_inputs_and_replaces_atomically(
+    book: Path, tmp_path: Path, engine: QueryEngine, capsys
+) -> None:
+    copy = tmp_path / "Customer_Profiler.xlsm"
+    copy.write_bytes(book.read_bytes())
+    wb = load_workbook(copy, keep_vba=True)  # a user choosing another cohort in Excel
+    wb["Deep Dive"]["B4"] = "Persona 2"
+    wb.save(copy)
+    assert main(["refresh", str(copy)]) == 0
+    assert "Refreshed 9 sheets" in capsys.readouterr().out
+    refreshed = load_workbook(copy, data_only=True)
+    titles = [
+        row[0] for row in refreshed["Deep Dive"].iter_rows(values_only=True) if row and row[0]
+    ]
+    assert any(str(t).startswith("Persona 2 against All customers") for t in titles)
+    with zipfile.ZipFile(copy) as z:
+        assert z.read("xl/vbaProject.bin") == vba_project_bytes()
+        assert any(n.startswith("xl/charts/") for n in z.namelist())
+    before = copy.read_bytes()
+    wb = load_workbook(copy, keep_vba=True)
+    wb["Summary"]["B4"] = "2025-13"
+    wb.save(copy)
+    broken = copy.read_bytes()
+    assert main(["refresh", str(copy)]) == 1
+    assert "month 13" in capsys.readouterr().err
+    assert copy.read_bytes() == broken != before  # the failed refresh left the file as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Customer_Profiler.xlsm"]
+
+
+def test_refresh_all_through_the_book_interface(
+    book: Path, tmp_path: Path, engine: QueryEngine
+) -> None:
+    copy = tmp_path / "b.xlsm"
+    copy.write_bytes(book.read_bytes())
+    done = refresh_all(FileBook(copy), engine)
+    assert done == [s["name"] for s in load_layout()["sheets"]]
+    with pytest.raises(ProfilerError, match="no such workbook"):
+        FileBook(tmp_path / "missing.xlsm")
+
+
+def test_udfs_called_as_plain_python_return_the_engines_numbers(
+    engine: QueryEngine, monkeypatch
+) -> None:
+    monkeypatch.setenv("PROFILER_CAR", str(engine.car_dir))
+    assert profiler_udfs.CP_METRIC("net_sales", "Buyers", "2025") == pytest.approx(
+        engine.value("net_sales", "Buyers", "2025")
+    )
+    assert profiler_udfs.CP_METRIC("net_sales", None, 2025.0) == pytest.approx(
+        engine.value("net_sales", None, "2025")
+    )
+    assert profiler_udfs.CP_METRIC("aov2") == "#ERROR: Unknown metric 'aov2'. Did you mean 'aov'?"
+    table = profiler_udfs.CP_COMPARE([["net_sales"], ["aov"]], "Buyers, Persona 1", "2025", "2024")
+    assert table[0][:4] == ["metric", "label", "Buyers", "Persona 1"] and table[2][0] == "aov"
+    assert table[2][3] == pytest.approx(engine.value("aov", "Persona 1", "2025"))
+    assert profiler_udfs.CP_PROFILE("Persona 1", "sales", "2025")[0][:2] == ["area", "metric"]
+    triangle = profiler_udfs.CP_RETENTION("quarter", "active")
+    assert triangle[0][:3] == ["acquisition", "customers", "0"] and triangle[1][2] == 1.0
+    assert profiler_udfs.CP_DASHBOARD("2026-Q1")[1][0] == "Spend"
+    assert profiler_udfs.CP_DEFINITION("aov").startswith("Average order value:")
+    assert len(profiler_udfs.CP_METRICS()) == len(engine.catalog.metrics) + 1
+    on_disk = engine_for(engine.car_dir)  # the UDFs' engine reads the CAR folder itself
+    assert len(profiler_udfs.CP_COHORTS()) == len(on_disk.cohorts.names) + 1
+    assert engine_for(engine.car_dir) is on_disk  # loaded once per process
+    clv = dict(map(tuple, profiler_udfs.CP_CLV("Buyers")[1:]))
+    assert clv["clv_12m_total"] == pytest.approx(engine.value("clv_12m_total", "Buyers", "asof"))
+
+
+def test_every_udf_is_documented_for_the_function_wizard() -> None:
+    assert len(profiler_udfs.UDFS) == 9
+    for fn in profiler_udfs.UDFS:
+        assert fn.__name__.startswith("CP_") and fn.__doc__ and len(fn.__doc__) > 20
+        params = [p for p in inspect.signature(fn).parameters if p != "caller"]
+        assert set(params) == set(fn.__arg_docs__), fn.__name__
+        assert all(len(doc) > 5 for doc in fn.__arg_docs__.values())
+
+
+def test_pinned_dependencies_are_in_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "xlsxwriter>=3.2" in project["dependencies"]
+
+
+def test_workbook_needs_an_xlsm_name(engine: QueryEngine, tmp_path: Path) -> None:
+    with pytest.raises(ProfilerError, match="give a .xlsm"):
+        build_workbook(engine, tmp_path / "x.xlsx")
+
+
+@pytest.mark.excel
+def test_live_refresh_in_excel() -> None:  # pragma: no cover - needs Microsoft Excel
+    xw = pytest.importorskip("xlwings")
+    if not hasattr(xw, "App") or not xw.apps:
+        pytest.skip("needs a running Microsoft Excel")
