@@ -3,7 +3,7 @@
 k-means (Lloyd's algorithm, k-means++ seeding with a fixed seed) over the standardised behaviour
 columns named in templates/cohorts.yaml, fitted on a fixed random sample of buyers and then used
 to assign every buyer.  Clusters are numbered by size, largest first, so a name given in the
-YAML to "Persona 1" stays on the same cluster when the same CAR is clustered again.  Each
+YAML to persona 1 stays on the same cluster when the same CAR is clustered again.  Each
 persona is described by the columns whose mean sets it furthest apart from all buyers (in
 standard deviations), which is what a reviewer reads before naming it.
 """
@@ -60,7 +60,7 @@ def fit_personas(car: pd.DataFrame, spec: dict[str, Any]) -> Personas:
         rank[by_size] = np.arange(k)
         labels[np.flatnonzero(buyers)] = rank[assigned]
     titles = [names.get(i + 1, f"Persona {i + 1}") for i in range(k)]
-    categorical = pd.Categorical.from_codes(labels, categories=titles)
+    categorical = pd.Categorical.from_codes(labels, categories=titles, ordered=True)
     profile = pd.DataFrame(z, columns=features).groupby(labels[buyers]).mean()
     profile.index = [titles[i] for i in profile.index]
     return Personas(categorical, profile)

@@ -30,7 +30,7 @@ def test_cohorts_list_reads_the_car_from_the_environment(
     frame = run_csv(["cohorts", "list"], capsys)
     assert len(frame) == len(engine.cohorts.names)
     assert frame.set_index("cohort").loc["Buyers", "customers"] == engine.cohorts.size("Buyers")
-    assert main(["cohorts", "show", "Persona 1"]) == 0
+    assert main(["cohorts", "show", "Store loyalists"]) == 0
     assert "stands out:" in capsys.readouterr().out
 
 
@@ -48,7 +48,7 @@ def test_compare_csv_equals_the_engine(demo_car_dir, engine, capsys) -> None:
             "--car",
             str(demo_car_dir),
             "--cohorts",
-            "Region: Europe,Persona 2",
+            "Region: Europe,Cross-channel explorers",
             "--metrics",
             "net_sales,aov",
             "--period",
@@ -59,9 +59,9 @@ def test_compare_csv_equals_the_engine(demo_car_dir, engine, capsys) -> None:
         capsys,
     )
     assert len(frame) == 4
-    row = frame[(frame["cohort"] == "Persona 2") & (frame["metric"] == "aov")].iloc[0]
-    assert row["value"] == pytest.approx(engine.value("aov", "Persona 2", "2025"))
-    assert row["vs_value"] == pytest.approx(engine.value("aov", "Persona 2", "2024"))
+    row = frame[(frame["cohort"] == "Cross-channel explorers") & (frame["metric"] == "aov")].iloc[0]
+    assert row["value"] == pytest.approx(engine.value("aov", "Cross-channel explorers", "2025"))
+    assert row["vs_value"] == pytest.approx(engine.value("aov", "Cross-channel explorers", "2024"))
     assert (
         main(
             [
@@ -83,7 +83,7 @@ def test_summary_profile_and_dashboard(demo_car_dir, engine, capsys) -> None:
     car = ["--car", str(demo_car_dir)]
     summary = run_csv(["summary", *car, "--period", "2025", "--group", "Lifecycle stages"], capsys)
     assert set(summary["cohort"]) == set(engine.cohorts.group_names("Lifecycle stages"))
-    profile = run_csv(["profile", "Persona 1", *car, "--period", "r12:2026-06"], capsys)
+    profile = run_csv(["profile", "Store loyalists", *car, "--period", "r12:2026-06"], capsys)
     assert {"area", "index", "base_value"} <= set(profile.columns)
     board = run_csv(["dashboard", *car, "--period", "2026-Q1"], capsys)
     assert list(board["kpi"])[:2] == ["Spend", "Orders"]

@@ -30,7 +30,7 @@ COHORTS = [
     "Buyers",
     "Lifecycle: active",
     "Region: Europe",
-    "Persona 2",
+    "Cross-channel explorers",
     "Treasured clients & Region: UK",
     "Europe best active",
 ]
@@ -104,7 +104,7 @@ def test_base_against_itself_indexes_at_100(engine) -> None:
 
 def test_comparison_columns_are_differences_and_indices(engine) -> None:
     table = views.compare(
-        engine, ["Region: Europe", "Persona 1"], ["net_sales", "aov"], "2025", "2024"
+        engine, ["Region: Europe", "Store loyalists"], ["net_sales", "aov"], "2025", "2024"
     )
     for row in table.itertuples():
         now = engine.value(row.metric, row.cohort, "2025")
@@ -116,7 +116,7 @@ def test_comparison_columns_are_differences_and_indices(engine) -> None:
     with pytest.raises(ProfilerError, match="At most 8"):
         views.compare(
             engine,
-            [f"Persona {i}" for i in range(1, 7)] + ["Buyers", "Region: UK", "Region: Europe"],
+            engine.cohorts.group_names("Personas") + ["Buyers", "Region: UK", "Region: Europe"],
         )
 
 

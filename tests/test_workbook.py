@@ -194,7 +194,7 @@ def test_headless_refresh_reads_inputs_and_replaces_atomically(
     copy = tmp_path / "Customer_Profiler.xlsm"
     copy.write_bytes(book.read_bytes())
     wb = load_workbook(copy, keep_vba=True)  # a user choosing another cohort in Excel
-    wb["Deep Dive"]["B4"] = "Persona 2"
+    wb["Deep Dive"]["B4"] = "Cross-channel explorers"
     wb.save(copy)
     assert main(["refresh", str(copy)]) == 0
     assert "Refreshed 9 sheets" in capsys.readouterr().out
@@ -202,7 +202,7 @@ def test_headless_refresh_reads_inputs_and_replaces_atomically(
     titles = [
         row[0] for row in refreshed["Deep Dive"].iter_rows(values_only=True) if row and row[0]
     ]
-    assert any(str(t).startswith("Persona 2 against All customers") for t in titles)
+    assert any(str(t).startswith("Cross-channel explorers against All customers") for t in titles)
     with zipfile.ZipFile(copy) as z:
         assert z.read("xl/vbaProject.bin") == vba_project_bytes()
         assert any(n.startswith("xl/charts/") for n in z.namelist())
@@ -239,10 +239,12 @@ def test_udfs_called_as_plain_python_return_the_engines_numbers(
         engine.value("net_sales", None, "2025")
     )
     assert profiler_udfs.CP_METRIC("aov2") == "#ERROR: Unknown metric 'aov2'. Did you mean 'aov'?"
-    table = profiler_udfs.CP_COMPARE([["net_sales"], ["aov"]], "Buyers, Persona 1", "2025", "2024")
-    assert table[0][:4] == ["metric", "label", "Buyers", "Persona 1"] and table[2][0] == "aov"
-    assert table[2][3] == pytest.approx(engine.value("aov", "Persona 1", "2025"))
-    assert profiler_udfs.CP_PROFILE("Persona 1", "sales", "2025")[0][:2] == ["area", "metric"]
+    table = profiler_udfs.CP_COMPARE(
+        [["net_sales"], ["aov"]], "Buyers, Store loyalists", "2025", "2024"
+    )
+    assert table[0][:4] == ["metric", "label", "Buyers", "Store loyalists"] and table[2][0] == "aov"
+    assert table[2][3] == pytest.approx(engine.value("aov", "Store loyalists", "2025"))
+    assert profiler_udfs.CP_PROFILE("Store loyalists", "sales", "2025")[0][:2] == ["area", "metric"]
     triangle = profiler_udfs.CP_RETENTION("quarter", "active")
     assert triangle[0][:3] == ["acquisition", "customers", "0"] and triangle[1][2] == 1.0
     assert profiler_udfs.CP_DASHBOARD("2026-Q1")[1][0] == "Spend"

@@ -65,6 +65,33 @@ def _demo_headlines(data: Path, result) -> None:
     )
 
 
+def _demo_workbook(car: Path, data: Path, path: Path) -> Path:
+    """The strategy segments on the command line, then the Excel profiler."""
+    from profiler import views
+    from profiler.query import QueryEngine
+    from workbook.builder import build_workbook
+    from workbook.content import last_complete_month
+
+    engine = QueryEngine.open(car)
+    period = f"r12:{last_complete_month(engine):%Y-%m}"
+    table = views.summary(
+        engine, period, metrics=["customers", "net_sales", "spend_per_customer", "clv_12m_mean"]
+    )
+    wide = table.pivot(index="cohort", columns="metric", values="value")
+    order = list(dict.fromkeys(table["cohort"]))
+    wide = wide.loc[
+        order, ["customers", "net_sales", "spend_per_customer", "clv_12m_mean"]
+    ].reset_index()
+    print(f"Strategy segments ({period}; 'profiler summary --car {car}' shows more):")
+    _print_table(wide.head(10), floatfmt="{:,.0f}")
+    print("Writing the Excel profiler")
+    built = build_workbook(engine, path, data_dir=data)
+    print(
+        f"Workbook {built} ({built.stat().st_size / 1e6:.1f} MB): open it in Excel or LibreOffice; refresh with 'profiler refresh {built}'"
+    )
+    return built
+
+
 # ---------------------------------------------------------------------------------------------
 # commands
 
@@ -121,8 +148,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = build_and_write(data, out / "car", None)
     print("Headline metrics from the catalog, and the last 12 months reconciled to the ledger")
     _demo_headlines(data, result)
+    workbook = _demo_workbook(out / "car", data, out / "Customer_Profiler.xlsm")
     print(
-        f"Done in {time.perf_counter() - started:.1f} s: data in {data}, CAR and dictionary in {out / 'car'}"
+        f"Done in {time.perf_counter() - started:.1f} s: data in {data}, CAR and dictionary in {out / 'car'}, workbook {workbook}"
     )
     return 0
 
