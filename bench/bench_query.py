@@ -88,13 +88,14 @@ def main() -> None:
     tri_med, tri_first = timed(lambda: retention_triangle(engine, grain="month", max_cohorts=36), 5)
     triangle = retention_triangle(engine, grain="month", max_cohorts=36)
 
-    car = engine.car
+    spend_cats = [c for c in engine.known_columns if c.startswith("spend_cat_")][:10]
+    car = engine.ensure_columns([c for c in CAR_20 if c in engine.known_columns] + spend_cats)
     mask = engine.cohorts.mask(COHORT)
     columns = [c for c in CAR_20 if c in car.columns]
     numeric = car[columns].astype("float64")
     ref_one, _ = timed(lambda: numeric[mask].agg(["sum"]).iloc[0], args.repeat)
     seg = engine.cohorts.car["strategy_segment"]
-    columns_30 = columns + [c for c in car.columns if c.startswith("spend_cat_")][:10]
+    columns_30 = columns + spend_cats
     numeric_30 = car[columns_30].astype("float64").assign(segment=seg.to_numpy())
     ref_many, _ = timed(
         lambda: numeric_30.groupby("segment", observed=True).sum(), max(5, args.repeat // 4)

@@ -191,46 +191,70 @@ def _filter_mask(frame: pd.DataFrame, text: str, cache: dict[str, np.ndarray]) -
     return cache[key]
 
 
+def customers_fingerprint(customer_ids: np.ndarray | pd.Index) -> str:
+    """A hash of the CAR's customer order: the activity table's rows point at CAR rows."""
+    import hashlib
+
+    values = pd.Index(customer_ids).astype(str)
+    return hashlib.sha256("\n".join(values).encode()).hexdigest()[:16]
+
+
 def write_activity(activity: Activity, customer_ids: np.ndarray, out_dir: str | Path) -> Path:
-    """Persist as ``OUT/activity.parquet`` keyed by customer_id (CAR rows may be reordered)."""
+    """Persist as ``OUT/activity.parquet``: the CAR row (valid for the CAR of the same build, whose
+    customer order is fingerprinted in the file's metadata) and the customer_id (for any other
+    reader), then the month and the parts."""
     path = Path(out_dir) / ACTIVITY_FILE
     table = pa.table(
         {
+            "row": pa.array(activity.customer),
             "customer_id": pa.array(np.asarray(customer_ids)[activity.customer]),
             "month": pa.array(activity.month),
             **{name: pa.array(values) for name, values in activity.parts.items()},
         }
     )
+    table = table.replace_schema_metadata({"car_customers": customers_fingerprint(customer_ids)})
     tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="lz4", use_dictionary=False, write_statistics=False)
     tmp.replace(path)
     return path
 
 
 def read_activity(car_dir: str | Path, customer_ids: pd.Index) -> Activity:
-    """Read ``activity.parquet`` and point its rows at the given CAR's customer rows."""
+    """Read ``activity.parquet`` with its rows pointing at the given CAR's rows."""
     path = Path(car_dir) / ACTIVITY_FILE
     if not path.exists():
         raise ProfilerError(
             f"{car_dir}: no {ACTIVITY_FILE} here (the customer x month table that period metrics "
             f"and retention read). Rebuild with 'profiler build --data DIR --out {car_dir}'."
         )
-    table = pq.read_table(path).to_pandas()
-    ids = table["customer_id"]
-    index = pd.Index(customer_ids)
-    if ids.dtype != index.dtype:
-        ids, index = ids.astype(str), index.astype(str)
-    customer = index.get_indexer(ids)
-    if (customer < 0).any():
-        raise ProfilerError(
-            f"{path}: {(customer < 0).sum():,} rows name customers that are not in the CAR; "
-            "the two files come from different builds. Rebuild the folder."
-        )
-    month = table["month"].to_numpy(dtype=np.int32)
-    order = np.lexsort((customer, month))
-    parts = {
-        c: table[c].to_numpy(dtype=np.float32)[order]
-        for c in table.columns
-        if c not in ("customer_id", "month")
-    }
-    return Activity(customer[order].astype(np.int32), month[order], parts)
+    schema = pq.read_schema(path)
+    fingerprint = (schema.metadata or {}).get(b"car_customers", b"").decode()
+    same_car = "row" in schema.names and fingerprint == customers_fingerprint(customer_ids)
+    skip = {"customer_id"} if same_car else {"row"}
+    table = pq.read_table(path, columns=[c for c in schema.names if c not in skip])
+    if same_car:
+        customer = table.column("row").to_numpy().astype(np.int32, copy=False)
+    else:
+        ids = table.column("customer_id").to_pandas()
+        index = pd.Index(customer_ids)
+        if ids.dtype != index.dtype:
+            ids, index = ids.astype(str), index.astype(str)
+        customer = index.get_indexer(ids)
+        if (customer < 0).any():
+            raise ProfilerError(
+                f"{path}: {(customer < 0).sum():,} rows name customers that are not in the CAR; "
+                "the two files come from different builds. Rebuild the folder."
+            )
+        customer = customer.astype(np.int32)
+    month = table.column("month").to_numpy().astype(np.int32, copy=False)
+    key = month.astype(np.int64) * (len(customer_ids) + 1) + customer
+    order = None if bool(np.all(key[1:] >= key[:-1])) else np.argsort(key, kind="stable")
+    parts = {}
+    for name in table.column_names:
+        if name in ("row", "customer_id", "month"):
+            continue
+        values = table.column(name).to_numpy().astype(np.float32, copy=False)
+        parts[name] = values if order is None else values[order]
+    if order is not None:
+        customer, month = customer[order], month[order]
+    return Activity(customer, month, parts)

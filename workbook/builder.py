@@ -32,6 +32,10 @@ from workbook.layout import CHART_ROWS, INPUT_ROW, LISTS_SHEET, checks_row, plac
 from workbook.xlsm import XlsmWriter
 
 UDF_MODULE = "udfs.profiler_udfs"
+# Cells computed on fewer customers than this are listed (with their counts) on the Lists sheet,
+# so a snapshot can suppress under any minimum up to it.
+RECORDED_BELOW = 100
+SMALL_CELLS, SMALL_COUNTS = "small_cells", "small_counts"
 SMALL_MARK = (
     "Cells on fewer than {k} customers are shaded grey and italic; snapshots suppress them."
 )
@@ -141,7 +145,7 @@ def write_workbook(
     """Write the whole workbook from computed contents (one per layout sheet, in order)."""
     by_name = {c.name: c for c in contents}
     lists = {"cohorts": engine.cohorts.names, "periods": period_choices(engine), **LISTS}
-    small_cells: list[str] = []
+    small_cells: list[tuple[str, int]] = []
     stamp = (
         f"Data as of {engine.as_of:%Y-%m-%d} · {engine.stamp} · built "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · "
@@ -172,7 +176,9 @@ def write_workbook(
             _write_checks(w, ws, spec, content, styles)
             widths: dict[int, float] = {0: 28.0}
             for block, top in placements(spec, content):
-                small_cells.extend(_write_block(w, ws, block, top, styles, widths))
+                small_cells.extend(
+                    _write_block(w, ws, block, top, styles, widths, engine.cohorts.min_size)
+                )
             for col, width in widths.items():
                 ws.set_column(col, col, min(max(width, 9.0), 60.0))
             first = placements(spec, content)
@@ -210,11 +216,14 @@ def _write_lists(
     return refs
 
 
-def _write_small_list(ws: Any, cells: list[str], col: int, styles: _Styles) -> None:
-    """Where the small cells are, so a snapshot can suppress exactly those."""
-    ws.write_string(0, col, "small_cells", styles.label)
-    for row, ref in enumerate(cells, start=1):
+def _write_small_list(ws: Any, cells: list[tuple[str, int]], col: int, styles: _Styles) -> None:
+    """Where the cells on few customers are, with their counts, so a snapshot can suppress
+    exactly those under its minimum."""
+    ws.write_string(0, col, SMALL_CELLS, styles.label)
+    ws.write_string(0, col + 1, SMALL_COUNTS, styles.label)
+    for row, (ref, count) in enumerate(cells, start=1):
         ws.write_string(row, col, ref)
+        ws.write_number(row, col + 1, count)
 
 
 def _write_inputs(
@@ -273,14 +282,21 @@ def _write_checks(
 
 
 def _write_block(
-    w: XlsmWriter, ws: Any, block: Block, top: int, styles: _Styles, widths: dict[int, float]
-) -> list[str]:
-    """The block's title, then an Excel table; returns the small cells' references."""
+    w: XlsmWriter,
+    ws: Any,
+    block: Block,
+    top: int,
+    styles: _Styles,
+    widths: dict[int, float],
+    min_size: int,
+) -> list[tuple[str, int]]:
+    """The block's title, then an Excel table; returns the cells computed on fewer than
+    RECORDED_BELOW customers, with their counts."""
     frame = block.frame.reset_index(drop=True)
     ws.write_string(top, 0, block.title, styles.block)
     columns = [str(c) for c in frame.columns]
     header, first, last = top + 1, top + 2, top + 1 + len(frame)
-    small: list[str] = []
+    small: list[tuple[str, int]] = []
     sheet = ws.get_name().replace("'", "''")
     if len(frame):
         ws.add_table(
@@ -304,11 +320,8 @@ def _write_block(
     for r, record in enumerate(frame.itertuples(index=False)):
         for col, value in enumerate(record):
             name = columns[col]
-            is_small = bool(
-                block.small is not None
-                and name in block.small.columns
-                and block.small.iloc[r][name]
-            )
+            count = block.customers.iloc[r][name] if block.customers is not None else np.nan
+            is_small = bool(count < min_size)  # NaN (no count) is never small
             fmt = None
             if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
                 value, bool
@@ -324,8 +337,8 @@ def _write_block(
                 fmt = styles.number("", True) if is_small else styles.text
                 widths[col] = max(widths.get(col, 0), min(len(str(value)) * 1.05, 60))
             w.write_value(ws, first + r, col, value, fmt)
-            if is_small:
-                small.append(f"'{sheet}'!{_col(col)}{first + r + 1}")
+            if count < RECORDED_BELOW:
+                small.append((f"'{sheet}'!{_col(col)}{first + r + 1}", int(count)))
     for name in block.heatmap:
         if name in columns and len(frame):
             col = columns.index(name)

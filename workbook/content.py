@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -31,8 +32,10 @@ class Block:
     """One table on a sheet.
 
     ``units`` gives a column's unit (GBP, %, customers, index, ...); with ``row_units`` the
-    numeric columns listed take each row's unit instead (a table of mixed metrics).  ``small``
-    marks cells computed on too few customers (same shape as ``frame``, or None).
+    numeric columns listed take each row's unit instead (a table of mixed metrics).
+    ``customers`` holds, for the cells that were computed on customers, how many (same shape as
+    ``frame``, NaN where it does not apply): cells under the minimum cohort size are marked, and
+    a snapshot suppresses the ones under its own minimum.
     """
 
     key: str
@@ -41,7 +44,7 @@ class Block:
     units: dict[str, str] = field(default_factory=dict)
     row_units: list[str] | None = None
     row_unit_columns: list[str] = field(default_factory=list)
-    small: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
     heatmap: list[str] = field(default_factory=list)  # columns under a colour scale
     charts: list[dict[str, Any]] = field(default_factory=list)  # {"type", "title", "x", "series"}
     note: str = ""
@@ -158,11 +161,12 @@ def _check_period(text: str) -> str:
     return text
 
 
-def _small(frame: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame(False, index=frame.index, columns=frame.columns)
-    for column in flags.columns:
+def _counts(frame: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """Customer counts aligned with ``frame`` (NaN for columns without one)."""
+    out = pd.DataFrame(np.nan, index=frame.index, columns=frame.columns)
+    for column in counts.columns:
         if column in out.columns:
-            out[column] = flags[column].to_numpy(dtype=bool)
+            out[column] = counts[column].to_numpy(dtype=float)
     return out
 
 
@@ -175,16 +179,16 @@ def _summary(
     table = views.summary(engine, period, cohorts)
     metrics = list(dict.fromkeys(table["metric"]))
     wide = table.pivot(index="cohort", columns="metric", values="value").loc[cohorts, metrics]
-    small = table.pivot(index="cohort", columns="metric", values="small").loc[cohorts, metrics]
+    counts = table.pivot(index="cohort", columns="metric", values="customers").loc[cohorts, metrics]
     labels = {m: engine.metric(m).label for m in metrics}
     frame = wide.reset_index().rename(columns={"cohort": "Cohort", **labels})
-    flags = small.reset_index(drop=True).rename(columns=labels)
+    flags = counts.reset_index(drop=True).rename(columns=labels)
     block = Block(
         "summary",
         f"Headline KPIs by strategy segment, {engine.period(period).label}",
         frame,
         units={labels[m]: engine.metric(m).unit for m in metrics},
-        small=_small(frame, flags),
+        customers=_counts(frame, flags),
         note="Customers and retention are as of the CAR's date; the other KPIs cover the period.",
     )
     check = Check(
@@ -214,8 +218,7 @@ def _deep_dive(
             "Customers": dive["customers"],
         }
     )
-    small = pd.DataFrame(False, index=frame.index, columns=frame.columns)
-    small[cohort] = dive["small"].to_numpy(dtype=bool)
+    counts = _counts(frame, pd.DataFrame({cohort: dive["customers"].to_numpy(dtype=float)}))
     block = Block(
         "deep_dive",
         f"{cohort} against {dive['base'].iloc[0]} (index = cohort / base x 100)",
@@ -223,7 +226,7 @@ def _deep_dive(
         units={"Index": "index", "Customers": "customers"},
         row_units=dive["unit"].tolist(),
         row_unit_columns=[cohort, dive["base"].iloc[0]],
-        small=small,
+        customers=counts,
         heatmap=["Index"],
     )
     return SheetContent(sheet["name"], [block], [], dive["metric"].tolist())
@@ -245,12 +248,12 @@ def _compare(
     table = views.compare(engine, cohorts, None, period, _check_period(vs) if vs else None, base)
     metrics = list(dict.fromkeys(table["metric"]))
     frame = pd.DataFrame({"Metric": [engine.metric(m).label for m in metrics]})
-    small = pd.DataFrame(index=range(len(metrics)))
+    counts = pd.DataFrame(index=range(len(metrics)))
     value_cols = []
     for c in cohorts:
         rows = table[table["cohort"] == c].set_index("metric").loc[metrics]
         frame[c] = rows["value"].to_numpy()
-        small[c] = rows["small"].to_numpy(dtype=bool)
+        counts[c] = rows["customers"].to_numpy(dtype=float)
         value_cols.append(c)
     base_rows = table.drop_duplicates("metric").set_index("metric").loc[metrics]
     frame[f"{base} (base)"] = base_rows["base_value"].to_numpy()
@@ -271,7 +274,7 @@ def _compare(
         units=units,
         row_units=[engine.metric(m).unit for m in metrics],
         row_unit_columns=value_cols,
-        small=_small(frame, small),
+        customers=_counts(frame, counts),
         heatmap=[c for c in frame.columns if c.startswith("Index ")],
     )
     return SheetContent(sheet["name"], [block], [], metrics)
@@ -290,14 +293,16 @@ def _retention(
     periods = [c for c in frame.columns if c not in ("Acquired", "Customers")]
     frame.columns = ["Acquired", "Customers", *[f"+{c}" for c in periods]]
     unit = "GBP" if measure == "cumulative_spend" else "%"
-    small = pd.DataFrame(False, index=frame.index, columns=frame.columns)
-    small["Customers"] = frame["Customers"].to_numpy() < engine.cohorts.min_size
+    sizes = frame["Customers"].to_numpy(dtype=float)
+    counts = pd.DataFrame(
+        {c: sizes for c in frame.columns if c != "Acquired"}
+    )  # a row's cells: its cohort
     block = Block(
         "retention",
         f"Retention by acquisition {grain}: {measure.replace('_', ' ')} ({mode.replace('_', ' ')}); empty = period not complete",
         frame,
         units={"Customers": "customers", **{f"+{c}": unit for c in periods}},
-        small=small,
+        customers=_counts(frame, counts),
         heatmap=[f"+{c}" for c in periods],
     )
     return SheetContent(sheet["name"], [block], [], ["active_customers", "net_sales"])
@@ -326,7 +331,9 @@ def _executive(
         units={"vs prior": "%", "vs last year": "%"},
         row_units=board["unit"].tolist(),
         row_unit_columns=["This period", "Prior period", "Last year"],
-        small=_small(kpis, pd.DataFrame({"This period": board["small"].to_numpy(dtype=bool)})),
+        customers=_counts(
+            kpis, pd.DataFrame({"This period": board["customers"].to_numpy(dtype=float)})
+        ),
     )
     last = last_complete_month(engine)
     months = [f"{last - pd.DateOffset(months=i):%Y-%m}" for i in range(23, -1, -1)]
@@ -368,9 +375,7 @@ def _executive(
         "Strategy segment sizes",
         sizes,
         units={"Customers": "customers"},
-        small=_small(
-            sizes, pd.DataFrame({"Customers": sizes["Customers"] < engine.cohorts.min_size})
-        ),
+        customers=_counts(sizes, pd.DataFrame({"Customers": sizes["Customers"]})),
         charts=[
             {
                 "type": "bar",
@@ -392,7 +397,7 @@ def _potential(
     wide = table.pivot(index="cohort", columns="metric", values="value").loc[
         [engine.cohorts.base, *segments], names
     ]
-    small = table.pivot(index="cohort", columns="metric", values="small").loc[
+    counts = table.pivot(index="cohort", columns="metric", values="customers").loc[
         [engine.cohorts.base, *segments], names
     ]
     labels = {m: engine.metric(m).label for m in names}
@@ -402,7 +407,7 @@ def _potential(
         f"12-month customer lifetime value by strategy segment, as of {engine.as_of:%Y-%m-%d}",
         frame,
         units={labels[m]: engine.metric(m).unit for m in names},
-        small=_small(frame, small.reset_index(drop=True).rename(columns=labels)),
+        customers=_counts(frame, counts.reset_index(drop=True).rename(columns=labels)),
         charts=[
             {
                 "type": "bar",
