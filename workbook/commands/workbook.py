@@ -41,6 +41,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sheet", help="refresh only this sheet")
     p.set_defaults(func=run_refresh)
 
+    p = sub.add_parser(
+        "snapshot",
+        help="a values-only copy of a profiler workbook that is safe to email",
+        description="Write FILE.xlsx: the views as values (same formats and charts), no macros, formulas, links or the sender's paths; cells on fewer than K customers suppressed, with complementary cells; optionally encrypted.",
+    )
+    p.add_argument("workbook", help="the profiler .xlsm")
+    p.add_argument("--out", required=True, help="snapshot to write (.xlsx)")
+    p.add_argument(
+        "--password",
+        help="encrypt the file (Office agile encryption): it opens only with this password",
+    )
+    p.add_argument(
+        "--min-cohort-size",
+        type=int,
+        default=10,
+        help="suppress cells computed on fewer customers (default 10)",
+    )
+    p.add_argument(
+        "--include-customers",
+        metavar="COHORT",
+        help="add a sheet of this cohort's consented customers (customer_id and --fields only)",
+    )
+    p.add_argument("--fields", help="comma-separated CAR columns for --include-customers")
+    p.add_argument(
+        "--channel",
+        default="email",
+        choices=["email", "sms", "phone", "post"],
+        help="consent channel for --include-customers",
+    )
+    p.add_argument(
+        "--car", help="CAR folder for --include-customers (default: the workbook's PROFILER_CAR)"
+    )
+    p.add_argument("--force", action="store_true", help="replace FILE.xlsx if it exists")
+    p.set_defaults(func=run_snapshot)
+
 
 def run_workbook(args: argparse.Namespace) -> int:
     from profiler.query import QueryEngine
@@ -73,5 +108,28 @@ def run_refresh(args: argparse.Namespace) -> int:
         done = refresh_all(book, engine, extras=extras)
     print(
         f"Refreshed {len(done)} sheets of {Path(args.workbook)} in {time.perf_counter() - started:.1f} s (CAR as of {engine.as_of:%Y-%m-%d})"
+    )
+    return 0
+
+
+def run_snapshot(args: argparse.Namespace) -> int:
+    from workbook.commands.cohorts import _split
+    from workbook.snapshot import snapshot
+
+    report = snapshot(
+        args.workbook,
+        args.out,
+        password=args.password,
+        min_cohort_size=args.min_cohort_size,
+        force=args.force,
+        include_customers=args.include_customers,
+        fields=_split(args.fields),
+        channel=args.channel,
+        car=args.car,
+    )
+    extra = f"; {report.customers:,} consented customers included" if args.include_customers else ""
+    print(
+        f"Snapshot {report.path} ({report.size / 1e3:,.0f} KB, {len(report.sheets)} sheets{', encrypted' if report.encrypted else ''}): "
+        f"{report.suppressed} cells under {args.min_cohort_size} customers suppressed, {report.complementary} complementary, {report.scrubbed} texts removed{extra}"
     )
     return 0
