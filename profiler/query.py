@@ -164,14 +164,13 @@ class QueryEngine:
         """Tidy table: one row per cohort x metric with value, customers and the small flag."""
         span = self.period(period)
         names = tuple(cohorts)
-        indicator = self._indicator(names)
+        by = _CohortTotals(self, names, (span.kind, span.start, span.end))
         memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        key = (span.kind, span.start, span.end)
         values, customers = [], []
         for name in metrics:
             m = self.catalog.get(name)
             self._check_period(m, span)
-            value, count = self._eval(m, key, indicator, names, memo)
+            value, count = self._eval(m, by, memo)
             values.append(value)
             customers.append(count)
         k = len(names)
@@ -189,6 +188,33 @@ class QueryEngine:
         out["small"] = out["customers"].to_numpy() < self.cohorts.min_size
         out.attrs["catalog"] = self.stamp
         out.attrs["as_of"] = f"{self.as_of:%Y-%m-%d}"
+        return out
+
+    def monthly(
+        self, metrics: list[str], first: str, last: str, cohort: str | None = None
+    ) -> pd.DataFrame:
+        """Metrics month by month for one cohort (a trend line): one row per month.
+
+        Straight from the activity table (a month is one row per customer there), without the
+        per-customer vectors a period query builds: a 24-month trend costs one pass."""
+        start, end = parse_period(first), parse_period(last)
+        if start.kind != "month" or end.kind != "month" or end.start < start.start:
+            raise ProfilerError(
+                f"A trend runs from a month to a later month; got {first} to {last}."
+            )
+        by = _MonthTotals(
+            self, int(month_number(start.start)), int(month_number(end.start)), cohort
+        )
+        memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        out = pd.DataFrame({"month": by.labels()})
+        for name in metrics:
+            m = self.catalog.get(name)
+            if m.source == "customers":
+                raise ProfilerError(
+                    f"Metric '{name}' is measured as of the CAR's date only: it has no monthly trend."
+                )
+            out[name], out[f"{name}_customers"] = self._eval(m, by, memo)
+        out.attrs["catalog"] = self.stamp
         return out
 
     def _label(self, span: Period) -> str:
@@ -220,91 +246,78 @@ class QueryEngine:
         return self._indicators[names]
 
     def _eval(
-        self,
-        m: Metric,
-        span: tuple[Any, ...],
-        s: sp.csr_matrix,
-        names: tuple[str, ...],
-        memo: dict[str, tuple[np.ndarray, np.ndarray]],
+        self, m: Metric, by: _Totals, memo: dict[str, tuple[np.ndarray, np.ndarray]]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Values and customer counts of one metric for each cohort of ``s`` (memoised per call:
+        """Values and customer counts of one metric for each group of ``by`` (memoised per call:
         a ratio and its parts share their work)."""
         if m.name not in memo:
-            memo[m.name] = self._compute(m, span, s, names, memo)
+            memo[m.name] = self._compute(m, by, memo)
         return memo[m.name]
 
     def _compute(
-        self,
-        m: Metric,
-        span: tuple[Any, ...],
-        s: sp.csr_matrix,
-        names: tuple[str, ...],
-        memo: dict[str, tuple[np.ndarray, np.ndarray]],
+        self, m: Metric, by: _Totals, memo: dict[str, tuple[np.ndarray, np.ndarray]]
     ) -> tuple[np.ndarray, np.ndarray]:
         agg = m.aggregation
         with np.errstate(divide="ignore", invalid="ignore"):
             if agg in ("ratio", "rate"):
-                num, _ = self._eval(self.catalog.get(m.numerator or ""), span, s, names, memo)
+                num, _ = self._eval(self.catalog.get(m.numerator or ""), by, memo)
                 den, customers = self._eval(
-                    self.catalog.get((m.denominator or m.base) or ""), span, s, names, memo
+                    self.catalog.get((m.denominator or m.base) or ""), by, memo
                 )
                 return np.where(den != 0, num / den, np.nan), customers
             if agg == "derived":
                 counts: list[np.ndarray] = []
 
                 def lookup(part: str) -> np.ndarray:
-                    value, customers = self._eval(self.catalog.get(part), span, s, names, memo)
+                    value, customers = self._eval(self.catalog.get(part), by, memo)
                     counts.append(customers)
                     return value
 
                 text = m.expression or ""
                 result = expressions.evaluate_number(self._parse(text), lookup, text)
-                result = np.broadcast_to(np.asarray(result, dtype=np.float64), (len(names),))
-                return result, np.min(counts, axis=0) if counts else s.getnnz(axis=1)
+                result = np.broadcast_to(np.asarray(result, dtype=np.float64), (by.size,))
+                return result, np.min(counts, axis=0) if counts else by.customers()
             if m.source == "customers":
-                return self._eval_car(m, s, names)
-            return self._eval_rows(m, span, s)
+                return self._eval_car(m, by)
+            return self._eval_rows(m, by)
 
-    def _eval_rows(
-        self, m: Metric, span: Period, s: sp.csr_matrix
-    ) -> tuple[np.ndarray, np.ndarray]:
-        customers = s @ self._vector(f"{m.name}.rows", span, positive=True)
+    def _eval_rows(self, m: Metric, by: _Totals) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._rows_part(m)
+        customers = by.part(rows, positive=True)
         agg = m.aggregation
         if agg == "count":
-            return s @ self._vector(self._rows_part(m), span), customers
+            return by.part(rows), customers
         if agg == "count_distinct":
             if m.column == "customer_id":
                 return customers, customers
-            return s @ self._vector(f"{m.name}.distinct", span), customers
-        total = s @ self._vector(f"{m.name}.sum", span)
+            return by.part(f"{m.name}.distinct"), customers
+        total = by.part(f"{m.name}.sum")
         if agg == "sum":
             return total, customers
-        n = s @ self._vector(f"{m.name}.n", span)
+        n = by.part(f"{m.name}.n")
         return np.where(n > 0, total / n, np.nan), customers  # mean
 
-    def _eval_car(
-        self, m: Metric, s: sp.csr_matrix, names: tuple[str, ...]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _eval_car(self, m: Metric, by: _Totals) -> tuple[np.ndarray, np.ndarray]:
         keep = self._car_filter(m)
         agg = m.aggregation
         if agg == "count":
-            counted = s @ keep.astype(np.float64)
+            counted = by.car(keep.astype(np.float64))
             return counted, counted
         values = self.car[m.column].astype(np.float64).to_numpy(na_value=np.nan)
         present = keep & ~np.isnan(values)
-        customers = s @ present.astype(np.float64)
+        customers = by.car(present.astype(np.float64))
         if agg in ("sum", "mean"):
-            total = s @ np.where(present, values, 0.0)
+            total = by.car(np.where(present, values, 0.0))
             if agg == "sum":
                 return total, customers
             return np.where(customers > 0, total / customers, np.nan), customers
         if agg == "count_distinct":
-            out = [pd.Series(values[self.cohorts.mask(c) & present]).nunique() for c in names]
+            out = [pd.Series(values[mask & present]).nunique() for mask in by.masks()]
             return np.asarray(out, dtype=np.float64), customers
         q = 50.0 if agg == "median" else float(m.percentile or 50)
         out = []
-        for c in names:
-            chosen = values[self.cohorts.mask(c) & present]
+        for mask in by.masks():
+            chosen = values[mask & present]
             out.append(float(np.percentile(chosen, q)) if len(chosen) else np.nan)
         return np.asarray(out), customers
 
@@ -372,6 +385,79 @@ class QueryEngine:
 
     def metric(self, name: str) -> Metric:
         return self.catalog.get(name)
+
+
+class _Totals:
+    """How part totals are taken: per cohort for a period, or per month for one cohort."""
+
+    size: int
+
+    def part(self, name: str, *, positive: bool = False) -> np.ndarray: ...
+
+    def car(self, vector: np.ndarray) -> np.ndarray: ...
+
+    def customers(self) -> np.ndarray: ...
+
+    def masks(self) -> list[np.ndarray]: ...
+
+
+class _CohortTotals(_Totals):
+    """Cohorts x one period: sparse indicator (cohorts x customers) times per-customer vectors."""
+
+    def __init__(self, engine: QueryEngine, names: tuple[str, ...], span: tuple[Any, ...]) -> None:
+        self.engine, self.names, self.span = engine, names, span
+        self.s = engine._indicator(names)
+        self.size = len(names)
+
+    def part(self, name: str, *, positive: bool = False) -> np.ndarray:
+        return self.s @ self.engine._vector(name, self.span, positive=positive)
+
+    def car(self, vector: np.ndarray) -> np.ndarray:
+        return self.s @ vector
+
+    def customers(self) -> np.ndarray:
+        return self.s.getnnz(axis=1).astype(np.float64)
+
+    def masks(self) -> list[np.ndarray]:
+        return [self.engine.cohorts.mask(n) for n in self.names]
+
+
+class _MonthTotals(_Totals):
+    """One cohort x consecutive months, summed straight from the activity rows."""
+
+    def __init__(self, engine: QueryEngine, first: int, last: int, cohort: str | None) -> None:
+        if engine.activity is None:
+            raise ProfilerError(
+                "This CAR folder has no activity table: rebuild it with 'profiler build'."
+            )
+        self.engine, self.first, self.size = engine, first, last - first + 1
+        rows = engine.activity.month_slice(first, last)
+        customer = engine.activity.customer[rows]
+        keep = engine.cohorts.mask(cohort or engine.cohorts.base)[customer]
+        self.rows = np.arange(rows.start, rows.stop)[keep]
+        self.month = engine.activity.month[self.rows] - first
+
+    def labels(self) -> list[str]:
+        return [
+            f"{1970 + (self.first + i) // 12}-{(self.first + i) % 12 + 1:02d}"
+            for i in range(self.size)
+        ]
+
+    def part(self, name: str, *, positive: bool = False) -> np.ndarray:
+        if name not in self.engine.activity.parts:
+            self.engine.part_by_customer(name, asof_period(self.engine.as_of))  # its error
+        values = self.engine.activity.parts[name][self.rows]
+        weights = (values > 0).astype(np.float64) if positive else values.astype(np.float64)
+        return np.bincount(self.month, weights=weights, minlength=self.size)
+
+    def car(self, vector: np.ndarray) -> np.ndarray:
+        raise ProfilerError("Metrics of customer state have no monthly trend.")
+
+    def customers(self) -> np.ndarray:
+        return self.car(np.zeros(0))
+
+    def masks(self) -> list[np.ndarray]:
+        return [self.car(np.zeros(0))]
 
 
 def _catalog_columns(catalog: Catalog) -> set[str]:

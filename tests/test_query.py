@@ -217,3 +217,19 @@ def test_views_carry_catalog_stamp_and_labels(engine) -> None:
     assert {"label", "unit", "customers", "small"} <= set(table.columns)
     assert table["cohort"].iloc[0] == "All customers"
     assert isinstance(table, pd.DataFrame)
+
+
+def test_monthly_trend_equals_month_by_month_queries(engine) -> None:
+    trend = engine.monthly(
+        ["net_sales", "aov", "new_customers", "orders"], "2025-01", "2025-12", "Region: Europe"
+    )
+    assert trend["month"].tolist()[:2] == ["2025-01", "2025-02"] and len(trend) == 12
+    for row in trend.itertuples():
+        month = engine.values(
+            ["net_sales", "aov", "new_customers", "orders"], ["Region: Europe"], row.month
+        )
+        expected = dict(zip(month["metric"], month["value"], strict=True))
+        for name in ("net_sales", "aov", "new_customers", "orders"):
+            assert same(getattr(row, name), expected[name]), (row.month, name)
+    with pytest.raises(ProfilerError, match="as of the CAR's date only"):
+        engine.monthly(["debt_balance"], "2025-01", "2025-02")

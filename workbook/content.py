@@ -338,13 +338,15 @@ def _executive(
     last = last_complete_month(engine)
     months = [f"{last - pd.DateOffset(months=i):%Y-%m}" for i in range(23, -1, -1)]
     trend_metrics = ["net_sales", "new_customers", "lapsed_customers"]
-    rows = []
-    for month in months:
-        values = engine.values(trend_metrics, [engine.cohorts.base], month).set_index("metric")[
-            "value"
-        ]
-        rows.append([month, *[float(values[m]) for m in trend_metrics]])
-    trend = pd.DataFrame(rows, columns=["Month", "Net sales", "New customers", "Customers lapsed"])
+    series = engine.monthly(trend_metrics, months[0], months[-1])
+    trend = pd.DataFrame(
+        {
+            "Month": series["month"],
+            "Net sales": series["net_sales"],
+            "New customers": series["new_customers"],
+            "Customers lapsed": series["lapsed_customers"],
+        }
+    )
     spend = Block(
         "trend",
         "Monthly trend (last 24 complete months)",
