@@ -85,8 +85,9 @@ class Activity:
 
     def month_slice(self, first: int, last: int) -> slice:
         """Rows of months first..last (inclusive)."""
-        lo = int(np.searchsorted(self.month, first, side="left"))
-        hi = int(np.searchsorted(self.month, last, side="right"))
+        # The scalar in the array's own dtype: otherwise numpy casts all 8M months per call.
+        lo = int(np.searchsorted(self.month, self.month.dtype.type(first), side="left"))
+        hi = int(np.searchsorted(self.month, self.month.dtype.type(last), side="right"))
         return slice(lo, hi)
 
     @property
