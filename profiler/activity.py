@@ -1,7 +1,7 @@
 """The customer x month activity table: every row metric of the catalog, pre-aggregated.
 
 Cohort views ask for many metrics, for many cohorts, over many periods.  Scanning ~20M order
-lines per question is too slow, so ``profiler build`` also writes ``activity.parquet`` beside the
+lines per question is too slow, so ``profiler build`` also writes ``activity.arrow`` beside the
 CAR: one row per customer and month in which the customer has data, and for every catalog
 metric computed from rows (order lines, surveys, interactions) its additive parts for that
 customer and month:
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
 
 from . import expressions
 from .catalog import Catalog, Metric
@@ -36,7 +36,7 @@ from .errors import ProfilerError
 from .loading import SourceData
 from .metrics import MetricEngine
 
-ACTIVITY_FILE = "activity.parquet"
+ACTIVITY_FILE = "activity.arrow"
 DAY = pd.Timedelta(days=1)
 
 
@@ -196,66 +196,57 @@ def customers_fingerprint(customer_ids: np.ndarray | pd.Index) -> str:
     """A hash of the CAR's customer order: the activity table's rows point at CAR rows."""
     import hashlib
 
-    values = pd.Index(customer_ids).astype(str)
-    return hashlib.sha256("\n".join(values).encode()).hexdigest()[:16]
+    hashed = pd.util.hash_pandas_object(pd.Series(np.asarray(customer_ids)), index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:16]
 
 
 def write_activity(activity: Activity, customer_ids: np.ndarray, out_dir: str | Path) -> Path:
-    """Persist as ``OUT/activity.parquet``: the CAR row (valid for the CAR of the same build, whose
-    customer order is fingerprinted in the file's metadata) and the customer_id (for any other
-    reader), then the month and the parts."""
+    """Persist as ``OUT/activity.arrow``: Arrow IPC, uncompressed, one record batch, so a reader
+    memory-maps it and only the parts a question touches are read from disk.  Rows hold the CAR
+    row (``row``), valid for the CAR of the same build: its customer order is fingerprinted in
+    the file's metadata."""
     path = Path(out_dir) / ACTIVITY_FILE
     table = pa.table(
         {
             "row": pa.array(activity.customer),
-            "customer_id": pa.array(np.asarray(customer_ids)[activity.customer]),
             "month": pa.array(activity.month),
             **{name: pa.array(values) for name, values in activity.parts.items()},
         }
     )
     table = table.replace_schema_metadata({"car_customers": customers_fingerprint(customer_ids)})
     tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp, compression="lz4", use_dictionary=False, write_statistics=False)
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=max(len(activity), 1))
     tmp.replace(path)
     return path
 
 
 def read_activity(car_dir: str | Path, customer_ids: pd.Index) -> Activity:
-    """Read ``activity.parquet`` with its rows pointing at the given CAR's rows."""
+    """Memory-map ``activity.arrow`` (no copy: parts are paged in when first used)."""
     path = Path(car_dir) / ACTIVITY_FILE
     if not path.exists():
         raise ProfilerError(
             f"{car_dir}: no {ACTIVITY_FILE} here (the customer x month table that period metrics "
             f"and retention read). Rebuild with 'profiler build --data DIR --out {car_dir}'."
         )
-    schema = pq.read_schema(path)
-    fingerprint = (schema.metadata or {}).get(b"car_customers", b"").decode()
-    same_car = "row" in schema.names and fingerprint == customers_fingerprint(customer_ids)
-    skip = {"customer_id"} if same_car else {"row"}
-    table = pq.read_table(path, columns=[c for c in schema.names if c not in skip])
-    if same_car:
-        customer = table.column("row").to_numpy().astype(np.int32, copy=False)
-    else:
-        ids = table.column("customer_id").to_pandas()
-        index = pd.Index(customer_ids)
-        if ids.dtype != index.dtype:
-            ids, index = ids.astype(str), index.astype(str)
-        customer = index.get_indexer(ids)
-        if (customer < 0).any():
-            raise ProfilerError(
-                f"{path}: {(customer < 0).sum():,} rows name customers that are not in the CAR; "
-                "the two files come from different builds. Rebuild the folder."
-            )
-        customer = customer.astype(np.int32)
-    month = table.column("month").to_numpy().astype(np.int32, copy=False)
-    key = month.astype(np.int64) * (len(customer_ids) + 1) + customer
-    order = None if bool(np.all(key[1:] >= key[:-1])) else np.argsort(key, kind="stable")
-    parts = {}
-    for name in table.column_names:
-        if name in ("row", "customer_id", "month"):
-            continue
-        values = table.column(name).to_numpy().astype(np.float32, copy=False)
-        parts[name] = values if order is None else values[order]
-    if order is not None:
-        customer, month = customer[order], month[order]
-    return Activity(customer, month, parts)
+    try:
+        table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ProfilerError(
+            f"{path}: not a readable activity table ({err}); rebuild the folder."
+        ) from None
+    fingerprint = (table.schema.metadata or {}).get(b"car_customers", b"").decode()
+    if fingerprint != customers_fingerprint(customer_ids):
+        raise ProfilerError(
+            f"{path} was built with another CAR than {Path(car_dir) / 'car.parquet'}; "
+            "rebuild the folder with 'profiler build'."
+        )
+
+    def column(name: str) -> np.ndarray:
+        chunked = table.column(name)
+        if chunked.num_chunks == 1:
+            return chunked.chunk(0).to_numpy(zero_copy_only=True)
+        return chunked.to_numpy()
+
+    parts = {name: column(name) for name in table.column_names if name not in ("row", "month")}
+    return Activity(column("row"), column("month"), parts)

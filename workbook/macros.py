@@ -23,7 +23,8 @@ def _contents(
     layout: dict[str, Any],
     extras: dict[str, Any],
     only: str | None = None,
-) -> list[SheetContent]:
+) -> tuple[list[SheetContent], dict[str, Any]]:
+    """Every (or one) sheet's content, computed before anything is written, and the inputs."""
     inputs = {
         **default_inputs(engine, layout),
         **{k: v for k, v in book.read_inputs().items() if v not in (None, "")},
@@ -32,7 +33,7 @@ def _contents(
     if only is not None and not sheets:
         names = ", ".join(s["name"] for s in layout["sheets"])
         raise ProfilerError(f"No sheet '{only}' in the profiler; its sheets are {names}.")
-    return [sheet_content(engine, sheet, inputs, extras) for sheet in sheets], inputs  # type: ignore[return-value]
+    return [sheet_content(engine, sheet, inputs, extras) for sheet in sheets], inputs
 
 
 def refresh_all(
@@ -43,21 +44,18 @@ def refresh_all(
     extras: dict[str, Any] | None = None,
 ) -> list[str]:
     """Recompute every sheet from its inputs and write them all; returns the sheets refreshed."""
-    layout = layout or load_layout()
-    contents, inputs = _contents(book, engine, layout, extras or {})
-    book.write(contents, inputs, engine, layout, extras or {})
-    return [c.name for c in contents]
+    return refresh_sheet(book, engine, None, layout=layout, extras=extras)
 
 
 def refresh_sheet(
     book: Book,
     engine: QueryEngine,
-    sheet: str,
+    sheet: str | None,
     *,
     layout: dict[str, Any] | None = None,
     extras: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Recompute one sheet (the one whose button was pressed)."""
+    """Recompute one sheet (the one whose button was pressed), or all with ``sheet=None``."""
     layout = layout or load_layout()
     contents, inputs = _contents(book, engine, layout, extras or {}, only=sheet)
     book.write(contents, inputs, engine, layout, extras or {})

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "build",
         help="build the Customer Analytic Record (CAR) and its data dictionary",
-        description="Load and validate the sources in --data, build one row per customer as of a date, and write OUT/car.parquet, OUT/car_dictionary.csv, OUT/activity.parquet (customer x month metric parts, for periods and retention) and OUT/quarantine.csv.",
+        description="Load and validate the sources in --data, build one row per customer as of a date, and write OUT/car.parquet, OUT/car_dictionary.csv, OUT/activity.arrow (customer x month metric parts, for periods and retention) and OUT/quarantine.csv.",
     )
     p.add_argument("--data", required=True, help="folder with the source tables")
     p.add_argument("--out", required=True, help="folder to write the CAR to")
@@ -76,7 +76,7 @@ def build_and_write(
     activity = build_activity(source, load_catalog(), result.customer_ids, result.as_of)
     write_activity(activity, result.customer_ids, out)
     print(
-        f"Activity: {len(activity):,} customer-months x {len(activity.parts)} metric parts in {time.perf_counter() - built:.1f} s -> {out / 'activity.parquet'}"
+        f"Activity: {len(activity):,} customer-months x {len(activity.parts)} metric parts in {time.perf_counter() - built:.1f} s -> {out / 'activity.arrow'}"
     )
     potential = result.models.get("potential_value")
     if potential and "error" in potential:
