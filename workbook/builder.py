@@ -368,7 +368,8 @@ def _chart(
     chart = w.workbook.add_chart({"type": spec["type"]})
     sheet = ws.get_name()
     x = columns.index(spec["x"])
-    start = first + (1 if spec.get("skip_first") else 0)
+    start = first + (1 if spec.get("skip_first") else 0)  # e.g. the base row above segments
+    last = last - (1 if spec.get("skip_last") else 0)  # e.g. a total row below the bands
     for series in spec["series"]:
         col = columns.index(series)
         options: dict[str, Any] = {

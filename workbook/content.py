@@ -435,6 +435,7 @@ def _potential(
                         "title": "Holdout: predicted vs actual purchases",
                         "x": "Purchases in calibration",
                         "series": ["Predicted", "Actual"],
+                        "skip_last": True,
                     }
                 ],
             )
