@@ -81,6 +81,8 @@ class QueryEngine:
         self._indicators: dict[tuple[str, ...], sp.csr_matrix] = {}
         self._filters: dict[str, np.ndarray] = {}
         self._labels: dict[tuple[Any, ...], str] = {}
+        self._bits: dict[tuple[Any, ...], tuple[np.ndarray, int]] = {}
+        self._bit_slots: dict[tuple[Any, ...], dict[str, int]] = {}
         self._rows_alias: dict[tuple[Any, ...], str] = {}
         self._parsed: dict[str, Any] = {}
         self.stamp = catalog.stamp
@@ -354,6 +356,20 @@ class QueryEngine:
             self._vectors.popitem(last=False)
         return vector
 
+    def _positive_bit(self, part: str, span: tuple[Any, ...]) -> int | None:
+        """The bit of the period's packed vector that says "this customer has rows for part"
+        (assigned on first use; None once 64 parts are packed)."""
+        slots = self._bit_slots.setdefault(span, {})
+        if part not in slots:
+            if len(slots) == 64:
+                return None
+            bits, version = self._bits.get(span, (np.zeros(self.n, dtype=np.uint64), 0))
+            positive = self._vector(part, span) > 0
+            bits = bits | (positive.astype(np.uint64) << np.uint64(len(slots)))
+            slots[part] = len(slots)
+            self._bits[span] = (bits, version + 1)
+        return slots[part]
+
     def part_by_customer(self, part: str, span: Period | tuple[Any, ...]) -> np.ndarray:
         """Sum of an activity part over the period's months, one value per CAR row."""
         if self.activity is None:
@@ -402,15 +418,41 @@ class _Totals:
 
 
 class _CohortTotals(_Totals):
-    """Cohorts x one period: sparse indicator (cohorts x customers) times per-customer vectors."""
+    """Cohorts x one period: sparse indicator (cohorts x customers) times per-customer vectors.
+
+    Customer counts ("has rows in the period") are bits of one packed vector per period
+    (``QueryEngine._positive_bits``): one gather of the cohorts' members serves every metric's
+    count, instead of one product per metric."""
 
     def __init__(self, engine: QueryEngine, names: tuple[str, ...], span: tuple[Any, ...]) -> None:
         self.engine, self.names, self.span = engine, names, span
         self.s = engine._indicator(names)
         self.size = len(names)
+        self._gathered: tuple[int, np.ndarray] | None = None
 
     def part(self, name: str, *, positive: bool = False) -> np.ndarray:
+        if positive:
+            bit = self.engine._positive_bit(name, self.span)
+            if bit is not None:
+                return self._count_bit(bit)
         return self.s @ self.engine._vector(name, self.span, positive=positive)
+
+    def _count_bit(self, bit: int) -> np.ndarray:
+        """Customers per cohort with the bit set, from the members' packed words gathered once
+        per question (as bytes: the bit's byte is an eighth of the word's memory)."""
+        bits, version = self.engine._bits[self.span]
+        if self._gathered is None or self._gathered[0] != version:
+            self._gathered = (version, bits[self.s.indices].view(np.uint8).reshape(-1, 8))
+            self._bytes: dict[int, np.ndarray] = {}
+        if bit // 8 not in self._bytes:
+            self._bytes[bit // 8] = np.ascontiguousarray(self._gathered[1][:, bit // 8])
+        column = self._bytes[bit // 8]
+        flags = (column >> np.uint8(bit % 8)) & np.uint8(1)
+        out = np.zeros(self.size)
+        filled = np.diff(self.s.indptr) > 0  # reduceat cannot sum an empty cohort
+        if filled.any():
+            out[filled] = np.add.reduceat(flags, self.s.indptr[:-1][filled], dtype=np.int64)
+        return out
 
     def car(self, vector: np.ndarray) -> np.ndarray:
         return self.s @ vector

@@ -233,3 +233,11 @@ def test_monthly_trend_equals_month_by_month_queries(engine) -> None:
             assert same(getattr(row, name), expected[name]), (row.month, name)
     with pytest.raises(ProfilerError, match="as of the CAR's date only"):
         engine.monthly(["debt_balance"], "2025-01", "2025-02")
+
+
+def test_empty_cohorts_count_zero_customers(engine) -> None:
+    empty = "Buyers & Lifecycle: prospect"  # prospects have no purchases
+    assert engine.cohorts.size(empty) == 0
+    table = engine.values(["net_sales", "active_customers"], [empty, "Buyers", empty], "2025")
+    assert table.loc[table["cohort"] == empty, "customers"].tolist() == [0, 0, 0, 0]
+    assert table.loc[table["cohort"] == empty, "value"].fillna(0).tolist() == [0, 0, 0, 0]
