@@ -281,3 +281,111 @@ def test_live_refresh_in_excel() -> None:  # pragma: no cover - needs Microsoft 
     xw = pytest.importorskip("xlwings")
     if not hasattr(xw, "App") or not xw.apps:
         pytest.skip("needs a running Microsoft Excel")
+
+
+class FakeRange:
+    """The part of an xlwings Range the live book uses, over a dict of cells."""
+
+    def __init__(
+        self, sheet: FakeSheet, first: tuple[int, int], last: tuple[int, int] | None = None
+    ) -> None:
+        self.sheet, self.first, self.last = sheet, first, last or first
+
+    @property
+    def value(self):
+        return self.sheet.cells.get(self.first)
+
+    @value.setter
+    def value(self, rows) -> None:
+        for i, row in enumerate(rows):
+            for j, v in enumerate(row):
+                self.sheet.cells[(self.first[0] + i, self.first[1] + j)] = v
+
+    def clear_contents(self) -> None:
+        (r1, c1), (r2, c2) = self.first, self.last
+        for key in [k for k in self.sheet.cells if r1 <= k[0] <= r2 and c1 <= k[1] <= c2]:
+            del self.sheet.cells[key]
+
+
+class FakeSheet:
+    def __init__(self, cells: dict) -> None:
+        self.cells = cells
+        self.protected = True
+        self.api = self
+
+    def Unprotect(self) -> None:  # noqa: N802 - Excel's COM name
+        self.protected = False
+
+    def Protect(self, **options) -> None:  # noqa: N802
+        self.protected = True
+
+    def range(self, first, last=None) -> FakeRange:
+        return FakeRange(self, first, last)
+
+
+class FakeName:
+    def __init__(self, name: str, cell: FakeRange) -> None:
+        self.name, self.refers_to_range = name, cell
+
+
+class FakeBook:
+    """An xlwings Book stand-in loaded from a workbook file's values (Excel is not here)."""
+
+    def __init__(self, path: Path) -> None:
+        wb = load_workbook(path, data_only=True)
+        self.fullname = str(path)
+        self.sheets = {
+            ws.title: FakeSheet(
+                {
+                    (c.row, c.column): c.value
+                    for row in ws.iter_rows()
+                    for c in row
+                    if c.value is not None
+                }
+            )
+            for ws in wb.worksheets
+        }
+        self.names = []
+        for name, defined in wb.defined_names.items():
+            for sheet, ref in defined.destinations:
+                if ":" not in ref:
+                    cell = wb[sheet][ref.replace("$", "")]
+                    self.names.append(
+                        FakeName(name, FakeRange(self.sheets[sheet], (cell.row, cell.column)))
+                    )
+        self.saved = 0
+
+    def save(self) -> None:
+        self.saved += 1
+
+
+def test_live_and_file_books_write_the_same_cells(
+    book: Path, tmp_path: Path, engine: QueryEngine
+) -> None:
+    from workbook.book import LiveBook
+    from workbook.macros import refresh_sheet
+
+    copy = tmp_path / "Customer_Profiler.xlsm"
+    copy.write_bytes(book.read_bytes())
+    wb = load_workbook(copy, keep_vba=True)
+    wb["Deep Dive"]["B4"] = "Cross-channel explorers"
+    wb.save(copy)
+    live = FakeBook(copy)
+    refresh_sheet(LiveBook(live), engine, "Deep Dive")
+    refresh_sheet(FileBook(copy), engine, "Deep Dive")
+    assert live.saved == 1 and live.sheets["Deep Dive"].protected
+    written = load_workbook(copy, data_only=True)["Deep Dive"]
+    compared = 0
+    for (row, col), value in live.sheets["Deep Dive"].cells.items():
+        if row > 8:  # the block area (title, header, rows)
+            expected = written.cell(row, col).value
+            if isinstance(value, float):
+                assert expected == pytest.approx(value), (row, col)
+            else:
+                assert expected == value, (row, col)
+            compared += 1
+    assert compared > 300
+    titles = [
+        v for (r, c), v in live.sheets["Deep Dive"].cells.items() if c == 1 and isinstance(v, str)
+    ]
+    assert any(t.startswith("Cross-channel explorers against All customers") for t in titles)

@@ -149,11 +149,19 @@ class LiveBook:
                 for block, top in placements(specs[content.name], content):
                     rows = [[block.title], list(block.frame.columns)]
                     rows += [
-                        [safe_text(v) for v in record]
-                        for record in block.frame.itertuples(index=False)
+                        [_cell(v) for v in record] for record in block.frame.itertuples(index=False)
                     ]
                     for offset, row in enumerate(rows):
                         sheet.range((top + 1 + offset, 1)).value = [row]
             finally:
                 sheet.api.Protect(DrawingObjects=False, Contents=True, Scenarios=True)
         self.book.save()
+
+
+def _cell(value: Any) -> Any:
+    """A value as Excel should receive it: plain Python, missing as empty, text never a formula."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return safe_text(value)
