@@ -66,6 +66,7 @@ def test_values_only_no_macros_links_or_hidden_sheets(snap: Path) -> None:
     assert "xlwings.conf" not in workbook and '"Lists"' not in workbook and "hidden" not in workbook
     assert "macroEnabled" not in xml["[Content_Types].xml"] and "definedName" not in workbook
     assert not any("vmlDrawing" in n for n in xml)  # the macro buttons are gone
+    assert "small_cells" not in xml["xl/sharedStrings.xml"]  # no text of the dropped sheets
     names = load_workbook(snap).sheetnames
     assert names[0] == "Snapshot" and "Summary" in names and "Definitions" in names
 

@@ -100,7 +100,9 @@ def snapshot(
         report.suppressed += hidden
         report.complementary += extra
         report.sheets.append(name)
+    book.compact_strings()
     report.scrubbed = book.scrub_strings()
+    book.strings = book._shared_strings()  # renumbered and scrubbed: read them again
     if include_customers:
         rows = _customers(book, include_customers, fields or [], channel, car)
         book.add_sheet("Customers", rows, position=None)
@@ -426,6 +428,32 @@ class _Book:
         self.parts["xl/_rels/workbook.xml.rels"] = re.sub(
             rf'<Relationship Id="{rid}"[^>]*/>', "", rels
         ).encode("utf-8")
+
+    def compact_strings(self) -> None:
+        """Keep only the shared strings the remaining sheets use: the dropped sheets' texts
+        (settings, dropdown lists) must not travel in the file unseen."""
+        if "xl/sharedStrings.xml" not in self.parts:
+            return
+        xml = self.parts["xl/sharedStrings.xml"].decode("utf-8")
+        items = re.findall(r"<si>.*?</si>", xml, flags=re.S)
+        order: dict[int, int] = {}
+
+        def renumber(match: re.Match[str]) -> str:
+            attrs, body = match.group(3), match.group(5) or ""
+            if not re.search(r'\st="s"', attrs):
+                return match.group(0)
+            old = int(re.search(r"<v>(\d+)</v>", body).group(1))
+            new = order.setdefault(old, len(order))
+            return match.group(0).replace(f"<v>{old}</v>", f"<v>{new}</v>")
+
+        for _, path in self.sheets.values():
+            self.parts[path] = CELL.sub(renumber, self.parts[path].decode("utf-8")).encode("utf-8")
+        kept = [items[old] for old, _ in sorted(order.items(), key=lambda kv: kv[1])]
+        head = re.match(
+            r"(.*?<sst[^>]*?)(\s+count=\"\d+\")?(\s+uniqueCount=\"\d+\")?\s*>", xml, flags=re.S
+        )
+        opening = f'{head.group(1)} count="{len(kept)}" uniqueCount="{len(kept)}">'
+        self.parts["xl/sharedStrings.xml"] = (opening + "".join(kept) + "</sst>").encode("utf-8")
 
     def scrub_strings(self) -> int:
         """Replace shared strings that look like personal data or the sender's paths."""
