@@ -179,6 +179,8 @@ def write_workbook(
                 small_cells.extend(
                     _write_block(w, ws, block, top, styles, widths, engine.cohorts.min_size)
                 )
+                if block.tiles:
+                    _write_tiles(w, ws, block, top, styles)
             for col, width in widths.items():
                 ws.set_column(col, col, min(max(width, 9.0), 60.0))
             first = placements(spec, content)
@@ -352,6 +354,49 @@ def _write_block(
     for i, spec in enumerate(block.charts if len(frame) else []):
         _chart(w, ws, spec, block, columns, first, last, len(columns) + 1, i)
     return small
+
+
+def _write_tiles(w: XlsmWriter, ws: Any, block: Block, top: int, styles: _Styles) -> None:
+    """KPI tiles beside a table: each tile's number and change are formulas pointing at the
+    table (cached results written), so they follow the table whichever way it is refreshed."""
+    spec = block.tiles or {}
+    columns = [str(c) for c in block.frame.columns]
+    value_col, change_col = columns.index(spec["value"]), columns.index(spec["change"])
+    left = len(columns) + 1
+    label_fmt = w.fmt(font_name="Calibri", font_size=9, font_color="#595959", bg_color="#F2F2F2")
+    change_fmt = w.fmt(
+        font_name="Calibri", font_size=9, num_format="+0.0%;-0.0%;0.0%", bg_color="#F2F2F2"
+    )
+    for i, record in enumerate(block.frame.itertuples(index=False)):
+        row = top + 1 + (i // spec.get("across", 4)) * 3
+        col = left + (i % spec.get("across", 4)) * 2
+        data_row = top + 2 + i
+        unit = block.row_units[i] if block.row_units else ""
+        value_fmt = w.fmt(
+            font_name="Calibri",
+            font_size=16,
+            bold=True,
+            font_color="#1F3864",
+            bg_color="#F2F2F2",
+            num_format=NUMBER_FORMATS.get(unit, "#,##0"),
+        )
+        ws.write_string(row, col, str(record[0]), label_fmt)
+        ws.write_blank(row, col + 1, None, label_fmt)
+        value, change = record[value_col], record[change_col]
+        _tile_formula(w, ws, row + 1, col, f"{_col(value_col)}{data_row + 1}", value, value_fmt)
+        ws.write_blank(row + 1, col + 1, None, value_fmt)
+        _tile_formula(w, ws, row + 2, col, f"{_col(change_col)}{data_row + 1}", change, change_fmt)
+        ws.write_string(row + 2, col + 1, "vs prior", label_fmt)
+        ws.set_column(col, col, 16)
+
+
+def _tile_formula(
+    w: XlsmWriter, ws: Any, row: int, col: int, ref: str, value: Any, fmt: Any
+) -> None:
+    missing = value is None or (isinstance(value, float) and np.isnan(value))
+    w.write_formula(
+        ws, row, col, f'=IF(ISNUMBER({ref}),{ref},"")', "" if missing else float(value), fmt
+    )
 
 
 def _chart(

@@ -47,6 +47,7 @@ class Block:
     customers: pd.DataFrame | None = None
     heatmap: list[str] = field(default_factory=list)  # columns under a colour scale
     charts: list[dict[str, Any]] = field(default_factory=list)  # {"type", "title", "x", "series"}
+    tiles: dict[str, Any] | None = None  # {"value": column, "change": column}: KPI tiles beside
     note: str = ""
 
 
@@ -331,6 +332,7 @@ def _executive(
         units={"vs prior": "%", "vs last year": "%"},
         row_units=board["unit"].tolist(),
         row_unit_columns=["This period", "Prior period", "Last year"],
+        tiles={"value": "This period", "change": "vs prior", "across": 4},
         customers=_counts(
             kpis, pd.DataFrame({"This period": board["customers"].to_numpy(dtype=float)})
         ),

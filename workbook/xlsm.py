@@ -328,7 +328,9 @@ class XlsmWriter:
             if autofit:
                 shown = max((_display_width(v) for v in df.iloc[:, j].tolist()), default=0)
                 width = max(shown, len(headers[j]) + 3)  # + room for the filter button
-                ws.set_column(first_col + j, first_col + j, min(max(width + 1, MIN_WIDTH), MAX_WIDTH))
+                ws.set_column(
+                    first_col + j, first_col + j, min(max(width + 1, MIN_WIDTH), MAX_WIDTH)
+                )
         return last_row, last_col
 
     def write_formula(
