@@ -583,7 +583,7 @@ def _value(attrs: str, body: str, strings: list[str]) -> Any:
     if kind == "inlineStr":
         return html.unescape("".join(re.findall(r"<t[^>]*>(.*?)</t>", body, re.S)))
     raw = re.search(r"<v>(.*?)</v>", body, re.S)
-    if raw is None:
+    if raw is None or raw.group(1) == "":
         return None
     if kind == "s":
         return strings[int(raw.group(1))]
