@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from profiler.errors import ProfilerError
 from profiler.query import QueryEngine
 from workbook.content import SheetContent, sheet_content
-from workbook.layout import CONF_SHEET, placements, safe_text
+from workbook.layout import placements, safe_text
+from workbook.xlsm import CONF_SHEET
 
 
 class Book(Protocol):

@@ -29,7 +29,7 @@ from workbook.content import (
     sheet_content,
 )
 from workbook.layout import CHART_ROWS, INPUT_ROW, LISTS_SHEET, checks_row, placements
-from workbook.xlsm import XlsmWriter
+from workbook.xlsm import XlsmWriter, number_format_code
 
 UDF_MODULE = "udfs.profiler_udfs"
 # Cells computed on fewer customers than this are listed (with their counts) on the Lists sheet,
@@ -43,19 +43,6 @@ LISTS = {
     "grains": ["month", "quarter"],
     "measures": ["active", "revenue", "cumulative_spend"],
     "modes": ["in", "in_or_after"],
-}
-NUMBER_FORMATS = {
-    "GBP": "£#,##0",
-    "%": "0.0%",
-    "share": "0.0%",
-    "rate": "0.0%",
-    "index": "0",
-    "score": "0.0",
-    "customers": "#,##0",
-    "orders": "#,##0",
-    "count": "#,##0",
-    "units": "#,##0",
-    "days": "#,##0",
 }
 
 
@@ -128,7 +115,7 @@ class _Styles:
                 {"bg_color": "#D9D9D9", "italic": True, "font_color": "#7F7F7F"} if small else {}
             )
             self._numbers[key] = self.w.fmt(
-                **self.base, num_format=NUMBER_FORMATS.get(unit, "#,##0.00"), **extra
+                **self.base, num_format=number_format_code(unit), **extra
             )
         return self._numbers[key]
 
@@ -378,7 +365,7 @@ def _write_tiles(w: XlsmWriter, ws: Any, block: Block, top: int, styles: _Styles
             bold=True,
             font_color="#1F3864",
             bg_color="#F2F2F2",
-            num_format=NUMBER_FORMATS.get(unit, "#,##0"),
+            num_format=number_format_code(unit),
         )
         ws.write_string(row, col, str(record[0]), label_fmt)
         ws.write_blank(row, col + 1, None, label_fmt)

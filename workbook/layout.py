@@ -11,7 +11,6 @@ from typing import Any
 
 from workbook.content import Block, SheetContent
 
-CONF_SHEET = "xlwings.conf"
 LISTS_SHEET = "Lists"
 INPUT_ROW = 3
 CHART_ROWS = 18

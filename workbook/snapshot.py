@@ -32,7 +32,8 @@ from xml.sax.saxutils import escape
 from profiler import privacy
 from profiler.errors import ProfilerError
 from workbook.builder import RECORDED_BELOW, SMALL_CELLS, SMALL_COUNTS
-from workbook.layout import CONF_SHEET, LISTS_SHEET
+from workbook.layout import LISTS_SHEET
+from workbook.xlsm import CONF_SHEET
 
 NS = {
     "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",

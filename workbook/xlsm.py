@@ -55,6 +55,8 @@ NUMBER_FORMATS = {
     "orders": "#,##0",
     "days": "#,##0",
     "score": "0.0",
+    "index": "0",
+    "units": "#,##0",
 }
 DEFAULT_NUMBER_FORMAT = "#,##0.00"
 DATE_FORMAT = "yyyy-mm-dd"
