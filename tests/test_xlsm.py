@@ -82,14 +82,16 @@ def book(tmp_path_factory) -> Path:
         )
         assert (last_row, last_col) == (TABLE_TOP + len(df), len(df.columns) - 1)
         w.add_color_scale(ws, f"C{TABLE_TOP + 2}:C{last_row + 1}")
-        w.add_line_chart(
+        w.add_chart(
+            "line",
             ws,
             "H2",
             title="Revenue by segment",
             categories=["Overview", TABLE_TOP + 1, 0, last_row, 0],
             series={"Revenue": ["Overview", TABLE_TOP + 1, 1, last_row, 1]},
         )
-        w.add_column_chart(
+        w.add_chart(
+            "column",
             ws,
             "H20",
             title="Customers by segment",

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from xlsxwriter.utility import xl_rowcol_to_cell
 
 from profiler.errors import ProfilerError
 from profiler.query import QueryEngine
@@ -106,18 +107,11 @@ class _Styles:
         self.wrap = writer.fmt(**base, text_wrap=True, valign="top")
         self.passed = writer.fmt(**base, bold=True, font_color="#006100", bg_color="#C6EFCE")
         self.broken = writer.fmt(**base, bold=True, font_color="#9C0006", bg_color="#FFC7CE")
-        self._numbers: dict[tuple[str, bool], Any] = {}
 
     def number(self, unit: str, small: bool = False) -> Any:
-        key = (unit, small)
-        if key not in self._numbers:
-            extra = (
-                {"bg_color": "#D9D9D9", "italic": True, "font_color": "#7F7F7F"} if small else {}
-            )
-            self._numbers[key] = self.w.fmt(
-                **self.base, num_format=number_format_code(unit), **extra
-            )
-        return self._numbers[key]
+        """The unit's number format; shaded grey and italic for a cell on too few customers."""
+        extra = {"bg_color": "#D9D9D9", "italic": True, "font_color": "#7F7F7F"} if small else {}
+        return self.w.number_format(unit, **self.base, **extra)
 
 
 def write_workbook(
@@ -397,26 +391,22 @@ def _chart(
     at_col: int,
     index: int,
 ) -> None:
-    chart = w.workbook.add_chart({"type": spec["type"]})
     sheet = ws.get_name()
     x = columns.index(spec["x"])
     start = first + (1 if spec.get("skip_first") else 0)  # e.g. the base row above segments
     last = last - (1 if spec.get("skip_last") else 0)  # e.g. a total row below the bands
-    for series in spec["series"]:
-        col = columns.index(series)
-        options: dict[str, Any] = {
-            "name": [sheet, first - 1, col],
-            "categories": [sheet, start, x, last, x],
-            "values": [sheet, start, col, last, col],
-        }
-        if spec["type"] == "line":
-            options["smooth"] = False
-            options["marker"] = {"type": "none"}
-        chart.add_series(options)
-    chart.set_title({"name": spec.get("title", block.title), "name_font": {"size": 11}})
-    chart.set_legend({"position": "bottom" if len(spec["series"]) > 1 else "none"})
-    chart.set_size({"width": 620, "height": 320 if spec["type"] != "bar" else 520})
-    ws.insert_chart(first - 1 + index * CHART_ROWS, at_col, chart)
+    w.add_chart(
+        spec["type"],
+        ws,
+        xl_rowcol_to_cell(first - 1 + index * CHART_ROWS, at_col),
+        title=spec.get("title", block.title),
+        categories=[sheet, start, x, last, x],
+        series={
+            name: [sheet, start, columns.index(name), last, columns.index(name)]
+            for name in spec["series"]
+        },
+        size=(620, 320 if spec["type"] != "bar" else 520),
+    )
 
 
 def _definitions(engine: QueryEngine, shown: list[str]) -> SheetContent:

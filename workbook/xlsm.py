@@ -368,42 +368,18 @@ class XlsmWriter:
 
     # Charts ----------------------------------------------------------------------------------
 
-    def add_line_chart(
-        self,
-        ws: Any,
-        at: str,
-        *,
-        title: str,
-        categories: str | list[Any],
-        series: Mapping[str, str | list[Any]],
-        size: tuple[int, int] = (620, 320),
-    ) -> Any:
-        """A straight-line chart (never smoothed) of ``series`` (name -> values ref)."""
-        return self._chart("line", ws, at, title, categories, series, size)
-
-    def add_column_chart(
-        self,
-        ws: Any,
-        at: str,
-        *,
-        title: str,
-        categories: str | list[Any],
-        series: Mapping[str, str | list[Any]],
-        size: tuple[int, int] = (620, 320),
-    ) -> Any:
-        """A vertical bar chart of ``series`` (name -> values ref)."""
-        return self._chart("column", ws, at, title, categories, series, size)
-
-    def _chart(
+    def add_chart(
         self,
         kind: str,
         ws: Any,
         at: str,
+        *,
         title: str,
         categories: str | list[Any],
         series: Mapping[str, str | list[Any]],
-        size: tuple[int, int],
+        size: tuple[int, int] = (620, 320),
     ) -> Any:
+        """A line (never smoothed), column or bar chart of ``series`` (name -> values ref)."""
         if not series:
             raise ProfilerError(f"Chart {title!r} has no series.")
         chart = self.workbook.add_chart({"type": kind})
