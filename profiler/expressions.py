@@ -1026,7 +1026,38 @@ class _MaskEvaluator:
             return self.as_datetime(left, right), right
         raise self.clash(left, right, at)
 
+    def _text_column(self, node: Node) -> pd.Series | None:
+        """The column behind a name when it holds text as pandas strings or string categories:
+        those compare to text literals in pandas' own (vectorised) code, without first copying
+        millions of strings into Python objects."""
+        if not isinstance(node, Name) or node.name not in self.columns:
+            return None
+        series = self.frame[self.columns[node.name]]
+        if isinstance(series, pd.DataFrame):
+            return None
+        dtype = series.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            categories = dtype.categories
+            text = len(categories) and pd.api.types.infer_dtype(categories) == "string"
+            return series if text else None
+        return series if isinstance(dtype, pd.StringDtype) else None
+
+    def _text_equal(self, node: Binary) -> _Cond | None:
+        if node.op not in ("==", "!="):
+            return None
+        for column_node, literal in ((node.left, node.right), (node.right, node.left)):
+            series = self._text_column(column_node)
+            if series is not None and isinstance(literal, String):
+                equal = (series == literal.value).to_numpy(dtype=bool, na_value=False)
+                known = series.notna().to_numpy(dtype=bool)
+                same, other = equal & known, ~equal & known
+                return _Cond(same, other) if node.op == "==" else _Cond(other, same)
+        return None
+
     def compare(self, node: Binary) -> _Cond:
+        fast = self._text_equal(node)
+        if fast is not None:
+            return fast
         left, right = self.value(node.left), self.value(node.right)
         if "empty" in (left.kind, right.kind):
             return _Cond(np.False_, np.False_)
@@ -1046,6 +1077,11 @@ class _MaskEvaluator:
         return _Cond(result & known, ~result & known)
 
     def in_list(self, node: InList) -> _Cond:
+        series = self._text_column(node.operand)
+        if series is not None and all(isinstance(v, String) for v in node.values):
+            known = series.notna().to_numpy(dtype=bool)
+            hit = series.isin([v.value for v in node.values]).to_numpy(dtype=bool) & known
+            return _Cond(~hit & known, hit) if node.negated else _Cond(hit, ~hit & known)
         vec = self.value(node.operand)
         if vec.kind == "empty":
             return _Cond(np.False_, np.False_)

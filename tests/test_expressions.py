@@ -428,3 +428,24 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
         parse("(" * 500 + "1" + ")" * 500)
     with pytest.raises(ExpressionError, match="levels deep"):
         parse(" + ".join(["a"] * 1000))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'status == "completed"',
+        '"completed" != status',
+        'status in ("returned", "cancelled")',
+        'status not in ("returned", "x")',
+        'not (status == "returned") and status != "cancelled"',
+    ],
+)
+def test_text_columns_compare_the_same_as_python_strings(text: str) -> None:
+    """pandas strings and string categories take a vectorised path; object columns the general
+    one: both must give the same three-valued answer, missing values included."""
+    values = ["completed", "returned", None, "cancelled", "completed", None, "Completed"]
+    node = parse(text)
+    expected = evaluate_mask(node, pd.DataFrame({"status": pd.Series(values, dtype=object)}), text)
+    for dtype in ("string", "string[pyarrow]", "category"):
+        frame = pd.DataFrame({"status": pd.Series(values, dtype=dtype)})
+        assert evaluate_mask(node, frame, text).tolist() == expected.tolist(), dtype
