@@ -89,8 +89,13 @@ def snapshot(
             parts = {name: z.read(name) for name in z.namelist()}
     except (zipfile.BadZipFile, OSError) as err:
         raise ProfilerError(f"{source}: not a workbook ({err}).") from None
+    if "xl/workbook.xml" not in parts or "xl/_rels/workbook.xml.rels" not in parts:
+        raise ProfilerError(f"{source}: not an Excel workbook (no xl/workbook.xml inside).")
     book = _Book(parts)
-    counts = book.recorded_counts()
+    try:
+        counts = book.recorded_counts()
+    except ProfilerError as err:
+        raise ProfilerError(f"{source}: {err}") from None
     stamp = _stamp(book, source)
     report = SnapshotReport(out, [], 0, 0, 0, bool(password))
     for name in book.sheet_names():
