@@ -173,42 +173,47 @@ def _facts_with_purchase_markers(facts: pd.DataFrame, lapsed_days: int) -> pd.Da
     """Order facts plus kept (completed as the data stands), first_purchase (the line belongs to
     the customer's first order with a kept line), days_since_previous_purchase (days from the
     customer's previous kept order; empty on the first) and lapses_at (the day the customer
-    turns lapsed after this order, when the next kept order does not come before it)."""
+    turns lapsed after this order, when the next kept order does not come before it).
+
+    Orders are ranked by customer, time and order_id on integer codes (order ids coded in their
+    sorted order, so ties break as the ids sort), which keeps 20M lines to a few seconds.
+    """
     facts = facts.copy(deep=False)  # new columns only; order_facts() gave a fresh frame
-    status = facts["status"].astype(str).to_numpy()
-    kept = status == "completed"
+    kept = (facts["status"] == "completed").to_numpy(dtype=bool, na_value=False)
     facts["kept"] = kept
-    orders = (
-        facts.loc[kept, ["customer_id", "order_id", "ordered_at"]]
-        .drop_duplicates("order_id")
-        .sort_values(["customer_id", "ordered_at", "order_id"], kind="stable")
-    )
-    same = orders["customer_id"].to_numpy()[1:] == orders["customer_id"].to_numpy()[:-1]
-    gap = np.full(len(orders), np.nan)
-    times = orders["ordered_at"].to_numpy()
+    order_code, order_ids = pd.factorize(facts["order_id"], sort=True)
+    customer_code, _ = pd.factorize(facts["customer_id"])
+    kept_rows = np.flatnonzero(kept)
+    first_line = ~pd.Series(order_code[kept_rows]).duplicated().to_numpy()
+    rows = kept_rows[first_line]  # one line per kept order: its customer and time
+    stamps = facts["ordered_at"].to_numpy()
+    order = np.lexsort((order_code[rows], stamps[rows].view(np.int64), customer_code[rows]))
+    rows = rows[order]
+    customer = customer_code[rows]
+    same = customer[1:] == customer[:-1]
+    times = stamps[rows]
+    gap = np.full(len(rows), np.nan)
     gap[1:] = np.where(same, (times[1:] - times[:-1]) / np.timedelta64(1, "D"), np.nan)
-    first = np.ones(len(orders), dtype=bool)
+    first = np.ones(len(rows), dtype=bool)
     first[1:] = ~same
     # The day the customer turns lapsed after this order: lapsed_days after its day, unless the
     # customer's next kept order comes before then.
-    days = orders["ordered_at"].dt.normalize().to_numpy()
+    days = times.astype("datetime64[D]").astype(times.dtype)
     lapse_day = days + np.timedelta64(lapsed_days, "D")
-    next_day = np.full(len(orders), np.datetime64("NaT"), dtype=days.dtype)
+    next_day = np.full(len(rows), np.datetime64("NaT"), dtype=days.dtype)
     next_day[:-1] = np.where(same, days[1:], np.datetime64("NaT"))
     lapses = np.isnat(next_day) | (next_day >= lapse_day)
-    lapses_at = np.where(lapses, lapse_day, np.datetime64("NaT"))
-    by_order = pd.DataFrame(
-        {"gap": gap, "first": first, "lapses_at": lapses_at}, index=orders["order_id"].to_numpy()
-    )
-    position = by_order.index.get_indexer(facts["order_id"])
-    found = (position >= 0) & kept
-    facts["first_purchase"] = np.where(found, by_order["first"].to_numpy()[position], False)
-    facts["days_since_previous_purchase"] = np.where(
-        found, by_order["gap"].to_numpy()[position], np.nan
-    )
+    # Per order code, then per line (lines that are not kept get nothing).
+    codes = order_code[rows]
+    by_first = np.zeros(len(order_ids), dtype=bool)
+    by_gap = np.full(len(order_ids), np.nan)
+    by_lapse = np.full(len(order_ids), np.datetime64("NaT"), dtype=days.dtype)
+    by_first[codes], by_gap[codes] = first, gap
+    by_lapse[codes] = np.where(lapses, lapse_day, np.datetime64("NaT"))
+    facts["first_purchase"] = np.where(kept, by_first[order_code], False)
+    facts["days_since_previous_purchase"] = np.where(kept, by_gap[order_code], np.nan)
     facts["lapses_at"] = pd.Series(
-        np.where(found, by_order["lapses_at"].to_numpy()[position], np.datetime64("NaT")),
-        index=facts.index,
+        np.where(kept, by_lapse[order_code], np.datetime64("NaT")), index=facts.index
     ).astype(facts["ordered_at"].dtype)
     return facts
 

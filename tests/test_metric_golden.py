@@ -250,3 +250,40 @@ def test_tables_carry_the_catalog_stamp(engine: MetricEngine, tmp_path: Path) ->
 def test_a_period_the_metric_does_not_support_is_refused(engine: MetricEngine) -> None:
     with pytest.raises(Exception, match="not defined for month periods"):
         engine.value("stage_active", "2024-11")
+
+
+def test_purchase_markers_match_a_per_customer_walk(demo_source) -> None:
+    """first_purchase, days_since_previous_purchase and lapses_at against a plain walk through
+    each customer's kept orders (time, then order id), for 300 demo customers."""
+    from profiler.facts import order_facts
+    from profiler.metrics import _facts_with_purchase_markers
+
+    facts = _facts_with_purchase_markers(order_facts(demo_source), 545)
+    customers = sorted(facts["customer_id"].unique())[:300]
+    sample = facts[facts["customer_id"].isin(customers)]
+    checked = 0
+    for _, lines in sample.groupby("customer_id"):
+        kept = lines[lines["status"] == "completed"]
+        orders = kept.drop_duplicates("order_id").sort_values(["ordered_at", "order_id"])
+        previous = None
+        expected = {}
+        times = list(orders["ordered_at"])
+        for i, (order_id, at) in enumerate(zip(orders["order_id"], times, strict=True)):
+            gap = (at - previous).total_seconds() / 86400 if previous is not None else NAN
+            lapse = at.normalize() + pd.Timedelta(days=545)
+            nxt = times[i + 1].normalize() if i + 1 < len(times) else None
+            expected[order_id] = (i == 0, gap, lapse if nxt is None or nxt >= lapse else pd.NaT)
+            previous = at
+        for row in lines.itertuples():
+            if row.status != "completed":
+                assert not row.first_purchase and math.isnan(row.days_since_previous_purchase)
+                assert pd.isna(row.lapses_at)
+                continue
+            first, gap, lapse = expected[row.order_id]
+            assert row.first_purchase == first
+            assert (
+                math.isnan(gap) and math.isnan(row.days_since_previous_purchase)
+            ) or math.isclose(gap, row.days_since_previous_purchase)
+            assert (pd.isna(lapse) and pd.isna(row.lapses_at)) or lapse == row.lapses_at
+            checked += 1
+    assert checked > 1000
