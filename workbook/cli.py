@@ -30,10 +30,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"Error: {message} (see '{self.prog} --help')\n")
 
 
-def _demo_headlines(data: Path, result) -> None:
+def _demo_headlines(data: Path, car_dir: Path, as_of) -> None:
     """A few catalog metrics as of the CAR date and the last year's reconciliation."""
     import pandas as pd
 
+    from profiler.car import read_car
     from profiler.catalog import load_catalog
     from profiler.loading import load_sources
     from profiler.metrics import MetricEngine
@@ -42,7 +43,7 @@ def _demo_headlines(data: Path, result) -> None:
 
     catalog = load_catalog()
     source = load_sources(data)
-    engine = MetricEngine(catalog, source=source, car=result.to_frame(), as_of=result.as_of)
+    engine = MetricEngine(catalog, source=source, car=read_car(car_dir), as_of=as_of)
     names = [
         "customers",
         "buyers",
@@ -54,7 +55,7 @@ def _demo_headlines(data: Path, result) -> None:
     ]
     table = engine.table(names, "asof").drop(columns=["cohort"])
     _print_table(table.melt(id_vars="period", var_name="metric"), floatfmt="{:,.2f}")
-    last = result.as_of - pd.Timedelta(days=1)
+    last = as_of - pd.Timedelta(days=1)
     months = months_between(f"{last - pd.DateOffset(months=11):%Y-%m}", f"{last:%Y-%m}")
     recon = reconcile(source, catalog, months)
     verdict = (
@@ -147,7 +148,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("Validating the sources and building the Customer Analytic Record")
     result = build_and_write(data, out / "car", None)
     print("Headline metrics from the catalog, and the last 12 months reconciled to the ledger")
-    _demo_headlines(data, result)
+    _demo_headlines(data, out / "car", result.as_of)
     workbook = _demo_workbook(out / "car", data, out / "Customer_Profiler.xlsm")
     print(
         f"Done in {time.perf_counter() - started:.1f} s: data in {data}, CAR and dictionary in {out / 'car'}, workbook {workbook}"

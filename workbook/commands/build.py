@@ -45,7 +45,8 @@ def family_progress(family: str, done: int, total: int) -> None:
 def build_and_write(
     data: Path, out: Path, as_of: str | None, features: str | None = None
 ) -> object:
-    """Load, build and write; print the load counts and the one-line summary. Returns the result."""
+    """Load, build and write; print the load counts and the one-line summary. Returns the result
+    (its columns released once written: read them back with ``read_car``)."""
     import pandas as pd
 
     from profiler.activity import build_activity, write_activity
@@ -72,6 +73,8 @@ def build_and_write(
     )
     result = build_car(source, as_of, spec=spec, progress=family_progress)
     write_car(result, out)
+    n_columns = result.n_columns
+    result.columns.clear()  # persisted: free the CAR's memory before the activity table
     built = time.perf_counter()
     activity = build_activity(source, load_catalog(), result.customer_ids, result.as_of)
     write_activity(activity, result.customer_ids, out)
@@ -88,7 +91,7 @@ def build_and_write(
         )
     left = f"; left out: {', '.join(result.left_out)}" if result.left_out else ""
     print(
-        f"CAR as of {result.as_of:%Y-%m-%d}: {len(result.customer_ids):,} customers x {result.n_columns:,} columns in {time.perf_counter() - started:.1f} s -> {out / 'car.parquet'}{left}"
+        f"CAR as of {result.as_of:%Y-%m-%d}: {len(result.customer_ids):,} customers x {n_columns:,} columns in {time.perf_counter() - started:.1f} s -> {out / 'car.parquet'}{left}"
     )
     return result
 
