@@ -62,16 +62,6 @@ def row_metrics(catalog: Catalog) -> list[Metric]:
     return sorted(out, key=lambda m: m.name)
 
 
-def parts_of(m: Metric) -> list[str]:
-    """The part columns the activity table holds for a row metric."""
-    parts = ["rows"]
-    if m.aggregation in ("sum", "mean"):
-        parts += ["sum", "n"]
-    if m.aggregation == "count_distinct" and m.column == "order_id":
-        parts.append("distinct")
-    return [f"{m.name}.{p}" for p in parts]
-
-
 @dataclass
 class Activity:
     """Customer x month parts: ``customer`` (row in the CAR), ``month`` (month_number), parts."""
@@ -89,10 +79,6 @@ class Activity:
         lo = int(np.searchsorted(self.month, self.month.dtype.type(first), side="left"))
         hi = int(np.searchsorted(self.month, self.month.dtype.type(last), side="right"))
         return slice(lo, hi)
-
-    @property
-    def first_month(self) -> int | None:
-        return int(self.month[0]) if len(self.month) else None
 
 
 def build_activity(

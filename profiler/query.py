@@ -99,6 +99,8 @@ class QueryEngine:
         folder = Path(resolve_car_dir(car_dir))
         meta_path = folder / META_FILE
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if "as_of" not in meta:
+            raise ProfilerError(f"{meta_path}: missing (it records the CAR's as-of date); rebuild.")
         spec = cohort_spec or load_cohort_spec()
         catalog = catalog or load_catalog()
         schema = read_car_columns(folder)
@@ -107,8 +109,6 @@ class QueryEngine:
             *sorted((columns_used(spec) | _catalog_columns(catalog) | BASE_COLUMNS) & set(schema)),
         ]
         car = read_car(folder, columns=wanted)
-        if "as_of" not in meta:
-            raise ProfilerError(f"{meta_path}: missing (it records the CAR's as-of date); rebuild.")
         activity = read_activity(folder, pd.Index(car["customer_id"]))
         return cls(
             car,
@@ -370,25 +370,28 @@ class QueryEngine:
             self._bits[span] = (bits, version + 1)
         return slots[part]
 
-    def part_by_customer(self, part: str, span: Period | tuple[Any, ...]) -> np.ndarray:
-        """Sum of an activity part over the period's months, one value per CAR row."""
+    def require_activity(self, part: str | None = None) -> Activity:
+        """The activity table (holding ``part``), or a one-line error saying to rebuild."""
         if self.activity is None:
             raise ProfilerError(
                 "This CAR folder has no activity table: rebuild it with 'profiler build'."
             )
-        if part not in self.activity.parts:
+        if part is not None and part not in self.activity.parts:
             metric = part.split(".")[0]
             raise ProfilerError(
                 f"Metric '{metric}' has no data in this CAR folder (its source was missing at "
                 "build time, or the catalog changed since): rebuild with 'profiler build'."
             )
+        return self.activity
+
+    def part_by_customer(self, part: str, span: Period | tuple[Any, ...]) -> np.ndarray:
+        """Sum of an activity part over the period's months, one value per CAR row."""
+        activity = self.require_activity(part)
         if isinstance(span, tuple):
             span = Period(*span)
-        rows = self.activity.month_slice(*self.months(span))
+        rows = activity.month_slice(*self.months(span))
         return np.bincount(
-            self.activity.customer[rows],
-            weights=self.activity.parts[part][rows],
-            minlength=self.n,
+            activity.customer[rows], weights=activity.parts[part][rows], minlength=self.n
         )
 
     def months(self, span: Period) -> tuple[int, int]:
@@ -468,16 +471,13 @@ class _MonthTotals(_Totals):
     """One cohort x consecutive months, summed straight from the activity rows."""
 
     def __init__(self, engine: QueryEngine, first: int, last: int, cohort: str | None) -> None:
-        if engine.activity is None:
-            raise ProfilerError(
-                "This CAR folder has no activity table: rebuild it with 'profiler build'."
-            )
+        activity = engine.require_activity()
         self.engine, self.first, self.size = engine, first, last - first + 1
-        rows = engine.activity.month_slice(first, last)
-        customer = engine.activity.customer[rows]
+        rows = activity.month_slice(first, last)
+        customer = activity.customer[rows]
         keep = engine.cohorts.mask(cohort or engine.cohorts.base)[customer]
         self.rows = np.arange(rows.start, rows.stop)[keep]
-        self.month = engine.activity.month[self.rows] - first
+        self.month = activity.month[self.rows] - first
 
     def labels(self) -> list[str]:
         return [
@@ -486,9 +486,7 @@ class _MonthTotals(_Totals):
         ]
 
     def part(self, name: str, *, positive: bool = False) -> np.ndarray:
-        if name not in self.engine.activity.parts:
-            self.engine.part_by_customer(name, asof_period(self.engine.as_of))  # its error
-        values = self.engine.activity.parts[name][self.rows]
+        values = self.engine.require_activity(name).parts[name][self.rows]
         weights = (values > 0).astype(np.float64) if positive else values.astype(np.float64)
         return np.bincount(self.month, weights=weights, minlength=self.size)
 
@@ -528,7 +526,3 @@ def resolve_car_dir(car_dir: str | Path | None) -> str:
             f"{folder}: no {CAR_FILE} here. Build one with 'profiler build --data DIR --out {folder}'."
         )
     return str(folder)
-
-
-def _empty() -> pd.DataFrame:
-    return pd.DataFrame(columns=["cohort", "metric", "period", "value", "customers"])

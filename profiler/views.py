@@ -229,9 +229,8 @@ def _index(value: np.ndarray, base: np.ndarray) -> np.ndarray:
 
 
 def _change_pct(now: Any, before: Any) -> Any:
+    """(now - before) / |before|, element-wise; NaN where before is 0 or missing."""
+    now_, before_ = np.asarray(now, dtype=float), np.asarray(before, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (
-            np.where(before != 0, (now - before) / np.abs(before), np.nan)
-            if not np.isscalar(now)
-            else ((now - before) / abs(before) if before and not np.isnan(before) else np.nan)
-        )
+        change = np.where(before_ != 0, (now_ - before_) / np.abs(before_), np.nan)
+    return change if change.ndim else float(change)

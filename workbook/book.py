@@ -43,6 +43,7 @@ class FileBook:
 
     def __init__(self, path: str | Path) -> None:
         self._path = Path(path)
+        self._loaded: Any = None
         if not self._path.exists():
             raise ProfilerError(f"{path}: no such workbook.")
 
@@ -50,10 +51,16 @@ class FileBook:
         return self._path
 
     def _open(self) -> Any:
+        """The file's cells, read once per refresh (inputs and settings come from one read)."""
         from openpyxl import load_workbook
 
+        if self._loaded is not None:
+            return self._loaded
         try:
-            return load_workbook(self._path, read_only=False, data_only=True, keep_vba=False)
+            self._loaded = load_workbook(
+                self._path, read_only=False, data_only=True, keep_vba=False
+            )
+            return self._loaded
         except Exception as err:  # openpyxl raises many types for a file that is not a workbook
             raise ProfilerError(
                 f"{self._path}: not a workbook openpyxl can read ({err})."
@@ -102,6 +109,7 @@ class FileBook:
         try:
             write_workbook(tmp, engine, layout, inputs, every, settings=self.settings())
             os.replace(tmp, self._path)
+            self._loaded = None  # the file changed
         finally:
             tmp.unlink(missing_ok=True)
 

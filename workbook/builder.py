@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from profiler.errors import ProfilerError
 from profiler.query import QueryEngine
@@ -156,7 +156,8 @@ def write_workbook(
             _write_inputs(w, ws, spec, inputs, list_refs, styles)
             _write_checks(w, ws, spec, content, styles)
             widths: dict[int, float] = {0: 28.0}
-            for block, top in placements(spec, content):
+            placed = placements(spec, content)
+            for block, top in placed:
                 small_cells.extend(
                     _write_block(w, ws, block, top, styles, widths, engine.cohorts.min_size)
                 )
@@ -164,9 +165,8 @@ def write_workbook(
                     _write_tiles(w, ws, block, top, styles)
             for col, width in widths.items():
                 ws.set_column(col, col, min(max(width, 9.0), 60.0))
-            first = placements(spec, content)
-            if first and first[0][1] + 2 <= 14:
-                ws.freeze_panes(first[0][1] + 2, 1)
+            if placed and placed[0][1] + 2 <= 14:
+                ws.freeze_panes(placed[0][1] + 2, 1)
             else:
                 ws.freeze_panes(2, 0)
             _page_setup(ws)
@@ -193,7 +193,7 @@ def _write_lists(
         ws.write_string(0, col, key, styles.label)
         for row, value in enumerate(values, start=1):
             w.write_value(ws, row, col, str(value))
-        letter = _col(col)
+        letter = xl_col_to_name(col)
         refs[key] = f"='{LISTS_SHEET}'!${letter}$2:${letter}${len(values) + 1}"
         w.add_name(f"List_{key}", refs[key])
     return refs
@@ -245,7 +245,7 @@ def _write_checks(
     for i, check in enumerate(content.checks, start=1):
         block, top = blocks[check.block]
         col = list(block.frame.columns).index(check.column)
-        letter = _col(col)
+        letter = xl_col_to_name(col)
         first_data = top + 2 + 1  # 1-based row of the block's first data row
         parts = ",".join(f"{letter}{first_data + p}" for p in check.parts)
         if check.parts == list(range(check.parts[0], check.parts[-1] + 1)):
@@ -321,7 +321,7 @@ def _write_block(
                 widths[col] = max(widths.get(col, 0), min(len(str(value)) * 1.05, 60))
             w.write_value(ws, first + r, col, value, fmt)
             if count < RECORDED_BELOW:
-                small.append((f"'{sheet}'!{_col(col)}{first + r + 1}", int(count)))
+                small.append((f"'{sheet}'!{xl_col_to_name(col)}{first + r + 1}", int(count)))
     for name in block.heatmap:
         if name in columns and len(frame):
             col = columns.index(name)
@@ -329,7 +329,9 @@ def _write_block(
                 1 if block.key == "retention" else 0
             )  # the weighted mean row stays plain
             if rows > 0:
-                w.add_color_scale(ws, f"{_col(col)}{first + 1}:{_col(col)}{first + rows}")
+                w.add_color_scale(
+                    ws, f"{xl_col_to_name(col)}{first + 1}:{xl_col_to_name(col)}{first + rows}"
+                )
     if block.note:
         ws.write_string(last + 1, 0, block.note, styles.stamp)
     for i, spec in enumerate(block.charts if len(frame) else []):
@@ -364,9 +366,13 @@ def _write_tiles(w: XlsmWriter, ws: Any, block: Block, top: int, styles: _Styles
         ws.write_string(row, col, str(record[0]), label_fmt)
         ws.write_blank(row, col + 1, None, label_fmt)
         value, change = record[value_col], record[change_col]
-        _tile_formula(w, ws, row + 1, col, f"{_col(value_col)}{data_row + 1}", value, value_fmt)
+        _tile_formula(
+            w, ws, row + 1, col, f"{xl_col_to_name(value_col)}{data_row + 1}", value, value_fmt
+        )
         ws.write_blank(row + 1, col + 1, None, value_fmt)
-        _tile_formula(w, ws, row + 2, col, f"{_col(change_col)}{data_row + 1}", change, change_fmt)
+        _tile_formula(
+            w, ws, row + 2, col, f"{xl_col_to_name(change_col)}{data_row + 1}", change, change_fmt
+        )
         ws.write_string(row + 2, col + 1, "vs prior", label_fmt)
         ws.set_column(col, col, 16)
 
@@ -551,12 +557,3 @@ def _unique(columns: list[str]) -> list[str]:
         seen[name] = n + 1
         out.append(name if n == 0 else f"{name} ({n + 1})")
     return out
-
-
-def _col(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters

@@ -107,13 +107,9 @@ def default_inputs(engine: QueryEngine, layout: dict[str, Any]) -> dict[str, str
 
 
 def last_complete_month(engine: QueryEngine) -> pd.Timestamp:
-    end = engine.as_of + pd.Timedelta(days=1)
-    first_of_month = end.replace(day=1)
-    return (
-        first_of_month - pd.DateOffset(months=1)
-        if end != first_of_month
-        else end - pd.DateOffset(months=1)
-    )
+    """The first day of the last month that ended by the as-of day."""
+    end = engine.as_of + pd.Timedelta(days=1)  # data runs to the end of the as-of day
+    return end.replace(day=1) - pd.DateOffset(months=1)
 
 
 def period_choices(engine: QueryEngine) -> list[str]:

@@ -29,6 +29,8 @@ from typing import Any
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name
+
 from profiler import privacy
 from profiler.errors import ProfilerError
 from workbook.builder import RECORDED_BELOW, SMALL_CELLS, SMALL_COUNTS
@@ -312,9 +314,7 @@ class _Book:
     def tables(self, name: str) -> list[tuple[int, int, int, int]]:
         """Data ranges (first col, first row, last col, last row; 1-based) of the sheet's tables."""
         path = self.sheets[name][1]
-        rels_path = posixpath.join(
-            posixpath.dirname(path), "_rels", posixpath.basename(path) + ".rels"
-        )
+        rels_path = _rels_path(path)
         if rels_path not in self.parts:
             return []
         out = []
@@ -324,8 +324,8 @@ class _Book:
                     posixpath.join(posixpath.dirname(path), rel.get("Target"))
                 )
                 ref = ET.fromstring(self.parts[target]).get("ref")
-                (c1, r1), (c2, r2) = (_split(x) for x in ref.split(":"))
-                out.append((_col_index(c1), r1 + 1, _col_index(c2), r2))
+                (r1, c1), (r2, c2) = (xl_cell_to_rowcol(x.replace("$", "")) for x in ref.split(":"))
+                out.append((c1 + 1, r1 + 2, c2 + 1, r2 + 1))  # 1-based, below the header row
         return out
 
     def metric_definitions(self) -> list[tuple[str, str]]:
@@ -358,12 +358,12 @@ class _Book:
             table_cells = []
             for row in range(first_row, last_row + 1):
                 for col in range(first_col, last_col + 1):
-                    ref = f"{_col_letter(col)}{row}"
+                    ref = f"{xl_col_to_name(col - 1)}{row}"
                     value = values.get(ref)
                     table_cells.append(
                         privacy.Cell(
                             ref,
-                            _col_letter(col),
+                            xl_col_to_name(col - 1),
                             value if isinstance(value, (int, float)) else None,
                             counts.get((name, ref)),
                         )
@@ -406,9 +406,7 @@ class _Book:
         match = re.search(r'<legacyDrawing r:id="(\w+)"/>', xml)
         if not match:
             return xml
-        rels_path = posixpath.join(
-            posixpath.dirname(path), "_rels", posixpath.basename(path) + ".rels"
-        )
+        rels_path = _rels_path(path)
         rels = self.parts[rels_path].decode("utf-8")
         target = re.search(rf'<Relationship Id="{match.group(1)}"[^>]*Target="([^"]+)"', rels)
         if target:
@@ -423,9 +421,7 @@ class _Book:
     def drop_sheet(self, name: str) -> None:
         rid, path = self.sheets.pop(name)
         self.parts.pop(path, None)
-        rels_path = posixpath.join(
-            posixpath.dirname(path), "_rels", posixpath.basename(path) + ".rels"
-        )
+        rels_path = _rels_path(path)
         self.parts.pop(rels_path, None)
         workbook = self.parts["xl/workbook.xml"].decode("utf-8")
         workbook = re.sub(rf'<sheet [^>]*r:id="{rid}"/>', "", workbook)
@@ -497,7 +493,7 @@ class _Book:
         for r, row in enumerate(rows, start=1):
             cells = []
             for c, value in enumerate(row):
-                ref = f"{_col_letter(c + 1)}{r}"
+                ref = f"{xl_col_to_name(c)}{r}"
                 if (
                     isinstance(value, (int, float))
                     and not isinstance(value, bool)
@@ -600,21 +596,6 @@ def _value(attrs: str, body: str, strings: list[str]) -> Any:
     return float(raw.group(1))
 
 
-def _split(ref: str) -> tuple[str, int]:
-    match = re.fullmatch(r"\$?([A-Z]+)\$?(\d+)", ref)
-    return match.group(1), int(match.group(2))
-
-
-def _col_index(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n
-
-
-def _col_letter(index: int) -> str:
-    letters = ""
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
+def _rels_path(part: str) -> str:
+    """Where a part's relationships live: ``xl/worksheets/_rels/sheet1.xml.rels``."""
+    return posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
