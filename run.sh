@@ -47,7 +47,7 @@ setup() {
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         echo "Installing Customer Profiler and its dependencies into $VENV"
         "$VENV/bin/python" -m pip install -q --upgrade pip
-        "$VENV/bin/python" -m pip install -q -e '.[dev]'
+        "$VENV/bin/python" -m pip install -q -e '.[dev,spark]'
         echo "$want" > "$stamp"
     fi
 }
@@ -60,8 +60,9 @@ case "${1:-}" in
         ;;
     test)
         shift
-        # LibreOffice opens every workbook the tests write; poppler turns its PDFs into text.
-        apt_install soffice:libreoffice-calc pdftotext:poppler-utils
+        # LibreOffice opens every workbook the tests write; poppler turns its PDFs into text;
+        # Spark (local mode) runs on Java 17.
+        apt_install soffice:libreoffice-calc pdftotext:poppler-utils java:openjdk-17-jre-headless
         setup
         "$VENV/bin/ruff" check .
         "$VENV/bin/ruff" format --check .

@@ -26,9 +26,16 @@ import pyarrow.parquet as pq
 from .car_context import build_context
 from .contract import PII_COLUMNS
 from .errors import ProfilerError
-from .families import FAMILIES
+from .families import FAMILIES, sales
 from .features import ColumnDef, load_feature_spec
 from .loading import SourceData
+from .sql import sales as sql_sales
+from .sql.engines import SqlEngine
+
+# Families a SQL engine computes, from the same definitions as their pandas modules.
+SQL_FAMILIES: dict[str, Callable[[SqlEngine, Any], dict[str, Any]]] = {
+    "sales": lambda engine, ctx: sql_sales.compute(engine, ctx, sales.levels),
+}
 
 CAR_FILE = "car.parquet"
 DICTIONARY_FILE = "car_dictionary.csv"
@@ -55,6 +62,7 @@ class CarResult:
     left_out: dict[str, str]  # family -> reason
     seconds: float
     models: dict[str, Any] = field(default_factory=dict)  # fitted model figures, or why not
+    engine: str = "pandas"  # where the SQL families were computed
 
     @property
     def n_columns(self) -> int:
@@ -134,11 +142,13 @@ def build_car(
     *,
     spec: dict[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    engine: SqlEngine | None = None,
 ) -> CarResult:
     """Build the CAR from loaded sources as of a date (default: the day after the last order line).
 
     Only data on or before the as-of date is used.  ``progress(family, done, total)`` is called as
-    each family finishes.
+    each family finishes.  With a SQL ``engine`` (profiler/sql), the families that have a SQL
+    form (``SQL_FAMILIES``) are computed by it from the same definitions; the others run here.
     """
     started = time.perf_counter()
     spec = spec or load_feature_spec()
@@ -147,9 +157,16 @@ def build_car(
     columns: dict[str, Any] = {}
     definitions: list[ColumnDef] = []
     left_out: dict[str, str] = {}
+    if engine is not None:
+        engine.register_source(source)
     for done, family in enumerate(FAMILIES, start=1):
         defs = family.columns(ctx)
-        values = family.compute(ctx) if defs else {}
+        if not defs:
+            values = {}
+        elif engine is not None and family.FAMILY in SQL_FAMILIES:
+            values = SQL_FAMILIES[family.FAMILY](engine, ctx)
+        else:
+            values = family.compute(ctx)
         names = [d.name for d in defs]
         if set(names) != set(values):
             # A programming error: every column needs its dictionary entry and vice versa.
@@ -175,6 +192,7 @@ def build_car(
         left_out,
         time.perf_counter() - started,
         ctx.cache.get("meta", {}),
+        engine.name if engine is not None else "pandas",
     )
 
 
@@ -234,6 +252,7 @@ def write_car(result: CarResult, out_dir: str | Path, *, parts: int = 2) -> Path
         "customers": int(n),
         "columns": result.n_columns,
         "left_out": result.left_out,
+        "engine": result.engine,
         "models": result.models,
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2))

@@ -20,6 +20,34 @@ from .loading import SourceData
 DAY = pd.Timedelta(days=1)
 
 
+def period_bounds(
+    spec: dict[str, Any], as_of: pd.Timestamp, period: str
+) -> tuple[pd.Timestamp | None, pd.Timestamp]:
+    """[start, end) of a named period of templates/features.yaml, as of day D (None: no start)."""
+    definition = spec["periods"][period]
+    end = as_of + DAY
+    if period == "ltd":
+        return None, end
+    if period == "ytd":
+        return pd.Timestamp(year=as_of.year, month=1, day=1), end
+    near, far = definition["months_back"]
+    return end - pd.DateOffset(months=far), end - pd.DateOffset(months=near)
+
+
+def bin_members(
+    spec: dict[str, Any], as_of: pd.Timestamp, periods: tuple[str, ...]
+) -> tuple[list[pd.Timestamp], dict[str, np.ndarray]]:
+    """Disjoint time bins whose unions are the periods: the sorted bin edges, and for each period
+    the bins it is made of.  A time's bin is the number of edges at or before it."""
+    bounds = sorted({b for p in periods for b in period_bounds(spec, as_of, p) if b is not None})
+    members = {}
+    for p in periods:
+        start, end = period_bounds(spec, as_of, p)
+        lo = 0 if start is None else bounds.index(start) + 1
+        members[p] = np.arange(lo, bounds.index(end) + 1)
+    return bounds, members
+
+
 @dataclass
 class CarContext:
     """Shared, read-only inputs of the families."""
@@ -53,14 +81,7 @@ class CarContext:
 
     def period_bounds(self, period: str) -> tuple[pd.Timestamp | None, pd.Timestamp]:
         """[start, end) of a named period of templates/features.yaml."""
-        definition = self.spec["periods"][period]
-        end = self.cutoff
-        if period == "ltd":
-            return None, end
-        if period == "ytd":
-            return pd.Timestamp(year=self.as_of.year, month=1, day=1), end
-        near, far = definition["months_back"]
-        return end - pd.DateOffset(months=far), end - pd.DateOffset(months=near)
+        return period_bounds(self.spec, self.as_of, period)
 
     def in_period(self, times: np.ndarray, period: str) -> np.ndarray:
         """Boolean mask of timestamps (datetime64[ns]) inside a named period."""
@@ -79,17 +100,10 @@ class CarContext:
         of.  One aggregation pass per bin then serves every period: a period's total is the sum of
         its bins.
         """
-        bounds = sorted({b for p in periods for b in self.period_bounds(p) if b is not None})
+        bounds, members = bin_members(self.spec, self.as_of, periods)
         edges = np.array([np.datetime64(b, "ns") for b in bounds])
         bin_of = np.searchsorted(edges, times, side="right")  # 0 = before the first boundary
-        n_bins = len(edges) + 1
-        members = {}
-        for p in periods:
-            start, end = self.period_bounds(p)
-            lo = 0 if start is None else bounds.index(start) + 1
-            hi = bounds.index(end) + 1
-            members[p] = np.arange(lo, hi)
-        return bin_of, n_bins, members
+        return bin_of, len(edges) + 1, members
 
     def line_bins(self, periods: tuple[str, ...]) -> tuple[np.ndarray, int, dict[str, np.ndarray]]:
         """``period_bins`` of the fact lines, computed once per set of periods."""

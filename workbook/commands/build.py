@@ -28,6 +28,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="feature definitions YAML (default: templates/features.yaml)",
     )
+    p.add_argument(
+        "--engine",
+        choices=["pandas", "duckdb", "spark"],
+        default="pandas",
+        help="where the declarative families (the sales grid) are computed: in-process pandas (default), embedded DuckDB, or Apache Spark SQL; the CAR is the same (see docs/engines.md)",
+    )
+    p.add_argument(
+        "--spark-master",
+        default=None,
+        help="Spark master URL for --engine spark (default: $PROFILER_SPARK_MASTER or local[2]), e.g. spark://host:7077 or yarn",
+    )
     p.set_defaults(func=run)
 
 
@@ -43,7 +54,12 @@ def family_progress(family: str, done: int, total: int) -> None:
 
 
 def build_and_write(
-    data: Path, out: Path, as_of: str | None, features: str | None = None
+    data: Path,
+    out: Path,
+    as_of: str | None,
+    features: str | None = None,
+    engine: str = "pandas",
+    spark_master: str | None = None,
 ) -> object:
     """Load, build and write; print the load counts and the one-line summary. Returns the result
     (its columns released once written: read them back with ``read_car``)."""
@@ -71,7 +87,15 @@ def build_and_write(
     print(
         f"Rows read {read:,} = accepted {read - quarantined:,} + quarantined {quarantined:,} (see {out / 'quarantine.csv'})"
     )
-    result = build_car(source, as_of, spec=spec, progress=family_progress)
+    if engine == "pandas":
+        result = build_car(source, as_of, spec=spec, progress=family_progress)
+    else:
+        from profiler.car import SQL_FAMILIES
+        from profiler.sql.engines import open_engine
+
+        print(f"Engine: {engine} computes {', '.join(SQL_FAMILIES)}; pandas the other families")
+        with open_engine(engine, spark_master=spark_master) as sql:
+            result = build_car(source, as_of, spec=spec, progress=family_progress, engine=sql)
     write_car(result, out)
     n_columns = result.n_columns
     result.columns.clear()  # persisted: free the CAR's memory before the activity table
@@ -97,5 +121,7 @@ def build_and_write(
 
 
 def run(args: argparse.Namespace) -> int:
-    build_and_write(Path(args.data), Path(args.out), args.as_of, args.features)
+    build_and_write(
+        Path(args.data), Path(args.out), args.as_of, args.features, args.engine, args.spark_master
+    )
     return 0

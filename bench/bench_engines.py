@@ -1,0 +1,145 @@
+"""Engine benchmark: the same CAR built with each engine, its time and peak memory, and a
+column-by-column check that the engines agree.
+
+Usage: python bench/bench_engines.py --data /tmp/profiler-bench-data --out /tmp/profiler-bench-engines
+       [--engines pandas,duckdb,spark] [--spark-master local[2]] [--skip-check]
+(generate the data first: python bench/bench_generate.py --customers 1000000)
+
+Each engine runs in its own process (so its peak RSS is its own): load and validate the sources,
+build the CAR (timed per family) and write it.  Then every column of every engine's CAR is
+compared with the pandas one: counts, dates and float32 columns exactly, float64 money within
+1e-9 relative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def one(engine: str, data: str, out: str, spark_master: str | None) -> None:
+    """Child process: build with one engine and print its timings as JSON."""
+    from profiler.car import build_car, write_car
+    from profiler.loading import load_sources
+    from profiler.sql.engines import open_engine
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    source = load_sources(data)
+    timings["load"] = time.perf_counter() - started
+    last = [time.perf_counter()]
+
+    def progress(family: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        timings[family] = now - last[0]
+        last[0] = now
+
+    built = time.perf_counter()
+    if engine == "pandas":
+        result = build_car(source, None, progress=progress)
+    else:
+        with open_engine(engine, spark_master=spark_master) as sql:
+            result = build_car(source, None, progress=progress, engine=sql)
+    timings["build"] = time.perf_counter() - built
+    written = time.perf_counter()
+    write_car(result, out)
+    timings["write"] = time.perf_counter() - written
+    timings["total"] = time.perf_counter() - started
+    print(json.dumps(timings))
+
+
+def run_child(engine: str, args: argparse.Namespace) -> dict[str, float]:
+    out = Path(args.out) / engine
+    command = [sys.executable, __file__, "--one", engine, "--data", args.data, "--out", str(out)]
+    if args.spark_master:
+        command += ["--spark-master", args.spark_master]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(child.pid, 0)
+    output = child.stdout.read() if child.stdout else ""
+    if status != 0:
+        raise SystemExit(f"{engine}: the build failed (exit status {status >> 8})")
+    timings = json.loads(output.strip().splitlines()[-1])
+    timings["peak_gb"] = usage.ru_maxrss / 1024**2  # children's JVMs are not counted here
+    return timings
+
+
+def compare(reference: Path, other: Path, batch: int = 100) -> dict[str, object]:
+    """Column-by-column agreement of two written CARs, a batch of columns at a time."""
+    names = pq.read_schema(next(iter(sorted((reference / "car.parquet").glob("*.parquet"))))).names
+    units = dict(
+        line.split(",")[0:4:3]
+        for line in (reference / "car_dictionary.csv").read_text().splitlines()[1:]
+        if line.count(",") >= 3
+    )
+    worst, unequal = 0.0, []
+    for i in range(0, len(names), batch):
+        cols = names[i : i + batch]
+        a = pq.read_table(reference / "car.parquet", columns=cols)
+        b = pq.read_table(other / "car.parquet", columns=cols)
+        for name in cols:
+            x, y = a.column(name), b.column(name)
+            if x.type == "double" and units.get(name) != "count":
+                xa, ya = x.to_numpy(), y.to_numpy()
+                both = ~(np.isnan(xa) & np.isnan(ya))
+                scale = np.maximum(np.abs(xa[both]), 1e-300)
+                rel = np.abs(xa[both] - ya[both]) / scale
+                worst = max(worst, float(np.nanmax(rel, initial=0.0)))
+                if not np.all(rel <= 1e-9) or np.isnan(xa).sum() != np.isnan(ya).sum():
+                    unequal.append(name)
+            elif pa.types.is_floating(x.type):  # float32: to the bit, NaN where NaN
+                if x.type != y.type or not np.array_equal(
+                    x.to_numpy(), y.to_numpy(), equal_nan=True
+                ):
+                    unequal.append(name)
+            elif not x.equals(y):
+                unequal.append(name)
+    return {"columns": len(names), "unequal": unequal, "max_relative_difference": worst}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--engines", default="pandas,duckdb")
+    parser.add_argument("--spark-master", default=None)
+    parser.add_argument("--skip-check", action="store_true")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        one(args.one, args.data, args.out, args.spark_master)
+        return
+    engines = args.engines.split(",")
+    results = {}
+    for engine in engines:
+        results[engine] = run_child(engine, args)
+        t = results[engine]
+        print(
+            f"{engine:7s} total {t['total']:6.1f} s  (load {t['load']:.1f}, build {t['build']:.1f} "
+            f"of which sales {t.get('sales', float('nan')):.1f}, write {t['write']:.1f})  "
+            f"peak {t['peak_gb']:.1f} GB",
+            flush=True,
+        )
+    if "pandas" in engines and not args.skip_check:
+        for engine in engines:
+            if engine == "pandas":
+                continue
+            check = compare(Path(args.out) / "pandas", Path(args.out) / engine)
+            print(
+                f"{engine} vs pandas: {check['columns']} columns, "
+                f"{len(check['unequal'])} unequal {check['unequal'][:5]}, "
+                f"max relative difference of money {check['max_relative_difference']:.2e}"
+            )
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
