@@ -29,12 +29,14 @@ from .errors import ProfilerError
 from .families import FAMILIES, sales
 from .features import ColumnDef, load_feature_spec
 from .loading import SourceData
+from .sql import potential as sql_potential
 from .sql import sales as sql_sales
 from .sql.engines import SqlEngine
 
 # Families a SQL engine computes, from the same definitions as their pandas modules.
 SQL_FAMILIES: dict[str, Callable[[SqlEngine, Any], dict[str, Any]]] = {
     "sales": lambda engine, ctx: sql_sales.compute(engine, ctx, sales.levels),
+    "potential": sql_potential.compute,
 }
 
 CAR_FILE = "car.parquet"

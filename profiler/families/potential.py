@@ -78,11 +78,15 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
     ]
 
 
+MICRO = 1_000_000  # order amounts are summed in whole millionths of a pound
+
+
 def compute(ctx: CarContext) -> dict[str, Any]:
-    spec = ctx.spec["potential_value"]
-    months = spec["horizon_months"]
-    kept_net = np.where(ctx.kept, ctx.facts["net_gbp"].to_numpy(dtype=np.float64), 0.0)
-    order_net = np.add.reduceat(kept_net, ctx.order_starts) if len(ctx.order_starts) else kept_net
+    net = ctx.facts["net_gbp"].to_numpy(dtype=np.float64)
+    kept_net = np.where(ctx.kept, np.floor(net * MICRO), 0.0)
+    order_net = (
+        np.add.reduceat(kept_net, ctx.order_starts) if len(ctx.order_starts) else kept_net
+    ) / MICRO
     keep = ctx.order_kept
     transactions = pd.DataFrame(
         {
@@ -91,6 +95,30 @@ def compute(ctx: CarContext) -> dict[str, Any]:
             "net_amount": order_net[keep],
         }
     )
+    return from_transactions(ctx, transactions)
+
+
+def from_transactions(ctx: CarContext, transactions: pd.DataFrame) -> dict[str, Any]:
+    """The family's columns from the kept orders: customer_id (the customer's CAR row),
+    ordered_at and net_amount (the order's kept net GBP).  Shared by every engine: the fit is
+    the analytical layer; only the transactions come from the engine.
+
+    The Gamma-Gamma likelihood is flat enough that a last-bit difference in its inputs moves
+    the estimates by about 1e-8, so engines must hand over identical inputs: each line's net
+    GBP is truncated to whole millionths of a pound (``MICRO``) and an order's amount is their
+    exact integer sum, and orders are sorted by customer, time and amount before the
+    per-customer sums.
+    """
+    order = np.lexsort(
+        (
+            transactions["net_amount"].to_numpy(),
+            transactions["ordered_at"].to_numpy(),
+            transactions["customer_id"].to_numpy(),
+        )
+    )
+    transactions = transactions.iloc[order].reset_index(drop=True)
+    spec = ctx.spec["potential_value"]
+    months = spec["horizon_months"]
     names = [t["tier"] for t in spec["tiers"]]
     p_alive, expected, spend, clv = (np.full(ctx.n, np.nan) for _ in range(4))
     buyer = np.zeros(ctx.n, dtype=bool)

@@ -1,0 +1,61 @@
+"""Potential value with a SQL engine: the engine gives the kept orders, the fit runs here.
+
+BG/NBD + Gamma-Gamma are fitted by numerical optimisation (profiler/clv.py), which is no SQL
+aggregate; the engine reduces the order lines to one row per kept order (its customer, time and
+kept net GBP), and ``families.potential.from_transactions`` fits and scores exactly as the
+pandas engine does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlglot import exp
+
+from ..families.potential import MICRO, from_transactions
+from .engines import SqlEngine
+from .facts import FactsShape, as_double, car_facts, case, col, number
+
+
+def kept_orders(shape: FactsShape, as_of: pd.Timestamp) -> exp.Select:
+    """One row per order with a kept line on or before D: customer_id, ordered_at, net_amount
+    (the exact sum of its kept lines' net GBP in whole millionths, see ``from_transactions``)."""
+    return (
+        exp.select(
+            col("customer_id"),
+            exp.func("MIN", col("ordered_at")).as_("ordered_at"),
+            exp.Div(
+                this=as_double(
+                    exp.func(
+                        "SUM",
+                        case(
+                            col("kept"),
+                            exp.Floor(this=exp.Mul(this=col("net_gbp"), expression=number(MICRO))),
+                            number(0),
+                        ),
+                    )
+                ),
+                expression=number(MICRO),
+            ).as_("net_amount"),
+        )
+        .from_(car_facts(shape, as_of).subquery("f"))
+        .group_by(col("customer_id"), col("order_id"))
+        .having(exp.func("MAX", exp.cast(col("kept"), "INT")).eq(1))
+    )
+
+
+def compute(engine: SqlEngine, ctx: Any) -> dict[str, Any]:
+    table = engine.run(kept_orders(FactsShape.of(ctx.source), ctx.as_of))
+    ids = table.column("customer_id").to_numpy()
+    rows = ctx.codes_of(ids)
+    if len(rows) and rows.min() < 0:
+        raise AssertionError(f"{engine.name}: kept orders of customers outside the CAR")
+    transactions = pd.DataFrame(
+        {
+            "customer_id": rows,
+            "ordered_at": table.column("ordered_at").to_numpy().astype("datetime64[ns]"),
+            "net_amount": table.column("net_amount").to_numpy(),
+        }
+    )
+    return from_transactions(ctx, transactions)
