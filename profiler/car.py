@@ -29,6 +29,8 @@ from .errors import ProfilerError
 from .families import FAMILIES, sales
 from .features import ColumnDef, load_feature_spec
 from .loading import SourceData
+from .sql import behaviour as sql_behaviour
+from .sql import lifecycle as sql_lifecycle
 from .sql import potential as sql_potential
 from .sql import sales as sql_sales
 from .sql.engines import SqlEngine
@@ -36,6 +38,8 @@ from .sql.engines import SqlEngine
 # Families a SQL engine computes, from the same definitions as their pandas modules.
 SQL_FAMILIES: dict[str, Callable[[SqlEngine, Any], dict[str, Any]]] = {
     "sales": lambda engine, ctx: sql_sales.compute(engine, ctx, sales.levels),
+    "lifecycle": sql_lifecycle.compute,
+    "behaviour": sql_behaviour.compute,
     "potential": sql_potential.compute,
 }
 
