@@ -26,22 +26,11 @@ import pyarrow.parquet as pq
 from .car_context import build_context
 from .contract import PII_COLUMNS
 from .errors import ProfilerError
-from .families import FAMILIES, sales
+from .families import FAMILIES
 from .features import ColumnDef, load_feature_spec
 from .loading import SourceData
-from .sql import behaviour as sql_behaviour
-from .sql import lifecycle as sql_lifecycle
-from .sql import potential as sql_potential
-from .sql import sales as sql_sales
+from .sql.car_families import SQL_FAMILIES
 from .sql.engines import SqlEngine
-
-# Families a SQL engine computes, from the same definitions as their pandas modules.
-SQL_FAMILIES: dict[str, Callable[[SqlEngine, Any], dict[str, Any]]] = {
-    "sales": lambda engine, ctx: sql_sales.compute(engine, ctx, sales.levels),
-    "lifecycle": sql_lifecycle.compute,
-    "behaviour": sql_behaviour.compute,
-    "potential": sql_potential.compute,
-}
 
 CAR_FILE = "car.parquet"
 DICTIONARY_FILE = "car_dictionary.csv"

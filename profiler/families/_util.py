@@ -29,7 +29,11 @@ def first_per_group(codes: np.ndarray, n: int) -> np.ndarray:
 def take(values: np.ndarray, index: np.ndarray, missing: object = np.nan) -> np.ndarray:
     """values[index], with ``missing`` where index is -1."""
     safe = np.maximum(index, 0)
-    picked = values[safe] if len(values) else np.full(len(index), missing)
+    if not len(values):  # nothing to pick: all missing, in the values' own kind
+        missing = np.datetime64("NaT") if values.dtype.kind == "M" else missing
+        dtype = values.dtype if values.dtype.kind == "M" else None
+        return np.full(len(index), missing, dtype=dtype)
+    picked = values[safe]
     if picked.dtype.kind == "M":
         return np.where(index >= 0, picked, np.datetime64("NaT"))
     if picked.dtype.kind in "iub":

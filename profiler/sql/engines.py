@@ -17,6 +17,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from ..errors import ProfilerError
+from ..loading import ROW
 
 if TYPE_CHECKING:
     from ..loading import SourceData
@@ -29,8 +30,10 @@ class SqlEngineError(ProfilerError):
 
 
 def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
-    """An accepted source table as Arrow, without the loader's bookkeeping columns."""
-    keep = [c for c in frame.columns if not str(c).startswith("_")]
+    """An accepted source table as Arrow.  Of the loader's bookkeeping columns only the source
+    row number (``loading.ROW``) is kept: "latest" rows tied on time are told apart by it, as the
+    pandas engine's stable sorts do."""
+    keep = [c for c in frame.columns if c == ROW or not str(c).startswith("_")]
     return pa.Table.from_pandas(frame[keep], preserve_index=False)
 
 
