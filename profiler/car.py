@@ -29,7 +29,8 @@ from .errors import ProfilerError
 from .families import FAMILIES
 from .features import ColumnDef, load_feature_spec
 from .loading import SourceData
-from .sql.car_families import SQL_FAMILIES
+from .sql.car_families import PANDAS_FAMILIES, SQL_FAMILIES
+from .sql.context import build_sql_context
 from .sql.engines import SqlEngine
 
 CAR_FILE = "car.parquet"
@@ -142,23 +143,27 @@ def build_car(
     """Build the CAR from loaded sources as of a date (default: the day after the last order line).
 
     Only data on or before the as-of date is used.  ``progress(family, done, total)`` is called as
-    each family finishes.  With a SQL ``engine`` (profiler/sql), the families that have a SQL
-    form (``SQL_FAMILIES``) are computed by it from the same definitions; the others run here.
+    each family finishes.  With a SQL ``engine`` (profiler/sql) every family reading source
+    tables is computed by it from the same definitions (``SQL_FAMILIES``) and the order lines
+    never enter this process; value scores and strategy segments (``PANDAS_FAMILIES``) rank and
+    combine the columns it returned.
     """
     started = time.perf_counter()
     spec = spec or load_feature_spec()
     as_of_ts = pd.Timestamp(as_of).normalize() if as_of is not None else default_as_of(source)
-    ctx = build_context(source, as_of_ts, spec)
+    if engine is None:
+        ctx = build_context(source, as_of_ts, spec)
+    else:
+        engine.register_source(source)
+        ctx = build_sql_context(engine, source, as_of_ts, spec)
     columns: dict[str, Any] = {}
     definitions: list[ColumnDef] = []
     left_out: dict[str, str] = {}
-    if engine is not None:
-        engine.register_source(source)
     for done, family in enumerate(FAMILIES, start=1):
         defs = family.columns(ctx)
         if not defs:
             values = {}
-        elif engine is not None and family.FAMILY in SQL_FAMILIES:
+        elif engine is not None and family.FAMILY not in PANDAS_FAMILIES:
             values = SQL_FAMILIES[family.FAMILY](engine, ctx)
         else:
             values = family.compute(ctx)

@@ -48,27 +48,17 @@ def bin_members(
     return bounds, members
 
 
-@dataclass
-class CarContext:
-    """Shared, read-only inputs of the families."""
+@dataclass(kw_only=True)
+class Population:
+    """What every family may read, whichever engine computes it: D, the definitions, the
+    sources and the CAR's customers, plus the columns of the families built so far."""
 
     as_of: pd.Timestamp  # the as-of day D (midnight)
     spec: dict[str, Any]
     source: SourceData
     customer_ids: np.ndarray  # sorted; row i of the CAR is customer_ids[i]
-    facts: pd.DataFrame  # order facts ordered on or before D, sorted by order
-    cust: np.ndarray  # customer code of each fact line
-    kept: np.ndarray  # bool: completed as of D
-    returned: np.ndarray  # bool: returned on or before D
-    cancelled: np.ndarray
-    order_starts: np.ndarray  # first line of each order (lines are grouped by order)
-    order_cust: np.ndarray
-    order_time: np.ndarray  # datetime64[ns] of each order
-    order_kept: np.ndarray  # bool: the order has at least one kept line
     built: dict[str, Any] = field(default_factory=dict)  # columns of the families computed so far
     cache: dict[Any, Any] = field(default_factory=dict)  # levels, codes and bins reused by families
-    _period_masks: dict[str, np.ndarray] = field(default_factory=dict)
-    _order_period_masks: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -90,6 +80,50 @@ class CarContext:
         if start is not None:
             mask &= times >= np.datetime64(start)
         return mask
+
+    def codes_of(self, ids: pd.Series | np.ndarray) -> np.ndarray:
+        """Customer codes of ids (-1 for ids outside the population)."""
+        return pd.Index(self.customer_ids).get_indexer(np.asarray(ids))
+
+    def per_customer(self, codes: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Sum of weights (or count) per customer code; codes < 0 are ignored."""
+        keep = codes >= 0
+        if not keep.all():
+            codes = codes[keep]
+            weights = None if weights is None else weights[keep]
+        return np.bincount(codes, weights=weights, minlength=self.n).astype(np.float64)
+
+    def visible(
+        self, table: str, time_column: str | None, *, keep_undated: bool = False
+    ) -> pd.DataFrame | None:
+        """A side table's rows known on or before D (None when the table was not provided)."""
+        if not self.source.has(table):
+            return None
+        frame = self.source.tables[table]
+        if time_column is None:
+            return frame
+        times = frame[time_column]
+        known = times < self.cutoff
+        if keep_undated:
+            known |= times.isna()
+        return frame[known.to_numpy()]
+
+
+@dataclass(kw_only=True)
+class CarContext(Population):
+    """The pandas engine's inputs: the order facts as of D in memory, coded and grouped."""
+
+    facts: pd.DataFrame  # order facts ordered on or before D, sorted by order
+    cust: np.ndarray  # customer code of each fact line
+    kept: np.ndarray  # bool: completed as of D
+    returned: np.ndarray  # bool: returned on or before D
+    cancelled: np.ndarray
+    order_starts: np.ndarray  # first line of each order (lines are grouped by order)
+    order_cust: np.ndarray
+    order_time: np.ndarray  # datetime64[ns] of each order
+    order_kept: np.ndarray  # bool: the order has at least one kept line
+    _period_masks: dict[str, np.ndarray] = field(default_factory=dict)
+    _order_period_masks: dict[str, np.ndarray] = field(default_factory=dict)
 
     def period_bins(
         self, periods: tuple[str, ...], times: np.ndarray
@@ -156,33 +190,6 @@ class CarContext:
         if period not in self._order_period_masks:
             self._order_period_masks[period] = self.in_period(self.order_time, period)
         return self._order_period_masks[period]
-
-    def codes_of(self, ids: pd.Series | np.ndarray) -> np.ndarray:
-        """Customer codes of ids (-1 for ids outside the population)."""
-        return pd.Index(self.customer_ids).get_indexer(np.asarray(ids))
-
-    def per_customer(self, codes: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """Sum of weights (or count) per customer code; codes < 0 are ignored."""
-        keep = codes >= 0
-        if not keep.all():
-            codes = codes[keep]
-            weights = None if weights is None else weights[keep]
-        return np.bincount(codes, weights=weights, minlength=self.n).astype(np.float64)
-
-    def visible(
-        self, table: str, time_column: str | None, *, keep_undated: bool = False
-    ) -> pd.DataFrame | None:
-        """A side table's rows known on or before D (None when the table was not provided)."""
-        if not self.source.has(table):
-            return None
-        frame = self.source.tables[table]
-        if time_column is None:
-            return frame
-        times = frame[time_column]
-        known = times < self.cutoff
-        if keep_undated:
-            known |= times.isna()
-        return frame[known.to_numpy()]
 
 
 def _take(frame: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:

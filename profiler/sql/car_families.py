@@ -16,6 +16,7 @@ from . import (
     behaviour,
     demographics,
     engagement,
+    interests,
     lifecycle,
     potential,
     preferences,
@@ -24,10 +25,15 @@ from . import (
 )
 from .engines import SqlEngine
 
+# Families that run in pandas whichever engine builds the CAR: they rank and combine the
+# customer-level columns already built (ctx.built), and read no source table.
+PANDAS_FAMILIES = ("value", "strategy")
+
 SQL_FAMILIES: dict[str, Callable[[SqlEngine, Any], dict[str, Any]]] = {
     "sales": lambda engine, ctx: sales.compute(engine, ctx, pandas_sales.levels),
     "lifecycle": lifecycle.compute,
     "behaviour": behaviour.compute,
+    "interests": interests.compute,
     "voice": voice.compute,
     "engagement": engagement.compute,
     "preferences": preferences.compute,
