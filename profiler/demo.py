@@ -17,23 +17,32 @@ the order lines except for documented reconciling items (docs/data-contract.md):
 * a few manual journals (``journals``) are posted to net sales.
 
 Everything is vectorised with numpy so 1M customers (~20M order lines) fit in about a minute.
-The same ``customers`` and ``seed`` give byte-identical files.
+Larger populations are generated in chunks of customers (``chunk_customers``), each appended to
+one file per table, so memory is bounded by one chunk rather than the population.  The same
+``customers``, ``seed`` and chunk size give byte-identical files.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .contract import CATEGORIES, INTERACTION_TYPES, PRICE_POINTS, REGIONS, TOPICS, WEALTH_BANDS
+
+# Chunked generation (``chunk_customers``) is what ``profiler generate`` and the benchmark use
+# above this many customers: a chunk of 1M customers (~18M order lines) needs no more memory than
+# generating 1M customers at once (~7 GB), however many chunks follow.
+DEFAULT_CHUNK_CUSTOMERS = 1_000_000
+FIRST_ORDER_ID = 1_000_001
 
 START = np.datetime64("2022-07-01")
 END = np.datetime64("2026-06-30")  # last day with orders
@@ -297,6 +306,7 @@ class GenerationReport:
     out_dir: Path
     rows: dict[str, int]
     seconds: float
+    chunks: int = 1
 
 
 def generate_demo(
@@ -306,14 +316,45 @@ def generate_demo(
     *,
     file_format: str = "parquet",
     progress: Callable[[str], None] | None = None,
+    chunk_customers: int | None = None,
 ) -> GenerationReport:
-    """Write the demo tables (one file each) to ``out_dir`` and return their row counts."""
+    """Write the demo tables (one file each) to ``out_dir`` and return their row counts.
+
+    Parameters
+    ----------
+    customers, seed
+        The population size and random seed; with the chunk size they fix every byte written.
+    chunk_customers
+        When ``customers`` exceeds it, customers are generated this many at a time, each chunk
+        from its own random stream (``np.random.SeedSequence(seed).spawn``) and appended to one
+        file per table, so peak memory is that of one chunk.  Customer and order ids run on
+        across chunks; products, fx rates and journals are generated once and the ledger is
+        booked from every chunk's lines.  ``None`` (or a population that fits in one chunk)
+        generates everything in memory, exactly as before.
+    """
     if customers < 1:
         raise ValueError("customers must be at least 1")
+    if chunk_customers is not None and chunk_customers < 1:
+        raise ValueError(f"chunk_customers must be at least 1, not {chunk_customers}")
+    if file_format not in ("parquet", "csv"):
+        raise ValueError(f"unknown format {file_format!r}: expected parquet or csv")
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda _msg: None)
+    if chunk_customers is None or customers <= chunk_customers:
+        rows = _generate_whole(customers, seed, out, file_format, say)
+        chunks = 1
+    else:
+        rows = _generate_chunked(customers, seed, out, file_format, say, chunk_customers)
+        chunks = -(-customers // chunk_customers)
+    return GenerationReport(out, rows, time.perf_counter() - started, chunks)
+
+
+def _generate_whole(
+    customers: int, seed: int, out: Path, file_format: str, say: Callable[[str], None]
+) -> dict[str, int]:
+    """Every table built in memory from one random stream, then written."""
     rng = np.random.default_rng(seed)
     say("customers")
     people = _customers(rng, customers)
@@ -342,7 +383,101 @@ def generate_demo(
         say(f"writing {name}")
         _write(table, out / f"{name}.{file_format}", file_format)
         rows[name] = table.num_rows
-    return GenerationReport(out, rows, time.perf_counter() - started)
+    return rows
+
+
+_TABLE_ORDER = (
+    "customers",
+    "products",
+    "order_lines",
+    "interactions",
+    "surveys",
+    "preferences",
+    "enrichment",
+    "accounts",
+    "fx_rates",
+    "journals",
+    "ledger",
+)
+
+
+def _chunks(customers: int, size: int) -> Iterator[tuple[int, int]]:
+    """(first customer index, count) of each chunk."""
+    for first in range(0, customers, size):
+        yield first, min(size, customers - first)
+
+
+def _generate_chunked(
+    customers: int,
+    seed: int,
+    out: Path,
+    file_format: str,
+    say: Callable[[str], None],
+    chunk_customers: int,
+) -> dict[str, int]:
+    """Customers a chunk at a time, each chunk's tables appended to one file per table.
+
+    Stream 0 of the seed's spawned streams draws what is shared (products, daily fx, journals);
+    stream ``k + 1`` draws chunk ``k``, so a chunk's data depend only on the seed, its number
+    and its size.  The ledger's parts are additive over lines, so they are summed over chunks
+    and booked once at the end.
+    """
+    spans = list(_chunks(customers, chunk_customers))
+    streams = np.random.SeedSequence(seed).spawn(1 + len(spans))
+    shared = np.random.default_rng(streams[0])
+    say("products, fx rates, journals")
+    products = _products(shared)
+    fx = _daily_fx(shared)
+    fx_rates = _fx_rates(fx)
+    journals = _journals(shared)
+    # Per-customer tables, in the order each chunk draws them from its stream (after the
+    # customers themselves and their order lines, as in one stream).
+    side_tables: dict[str, Callable[[np.random.Generator, dict], pa.Table]] = {
+        "customers": _customer_table,
+        "interactions": _interactions,
+        "surveys": _surveys,
+        "preferences": _preferences,
+        "enrichment": _enrichment,
+        "accounts": _accounts,
+    }
+    names = ["order_lines", *side_tables]
+    writers = {name: _Appender(out / f"{name}.{file_format}", file_format) for name in names}
+    parts: pd.DataFrame | None = None
+    next_order_id = FIRST_ORDER_ID
+    try:
+        for k, (first, count) in enumerate(spans):
+            rng = np.random.default_rng(streams[k + 1])
+            say(f"chunk {k + 1}/{len(spans)}: customers {first + 1:,} to {first + count:,}")
+            people = _customers(rng, count)
+            people["first_id"] = first + 1
+            lines = _order_lines(rng, people, products, fx, first_order_id=next_order_id)
+            if lines.num_rows:
+                next_order_id = int(pc.max(lines["order_id"]).as_py()) + 1
+            writers["order_lines"].write(lines)
+            chunk_parts = _ledger_parts(lines, products, fx_rates)
+            parts = chunk_parts if parts is None else parts.add(chunk_parts, fill_value=0.0)
+            del lines, chunk_parts
+            for name, make in side_tables.items():
+                writers[name].write(make(rng, people))
+        for writer in writers.values():
+            writer.close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+    assert parts is not None
+    say("ledger")
+    rows = {name: writer.rows for name, writer in writers.items()}
+    for name, table in (
+        ("products", products["table"]),
+        ("fx_rates", fx_rates),
+        ("journals", journals),
+        ("ledger", _book_ledger(parts, journals)),
+    ):
+        say(f"writing {name}")
+        _write(table, out / f"{name}.{file_format}", file_format)
+        rows[name] = table.num_rows
+    return {name: rows[name] for name in _TABLE_ORDER}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,11 +500,16 @@ def _customers(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     return {"n": np.array(n), "type": ctype, "home": home, "acquired": acquired, "buyer": buyer}
 
 
+def _ids(people: dict, index: np.ndarray) -> np.ndarray:
+    """Customer ids of positions in ``people``: 1, 2, ... unless the chunk starts further on."""
+    return (index + people.get("first_id", 1)).astype(np.int64)
+
+
 def _customer_table(rng: np.random.Generator, people: dict) -> pa.Table:
     n = int(people["n"])
     codes = list(COUNTRIES)
     home = people["home"]
-    ids = np.arange(1, n + 1, dtype=np.int64)
+    ids = _ids(people, np.arange(n))
     lead = rng.integers(0, 200, n) * (rng.random(n) < 0.5)
     created_day = np.maximum(people["acquired"] - lead, 0)
     created = (
@@ -510,7 +650,14 @@ def _daily_fx(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return rates
 
 
-def _order_lines(rng: np.random.Generator, people: dict, products: dict, fx: dict) -> pa.Table:
+def _order_lines(
+    rng: np.random.Generator,
+    people: dict,
+    products: dict,
+    fx: dict,
+    *,
+    first_order_id: int = FIRST_ORDER_ID,
+) -> pa.Table:
     n = int(people["n"])
     ctype = people["type"]
     buyers = np.flatnonzero(people["buyer"])
@@ -553,7 +700,7 @@ def _order_lines(rng: np.random.Generator, people: dict, products: dict, fx: dic
     )
     chrono = np.argsort(ordered, kind="stable")
     cust, ctype_o, day, ordered = cust[chrono], ctype_o[chrono], day[chrono], ordered[chrono]
-    order_id = np.arange(1_000_001, 1_000_001 + n_orders, dtype=np.int64)
+    order_id = np.arange(first_order_id, first_order_id + n_orders, dtype=np.int64)
 
     # Channel: digital share grows over the years; clienteling for top clients.
     progress = day / DAYS
@@ -649,7 +796,7 @@ def _order_lines(rng: np.random.Generator, people: dict, products: dict, fx: dic
         {
             "order_id": order_id[line_order],
             "line_id": line_id,
-            "customer_id": (l_cust + 1).astype(np.int64),
+            "customer_id": _ids(people, l_cust),
             "ordered_at": pa.array(l_ordered),
             "channel": _dict(l_channel, ["store", "web", "app", "clienteling"]),
             "store_id": _dict(store_code[line_order], all_stores),
@@ -709,7 +856,7 @@ def _interactions(rng: np.random.Generator, people: dict) -> pa.Table:
     effort = np.where(itype == 1, np.minimum(effort + 2, 7), effort)
     return pa.table(
         {
-            "customer_id": (who + 1).astype(np.int64),
+            "customer_id": _ids(people, who),
             "at": pa.array(at),
             "channel": _dict(channel, ["store", "phone", "email", "chat", "social", "event"]),
             "type": _dict(itype, list(INTERACTION_TYPES)),
@@ -747,7 +894,7 @@ def _surveys(rng: np.random.Generator, people: dict) -> pa.Table:
     )
     return pa.table(
         {
-            "customer_id": (who + 1).astype(np.int64),
+            "customer_id": _ids(people, who),
             "at": pa.array(at),
             "channel": _dict(channel, ["store", "web", "app", "clienteling", "contact centre"]),
             "nps": _int_array(nps, pa.int8()),
@@ -760,7 +907,7 @@ def _preferences(rng: np.random.Generator, people: dict) -> pa.Table:
     n = int(people["n"])
     who = np.flatnonzero(rng.random(n) < 0.9)
     engaged = np.clip(_engagement(people)[who] / 14.0, 0, 1)
-    cols: dict[str, object] = {"customer_id": (who + 1).astype(np.int64)}
+    cols: dict[str, object] = {"customer_id": _ids(people, who)}
     for channel, base in (("email", 0.55), ("sms", 0.25), ("phone", 0.3), ("post", 0.2)):
         cols[f"opt_in_{channel}"] = rng.random(len(who)) < base + 0.4 * engaged
     for topic in TOPICS:
@@ -825,7 +972,7 @@ def _enrichment(rng: np.random.Generator, people: dict) -> pa.Table:
     city = city_start[home] + rng.integers(0, 10, len(who)) % city_count[home]
     return pa.table(
         {
-            "customer_id": (who + 1).astype(np.int64),
+            "customer_id": _ids(people, who),
             "mosaic_group": _dict(group, groups),
             "mosaic_type": _dict(mtype, types),
             "wealth_band": _dict(wealth, list(WEALTH_BANDS)),
@@ -860,7 +1007,7 @@ def _accounts(rng: np.random.Generator, people: dict) -> pa.Table:
     bad_debt = np.round(np.where(rng.random(m) < 0.05, rng.uniform(500, 15_000, m), 0.0), 2)
     return pa.table(
         {
-            "customer_id": (who + 1).astype(np.int64),
+            "customer_id": _ids(people, who),
             "portfolio": _dict(np.where(managed, portfolio, -1), PORTFOLIOS),
             "account_manager": _dict(np.where(managed, adviser, -1), advisers),
             "credit_limit": limit,
@@ -918,6 +1065,13 @@ def _journals(rng: np.random.Generator) -> pa.Table:
 
 def _ledger(lines: pa.Table, products: dict, fx_rates: pa.Table, journals: pa.Table) -> pa.Table:
     """Book sales as Finance does; see the module docstring for the reconciling items."""
+    return _book_ledger(_ledger_parts(lines, products, fx_rates), journals)
+
+
+def _ledger_parts(lines: pa.Table, products: dict, fx_rates: pa.Table) -> pd.DataFrame:
+    """The ledger's sums over order lines by month x channel x category: sales, late
+    cancellations booked and reversed, and returns.  Sums, so those of chunks of lines add up
+    to those of all the lines."""
     frame = lines.select(
         ["ordered_at", "channel", "product_id", "net_amount", "currency", "status", "returned_at"]
     ).to_pandas()
@@ -926,8 +1080,6 @@ def _ledger(lines: pa.Table, products: dict, fx_rates: pa.Table, journals: pa.Ta
     frame["channel"] = frame["channel"].astype(str)
     frame["currency"] = frame["currency"].astype(str)
     rates = fx_rates.to_pandas().set_index(["period", "currency"])["rate"]
-    months = _months()
-    last_month = months[-1]
     frame["month"] = frame["ordered_at"].dt.to_period("M")
     frame["rate"] = rates.reindex(
         pd.MultiIndex.from_arrays([frame["month"].astype(str), frame["currency"]])
@@ -947,19 +1099,19 @@ def _ledger(lines: pa.Table, products: dict, fx_rates: pa.Table, journals: pa.Ta
         pd.MultiIndex.from_arrays([back["month"].astype(str), back["currency"]])
     ).to_numpy()
     returns = (back["net_amount"] * back_rate).groupby([back[k] for k in keys]).sum()
+    return pd.concat(
+        {"sales": sales, "late": late_value, "reversal": -reversal, "returns": returns}, axis=1
+    ).fillna(0.0)
+
+
+def _book_ledger(parts: pd.DataFrame, journals: pa.Table) -> pa.Table:
+    """The ledger from the lines' parts (``_ledger_parts``) and the manual journals."""
+    keys = ["month", "channel", "category"]
+    last_month = _months()[-1]
     jr = journals.to_pandas()
     jr["month"] = pd.PeriodIndex(jr["period"], freq="M")
     journal = jr.groupby(keys)["amount"].sum()
-    parts = pd.concat(
-        {
-            "sales": sales,
-            "late": late_value,
-            "reversal": -reversal,
-            "returns": returns,
-            "journal": journal,
-        },
-        axis=1,
-    ).fillna(0.0)
+    parts = pd.concat([parts, journal.rename("journal")], axis=1).fillna(0.0)
     parts = parts[parts.index.get_level_values(0) <= last_month]
     net = parts["sales"] + parts["late"] + parts["reversal"] - parts["returns"] + parts["journal"]
     ledger = pd.DataFrame(
@@ -1005,18 +1157,64 @@ def _dict(codes: np.ndarray, labels: list) -> pa.DictionaryArray:
     )
 
 
+def _plain(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded to their values, for CSV."""
+    return pa.table(
+        {
+            name: (col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col)
+            for name, col in zip(table.column_names, table.columns, strict=True)
+        }
+    )
+
+
 def _write(table: pa.Table, path: Path, file_format: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     if file_format == "parquet":
         pq.write_table(table, tmp, compression="zstd", write_statistics=False)
     elif file_format == "csv":
-        plain = pa.table(
-            {
-                name: (col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col)
-                for name, col in zip(table.column_names, table.columns, strict=True)
-            }
-        )
-        pacsv.write_csv(plain, tmp)
+        pacsv.write_csv(_plain(table), tmp)
     else:
         raise ValueError(f"unknown format {file_format!r}: expected parquet or csv")
     tmp.replace(path)
+
+
+class _Appender:
+    """One table written chunk by chunk to one file (Parquet row groups or CSV rows), with the
+    first chunk's schema; the file appears under its name only once complete."""
+
+    def __init__(self, path: Path, file_format: str) -> None:
+        self.path = path
+        self.file_format = file_format
+        self.rows = 0
+        self._tmp = path.with_suffix(path.suffix + ".tmp")
+        self._schema: pa.Schema | None = None
+        self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self.file_format == "csv":
+            table = _plain(table)
+        if self._writer is None:
+            self._schema = table.schema
+            if self.file_format == "parquet":
+                self._writer = pq.ParquetWriter(
+                    self._tmp, table.schema, compression="zstd", write_statistics=False
+                )
+            else:
+                self._writer = pacsv.CSVWriter(self._tmp, table.schema)
+        elif not table.schema.equals(self._schema):
+            # A chunk can differ only where a column has no values to type it (an empty text
+            # column reads as null); a real mismatch fails here rather than in the file.
+            table = table.cast(self._schema)
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        if self._writer is None:
+            raise ValueError(f"{self.path}: nothing was written")
+        self._writer.close()
+        self._tmp.replace(self.path)
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._tmp.unlink(missing_ok=True)

@@ -101,7 +101,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from profiler.demo import generate_demo
 
     report = generate_demo(
-        args.customers, args.seed, args.out, file_format=args.format, progress=_progress
+        args.customers,
+        args.seed,
+        args.out,
+        file_format=args.format,
+        progress=_progress,
+        chunk_customers=args.chunk or None,
     )
     total = sum(report.rows.values())
     print(
@@ -171,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "generate",
         help="write a deterministic synthetic retailer's source tables",
-        description="Write the demo retailer's source tables (one file per table). The same --customers and --seed give byte-identical files.",
+        description="Write the demo retailer's source tables (one file per table). The same --customers, --seed and --chunk give byte-identical files.",
     )
     p.add_argument(
         "--customers",
@@ -186,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["parquet", "csv"],
         default="parquet",
         help="file format (default %(default)s)",
+    )
+    p.add_argument(
+        "--chunk",
+        type=int,
+        default=1_000_000,
+        metavar="CUSTOMERS",
+        help="above this many customers, generate them this many at a time and append each chunk to the same files, so memory stays that of one chunk (about 7 GB per 1M customers); the files then depend on --chunk too; 0 builds everything in memory at once (default %(default)s)",
     )
     p.set_defaults(func=cmd_generate)
 
