@@ -139,3 +139,26 @@ def demo_car_dir(demo_source, tmp_path_factory: pytest.TempPathFactory) -> Path:
     activity = build_activity(demo_source, load_catalog(), result.customer_ids, result.as_of)
     write_activity(activity, result.customer_ids, out)
     return out
+
+
+# Start-up settings for the tests' Spark: the client JIT only (the JVM starts in half the time;
+# the queries are tiny) and few shuffle partitions.
+SPARK_TEST_CONFIG = {
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.sql.shuffle.partitions": "2",
+}
+
+
+@pytest.fixture(scope="session")
+def spark_engine():
+    """One local Spark engine for the whole run (start-up takes seconds), stopped at the end;
+    the tests that use it are skipped, with the reason, where Java 17 or pyspark is missing."""
+    from profiler.sql.spark import SparkEngine, SparkUnavailable, stop_spark
+
+    try:
+        engine = SparkEngine("local[2]", config=SPARK_TEST_CONFIG)
+    except SparkUnavailable as exc:
+        pytest.skip(f"Spark is not available: {exc}")
+    yield engine
+    engine.close()
+    stop_spark()

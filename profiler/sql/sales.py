@@ -134,8 +134,13 @@ def grid_query(
     used = sorted(
         {i * n_bins + int(b) for i in range(len(level_names)) for p in periods for b in members[p]}
     )
+    # A second aggregate when there is one measure: with one, Spark names a pivoted column by
+    # the cell alone, DuckDB by cell and measure; with two or more both say <cell>_<measure>.
+    named = [exp.func("SUM", col(m)).as_(m) for m in measures]
+    if len(named) == 1:
+        named.append(exp.func("COUNT", exp.Star()).as_("n"))
     pivot = exp.Pivot(
-        expressions=[exp.func("SUM", col(m)).as_(m) for m in measures],
+        expressions=named,
         fields=[
             exp.In(
                 this=col("cell"),
