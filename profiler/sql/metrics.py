@@ -1,0 +1,625 @@
+"""Catalog metrics in SQL: one sqlglot tree per metric, cohort and period, equal to MetricEngine.
+
+``compile_metric`` turns a metric of the catalog (templates/metrics/) into one SELECT that
+returns one row, ``value``: the number ``MetricEngine.value(name, period, cohort)`` gives
+(profiler/metrics.py is the reference).  ``compile_metrics`` does the same for many metrics and
+many cohorts in one query, one row per cohort, and ``metric_table`` runs it on an engine.
+
+What an engine must hold (``SqlEngine.register_source`` registers the source tables):
+
+- ``order_lines`` and ``products``: the order facts (profiler/sql/facts.py) are computed from
+  them, then the purchase markers of ``profiler.metrics._facts_with_purchase_markers`` with window
+  functions (``purchase_lines``);
+- ``surveys``, ``interactions``: as loaded;
+- ``car``: the Customer Analytic Record, one row per customer, registered by the caller with
+  NaN as NULL (``engine.register("car", pa.Table.from_pandas(car))``).  Cohorts are conditions
+  over its columns.  Persona cohorts read a ``persona`` column: when the CAR has none,
+  ``CohortSet(car)`` fits the personas and its ``.car`` carries the labels, so register
+  ``pa.Table.from_pandas(CohortSet(car).car)``.
+
+Semantics carried over from MetricEngine (the tests compare every metric, cohort and period):
+
+- a row metric aggregates the rows of its source whose date is in the period
+  (``start <= date < end``; as of: ``date < end``; metrics of the CAR have no date), that pass
+  its filter (profiler/sql/expr.py: a missing answer leaves the row out), and whose customer is
+  in the cohort.  With a cohort, rows whose customer is not in the CAR drop out; for everyone
+  (no cohort) they stay;
+- sum: no rows is 0, rows whose values are all missing is NULL (``sum(min_count=1)``); count and
+  count_distinct never NULL; mean, median and percentile NULL without values; booleans count as
+  0/1; every value is DOUBLE (DuckDB would sum integers to HUGEINT);
+- median and percentile are numpy's to the bit (linear interpolation between the values around
+  h = q (n - 1): ``a + (b - a) t``, or ``b - (b - a) (1 - t)`` from t = 0.5; the median is
+  ``(a + b) / 2``), computed by ranking the values with window functions.  No sqlglot node renders
+  an exact percentile in both dialects: ``PercentileCont`` (DuckDB's QUANTILE_CONT) becomes
+  Spark's approximate PERCENTILE_APPROX, and ``Quantile`` (Spark's exact PERCENTILE) becomes
+  DuckDB's QUANTILE, which is the discrete quantile;
+- ratio and rate divide their parts, derived metrics do their arithmetic over them, in the same
+  query; a zero or missing denominator gives NULL (``_divide``).
+
+The purchase markers rank a customer's kept orders by (ordered_at, order_id) as pandas does.  An
+order's time and customer are read from its kept line with the lowest ``line_id``; pandas reads
+its first kept line in file order, which is the same line whenever an order's lines agree on
+customer and time (the contract's orders do) or the file lists lines in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlglot import exp
+
+from .. import expressions
+from ..catalog import Catalog, Metric, load_catalog
+from ..cohorts import INTERSECTION, CohortSet
+from ..errors import ProfilerError
+from ..periods import Period, asof_period, parse_period
+from .engines import SqlEngine
+from .expr import double, literal, to_mask
+from .facts import FactsShape, case, col, number, order_facts, text, timestamp
+
+__all__ = [
+    "CAR_TABLE",
+    "purchase_lines",
+    "cohort_condition",
+    "compile_metric",
+    "compile_metrics",
+    "metric_table",
+]
+
+CAR_TABLE = "car"
+LINES = "metric_lines"  # order facts + kept
+ORDER_LINES = "metric_order_lines"  # ... + the purchase markers: the metrics' order_lines
+MEMBERS = "metric_cohorts"  # (cohort number, customer_id) for compile_metrics
+KEY = "_cohort"
+ROW_AGGREGATIONS = ("sum", "count", "count_distinct", "mean", "median", "percentile")
+_MICROSECONDS_PER_DAY = 86_400_000_000
+
+
+# ---------------------------------------------------------------------------------------------
+# sources
+
+
+def purchase_lines(shape: FactsShape, lapsed_days: int = 545) -> list[tuple[str, exp.Select]]:
+    """The metrics' ``order_lines``, as named CTEs: order facts plus the purchase markers.
+
+    kept: completed; first_purchase: the line is kept and its order is the customer's first kept
+    order; days_since_previous_purchase: fractional days since the customer's previous kept
+    order (NULL on the first, and on lines not kept); lapses_at: the day the customer turns
+    lapsed after this order (its day + ``lapsed_days``) unless the next kept order comes before
+    then.  Orders are ranked by customer, then ordered_at, then order_id.
+    """
+    kept = exp.func(
+        "COALESCE", exp.EQ(this=col("status"), expression=text("completed")), exp.false()
+    )
+    lines = exp.select(exp.Star(), kept.as_("kept")).from_(order_facts(shape).subquery("facts"))
+
+    # One row per kept order: its customer and time, from its first kept line.
+    first_line = _window(exp.RowNumber(), [col("order_id")], [col("line_id")])
+    orders = (
+        exp.select(col("order_id"), col("customer_id"), col("ordered_at"), first_line.as_("_line"))
+        .from_(LINES)
+        .where(col("kept"))
+    )
+    day = exp.TimestampTrunc(this=col("ordered_at"), unit=exp.var("DAY"))
+    orders = (
+        exp.select(col("order_id"), col("customer_id"), col("ordered_at"), day.as_("_day"))
+        .from_(orders.subquery("o"))
+        .where(exp.EQ(this=col("_line"), expression=number(1)))
+    )
+
+    # Each order against the customer's previous and next kept orders.
+    by_customer = ([col("customer_id")], [col("ordered_at"), col("order_id")])
+    ranked = exp.select(
+        col("order_id"),
+        col("ordered_at"),
+        _window(exp.RowNumber(), *by_customer).as_("_rank"),
+        _window(exp.Lag(this=col("ordered_at")), *by_customer).as_("_previous"),
+        _window(exp.Lead(this=col("_day")), *by_customer).as_("_next_day"),
+        exp.TimestampAdd(
+            this=col("_day"), expression=number(int(lapsed_days)), unit=exp.var("DAY")
+        ).as_("_lapse_day"),
+    ).from_(orders.subquery("o"))
+    gap = exp.TimestampDiff(
+        this=col("ordered_at"), expression=col("_previous"), unit=exp.var("MICROSECOND")
+    )
+    lapses = exp.or_(
+        exp.Is(this=col("_next_day"), expression=exp.null()),
+        exp.GTE(this=col("_next_day"), expression=col("_lapse_day")),
+    )
+    markers = exp.select(
+        col("order_id"),
+        exp.EQ(this=col("_rank"), expression=number(1)).as_("first_purchase"),
+        exp.Div(this=exp.cast(gap, "DOUBLE"), expression=double(number(_MICROSECONDS_PER_DAY))).as_(
+            "days_since_previous_purchase"
+        ),
+        case(lapses, col("_lapse_day")).as_("lapses_at"),
+    ).from_(ranked.subquery("r"))
+
+    line_kept = col("kept", "l")
+    with_markers = (
+        exp.select(
+            exp.Column(this=exp.Star(), table=exp.to_identifier("l")),
+            exp.func("COALESCE", exp.and_(line_kept, col("first_purchase", "m")), exp.false()).as_(
+                "first_purchase"
+            ),
+            case(line_kept.copy(), col("days_since_previous_purchase", "m")).as_(
+                "days_since_previous_purchase"
+            ),
+            case(line_kept.copy(), col("lapses_at", "m")).as_("lapses_at"),
+        )
+        .from_(exp.to_table(LINES).as_("l"))
+        .join(
+            markers.subquery("m"),
+            on=exp.EQ(this=col("order_id", "l"), expression=col("order_id", "m")),
+            join_type="LEFT",
+        )
+    )
+    return [(LINES, lines), (ORDER_LINES, with_markers)]
+
+
+def _window(
+    func: exp.Expression, partition: list[exp.Expression], order: list[exp.Expression]
+) -> exp.Window:
+    """func OVER (PARTITION BY ... ORDER BY ...), missing values first (pandas sorts NaT first)."""
+    return exp.Window(
+        this=func,
+        partition_by=partition,
+        order=exp.Order(expressions=[exp.Ordered(this=o, nulls_first=True) for o in order]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# cohorts
+
+
+def cohort_condition(cohorts: CohortSet, name: str) -> exp.Expression:
+    """The cohort as a condition over the ``car`` table's columns (never NULL).
+
+    A filter cohort is its filter (and its parent's condition when it is ``within`` one), a
+    ``by`` cohort is ``column == value``, and ``"A & B"`` is both.  Same rows as
+    ``cohorts.mask(name)``.
+    """
+    return _cohort(cohorts, name, ())
+
+
+def _cohort(cohorts: CohortSet, name: str, seen: tuple[str, ...]) -> exp.Expression:
+    if INTERSECTION in name:
+        parts = [_cohort(cohorts, p.strip(), seen) for p in name.split(INTERSECTION)]
+        return exp.and_(*parts)
+    if name not in cohorts.definitions:
+        cohorts.mask(name)  # raises the one-line error, with a suggestion
+    if name in seen:
+        raise ProfilerError(
+            f"{cohorts.path}: cohort '{name}' is within itself ({' > '.join(seen)})."
+        )
+    d = cohorts.definitions[name]
+    if d.by is not None:
+        equal = exp.EQ(this=col(d.by), expression=literal(d.value))
+        return exp.func("COALESCE", equal, exp.false())
+    parts = []
+    if d.within:
+        parts.append(_cohort(cohorts, d.within, (*seen, name)))
+    if d.filter.strip():
+        parts.append(to_mask(expressions.parse(d.filter)))
+    return exp.and_(*parts) if parts else exp.true()
+
+
+# ---------------------------------------------------------------------------------------------
+# compiling
+
+
+def compile_metric(
+    metric: Metric | str,
+    catalog: Catalog,
+    period: Period | str,
+    cohort_condition: exp.Expression | None = None,
+    shape: FactsShape | None = None,
+    lapsed_days: int = 545,
+) -> exp.Select:
+    """One query returning one row, ``value``: the metric for the cohort and period.
+
+    ``period`` is a ``Period`` (``asof_period(day)`` for the CAR's date) or its written form.
+    ``cohort_condition`` is a condition over the ``car`` table (``cohort_condition(cohorts,
+    name)``), or None for everyone.  ``shape`` (``FactsShape.of(source)``) is needed for metrics
+    over order lines.  A period the metric does not support is refused, as MetricEngine does.
+    """
+    m = catalog.get(metric) if isinstance(metric, str) else metric
+    span = _period(period, None)
+    _check_period(m, span)
+    plan = _Plan(catalog, span, shape, lapsed_days, [cohort_condition], grouped=False)
+    return plan.query({"value": m})
+
+
+def compile_metrics(
+    names: Iterable[str],
+    catalog: Catalog,
+    period: Period | str,
+    cohorts: list[exp.Expression | None],
+    shape: FactsShape | None = None,
+    lapsed_days: int = 545,
+) -> exp.Select:
+    """Many metrics for many cohorts in one query: one row per cohort, ``_cohort`` (its position
+    in ``cohorts``) then one column per metric.  Each source is read once, its rows repeated
+    for every cohort their customer is in."""
+    plan = _Plan(catalog, _period(period, None), shape, lapsed_days, list(cohorts), grouped=True)
+    return plan.query({name: catalog.get(name) for name in names})
+
+
+def metric_table(
+    engine: SqlEngine,
+    names: list[str],
+    period: str | Period,
+    cohorts: dict[str, exp.Expression | None] | None = None,
+    *,
+    catalog: Catalog | None = None,
+    shape: FactsShape | None = None,
+    lapsed_days: int = 545,
+    as_of: str | pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Cohorts x metrics for a period, run on ``engine``: the frame ``MetricEngine.table`` gives
+    (cohort, period, one column per metric; the catalog stamp in ``attrs``).
+
+    ``cohorts`` maps labels to conditions over ``car`` (None: everyone, the default).  A period
+    is a ``Period`` or its written form; ``"asof"`` needs ``as_of``.
+    """
+    catalog = catalog or load_catalog()
+    span = _period(period, as_of)
+    cohorts = cohorts or {"all customers": None}
+    for name in names:
+        _check_period(catalog.get(name), span)
+    query = compile_metrics(names, catalog, span, list(cohorts.values()), shape, lapsed_days)
+    result = engine.run(query).to_pandas().set_index(KEY).sort_index()
+    labels = list(cohorts)
+    columns: dict[str, Any] = {"cohort": labels, "period": span.label}
+    for name in names:
+        columns[name] = result[name].reindex(range(len(labels))).to_numpy(dtype=float)
+    out = pd.DataFrame(columns)
+    out.attrs["catalog"] = catalog.stamp
+    return out
+
+
+def _period(period: str | Period, as_of: str | pd.Timestamp | None) -> Period:
+    if isinstance(period, Period):
+        return period
+    if period == "asof":
+        if as_of is None:
+            raise ProfilerError("No as-of date: give a period, or as_of.")
+        return asof_period(pd.Timestamp(as_of))
+    return parse_period(period)
+
+
+def _check_period(m: Metric, span: Period) -> None:
+    if span.kind not in m.periods:
+        raise ProfilerError(
+            f"Metric '{m.name}' is not defined for {span.kind} periods; it supports {', '.join(m.periods)}."
+        )
+
+
+@dataclass
+class _Leaf:
+    """A row metric of the query: where its aggregates are found."""
+
+    metric: Metric
+    alias: str  # the subquery holding its aggregates
+
+
+@dataclass
+class _Plan:
+    """The pieces of one query: leaves by source, their aggregates, the final arithmetic."""
+
+    catalog: Catalog
+    span: Period
+    shape: FactsShape | None
+    lapsed_days: int
+    cohorts: list[exp.Expression | None]
+    grouped: bool
+    leaves: dict[str, _Leaf] = field(default_factory=dict)
+    sources: dict[str, list[Metric]] = field(default_factory=dict)
+
+    # -- the final select ----------------------------------------------------------------------
+
+    def query(self, outputs: dict[str, Metric]) -> exp.Select:
+        values = {label: self.value(m, ()) for label, m in outputs.items()}
+        subqueries = [(alias, q) for source in self.sources for alias, q in self.aggregates(source)]
+        projections = [v.as_(label, quoted=True) for label, v in values.items()]
+        if self.grouped:
+            keys = exp.values([(i,) for i in range(len(self.cohorts))], alias="k", columns=[KEY])
+            select = exp.select(col(KEY, "k").as_(KEY, quoted=True), *projections).from_(keys)
+            for alias, sub in subqueries:
+                on = exp.EQ(this=col(KEY, alias), expression=col(KEY, "k"))
+                select = select.join(sub.subquery(alias), on=on, join_type="LEFT")
+        else:
+            select = exp.select(*projections)
+            for i, (alias, sub) in enumerate(subqueries):
+                if i == 0:
+                    select = select.from_(sub.subquery(alias))
+                else:
+                    select = select.join(sub.subquery(alias), join_type="CROSS")
+        for name, cte in self.ctes():
+            select = select.with_(name, as_=cte)
+        return select
+
+    def ctes(self) -> list[tuple[str, exp.Select]]:
+        out: list[tuple[str, exp.Select]] = []
+        if "order_lines" in self.sources:
+            if self.shape is None:
+                raise ProfilerError("Metrics over order lines need the sources' FactsShape.")
+            out += purchase_lines(self.shape, self.lapsed_days)
+        if self.grouped and any(c is not None for c in self.cohorts):
+            out.append((MEMBERS, self.members()))
+        return out
+
+    def members(self) -> exp.Select:
+        """(cohort number, customer_id) for every customer of every cohort but everyone.
+
+        One scan of the CAR against the cohort numbers, each row kept where its cohort's
+        condition holds (a UNION of one scan per cohort costs DuckDB a bind of the CAR's ~1,300
+        columns per cohort: seconds for a hundred cohorts)."""
+        numbered = [(i, c) for i, c in enumerate(self.cohorts) if c is not None]
+        keys = exp.values([(i,) for i, _ in numbered], alias="k", columns=[KEY])
+        which = exp.Case(this=col(KEY, "k"))
+        for i, condition in numbered:
+            which = which.when(number(i), condition.copy())
+        return (
+            exp.select(col(KEY, "k").as_(KEY), col("customer_id", "s").as_("customer_id"))
+            .from_(exp.to_table(CAR_TABLE).as_("s"))
+            .join(keys, join_type="CROSS")
+            .where(which)
+        )
+
+    # -- values --------------------------------------------------------------------------------
+
+    def value(self, m: Metric, seen: tuple[str, ...]) -> exp.Expression:
+        """The metric's value as an expression over the aggregate subqueries."""
+        if m.name in seen:
+            raise ProfilerError(f"Metric '{m.name}' is computed from itself ({' > '.join(seen)}).")
+        seen = (*seen, m.name)
+        if m.aggregation in ("ratio", "rate"):
+            num = self.value(self.catalog.get(m.numerator or ""), seen)
+            den = self.value(self.catalog.get((m.denominator or m.base) or ""), seen)
+            return _divide(num, den)
+        if m.aggregation == "derived":
+            return self.arithmetic(expressions.parse(m.expression or ""), m, seen)
+        if m.aggregation not in ROW_AGGREGATIONS:
+            raise ProfilerError(
+                f"Metric '{m.name}': aggregation '{m.aggregation}' cannot be compiled."
+            )
+        return self.leaf_value(m)
+
+    def arithmetic(self, node: Any, m: Metric, seen: tuple[str, ...]) -> exp.Expression:
+        """A derived metric's expression: + - * over metric values, / as ``_divide``."""
+        if isinstance(node, expressions.Number):
+            return double(number(node.value))
+        if isinstance(node, expressions.Name):
+            return self.value(self.catalog.get(node.name), seen)
+        if isinstance(node, expressions.Unary) and node.op == "-":
+            return exp.Neg(this=exp.paren(self.arithmetic(node.operand, m, seen)))
+        if isinstance(node, expressions.Binary) and node.op in expressions.ARITHMETIC:
+            left = exp.paren(self.arithmetic(node.left, m, seen))
+            right = exp.paren(self.arithmetic(node.right, m, seen))
+            if node.op == "/":
+                return _divide(left, right)
+            kind = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}[node.op]
+            return kind(this=left, expression=right)
+        raise ProfilerError(
+            f"Metric '{m.name}': only arithmetic over metrics is allowed in '{m.expression}'."
+        )
+
+    def leaf_value(self, m: Metric) -> exp.Expression:
+        source = m.source or ""
+        if m.name not in self.leaves:
+            metrics = self.sources.setdefault(source, [])
+            metrics.append(m)
+            alias = f"q_{m.name}" if m.aggregation in ("median", "percentile") else f"s_{source}"
+            self.leaves[m.name] = _Leaf(m, alias)
+        alias = self.leaves[m.name].alias
+        agg = m.aggregation
+        if agg in ("count", "count_distinct"):
+            return exp.func("COALESCE", col(m.name, alias), double(number(0)))
+        if agg == "sum":
+            rows = exp.func("COALESCE", col(f"{m.name}__rows", alias), number(0))
+            return case(
+                exp.EQ(this=rows, expression=number(0)), double(number(0)), col(m.name, alias)
+            )
+        if agg == "mean":
+            return col(m.name, alias)
+        a, b, t = col("_a", alias), col("_b", alias), col("_t", alias)
+        if agg == "median":
+            return exp.Div(
+                this=exp.paren(exp.Add(this=a, expression=b)), expression=double(number(2))
+            )
+        diff = exp.paren(exp.Sub(this=b.copy(), expression=a.copy()))
+        low = exp.Add(this=a.copy(), expression=exp.Mul(this=diff, expression=t))
+        high = exp.Sub(
+            this=b.copy(),
+            expression=exp.Mul(
+                this=diff.copy(),
+                expression=exp.paren(exp.Sub(this=double(number(1)), expression=t.copy())),
+            ),
+        )
+        return case(exp.GTE(this=t.copy(), expression=double(number(0.5))), high, low)
+
+    # -- aggregates ----------------------------------------------------------------------------
+
+    def aggregates(self, source: str) -> list[tuple[str, exp.Select]]:
+        """The subqueries of one source: all its plain aggregates in one, each percentile in
+        its own (they rank the values)."""
+        plain = [m for m in self.sources[source] if m.aggregation not in ("median", "percentile")]
+        out = []
+        if plain:
+            columns = []
+            for m in plain:
+                columns += self.aggregate(m)
+            select = exp.select(*self.keys(), *columns).from_(
+                self.rows(source, plain).subquery("r")
+            )
+            out.append((f"s_{source}", self.grouping(select)))
+        for m in self.sources[source]:
+            if m.aggregation in ("median", "percentile"):
+                out.append((f"q_{m.name}", self.quantile(m)))
+        return out
+
+    def keys(self) -> list[exp.Expression]:
+        """The cohort number, when the query is by cohort."""
+        return [col(KEY)] if self.grouped else []
+
+    def grouping(self, select: exp.Select) -> exp.Select:
+        return select.group_by(col(KEY)) if self.grouped else select
+
+    def aggregate(self, m: Metric) -> list[exp.Expression]:
+        when = self.condition(m)
+
+        def only(value: exp.Expression) -> exp.Expression:
+            return case(when.copy(), value) if when is not None else value
+
+        agg = m.aggregation
+        if agg == "count":
+            counted = (
+                exp.Count(this=only(number(1))) if when is not None else exp.Count(this=exp.Star())
+            )
+            return [exp.cast(counted, "DOUBLE").as_(m.name, quoted=True)]
+        if agg == "count_distinct":
+            distinct = exp.Count(this=exp.Distinct(expressions=[only(col(m.column or ""))]))
+            return [exp.cast(distinct, "DOUBLE").as_(m.name, quoted=True)]
+        value = _number(col(m.column or ""))
+        if agg == "sum":
+            rows = (
+                exp.Count(this=only(number(1))) if when is not None else exp.Count(this=exp.Star())
+            )
+            return [
+                exp.Sum(this=only(value)).as_(m.name, quoted=True),
+                rows.as_(f"{m.name}__rows", quoted=True),
+            ]
+        return [exp.Avg(this=only(value)).as_(m.name, quoted=True)]  # mean
+
+    def quantile(self, m: Metric) -> exp.Select:
+        """numpy's percentile (or median) of the metric's values: the two values around the
+        virtual index h = q * (n - 1), and the weight t = h - floor(h)."""
+        values = exp.select(*self.keys(), _number(col(m.column or "")).as_("_v")).from_(
+            self.rows(m.source or "", [m]).subquery("r")
+        )
+        when = self.condition(m)
+        if when is not None:
+            values = values.where(when)
+        ranked = (
+            exp.select(
+                *self.keys(),
+                col("_v"),
+                exp.Sub(
+                    this=_window(exp.RowNumber(), self.keys(), [col("_v")]), expression=number(1)
+                ).as_("_i"),
+                exp.Window(this=exp.Count(this=exp.Star()), partition_by=self.keys()).as_("_n"),
+            )
+            .from_(values.subquery("v"))
+            .where(exp.not_(exp.Is(this=col("_v"), expression=exp.null())))
+        )
+        q = 0.5 if m.aggregation == "median" else float(m.percentile or 50) / 100
+        h = exp.Mul(
+            this=double(number(q)),
+            expression=exp.cast(exp.Sub(this=col("_n"), expression=number(1)), "DOUBLE"),
+        )
+        last = exp.Sub(this=col("_n"), expression=number(1))
+        low = exp.Floor(this=h.copy())
+        if m.aggregation == "median":
+            lo, hi = low, exp.Ceil(this=h.copy())
+        else:  # numpy: the next value, or the last one once h reaches it
+            lo = exp.Least(this=low, expressions=[last])
+            hi = exp.Least(
+                this=exp.Add(this=low.copy(), expression=number(1)), expressions=[last.copy()]
+            )
+        positions = exp.select(
+            *self.keys(),
+            col("_v"),
+            col("_i"),
+            lo.as_("_lo"),
+            hi.as_("_hi"),
+            exp.Sub(this=h.copy(), expression=exp.Floor(this=h.copy())).as_("_t"),
+        ).from_(ranked.subquery("n"))
+
+        def at(index: str) -> exp.Expression:
+            return exp.Max(this=case(exp.EQ(this=col("_i"), expression=col(index)), col("_v")))
+
+        picked = exp.select(
+            *self.keys(),
+            at("_lo").as_("_a"),
+            at("_hi").as_("_b"),
+            exp.Max(this=col("_t")).as_("_t"),
+        ).from_(positions.subquery("p"))
+        return self.grouping(picked)
+
+    def condition(self, m: Metric) -> exp.Expression | None:
+        """Which rows of the source the metric takes: in the period, and passing its filter."""
+        parts = []
+        date = m.date_column
+        if date is not None and self.span.kind != "asof":
+            parts.append(exp.GTE(this=col(date), expression=timestamp(self.span.start)))
+        if date is not None:
+            parts.append(exp.LT(this=col(date), expression=timestamp(self.span.end)))
+        if m.filter:
+            parts.append(to_mask(expressions.parse(m.filter)))
+        return exp.and_(*parts) if parts else None
+
+    def rows(self, source: str, metrics: list[Metric]) -> exp.Select:
+        """The source's rows in scope: the cohort's customers (single cohort), or each row once
+        per cohort its customer is in, numbered by ``_cohort`` (many cohorts)."""
+        table = {"order_lines": ORDER_LINES, "customers": CAR_TABLE}.get(source, source)
+        columns = _columns(source, self.sources.get(source, metrics))
+        picked = [col(c, "s").as_(c, quoted=True) for c in columns]
+        base = exp.to_table(table).as_("s")
+        if not self.grouped:
+            (cohort,) = self.cohorts
+            select = exp.select(*picked).from_(base)
+            if cohort is None:
+                return select
+            if source == "customers":
+                return select.where(cohort.copy())
+            members = exp.select(col("customer_id")).from_(CAR_TABLE).where(cohort.copy())
+            return select.where(
+                exp.In(this=col("customer_id", "s"), query=exp.Subquery(this=members))
+            )
+        parts = []
+        if any(c is not None for c in self.cohorts):
+            on = exp.EQ(this=col("customer_id", "s"), expression=col("customer_id", "m"))
+            parts.append(
+                exp.select(col(KEY, "m").as_(KEY), *picked)
+                .from_(base)
+                .join(exp.to_table(MEMBERS).as_("m"), on=on)
+            )
+        for i, cohort in enumerate(self.cohorts):
+            if cohort is None:
+                parts.append(
+                    exp.select(number(i).as_(KEY), *[p.copy() for p in picked]).from_(base.copy())
+                )
+        union = parts[0]
+        for part in parts[1:]:
+            union = exp.union(union, part, distinct=False)
+        return exp.select(exp.Star()).from_(union.subquery("u"))
+
+
+def _columns(source: str, metrics: list[Metric]) -> list[str]:
+    """The source columns the metrics read (customer_id first)."""
+    out = {"customer_id": None}
+    for m in metrics:
+        for name in (m.column, m.date_column):
+            if name:
+                out[name] = None
+        if m.filter:
+            for name in sorted(expressions.names(expressions.parse(m.filter))):
+                out[name] = None
+    return list(out)
+
+
+def _number(column: exp.Expression) -> exp.Expression:
+    """A column's values as DOUBLE, booleans as 0/1, NaN as missing (as pandas takes it)."""
+    return exp.Nullif(this=exp.cast(column, "DOUBLE"), expression=exp.cast(text("NaN"), "DOUBLE"))
+
+
+def _divide(num: exp.Expression, den: exp.Expression) -> exp.Expression:
+    """num / den, NULL where den is zero or missing (``profiler.metrics._divide``)."""
+    return exp.Div(
+        this=exp.paren(num),
+        expression=exp.Nullif(this=den, expression=double(number(0))),
+    )
