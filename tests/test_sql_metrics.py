@@ -28,7 +28,7 @@ from sqlglot import ErrorLevel, exp
 from profiler import expressions
 from profiler.car import META_FILE, build_car, read_car
 from profiler.catalog import Catalog, Metric, load_catalog
-from profiler.cohorts import CohortSet, columns_used
+from profiler.cohorts import CohortSet
 from profiler.errors import ProfilerError
 from profiler.expressions import ExpressionError, evaluate_mask, parse
 from profiler.facts import order_facts
@@ -42,6 +42,8 @@ from profiler.sql.metrics import (
     CAR_TABLE,
     ORDER_LINES,
     ROW_AGGREGATIONS,
+    car_table,
+    catalog_columns,
     cohort_condition,
     compile_metric,
     metric_table,
@@ -60,18 +62,6 @@ EXACT = ("count", "count_distinct", "median", "percentile")
 
 # ---------------------------------------------------------------------------------------------
 # the reference
-
-
-def catalog_columns(catalog: Catalog) -> dict[str, set[str]]:
-    """The columns each source's metrics read."""
-    out: dict[str, set[str]] = {}
-    for m in catalog.metrics.values():
-        if m.source:
-            used = out.setdefault(m.source, {"customer_id"})
-            used |= {c for c in (m.column, m.date_column) if c}
-            if m.filter:
-                used |= expressions.names(parse(m.filter))
-    return out
 
 
 class Reference(MetricEngine):
@@ -163,14 +153,6 @@ class Demo:
                     if mismatch(want, value, rtol):
                         out.append(f"{name} [{label}] {span.label}: {want!r} (pandas), {value!r}")
         return out
-
-
-def car_table(cohorts: CohortSet, catalog: Catalog) -> pa.Table:
-    """The CAR as an engine holds it: the columns the cohorts and the catalog read, personas
-    included (``CohortSet.car`` carries them), NaN as NULL."""
-    wanted = {"customer_id", "persona"} | columns_used(cohorts.spec)
-    wanted |= catalog_columns(catalog).get("customers", set())
-    return pa.Table.from_pandas(cohorts.car[[c for c in cohorts.car.columns if c in wanted]])
 
 
 @pytest.fixture(scope="module")

@@ -49,11 +49,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from sqlglot import exp
 
 from .. import expressions
 from ..catalog import Catalog, Metric, load_catalog
-from ..cohorts import INTERSECTION, CohortSet
+from ..cohorts import INTERSECTION, CohortSet, columns_used
 from ..errors import ProfilerError
 from ..periods import Period, asof_period, parse_period
 from .engines import SqlEngine
@@ -246,6 +247,26 @@ def compile_metrics(
     for every cohort their customer is in."""
     plan = _Plan(catalog, _period(period, None), shape, lapsed_days, list(cohorts), grouped=True)
     return plan.query({name: catalog.get(name) for name in names})
+
+
+def catalog_columns(catalog: Catalog) -> dict[str, set[str]]:
+    """The columns each source's metrics read."""
+    out: dict[str, set[str]] = {}
+    for m in catalog.metrics.values():
+        if m.source:
+            used = out.setdefault(m.source, {"customer_id"})
+            used |= {c for c in (m.column, m.date_column) if c}
+            if m.filter:
+                used |= expressions.names(expressions.parse(m.filter))
+    return out
+
+
+def car_table(cohorts: CohortSet, catalog: Catalog) -> pa.Table:
+    """The CAR as an engine should hold it (register it as ``car``): the columns the cohorts and
+    the catalog read, personas included (``CohortSet.car`` carries them), NaN as NULL."""
+    wanted = {"customer_id", "persona"} | columns_used(cohorts.spec)
+    wanted |= catalog_columns(catalog).get("customers", set())
+    return pa.Table.from_pandas(cohorts.car[[c for c in cohorts.car.columns if c in wanted]])
 
 
 def metric_table(
