@@ -397,3 +397,8 @@ TABLES = {
     "enrichment": ENRICHMENT,
     "accounts": ACCOUNTS,
 }
+
+# The order lines alone, without unit prices: no product master, list values from the discount.
+BARE_TABLES = {
+    "order_lines": [{k: v for k, v in row.items() if k != "unit_price"} for row in ORDER_LINES]
+}

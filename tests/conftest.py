@@ -105,6 +105,15 @@ def write_table(folder: Path, name: str, rows: list[dict]) -> Path:
     return path
 
 
+def load_tables(folder: Path, tables: dict[str, list[dict]], today: str = "2026-01-01"):
+    """Write hand-made tables to ``folder`` and load them (as of ``today``)."""
+    from profiler.loading import load_sources
+
+    for name, rows in tables.items():
+        write_table(folder, name, rows)
+    return load_sources(folder, today=today)
+
+
 @pytest.fixture
 def source_dir(tmp_path: Path) -> Path:
     """A folder with customers, products and order lines that all pass validation."""

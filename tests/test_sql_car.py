@@ -14,10 +14,9 @@ import pytest
 
 from profiler.car import SQL_FAMILIES, CarResult, build_car
 from profiler.features import load_feature_spec
-from profiler.loading import load_sources
 from profiler.sql.engines import DuckDBEngine, SqlEngineError, open_engine
 from tests import car_data
-from tests.conftest import write_table
+from tests.conftest import load_tables
 
 
 def assert_same_car(expected: CarResult, got: CarResult) -> None:
@@ -55,10 +54,7 @@ def test_demo_car_equal_at_an_earlier_as_of(demo_source, duckdb_engine) -> None:
 
 @pytest.fixture(scope="module")
 def hand_source(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("hand-sql")
-    for name, rows in car_data.TABLES.items():
-        write_table(folder, name, rows)
-    return load_sources(folder, today="2026-01-01")
+    return load_tables(tmp_path_factory.mktemp("hand-sql"), car_data.TABLES)
 
 
 def test_hand_made_edges_equal_on_duckdb(hand_source, duckdb_engine) -> None:
@@ -73,10 +69,7 @@ def test_hand_made_edges_equal_on_duckdb(hand_source, duckdb_engine) -> None:
 def test_without_products_and_unit_price(tmp_path, duckdb_engine) -> None:
     """Without a product master every line takes the contract's default product attributes,
     and without unit prices the list value comes from the discount."""
-    folder = tmp_path / "data"
-    lines = [{k: v for k, v in row.items() if k != "unit_price"} for row in car_data.ORDER_LINES]
-    write_table(folder, "order_lines", lines)
-    source = load_sources(folder, today="2026-01-01")
+    source = load_tables(tmp_path / "data", car_data.BARE_TABLES)
     expected = build_car(source, car_data.AS_OF)
     assert_same_car(expected, build_car(source, car_data.AS_OF, engine=duckdb_engine))
 

@@ -17,12 +17,12 @@ from profiler.car import default_as_of
 from profiler.car_context import build_context
 from profiler.families import FAMILIES, interests
 from profiler.features import load_feature_spec
-from profiler.loading import SourceData, load_sources
+from profiler.loading import SourceData
 from profiler.sql import interests as sql_interests
 from profiler.sql.engines import DuckDBEngine
 from tests import car_data
 from tests.car_data import _line
-from tests.conftest import write_table
+from tests.conftest import load_tables
 
 
 def line(order, cust, at, product="LG", net=100, qty=1, status="completed", **kw):
@@ -122,12 +122,6 @@ EDGE_CUSTOMERS = [  # every buyer, and "37", who never bought
 EXACT = {"multi_unit_share"}  # float64 columns that are ratios of counts
 
 
-def _load(folder, tables: dict[str, list[dict]]) -> SourceData:
-    for name, rows in tables.items():
-        write_table(folder, name, rows)
-    return load_sources(folder, today="2026-01-01")
-
-
 @pytest.fixture(scope="module")
 def engine():
     with DuckDBEngine(threads=2) as engine:
@@ -140,17 +134,9 @@ def sources(demo_source, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     folder = tmp_path_factory.mktemp
     return {
         "demo": demo_source,
-        "hand": _load(folder("hand"), car_data.TABLES),
-        "hand_bare": _load(  # no product master, no unit prices
-            folder("hand-bare"),
-            {
-                "order_lines": [
-                    {k: v for k, v in row.items() if k != "unit_price"}
-                    for row in car_data.ORDER_LINES
-                ]
-            },
-        ),
-        "edges": _load(
+        "hand": load_tables(folder("hand"), car_data.TABLES),
+        "hand_bare": load_tables(folder("hand-bare"), car_data.BARE_TABLES),
+        "edges": load_tables(
             folder("edges"),
             {"customers": EDGE_CUSTOMERS, "products": EDGE_PRODUCTS, "order_lines": EDGE_LINES},
         ),

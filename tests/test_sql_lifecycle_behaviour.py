@@ -16,13 +16,13 @@ from profiler.car import default_as_of
 from profiler.car_context import build_context
 from profiler.families import behaviour, lifecycle
 from profiler.features import load_feature_spec
-from profiler.loading import SourceData, load_sources
+from profiler.loading import SourceData
 from profiler.sql import behaviour as sql_behaviour
 from profiler.sql import lifecycle as sql_lifecycle
 from profiler.sql.engines import DuckDBEngine
 from tests import car_data
 from tests.car_data import _line
-from tests.conftest import write_table
+from tests.conftest import load_tables
 
 SUM_SHARES = {
     "q4_share",
@@ -89,12 +89,6 @@ EDGE_CUSTOMERS = [  # every buyer, and "22", who never bought
 ]
 
 
-def _load(folder, tables: dict[str, list[dict]]) -> SourceData:
-    for name, rows in tables.items():
-        write_table(folder, name, rows)
-    return load_sources(folder, today="2026-01-01")
-
-
 @pytest.fixture(scope="module")
 def engine():
     with DuckDBEngine(threads=2) as engine:
@@ -107,17 +101,9 @@ def sources(demo_source, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     folder = tmp_path_factory.mktemp
     return {
         "demo": demo_source,
-        "hand": _load(folder("hand"), car_data.TABLES),
-        "hand_bare": _load(  # no product master, no unit prices
-            folder("hand-bare"),
-            {
-                "order_lines": [
-                    {k: v for k, v in row.items() if k != "unit_price"}
-                    for row in car_data.ORDER_LINES
-                ]
-            },
-        ),
-        "edges": _load(
+        "hand": load_tables(folder("hand"), car_data.TABLES),
+        "hand_bare": load_tables(folder("hand-bare"), car_data.BARE_TABLES),
+        "edges": load_tables(
             folder("edges"),
             {
                 "customers": EDGE_CUSTOMERS,

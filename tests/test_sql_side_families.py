@@ -20,7 +20,6 @@ from profiler.car import default_as_of
 from profiler.car_context import build_context
 from profiler.families import accounts, demographics, engagement, preferences, voice
 from profiler.features import load_feature_spec
-from profiler.loading import load_sources
 from profiler.sql import accounts as sql_accounts
 from profiler.sql import demographics as sql_demographics
 from profiler.sql import engagement as sql_engagement
@@ -29,7 +28,7 @@ from profiler.sql import voice as sql_voice
 from profiler.sql.engines import DuckDBEngine
 from profiler.sql.side_tables import double
 from tests import car_data
-from tests.conftest import write_table
+from tests.conftest import load_tables
 
 FAMILIES = [
     (voice, sql_voice),
@@ -228,10 +227,7 @@ HAND = {
 def hand_sources(tmp_path_factory: pytest.TempPathFactory):
     sources = {}
     for name, make in HAND.items():
-        folder = tmp_path_factory.mktemp(f"side-{name}")
-        for table, rows in make().items():
-            write_table(folder, table, rows)
-        sources[name] = load_sources(folder, today="2026-01-01")
+        sources[name] = load_tables(tmp_path_factory.mktemp(f"side-{name}"), make())
     return sources
 
 
@@ -291,9 +287,7 @@ def test_text_keys_match_as_pandas_does(hand_sources, engine) -> None:
 def test_latest_answer_ties(tmp_path, engine, answers) -> None:
     tables = copy.deepcopy(car_data.TABLES)
     tables["surveys"] += [_survey("4", "2024-11-01T10:00:00", nps=a) for a in answers]
-    for table, rows in tables.items():
-        write_table(tmp_path, table, rows)
-    check_families(engine, load_sources(tmp_path, today="2026-01-01"), car_data.AS_OF)
+    check_families(engine, load_tables(tmp_path, tables), car_data.AS_OF)
 
 
 # numpy rounds halves to even (0.5 -> 0, 1.5 -> 2, 2.5 -> 2); SQL's ROUND does not.
