@@ -7,12 +7,13 @@ columns to the bit (see profiler/sql/sales.py).
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from profiler.car import SQL_FAMILIES, CarResult, build_car
+from profiler.car import SQL_FAMILIES, CarResult, build_car, read_car
 from profiler.features import load_feature_spec
 from profiler.sql.engines import DuckDBEngine, SqlEngineError, open_engine
 from tests import car_data
@@ -93,3 +94,28 @@ def test_demo_car_equal_on_spark(demo_source, request) -> None:
     spec["sales"] = [g for g in spec["sales"] if g["slice"] in ("total", "channel", "collection")]
     expected = build_car(demo_source, None, spec=spec)
     assert_same_car(expected, build_car(demo_source, None, spec=spec, engine=engine))
+
+
+def test_build_command_with_duckdb_then_the_views_read_it(demo_source, tmp_path, capsys) -> None:
+    """``profiler build --engine duckdb`` writes the CAR every reader takes as it is: the same
+    columns as a pandas build, its engine in car_meta.json, and the cohort views work on it."""
+    from workbook.cli import main
+
+    data = demo_source.data_dir
+    out = {}
+    for engine in ("pandas", "duckdb"):
+        out[engine] = tmp_path / engine
+        args = ["build", "--data", str(data), "--out", str(out[engine]), "--as-of", "2026-06-30"]
+        assert main([*args, "--engine", engine]) == 0
+    printed = capsys.readouterr().out
+    assert "Engine: duckdb computes sales, lifecycle" in printed
+    meta = json.loads((out["duckdb"] / "car_meta.json").read_text())
+    assert meta["engine"] == "duckdb"
+    pandas_car, duckdb_car = read_car(out["pandas"]), read_car(out["duckdb"])
+    assert list(pandas_car.columns) == list(duckdb_car.columns)
+    summaries = {}
+    for engine, car_dir in out.items():
+        assert main(["summary", "--car", str(car_dir), "--period", "2025", "--csv"]) == 0
+        summaries[engine] = capsys.readouterr().out
+    assert summaries["duckdb"] == summaries["pandas"]
+    assert len(summaries["duckdb"].splitlines()) > 2

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--engine",
         choices=["pandas", "duckdb", "spark"],
         default="pandas",
-        help="where the declarative families (the sales grid) are computed: in-process pandas (default), embedded DuckDB, or Apache Spark SQL; the CAR is the same (see docs/engines.md)",
+        help="what computes the CAR: in-process pandas (default), embedded DuckDB, or Apache Spark SQL, all from the same definitions and with the same result (see docs/engines.md)",
     )
     p.add_argument(
         "--spark-master",
@@ -90,10 +90,13 @@ def build_and_write(
     if engine == "pandas":
         result = build_car(source, as_of, spec=spec, progress=family_progress)
     else:
-        from profiler.car import SQL_FAMILIES
+        from profiler.sql.car_families import PANDAS_FAMILIES, SQL_FAMILIES
         from profiler.sql.engines import open_engine
 
-        print(f"Engine: {engine} computes {', '.join(SQL_FAMILIES)}; pandas the other families")
+        print(
+            f"Engine: {engine} computes {', '.join(SQL_FAMILIES)}; "
+            f"{' and '.join(PANDAS_FAMILIES)} rank its columns here"
+        )
         with open_engine(engine, spark_master=spark_master) as sql:
             result = build_car(source, as_of, spec=spec, progress=family_progress, engine=sql)
     write_car(result, out)
