@@ -232,6 +232,9 @@ def _start_conf(master: str, app_name: str, config: dict[str, Any]) -> dict[str,
         "spark.master": master,
         "spark.app.name": app_name,
         "spark.ui.showConsoleProgress": "false",
+        # The CAR's columns come back to the driver: a slice of the sales grid at 1M customers
+        # is ~1.5 GB, past the 1 GB default cap on collected results.
+        "spark.driver.maxResultSize": "0",
         **SESSION_CONF,
     }
     if is_local(master):
