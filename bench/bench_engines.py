@@ -3,7 +3,8 @@ column-by-column check that the engines agree.
 
 Usage: python bench/bench_engines.py --data /tmp/profiler-bench-data --out /tmp/profiler-bench-engines
        [--engines pandas,duckdb,spark] [--spark-master local[2]] [--skip-check]
-(generate the data first: python bench/bench_generate.py --customers 1000000)
+(generate the data first: python bench/bench_generate.py --customers 1000000; for Spark in local
+mode at that size give the driver memory: PYSPARK_SUBMIT_ARGS="--driver-memory 10g pyspark-shell")
 
 Each engine runs in its own process (so its peak RSS is its own): load and validate the sources,
 build the CAR (timed per family) and write it.  Then every column of every engine's CAR is
