@@ -23,6 +23,7 @@ from profiler.sql.engines import DuckDBEngine
 from tests import car_data
 from tests.car_data import _line
 from tests.conftest import load_tables
+from tests.sql_checks import assert_same_columns
 
 SUM_SHARES = {
     "q4_share",
@@ -114,17 +115,6 @@ def sources(demo_source, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     }
 
 
-def assert_same_columns(expected: dict, got: dict) -> None:
-    assert list(got) == list(expected)
-    for name, want in expected.items():
-        want, have = pd.Series(want), pd.Series(got[name])
-        assert have.dtype == want.dtype, (name, have.dtype, want.dtype)
-        if name in SUM_SHARES:
-            np.testing.assert_allclose(have, want, rtol=1e-9, atol=0, equal_nan=True, err_msg=name)
-        else:  # same values, missing in the same places
-            assert want.equals(have), name
-
-
 @pytest.mark.parametrize(
     ("source_name", "as_of"),
     [
@@ -141,7 +131,7 @@ def test_sql_equals_pandas(sources, engine, source_name, as_of) -> None:
     ctx = build_context(source, as_of, load_feature_spec())
     engine.register_source(source)
     for family, sql_family in PAIRS:  # neither family reads an earlier family's columns
-        assert_same_columns(family.compute(ctx), sql_family.compute(engine, ctx))
+        assert_same_columns(family.compute(ctx), sql_family.compute(engine, ctx), close=SUM_SHARES)
 
 
 def test_edge_cases_are_exercised(sources, engine) -> None:
@@ -193,4 +183,4 @@ def test_sql_equals_pandas_on_spark(sources, request) -> None:
     ctx = build_context(source, pd.Timestamp(car_data.AS_OF), load_feature_spec())
     engine.register_source(source)
     for family, sql_family in PAIRS:
-        assert_same_columns(family.compute(ctx), sql_family.compute(engine, ctx))
+        assert_same_columns(family.compute(ctx), sql_family.compute(engine, ctx), close=SUM_SHARES)

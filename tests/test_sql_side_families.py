@@ -29,6 +29,7 @@ from profiler.sql.engines import DuckDBEngine
 from profiler.sql.side_tables import double
 from tests import car_data
 from tests.conftest import load_tables
+from tests.sql_checks import assert_same_columns
 
 FAMILIES = [
     (voice, sql_voice),
@@ -38,23 +39,6 @@ FAMILIES = [
     (accounts, sql_accounts),
 ]
 SPEC = load_feature_spec()
-
-
-def assert_same_columns(want: dict, have: dict, what: str) -> None:
-    assert list(have) == list(want), what
-    for name, expected in want.items():
-        got = have[name]
-        label = f"{what}: {name}"
-        assert type(got) is type(expected), label
-        w, h = pd.Series(expected), pd.Series(got)
-        assert h.dtype == w.dtype, label
-        if isinstance(w.dtype, pd.CategoricalDtype):  # dtype equality ignores category order
-            assert list(h.cat.categories) == list(w.cat.categories), label
-            assert h.cat.categories.dtype == w.cat.categories.dtype, label
-        if w.dtype == np.float64:
-            np.testing.assert_allclose(h, w, rtol=1e-9, atol=0, equal_nan=True, err_msg=label)
-        else:
-            assert w.equals(h), label
 
 
 def check_families(engine, source, as_of) -> dict[str, dict]:
