@@ -17,7 +17,7 @@ from sqlglot import exp
 from ..families.accounts import _AMOUNTS
 from .customers import run_per_customer
 from .engines import SqlEngine
-from .facts import col, number
+from .facts import col, number, ratio
 from .side_tables import (
     LOOKUP,
     categorical,
@@ -25,7 +25,6 @@ from .side_tables import (
     floats,
     known_at,
     per_customer_sides,
-    ratio,
     side,
     source_categories,
     texts,

@@ -28,21 +28,13 @@ from ..families.behaviour import CHANNELS
 from ..features import slug
 from .customers import per_customer, run_per_customer
 from .engines import SqlEngine
-from .facts import as_double, case, col, number, text
-from .lifecycle import FACTS, PURCHASES, day_of, days_from, paren, window, with_purchases
+from .facts import as_double, case, col, day_of, days_from, number, paren, ratio, text, window
+from .lifecycle import FACTS, PURCHASES, with_purchases
 
 
 def _text(name: str) -> exp.Cast:
     """A text (or dictionary-encoded) column as VARCHAR, to compare with text literals."""
     return exp.cast(col(name), "VARCHAR")
-
-
-def _ratio(num: exp.Expression, den: exp.Expression) -> exp.Expression:
-    """num / den, NULL (NaN) where den is not positive or missing."""
-    return case(
-        exp.GT(this=den, expression=number(0)),
-        exp.Div(this=paren(num), expression=paren(den.copy())),
-    )
 
 
 def _zero_if_null(node: exp.Expression) -> exp.Expression:
@@ -174,7 +166,7 @@ def behaviour_query(ctx: Any) -> exp.Select:
     def d(name: str) -> exp.Column:  # the gaps between purchase days
         return col(name, "d")
 
-    mean = _ratio(d("total"), d("n"))
+    mean = ratio(d("total"), d("n"))
     variance = exp.Div(
         this=exp.paren(
             exp.Sub(
@@ -202,18 +194,18 @@ def behaviour_query(ctx: Any) -> exp.Select:
         sd.as_("ipt_sd_days"),
         _zero_if_null(o("purchase_days")).as_("purchase_days_ltd"),
         _zero_if_null(o("active_months")).as_("active_months_ltd"),
-        _ratio(o("orders"), o("active_months")).as_("orders_per_active_month"),
-        _ratio(g("units"), o("orders")).as_("basket_units_mean"),
-        _ratio(g("lines"), o("orders")).as_("basket_lines_mean"),
+        ratio(o("orders"), o("active_months")).as_("orders_per_active_month"),
+        ratio(g("units"), o("orders")).as_("basket_units_mean"),
+        ratio(g("lines"), o("orders")).as_("basket_lines_mean"),
         as_double(_zero_if_null(g("categories"))).as_("category_breadth"),
         as_double(_zero_if_null(g("sub_categories"))).as_("sub_category_breadth"),
         channels.as_("channels_used"),
         exp.GTE(this=channels.copy(), expression=number(2)).as_("omnichannel_flag"),
         case(exp.GT(this=most, expression=number(0)), preferred).as_("preferred_channel"),
-        _ratio(g("q4_spend"), g("spend")).as_("q4_share"),
-        _ratio(g("sale_spend"), g("spend")).as_("sale_share"),
+        ratio(g("q4_spend"), g("spend")).as_("q4_share"),
+        ratio(g("sale_spend"), g("spend")).as_("sale_share"),
         *(
-            _ratio(s.copy(), g("spend")).as_(f"share_ch_{slug(c)}_ltd")
+            ratio(s.copy(), g("spend")).as_(f"share_ch_{slug(c)}_ltd")
             for s, c in zip(spends, CHANNELS, strict=True)
         ),
     ]

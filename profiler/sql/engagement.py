@@ -23,7 +23,7 @@ from ..families.engagement import PERIODS
 from ..features import slug
 from .customers import run_per_customer
 from .engines import SqlEngine
-from .facts import col, number, text
+from .facts import col, number, paren, text
 from .side_tables import (
     CODES,
     count_of,
@@ -34,7 +34,6 @@ from .side_tables import (
     floats,
     in_period,
     known_at,
-    paren,
     per_customer_sides,
     side,
     texts,

@@ -47,6 +47,52 @@ def case(condition: exp.Expression, then: exp.Expression, default: exp.Expressio
     return node.else_(default) if default is not None else node
 
 
+def paren(node: exp.Expression) -> exp.Expression:
+    """``node`` in parentheses unless it is a column or a literal: sqlglot renders a tree as it
+    stands, so an operand that is itself an operation needs them to keep its meaning."""
+    return node if isinstance(node, exp.Column | exp.Literal) else exp.paren(node)
+
+
+def ratio(num: exp.Expression, den: exp.Expression) -> exp.Expression:
+    """num / den as DOUBLE, NULL (NaN in the CAR) where den is not positive or missing
+    (``families._util.ratio``)."""
+    return case(
+        exp.GT(this=den, expression=number(0)),
+        exp.Div(this=as_double(num), expression=as_double(den.copy())),
+    )
+
+
+def window(
+    func: exp.Expression,
+    partition: list[exp.Expression],
+    order: list[exp.Expression],
+    *,
+    nulls_first: bool = False,
+) -> exp.Window:
+    """func OVER (PARTITION BY partition ORDER BY order), missing values last or first."""
+    return exp.Window(
+        this=func,
+        partition_by=partition,
+        order=exp.Order(expressions=[exp.Ordered(this=o, nulls_first=nulls_first) for o in order]),
+    )
+
+
+def day_of(node: exp.Expression) -> exp.Cast:
+    """The calendar day of a timestamp."""
+    return exp.cast(node, "DATE")
+
+
+def as_of_day(as_of: pd.Timestamp) -> exp.Cast:
+    """D as a DATE literal."""
+    return exp.cast(text(pd.Timestamp(as_of).strftime("%Y-%m-%d")), "DATE")
+
+
+def days_from(start: exp.Expression, end: exp.Expression) -> exp.DateDiff:
+    """Whole days from the date ``start`` to the date ``end`` (no unit: Spark's DATEDIFF then
+    counts calendar days)."""
+    return exp.DateDiff(this=end, expression=start)
+
+
 @dataclass(frozen=True)
 class FactsShape:
     """What the sources provide, which decides how a fact column is made."""

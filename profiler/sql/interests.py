@@ -46,7 +46,7 @@ from ..families.sales import levels
 from ..features import slug
 from .customers import per_customer, run_per_customer
 from .engines import SqlEngine
-from .facts import FactsShape, as_double, car_facts, case, col, number, text
+from .facts import FactsShape, as_double, car_facts, case, col, number, paren, ratio, text
 
 FACTS = "car_facts"  # common table expressions: the order facts as of D,
 LINES = "interest_lines"  # and their kept lines with what the interests need
@@ -58,18 +58,8 @@ FAVOURITES = {
 }
 
 
-def _paren(node: exp.Expression) -> exp.Expression:
-    """``node`` in parentheses unless it is a column or a literal (sqlglot adds none)."""
-    return node if isinstance(node, exp.Column | exp.Literal) else exp.paren(node)
-
-
 def _div(num: exp.Expression, den: exp.Expression) -> exp.Div:
-    return exp.Div(this=_paren(num), expression=_paren(den))
-
-
-def _ratio(num: exp.Expression, den: exp.Expression) -> exp.Expression:
-    """num / den, NULL (NaN) where den is not positive or missing (``_util.ratio``)."""
-    return case(exp.GT(this=den, expression=number(0)), _div(num, den.copy()))
+    return exp.Div(this=paren(num), expression=paren(den))
 
 
 def _level_index(slice_name: str, names: list[str]) -> exp.Expression:
@@ -220,7 +210,7 @@ def interests_query(ctx: Any, level_names: dict[str, list[str]]) -> exp.Select:
     spend = g("spend")
     columns: list[exp.Expression] = []
     for j, c in enumerate(level_names["category"]):
-        base_share = _ratio(b(f"category_{j}"), b("spend"))
+        base_share = ratio(b(f"category_{j}"), b("spend"))
         affinity = case(
             exp.and_(
                 exp.GT(this=spend.copy(), expression=number(0)),
@@ -233,12 +223,12 @@ def interests_query(ctx: Any, level_names: dict[str, list[str]]) -> exp.Select:
         )
         columns.append(affinity.as_(f"affinity_{slug(c)}"))
     for j, p in enumerate(level_names["price_point"]):
-        columns.append(_ratio(g(f"price_point_{j}"), spend.copy()).as_(f"share_pp_{slug(p)}_ltd"))
+        columns.append(ratio(g(f"price_point_{j}"), spend.copy()).as_(f"share_pp_{slug(p)}_ltd"))
     columns += [col("level", f"best_{s}").as_(f"fav_{s}") for s in SLICES]
     columns += [
-        _ratio(g("gift_spend"), spend.copy()).as_("gifting_share"),
-        _ratio(g("multi_lines"), g("lines")).as_("multi_unit_share"),
-        _ratio(g("new_spend"), spend.copy()).as_("newness_share"),
+        ratio(g("gift_spend"), spend.copy()).as_("gifting_share"),
+        ratio(g("multi_lines"), g("lines")).as_("multi_unit_share"),
+        ratio(g("new_spend"), spend.copy()).as_("newness_share"),
     ]
     query = per_customer(
         _customer_sums(level_names), columns, ctx.source.has("customers"), ctx.as_of

@@ -28,43 +28,24 @@ from sqlglot import exp
 from ..families.lifecycle import STAGES
 from .customers import per_customer, run_per_customer
 from .engines import SqlEngine
-from .facts import FactsShape, as_double, car_facts, case, col, number, text
+from .facts import (
+    FactsShape,
+    as_double,
+    as_of_day,
+    car_facts,
+    case,
+    col,
+    day_of,
+    days_from,
+    number,
+    paren,
+    text,
+    window,
+)
 
 FACTS = "car_facts"  # common table expressions: the order facts as of D
 PURCHASES = "purchases"  # and the kept orders
 YEAR_AGO_DAYS = 365  # lifecycle_stage_1y_ago: the stage 365 days before D
-
-
-def paren(node: exp.Expression) -> exp.Expression:
-    """``node`` in parentheses unless it is a column or a literal: sqlglot renders a tree as it
-    stands, so an operand that is itself an operation needs them to keep its meaning."""
-    return node if isinstance(node, exp.Column | exp.Literal) else exp.paren(node)
-
-
-def day_of(node: exp.Expression) -> exp.Cast:
-    """The calendar day of a timestamp."""
-    return exp.cast(node, "DATE")
-
-
-def as_of_day(as_of: pd.Timestamp) -> exp.Cast:
-    """D as a DATE literal."""
-    return exp.cast(text(pd.Timestamp(as_of).strftime("%Y-%m-%d")), "DATE")
-
-
-def days_from(start: exp.Expression, end: exp.Expression) -> exp.DateDiff:
-    """Whole days from the date ``start`` to the date ``end``."""
-    return exp.DateDiff(this=end, expression=start)
-
-
-def window(
-    func: exp.Expression, partition: list[exp.Expression], order: list[exp.Expression]
-) -> exp.Window:
-    """func OVER (PARTITION BY partition ORDER BY order)."""
-    return exp.Window(
-        this=func,
-        partition_by=partition,
-        order=exp.Order(expressions=[exp.Ordered(this=o) for o in order]),
-    )
 
 
 def purchase_orders() -> exp.Select:

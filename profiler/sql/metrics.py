@@ -59,7 +59,7 @@ from ..errors import ProfilerError
 from ..periods import Period, asof_period, parse_period
 from .engines import SqlEngine
 from .expr import double, literal, to_mask
-from .facts import FactsShape, case, col, number, order_facts, text, timestamp
+from .facts import FactsShape, case, col, number, order_facts, text, timestamp, window
 
 __all__ = [
     "CAR_TABLE",
@@ -98,7 +98,7 @@ def purchase_lines(shape: FactsShape, lapsed_days: int = 545) -> list[tuple[str,
     lines = exp.select(exp.Star(), kept.as_("kept")).from_(order_facts(shape).subquery("facts"))
 
     # One row per kept order: its customer and time, from its first kept line.
-    first_line = _window(exp.RowNumber(), [col("order_id")], [col("line_id")])
+    first_line = window(exp.RowNumber(), [col("order_id")], [col("line_id")], nulls_first=True)
     orders = (
         exp.select(col("order_id"), col("customer_id"), col("ordered_at"), first_line.as_("_line"))
         .from_(LINES)
@@ -116,9 +116,9 @@ def purchase_lines(shape: FactsShape, lapsed_days: int = 545) -> list[tuple[str,
     ranked = exp.select(
         col("order_id"),
         col("ordered_at"),
-        _window(exp.RowNumber(), *by_customer).as_("_rank"),
-        _window(exp.Lag(this=col("ordered_at")), *by_customer).as_("_previous"),
-        _window(exp.Lead(this=col("_day")), *by_customer).as_("_next_day"),
+        window(exp.RowNumber(), *by_customer, nulls_first=True).as_("_rank"),
+        window(exp.Lag(this=col("ordered_at")), *by_customer, nulls_first=True).as_("_previous"),
+        window(exp.Lead(this=col("_day")), *by_customer, nulls_first=True).as_("_next_day"),
         exp.TimestampAdd(
             this=col("_day"), expression=number(int(lapsed_days)), unit=exp.var("DAY")
         ).as_("_lapse_day"),
@@ -159,17 +159,6 @@ def purchase_lines(shape: FactsShape, lapsed_days: int = 545) -> list[tuple[str,
         )
     )
     return [(LINES, lines), (ORDER_LINES, with_markers)]
-
-
-def _window(
-    func: exp.Expression, partition: list[exp.Expression], order: list[exp.Expression]
-) -> exp.Window:
-    """func OVER (PARTITION BY ... ORDER BY ...), missing values first (pandas sorts NaT first)."""
-    return exp.Window(
-        this=func,
-        partition_by=partition,
-        order=exp.Order(expressions=[exp.Ordered(this=o, nulls_first=True) for o in order]),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -530,7 +519,8 @@ class _Plan:
                 *self.keys(),
                 col("_v"),
                 exp.Sub(
-                    this=_window(exp.RowNumber(), self.keys(), [col("_v")]), expression=number(1)
+                    this=window(exp.RowNumber(), self.keys(), [col("_v")], nulls_first=True),
+                    expression=number(1),
                 ).as_("_i"),
                 exp.Window(this=exp.Count(this=exp.Star()), partition_by=self.keys()).as_("_n"),
             )

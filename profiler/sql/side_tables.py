@@ -32,16 +32,20 @@ from sqlglot import exp
 
 from ..car_context import period_bounds
 from .engines import SqlEngine
-from .facts import DAY, col, number, population, text, timestamp
+from .facts import (
+    DAY,
+    as_of_day,
+    col,
+    day_of,
+    days_from,
+    number,
+    paren,
+    population,
+    timestamp,
+)
 
 CODES = "codes"  # match keys by value and type (ctx.codes_of)
 LOOKUP = "lookup"  # match keys as text when their types differ (demographics.lookup)
-
-
-def paren(node: exp.Expression) -> exp.Expression:
-    """``node`` in parentheses unless it is a column or a literal: sqlglot renders a tree as it
-    stands, so an operand that is itself an operation needs them to keep its meaning."""
-    return node if isinstance(node, exp.Column | exp.Literal) else exp.paren(node)
 
 
 def double(value: float | int) -> exp.Cast:
@@ -72,25 +76,12 @@ def in_period(
 
 def days_to_d(node: exp.Expression, as_of: pd.Timestamp) -> exp.Cast:
     """Whole calendar days from a timestamp's date to D, as DOUBLE (``_util.days_between``)."""
-    d = exp.cast(text(pd.Timestamp(as_of).strftime("%Y-%m-%d")), "DATE")
-    return exp.cast(exp.DateDiff(this=d, expression=exp.cast(node, "DATE")), "DOUBLE")
+    return exp.cast(days_from(day_of(node), as_of_day(as_of)), "DOUBLE")
 
 
 def count_where(condition: exp.Expression) -> exp.Expression:
     """How many rows of the group meet ``condition`` (NULL counts as not met)."""
     return exp.func("SUM", exp.Case().when(condition, number(1)).else_(number(0)))
-
-
-def ratio(num: exp.Expression, den: exp.Expression) -> exp.Expression:
-    """num / den as DOUBLE, NULL where den is not positive (``_util.ratio``)."""
-    return (
-        exp.Case()
-        .when(
-            exp.GT(this=den, expression=number(0)),
-            exp.Div(this=exp.cast(num, "DOUBLE"), expression=exp.cast(den.copy(), "DOUBLE")),
-        )
-        .else_(exp.null())
-    )
 
 
 def count_of(node: exp.Expression) -> exp.Cast:

@@ -23,7 +23,7 @@ from ..features import slug
 from ..loading import ROW
 from .customers import run_per_customer
 from .engines import SqlEngine
-from .facts import col, number, text
+from .facts import col, number, ratio, text
 from .side_tables import (
     CODES,
     Side,
@@ -35,7 +35,6 @@ from .side_tables import (
     floats,
     known_at,
     per_customer_sides,
-    ratio,
     side,
 )
 
