@@ -48,14 +48,15 @@ PURCHASES = "purchases"  # and the kept orders
 YEAR_AGO_DAYS = 365  # lifecycle_stage_1y_ago: the stage 365 days before D
 
 
-def purchase_orders() -> exp.Select:
+def purchase_orders(*extra: exp.Expression) -> exp.Select:
     """One row per order with a kept line on or before D (from ``FACTS``): customer_id,
-    order_id, ordered_at."""
+    order_id, ordered_at, and any ``extra`` aggregates over the order's lines."""
     return (
         exp.select(
             col("customer_id"),
             col("order_id"),
             exp.func("MIN", col("ordered_at")).as_("ordered_at"),
+            *extra,
         )
         .from_(exp.to_table(FACTS))
         .group_by(col("customer_id"), col("order_id"))

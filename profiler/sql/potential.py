@@ -16,33 +16,20 @@ from sqlglot import exp
 from ..families.potential import MICRO, from_transactions
 from .engines import SqlEngine
 from .facts import FactsShape, as_double, car_facts, case, col, number
+from .lifecycle import FACTS, purchase_orders
 
 
 def kept_orders(shape: FactsShape, as_of: pd.Timestamp) -> exp.Select:
-    """One row per order with a kept line on or before D: customer_id, ordered_at, net_amount
-    (the exact sum of its kept lines' net GBP in whole millionths, see ``from_transactions``)."""
-    return (
-        exp.select(
-            col("customer_id"),
-            exp.func("MIN", col("ordered_at")).as_("ordered_at"),
-            exp.Div(
-                this=as_double(
-                    exp.func(
-                        "SUM",
-                        case(
-                            col("kept"),
-                            exp.Floor(this=exp.Mul(this=col("net_gbp"), expression=number(MICRO))),
-                            number(0),
-                        ),
-                    )
-                ),
-                expression=number(MICRO),
-            ).as_("net_amount"),
-        )
-        .from_(car_facts(shape, as_of).subquery("f"))
-        .group_by(col("customer_id"), col("order_id"))
-        .having(exp.func("MAX", exp.cast(col("kept"), "INT")).eq(1))
+    """One row per order with a kept line on or before D (``lifecycle.purchase_orders``), with
+    net_amount: the exact sum of its kept lines' net GBP in whole millionths (see
+    ``from_transactions``)."""
+    micros = case(
+        col("kept"),
+        exp.Floor(this=exp.Mul(this=col("net_gbp"), expression=number(MICRO))),
+        number(0),
     )
+    amount = exp.Div(this=as_double(exp.func("SUM", micros)), expression=number(MICRO))
+    return purchase_orders(amount.as_("net_amount")).with_(FACTS, as_=car_facts(shape, as_of))
 
 
 def compute(engine: SqlEngine, ctx: Any) -> dict[str, Any]:
