@@ -21,7 +21,7 @@ months, so a period's value per customer is the sum of its months' parts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,18 +195,37 @@ def write_activity(activity: Activity, customer_ids: np.ndarray, out_dir: str | 
     memory-maps it and only the parts a question touches are read from disk.  Rows hold the CAR
     row (``row``), valid for the CAR of the same build: its customer order is fingerprinted in
     the file's metadata."""
-    path = Path(out_dir) / ACTIVITY_FILE
-    table = pa.table(
+    table = activity_table(activity)
+    return write_activity_batches(
+        table.schema, table.to_batches(max_chunksize=max(len(activity), 1)), customer_ids, out_dir
+    )
+
+
+def activity_table(activity: Activity, row_offset: int = 0) -> pa.Table:
+    """The activity as an Arrow table; ``row_offset`` moves its CAR rows (a customer range's
+    activity counts its rows from the range's start)."""
+    return pa.table(
         {
-            "row": pa.array(activity.customer),
+            "row": pa.array(activity.customer + np.int32(row_offset)),
             "month": pa.array(activity.month),
             **{name: pa.array(values) for name, values in activity.parts.items()},
         }
     )
-    table = table.replace_schema_metadata({"car_customers": customers_fingerprint(customer_ids)})
+
+
+def write_activity_batches(
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    customer_ids: np.ndarray,
+    out_dir: str | Path,
+) -> Path:
+    """Write record batches, already in (month, row) order, as ``OUT/activity.arrow``."""
+    path = Path(out_dir) / ACTIVITY_FILE
+    schema = schema.with_metadata({"car_customers": customers_fingerprint(customer_ids)})
     tmp = path.with_suffix(".tmp")
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=max(len(activity), 1))
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
     tmp.replace(path)
     return path
 

@@ -62,7 +62,7 @@ class CarResult:
 
     @property
     def n_columns(self) -> int:
-        return len(self.columns) + 1  # + customer_id
+        return len(self.definitions) + 1  # + customer_id (the columns may be written already)
 
     def dictionary(self) -> pd.DataFrame:
         """One row per column (customer_id first); left-out families are listed with their reason."""
@@ -129,7 +129,7 @@ def _to_arrow(values: Any) -> pa.Array:
 
 def default_as_of(source: SourceData) -> pd.Timestamp:
     """The day after the last order line."""
-    return (source.tables["order_lines"]["ordered_at"].max() + pd.Timedelta(days=1)).normalize()
+    return (source.latest("order_lines", "ordered_at") + pd.Timedelta(days=1)).normalize()
 
 
 def build_car(
@@ -160,23 +160,9 @@ def build_car(
     definitions: list[ColumnDef] = []
     left_out: dict[str, str] = {}
     for done, family in enumerate(FAMILIES, start=1):
-        defs = family.columns(ctx)
+        defs, values = family_values(family, ctx, engine)
         if not defs:
-            values = {}
-        elif engine is not None and family.FAMILY not in PANDAS_FAMILIES:
-            values = SQL_FAMILIES[family.FAMILY](engine, ctx)
-        else:
-            values = family.compute(ctx)
-        names = [d.name for d in defs]
-        if set(names) != set(values):
-            # A programming error: every column needs its dictionary entry and vice versa.
-            raise AssertionError(
-                f"family {family.FAMILY}: columns {sorted(set(values) ^ set(names))[:5]} lack a definition or a value"
-            )
-        if not defs:
-            left_out[family.FAMILY] = (
-                f"left out: needs {', '.join(_needs(family.FAMILY))}, not provided"
-            )
+            left_out[family.FAMILY] = left_out_reason(family.FAMILY)
         for d in defs:
             columns[d.name] = values[d.name]
         ctx.built.update(values)
@@ -194,6 +180,30 @@ def build_car(
         ctx.cache.get("meta", {}),
         engine.name if engine is not None else "pandas",
     )
+
+
+def family_values(
+    family: Any, ctx: Any, engine: SqlEngine | None
+) -> tuple[list[ColumnDef], dict[str, Any]]:
+    """A family's column definitions and values, from the engine when it computes the family."""
+    defs = family.columns(ctx)
+    if not defs:
+        values = {}
+    elif engine is not None and family.FAMILY not in PANDAS_FAMILIES:
+        values = SQL_FAMILIES[family.FAMILY](engine, ctx)
+    else:
+        values = family.compute(ctx)
+    names = [d.name for d in defs]
+    if set(names) != set(values):
+        # A programming error: every column needs its dictionary entry and vice versa.
+        raise AssertionError(
+            f"family {family.FAMILY}: columns {sorted(set(values) ^ set(names))[:5]} lack a definition or a value"
+        )
+    return defs, values
+
+
+def left_out_reason(family: str) -> str:
+    return f"left out: needs {', '.join(_needs(family))}, not provided"
 
 
 def _needs(family: str) -> list[str]:
@@ -222,24 +232,33 @@ def write_car(result: CarResult, out_dir: str | Path, *, parts: int = 2) -> Path
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = result.to_arrow()
-    tmp = out / f".{CAR_FILE}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = car_parts_folder(out)
     n = table.num_rows
     bounds = np.linspace(0, n, parts + 1).astype(int)
 
     def write_part(i: int) -> None:
         chunk = table.slice(bounds[i], bounds[i + 1] - bounds[i])
-        pq.write_table(
-            chunk,
-            tmp / f"part-{i:03d}.parquet",
-            compression="lz4",
-            use_dictionary=False,
-            write_statistics=False,
-        )
+        write_car_part(chunk, tmp / f"part-{i:03d}.parquet")
 
     with ThreadPoolExecutor(max_workers=parts) as pool:
         list(pool.map(write_part, range(parts)))
+    return finish_car(result, out, tmp, n)
+
+
+def car_parts_folder(out: Path) -> Path:
+    """An empty temporary folder for the CAR's parts, swapped in by ``finish_car``."""
+    tmp = out / f".{CAR_FILE}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def write_car_part(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, compression="lz4", use_dictionary=False, write_statistics=False)
+
+
+def finish_car(result: CarResult, out: Path, tmp: Path, n: int) -> Path:
+    """Swap the written parts in as ``car.parquet``; write the dictionary and the metadata."""
     final = out / CAR_FILE
     if final.is_dir():
         shutil.rmtree(final)

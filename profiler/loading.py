@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,9 +63,24 @@ class SourceData:
     quarantine: pd.DataFrame
     reports: dict[str, TableReport]
     data_dir: Path
+    # Tables too large for memory: their accepted rows as Parquet parts (profiler/staging.py).
+    staged: dict[str, StagedTable] = field(default_factory=dict)
 
     def has(self, table: str) -> bool:
-        return table in self.tables
+        return table in self.tables or table in self.staged
+
+    def column_type(self, table: str, column: str) -> str:
+        """The accepted column's type, as a short name ('int64', 'object', ...), wherever the
+        table is held."""
+        if table in self.staged:
+            return self.staged[table].types[column]
+        return type_name(self.tables[table][column].dtype)
+
+    def latest(self, table: str, column: str) -> pd.Timestamp:
+        """The latest value of a time column of accepted rows."""
+        if table in self.staged:
+            return self.staged[table].latest[column]
+        return self.tables[table][column].max()
 
     def has_column(self, table: str, column: str) -> bool:
         """True when the column came from the source file rather than from a default."""
@@ -73,6 +89,40 @@ class SourceData:
 
     def missing_tables(self) -> list[str]:
         return [name for name in LOAD_ORDER if name not in self.tables]
+
+
+def type_name(dtype: object) -> str:
+    """A column type's short name; every kind of text (categories, strings) is 'object'."""
+    if isinstance(dtype, (pd.CategoricalDtype, pd.StringDtype)) or np.dtype(object) == dtype:
+        return "object"
+    return str(dtype).lower()
+
+
+@dataclass
+class StagedTable:
+    """A table's accepted rows on disk as Parquet parts (one per loading batch)."""
+
+    parts: list[Path]
+    types: dict[str, str]  # column -> short type name, as SourceData.column_type gives
+    latest: dict[str, pd.Timestamp]  # time column -> its latest accepted value
+    rows: int
+
+
+def source_folder(data_dir: str | Path) -> Path:
+    """The sources' folder, or a one-line error when there is none."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise ContractError(
+            f"{data_dir}: no such folder. Expected a folder with order_lines.csv or order_lines.parquet."
+        )
+    return data_dir
+
+
+def today_or_default(today: pd.Timestamp | str | None) -> pd.Timestamp:
+    """The day after which dates are "in the future" (default: tomorrow, so today counts)."""
+    if today is not None:
+        return pd.Timestamp(today)
+    return pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
 
 
 def find_source_file(data_dir: Path, table: str) -> Path | None:
@@ -100,16 +150,8 @@ def load_sources(
     tables : load only these tables (parents they reference are loaded too).
     progress : called with a short message as each table is loaded.
     """
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise ContractError(
-            f"{data_dir}: no such folder. Expected a folder with order_lines.csv or order_lines.parquet."
-        )
-    today_ts = (
-        pd.Timestamp(today)
-        if today is not None
-        else pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
-    )
+    data_dir = source_folder(data_dir)
+    today_ts = today_or_default(today)
     wanted = set(tables or LOAD_ORDER)
     for name in list(wanted):
         wanted.update(TABLES[name].references.values())
@@ -123,10 +165,7 @@ def load_sources(
         path = find_source_file(data_dir, name)
         if path is None:
             if spec.required:
-                raise ContractError(
-                    f"{data_dir}: no {name}.csv or {name}.parquet found; order lines are required "
-                    "(columns order_id, customer_id, ordered_at, net_amount)."
-                )
+                raise missing_required(data_dir, name)
             reports[name] = TableReport(name, None)
             continue
         started = time.perf_counter()
@@ -147,17 +186,71 @@ def load_sources(
     return SourceData(loaded, quarantine, reports, data_dir)
 
 
+def missing_required(data_dir: Path, name: str) -> ContractError:
+    return ContractError(
+        f"{data_dir}: no {name}.csv or {name}.parquet found; order lines are required "
+        "(columns order_id, customer_id, ordered_at, net_amount)."
+    )
+
+
 def read_table_file(path: Path) -> pd.DataFrame:
     """Read one CSV or Parquet file as-is (CSV cells as text), or raise a one-line ContractError."""
-    try:
+    with _reading(path):
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
             frame = pq.read_table(path).to_pandas()
         else:
-            frame = pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True
-            )
+            frame = pd.read_csv(path, **_CSV_AS_TEXT)
+    return _named(frame)
+
+
+def read_table_batches(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """The file in batches of at most ``batch_rows`` rows, each read as ``read_table_file``
+    reads a whole file."""
+    with _reading(path):
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            batches = _whole_batches(pq.ParquetFile(path).iter_batches(batch_rows), batch_rows)
+        else:
+            batches = iter(pd.read_csv(path, chunksize=batch_rows, **_CSV_AS_TEXT))
+    while True:
+        with _reading(path):  # only the reading: errors of the caller's work pass through
+            frame = next(batches, None)
+        if frame is None:
+            return
+        yield _named(frame)
+
+
+def _whole_batches(batches: Iterator, rows: int) -> Iterator[pd.DataFrame]:
+    """Parquet record batches (which stop at row-group ends) joined into frames of ``rows``."""
+    import pyarrow as pa
+
+    pending, count = [], 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.Table.from_batches(pending).to_pandas()
+            pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending).to_pandas()
+
+
+_CSV_AS_TEXT = dict(dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
+
+
+def _named(frame: pd.DataFrame) -> pd.DataFrame:
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Reading errors as one-line ContractErrors naming the file."""
+    try:
+        yield
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ContractError(f"{path}: cannot be read ({first_line}).") from None
@@ -167,8 +260,6 @@ def read_table_file(path: Path) -> pd.DataFrame:
                 f"{path}: cannot be read as Parquet ({str(exc).splitlines()[0]})."
             ) from None
         raise
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
 
 
 def validate_table(
@@ -177,8 +268,15 @@ def validate_table(
     path: Path,
     today: pd.Timestamp,
     parents: dict[str, pd.DataFrame],
+    *,
+    first_row: int = 1,
+    duplicates: bool = True,
 ) -> tuple[pd.DataFrame, TableReport, pd.DataFrame]:
-    """Coerce one table to the contract; return accepted rows, the report and quarantined rows."""
+    """Coerce one table to the contract; return accepted rows, the report and quarantined rows.
+
+    ``first_row`` numbers the rows of a batch that does not start the file; ``duplicates=False``
+    leaves the duplicate-key rule to the caller, which sees every batch (profiler/staging.py).
+    """
     report = TableReport(spec.name, path.name, rows_read=len(raw))
     missing = [c for c in spec.required_columns if c not in raw.columns]
     if missing:
@@ -191,9 +289,9 @@ def validate_table(
             f"{', '.join(spec.required_columns)}."
         )
     report.ignored_columns = [c for c in raw.columns if c not in spec.column_names]
-    problems = _Problems(spec.name, path.name)
+    problems = Problems(spec.name, path.name)
     frame = pd.DataFrame(index=raw.index)
-    frame[ROW] = np.arange(1, len(raw) + 1, dtype=np.int64)
+    frame[ROW] = np.arange(first_row, first_row + len(raw), dtype=np.int64)
     for col in spec.columns:
         if col.name not in raw.columns:
             report.defaulted_columns.append(col.name)
@@ -204,7 +302,8 @@ def validate_table(
         _check_values(col, frame, problems, today)
     _table_rules(spec, frame, problems)
     _reference_rules(spec, frame, problems, parents, report)
-    _duplicate_rule(spec, frame, problems)
+    if duplicates:
+        duplicate_rule(spec, frame, problems)
     bad_rows = problems.rows()
     if len(bad_rows):
         keep = ~frame[ROW].isin(bad_rows["row"]).to_numpy()
@@ -215,7 +314,7 @@ def validate_table(
     return frame, report, bad_rows
 
 
-class _Problems:
+class Problems:
     """Collects (row, column, value, rule, reason) findings; keeps the first per row."""
 
     def __init__(self, table: str, file: str) -> None:
@@ -281,7 +380,7 @@ def _default_column(spec: Table, col: Column, frame: pd.DataFrame, raw: pd.DataF
 
 
 def _coerce(
-    col: Column, values: pd.Series, path: Path, problems: _Problems, rows: pd.Series
+    col: Column, values: pd.Series, path: Path, problems: Problems, rows: pd.Series
 ) -> pd.Series:
     """Convert a column to its contract type; unreadable cells go to the quarantine."""
     kind = col.kind
@@ -318,7 +417,7 @@ def _coerce(
             first = int(np.flatnonzero(unreadable.to_numpy())[0])
             raise ContractError(
                 f"{path}: column '{col.name}' must hold {_EXPECTED[kind]}, but none of its values can be "
-                f"read as one (row {first + 1}: {values.iloc[first]!r})."
+                f"read as one (row {rows.iloc[first]}: {values.iloc[first]!r})."
             )
         bad = values[unreadable]
         problems.add(
@@ -420,7 +519,7 @@ def _fill_default(values: pd.Series, col: Column) -> pd.Series:
 
 
 def _check_values(
-    col: Column, frame: pd.DataFrame, problems: _Problems, today: pd.Timestamp
+    col: Column, frame: pd.DataFrame, problems: Problems, today: pd.Timestamp
 ) -> None:
     values = frame[col.name]
     rows = frame[ROW]
@@ -491,7 +590,7 @@ def _check_values(
         )
 
 
-def _table_rules(spec: Table, frame: pd.DataFrame, problems: _Problems) -> None:
+def _table_rules(spec: Table, frame: pd.DataFrame, problems: Problems) -> None:
     if spec.name != "order_lines":
         return
     rows = frame[ROW]
@@ -527,7 +626,7 @@ def _table_rules(spec: Table, frame: pd.DataFrame, problems: _Problems) -> None:
 def _reference_rules(
     spec: Table,
     frame: pd.DataFrame,
-    problems: _Problems,
+    problems: Problems,
     parents: dict[str, pd.DataFrame],
     report: TableReport,
 ) -> None:
@@ -564,7 +663,7 @@ def _duplicated(frame: pd.DataFrame, key: list[str]) -> pd.Series:
     return frame.duplicated(key, keep="first")
 
 
-def _duplicate_rule(spec: Table, frame: pd.DataFrame, problems: _Problems) -> None:
+def duplicate_rule(spec: Table, frame: pd.DataFrame, problems: Problems) -> None:
     if not spec.key:
         return
     key = list(spec.key)

@@ -54,6 +54,10 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
     ]
 
 
+# The columns of earlier families this one ranks (a build in customer ranges keeps them whole).
+READS = ("orders_ltd", "spend_l12m", "engagement_score", "potential_value_tier")
+
+
 def compute(ctx: CarContext) -> dict[str, Any]:
     strategy = ctx.spec["strategy_segments"]
     built = ctx.built

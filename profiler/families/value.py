@@ -72,6 +72,10 @@ def half_up(values: np.ndarray) -> np.ndarray:
     return np.floor(values + 0.5)
 
 
+# The columns of earlier families this one ranks (a build in customer ranges keeps them whole).
+READS = ("orders_ltd", "spend_ltd", "spend_l12m", "recency_days")
+
+
 def compute(ctx: CarContext) -> dict[str, Any]:
     built = ctx.built
     orders = built["orders_ltd"]

@@ -47,16 +47,27 @@ class SqlEngine:
         """Make ``table`` queryable as ``name`` (replacing a table of that name)."""
         raise NotImplementedError
 
+    def register_parquet(self, name: str, paths: list[str]) -> None:
+        """Make the Parquet files (one table in parts) queryable as ``name``, read from disk."""
+        raise NotImplementedError
+
+    def create_view(self, name: str, query: exp.Expression) -> None:
+        """Make a query over registered tables queryable as ``name`` (replacing one)."""
+        raise NotImplementedError
+
     def _execute(self, sql: str) -> pa.Table:
         raise NotImplementedError
 
     def close(self) -> None:
         """Free the engine's resources; the engine cannot be used afterwards."""
 
-    def register_source(self, source: SourceData) -> None:
-        """Register every accepted source table under its own name."""
+    def register_source(self, source: SourceData, suffix: str = "") -> None:
+        """Register every accepted source table under its own name (+ ``suffix``); staged tables
+        are read from their Parquet parts on disk."""
         for table, frame in source.tables.items():
-            self.register(table, frame_to_arrow(frame))
+            self.register(table + suffix, frame_to_arrow(frame))
+        for table, staged in source.staged.items():
+            self.register_parquet(table + suffix, [str(p) for p in staged.parts])
 
     def render(self, query: exp.Expression) -> str:
         """The query as this engine's SQL text."""
@@ -126,6 +137,16 @@ class DuckDBEngine(SqlEngine):
     def register(self, name: str, table: pa.Table) -> None:
         self._tables[name] = table
         self._con.register(name, table)
+
+    def register_parquet(self, name: str, paths: list[str]) -> None:
+        files = exp.Array(expressions=[exp.Literal.string(p) for p in paths])
+        self.create_view(name, exp.select(exp.Star()).from_(exp.func("read_parquet", files)))
+
+    def create_view(self, name: str, query: exp.Expression) -> None:
+        if self._tables.pop(name, None) is not None:
+            self._con.unregister(name)
+        view = exp.Create(this=exp.to_table(name), kind="VIEW", expression=query, replace=True)
+        self._con.execute(self.render(view))
 
     def _execute(self, sql: str) -> pa.Table:
         relation = self._con.sql(sql)

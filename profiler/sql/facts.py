@@ -104,11 +104,9 @@ class FactsShape:
     @classmethod
     def of(cls, source) -> FactsShape:  # noqa: ANN001 (a SourceData)
         has_products = source.has("products")
-        same_type = (
-            has_products
-            and source.tables["products"]["product_id"].dtype
-            == source.tables["order_lines"]["product_id"].dtype
-        )
+        same_type = has_products and source.column_type(
+            "products", "product_id"
+        ) == source.column_type("order_lines", "product_id")
         return cls(
             has_products=has_products,
             has_unit_price=source.has_column("order_lines", "unit_price"),

@@ -50,6 +50,7 @@ from .facts import FactsShape, as_double, car_facts, case, col, number, paren, r
 
 FACTS = "car_facts"  # common table expressions: the order facts as of D,
 LINES = "interest_lines"  # and their kept lines with what the interests need
+BASE_TABLE = "interests_base"  # the base's sums, when computed ahead (``register_base``)
 SLICES = ("category", "price_point", "collection")
 FAVOURITES = {
     "category": "favourite_category",
@@ -159,6 +160,20 @@ def _base_sums(categories: list[str]) -> exp.Select:
     ).from_(exp.to_table(LINES))
 
 
+def register_base(engine: SqlEngine, ctx: Any) -> None:
+    """Compute the whole base's sums once and register them as ``BASE_TABLE``, which the
+    interests query then reads: a build that sees one customer range at a time still divides by
+    the whole base (profiler/sql/ranged.py)."""
+    level_names = {s: levels(ctx, s) for s in SLICES}
+    query = (
+        _base_sums(level_names["category"])
+        .with_(FACTS, as_=car_facts(FactsShape.of(ctx.source), ctx.as_of))
+        .with_(LINES, as_=_kept_lines(ctx, level_names))
+    )
+    engine.register(BASE_TABLE, engine.run(query))
+    ctx.cache[BASE_TABLE] = True
+
+
 def _favourite(slice_name: str) -> exp.Select:
     """Per customer, the index of the level with the most spend (the lowest index on ties), for
     customers whose most is above 0."""
@@ -233,7 +248,12 @@ def interests_query(ctx: Any, level_names: dict[str, list[str]]) -> exp.Select:
     query = per_customer(
         _customer_sums(level_names), columns, ctx.source.has("customers"), ctx.as_of
     )
-    query = query.join(_base_sums(level_names["category"]).subquery("base"), join_type="CROSS")
+    base = (
+        exp.to_table(BASE_TABLE).as_("base")
+        if ctx.cache.get(BASE_TABLE)
+        else _base_sums(level_names["category"]).subquery("base")
+    )
+    query = query.join(base, join_type="CROSS")
     for s in SLICES:
         alias = f"best_{s}"
         query = query.join(

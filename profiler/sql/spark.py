@@ -78,6 +78,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from sqlglot import exp
 
 from .engines import SqlEngine, SqlEngineError
 
@@ -459,6 +460,26 @@ class SparkEngine(SqlEngine):
 
                 frame = self._spark.createDataFrame(table).persist(StorageLevel.MEMORY_AND_DISK)
             frame.createOrReplaceTempView(name)
+        self._replace_view(name, frame, path)
+
+    def register_parquet(self, name: str, paths: list[str]) -> None:
+        """Parquet parts as a view; on a cluster the paths must be on storage every executor
+        reads (HDFS, S3, a shared mount)."""
+        self._check_open()
+        with _quiet():
+            frame = self._spark.read.parquet(*paths)
+            frame.createOrReplaceTempView(name)
+        self._replace_view(name, frame, None)
+
+    def create_view(self, name: str, query: exp.Expression) -> None:
+        self._check_open()
+        view = exp.Create(this=exp.to_table(name), kind="VIEW", expression=query, replace=True)
+        view.set("properties", exp.Properties(expressions=[exp.TemporaryProperty()]))
+        with _quiet():
+            self._spark.sql(self.render(view))
+        self._replace_view(name, None, None)
+
+    def _replace_view(self, name: str, frame: Any, path: str | None) -> None:
         previous = self._views.pop(name, None)
         self._views[name] = (frame, path)
         if previous is not None:

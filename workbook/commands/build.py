@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--engine",
-        choices=["pandas", "duckdb", "spark"],
-        default="pandas",
-        help="what computes the CAR: in-process pandas (default), embedded DuckDB, or Apache Spark SQL, all from the same definitions and with the same result (see docs/engines.md)",
+        choices=["auto", "pandas", "duckdb", "spark"],
+        default="auto",
+        help="what computes the CAR: in-process pandas, embedded DuckDB (out of core: order lines validated in batches to disk, the CAR built and written in customer ranges), or Apache Spark SQL, all from the same definitions and with the same result; auto (default) picks pandas while the order lines fit this machine's memory, else duckdb (see docs/engines.md)",
     )
     p.add_argument(
         "--spark-master",
@@ -58,7 +58,7 @@ def build_and_write(
     out: Path,
     as_of: str | None,
     features: str | None = None,
-    engine: str = "pandas",
+    engine: str = "auto",
     spark_master: str | None = None,
 ) -> object:
     """Load, build and write; print the load counts and the one-line summary. Returns the result
@@ -68,10 +68,10 @@ def build_and_write(
     from profiler.activity import build_activity, write_activity
     from profiler.car import build_car, write_car
     from profiler.catalog import load_catalog
+    from profiler.engine_choice import choose_engine
     from profiler.errors import UsageError
     from profiler.features import load_feature_spec
     from profiler.loading import load_sources
-    from profiler.summary import load_counts, write_quarantine
 
     if as_of is not None:
         try:
@@ -80,34 +80,31 @@ def build_and_write(
             raise UsageError(f"--as-of '{as_of}' is not a date; expected YYYY-MM-DD.") from None
     started = time.perf_counter()
     spec = load_feature_spec(features)
-    source = load_sources(data, progress=progress)
-    counts = load_counts(source)
-    read, quarantined = int(counts["rows_read"].sum()), int(counts["quarantined"].sum())
-    write_quarantine(source, out)
-    print(
-        f"Rows read {read:,} = accepted {read - quarantined:,} + quarantined {quarantined:,} (see {out / 'quarantine.csv'})"
-    )
-    if engine == "pandas":
-        result = build_car(source, as_of, spec=spec, progress=family_progress)
+    if engine == "auto":
+        engine, why = choose_engine(data)
+        print(f"Engine: {engine} ({why}; choose with --engine)")
+    if engine == "duckdb":
+        result = _build_out_of_core(data, out, as_of, spec)
     else:
-        from profiler.sql.car_families import PANDAS_FAMILIES, SQL_FAMILIES
-        from profiler.sql.engines import open_engine
+        source = load_sources(data, progress=progress)
+        _print_counts(source, out)
+        if engine == "pandas":
+            result = build_car(source, as_of, spec=spec, progress=family_progress)
+        else:
+            from profiler.sql.engines import open_engine
 
+            _print_engine(engine)
+            with open_engine(engine, spark_master=spark_master) as sql:
+                result = build_car(source, as_of, spec=spec, progress=family_progress, engine=sql)
+        write_car(result, out)
+        result.columns.clear()  # persisted: free the CAR's memory before the activity table
+        built = time.perf_counter()
+        activity = build_activity(source, load_catalog(), result.customer_ids, result.as_of)
+        write_activity(activity, result.customer_ids, out)
         print(
-            f"Engine: {engine} computes {', '.join(SQL_FAMILIES)}; "
-            f"{' and '.join(PANDAS_FAMILIES)} rank its columns here"
+            f"Activity: {len(activity):,} customer-months x {len(activity.parts)} metric parts in {time.perf_counter() - built:.1f} s -> {out / 'activity.arrow'}"
         )
-        with open_engine(engine, spark_master=spark_master) as sql:
-            result = build_car(source, as_of, spec=spec, progress=family_progress, engine=sql)
-    write_car(result, out)
     n_columns = result.n_columns
-    result.columns.clear()  # persisted: free the CAR's memory before the activity table
-    built = time.perf_counter()
-    activity = build_activity(source, load_catalog(), result.customer_ids, result.as_of)
-    write_activity(activity, result.customer_ids, out)
-    print(
-        f"Activity: {len(activity):,} customer-months x {len(activity.parts)} metric parts in {time.perf_counter() - built:.1f} s -> {out / 'activity.arrow'}"
-    )
     potential = result.models.get("potential_value")
     if potential and "error" in potential:
         print(f"Note: potential-value columns are empty: {potential['error']}")
@@ -121,6 +118,51 @@ def build_and_write(
         f"CAR as of {result.as_of:%Y-%m-%d}: {len(result.customer_ids):,} customers x {n_columns:,} columns in {time.perf_counter() - started:.1f} s -> {out / 'car.parquet'}{left}"
     )
     return result
+
+
+def _print_counts(source: object, out: Path) -> None:
+    """Rows read = accepted + quarantined, and the quarantine written beside the CAR."""
+    from profiler.summary import load_counts, write_quarantine
+
+    counts = load_counts(source)
+    read, quarantined = int(counts["rows_read"].sum()), int(counts["quarantined"].sum())
+    write_quarantine(source, out)
+    print(
+        f"Rows read {read:,} = accepted {read - quarantined:,} + quarantined {quarantined:,} (see {out / 'quarantine.csv'})"
+    )
+
+
+def _print_engine(engine: str) -> None:
+    from profiler.sql.car_families import PANDAS_FAMILIES, SQL_FAMILIES
+
+    print(
+        f"Engine: {engine} computes {', '.join(SQL_FAMILIES)}; "
+        f"{' and '.join(PANDAS_FAMILIES)} rank its columns here"
+    )
+
+
+def _build_out_of_core(data: Path, out: Path, as_of: str | None, spec: dict) -> object:
+    """DuckDB without holding the order lines or the CAR: lines validated in batches into
+    OUT/.staging, the CAR and activity table built and written one customer range at a time."""
+    import shutil
+
+    from profiler.catalog import load_catalog
+    from profiler.sql.engines import DuckDBEngine
+    from profiler.sql.ranged import build_car_in_ranges
+    from profiler.staging import stage_sources
+
+    stage = out / ".staging"
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        source = stage_sources(data, stage, progress=progress)
+        _print_counts(source, out)
+        _print_engine("duckdb")
+        with DuckDBEngine() as sql:
+            return build_car_in_ranges(
+                source, out, load_catalog(), engine=sql, as_of=as_of, spec=spec, progress=progress
+            )
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def run(args: argparse.Namespace) -> int:

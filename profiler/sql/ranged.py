@@ -1,0 +1,235 @@
+"""A CAR larger than memory: built by a SQL engine one customer range at a time, written as it goes.
+
+At 5M customers the CAR alone (1,294 columns) is ~26 GB of floats, so it is never held whole.
+The engine holds the source tables as ``<table>__all``; for each range of the sorted customer
+ids, every table keyed by customer becomes a view of that range's rows under its own name, and
+the families' queries run unchanged over it.  Each range's columns go to a temporary part on
+disk with its activity rows (customer x month, ``profiler/activity.py``).
+
+What needs every customer is done on all of them, once:
+
+- the levels of every slice and the column definitions (from all the data as of D);
+- the interests' base sums (the affinity index's denominator), registered ahead;
+- potential value: BG/NBD + Gamma-Gamma are fitted on all buyers;
+- value scores and strategy segments, which rank customers: the few columns they read
+  (``value.READS``, ``strategy.READS``) are kept whole while the ranges are built.
+
+The result equals ``build_car`` with the same engine, column for column (tests/test_sql_ranges.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
+from sqlglot import exp
+
+from ..activity import activity_table, build_activity, write_activity_batches
+from ..car import (
+    CarResult,
+    _check_no_personal_data,
+    car_parts_folder,
+    default_as_of,
+    family_values,
+    finish_car,
+    left_out_reason,
+    write_car_part,
+)
+from ..catalog import Catalog
+from ..contract import TABLES
+from ..families import FAMILIES, strategy, value
+from ..features import load_feature_spec
+from ..loading import ROW, SourceData
+from .car_families import PANDAS_FAMILIES
+from .context import SqlCarContext, build_sql_context
+from .engines import SqlEngine
+from .facts import col, number, text
+from .interests import register_base
+
+ALL = "__all"  # suffix of the whole source tables in the engine
+RANGE_CUSTOMERS = 500_000  # customers per range: ~3 GB of CAR columns
+WHOLE_FAMILIES = ("potential",)  # fitted on every customer at once
+KEPT_WHOLE = tuple(dict.fromkeys(value.READS + strategy.READS))
+
+
+def build_car_in_ranges(
+    source: SourceData,
+    out: str | Path,
+    catalog: Catalog,
+    *,
+    engine: SqlEngine,
+    as_of: str | pd.Timestamp | None = None,
+    spec: dict[str, Any] | None = None,
+    range_customers: int = RANGE_CUSTOMERS,
+    progress: Callable[[str], None] | None = None,
+) -> CarResult:
+    """Build and write ``OUT/car.parquet`` (one part per range), its dictionary, metadata and
+    ``OUT/activity.arrow``.  The result's ``columns`` are empty: read the CAR back from ``out``."""
+    started = time.perf_counter()
+    say = progress or (lambda message: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = spec or load_feature_spec()
+    as_of_ts = pd.Timestamp(as_of).normalize() if as_of is not None else default_as_of(source)
+    engine.register_source(source, suffix=ALL)
+    _scope(engine, source, None)
+    ctx = build_sql_context(engine, source, as_of_ts, spec)
+    ids = ctx.customer_ids
+    definitions = {family.FAMILY: family.columns(ctx) for family in FAMILIES}  # fixes levels
+    left_out = {f: left_out_reason(f) for f, defs in definitions.items() if not defs}
+    whole: dict[str, Any] = {}
+    for family in FAMILIES:
+        if family.FAMILY in WHOLE_FAMILIES:
+            say(f"{family.FAMILY}: all {len(ids):,} customers")
+            whole.update(family_values(family, ctx, engine)[1])
+    if definitions["interests"]:
+        register_base(engine, ctx)
+    tmp = out / ".ranges.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    starts = list(range(0, len(ids), range_customers)) or [0]
+    kept: dict[str, list[Any]] = {name: [] for name in KEPT_WHOLE if name not in whole}
+    for k, start in enumerate(starts):
+        stop = min(start + range_customers, len(ids))
+        say(f"customers {start + 1:,} to {stop:,} ({k + 1}/{len(starts)})")
+        _scope(engine, source, (ids[start], ids[stop - 1]) if stop > start else None)
+        part = SqlCarContext(
+            as_of=as_of_ts,
+            spec=spec,
+            source=source,
+            customer_ids=ids[start:stop],
+            engine=engine,
+            cache=dict(ctx.cache),
+        )
+        columns: dict[str, Any] = {}
+        for family in FAMILIES:
+            name = family.FAMILY
+            if name in PANDAS_FAMILIES or name in WHOLE_FAMILIES or not definitions[name]:
+                continue
+            columns.update(family_values(family, part, engine)[1])
+            part.built = columns
+        for name in kept:
+            if name in columns:
+                kept[name].append(columns[name])
+        _write_ipc(_table(ids[start:stop], columns), tmp / f"car-{k:05d}.arrow")
+        rows = _range_source(engine, source, ids[start:stop])
+        activity = build_activity(rows, catalog, ids[start:stop], as_of_ts)
+        _write_ipc(activity_table(activity, start), tmp / f"activity-{k:05d}.arrow")
+        del columns, activity
+    ctx.built = {name: _concat(parts) for name, parts in kept.items() if parts} | whole
+    for family in FAMILIES:
+        if family.FAMILY in PANDAS_FAMILIES and definitions[family.FAMILY]:
+            values = family_values(family, ctx, engine)[1]
+            whole.update(values)
+            ctx.built.update(values)
+    order = [d.name for defs in definitions.values() for d in defs]
+    _check_no_personal_data(dict.fromkeys(order))
+    result = CarResult(
+        as_of_ts,
+        ids,
+        {},
+        [d for defs in definitions.values() for d in defs],
+        left_out,
+        0.0,
+        ctx.cache.get("meta", {}),
+        engine.name,
+    )
+    say("writing the CAR and the activity table")
+    parts_dir = car_parts_folder(out)
+    for k, start in enumerate(starts):
+        stop = min(start + range_customers, len(ids))
+        table = _read_ipc(tmp / f"car-{k:05d}.arrow")
+        extra = _table(ids[start:stop], {n: _slice(v, start, stop) for n, v in whole.items()})
+        for name in extra.column_names[1:]:
+            table = table.append_column(name, extra.column(name))
+        write_car_part(table.select(["customer_id", *order]), parts_dir / f"part-{k:05d}.parquet")
+    finish_car(result, out, parts_dir, len(ids))
+    _write_activity(tmp, len(starts), ids, out)
+    shutil.rmtree(tmp, ignore_errors=True)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _scope(engine: SqlEngine, source: SourceData, bounds: tuple[Any, Any] | None) -> None:
+    """Views under the tables' own names: a customer range's rows, or all rows."""
+    for table in [*source.tables, *source.staged]:
+        query = exp.select(exp.Star()).from_(exp.to_table(table + ALL))
+        if bounds is not None and "customer_id" in TABLES[table].column_names:
+            low, high = (_literal(b) for b in bounds)
+            query = query.where(exp.Between(this=col("customer_id"), low=low, high=high))
+        engine.create_view(table, query)
+
+
+def _literal(value: Any) -> exp.Expression:
+    return number(int(value)) if isinstance(value, (int, np.integer)) else text(str(value))
+
+
+def _range_source(engine: SqlEngine, source: SourceData, ids: np.ndarray) -> SourceData:
+    """The range's rows of every table, in memory as ``load_sources`` gives them, for its
+    activity rows; staged tables are read from the engine's view of the range."""
+    tables = {}
+    for name, frame in source.tables.items():
+        if "customer_id" in TABLES[name].column_names:
+            frame = frame[frame["customer_id"].isin(ids).to_numpy()]
+        tables[name] = frame
+    for name in source.staged:
+        frame = engine.run(exp.select(exp.Star()).from_(exp.to_table(name))).to_pandas()
+        for column in TABLES[name].columns:
+            if frame[column.name].dtype.kind == "M":
+                frame[column.name] = frame[column.name].astype("datetime64[ns]")
+            elif column.kind == "text" and not column.pii:
+                frame[column.name] = frame[column.name].astype("category")
+        tables[name] = frame.sort_values(ROW, kind="stable").reset_index(drop=True)
+    return SourceData(tables, source.quarantine.iloc[:0], source.reports, source.data_dir)
+
+
+def _table(ids: np.ndarray, columns: dict[str, Any]) -> pa.Table:
+    return CarResult(pd.NaT, ids, columns, [], {}, 0.0).to_arrow()
+
+
+def _slice(values: Any, start: int, stop: int) -> Any:
+    return values[start:stop]
+
+
+def _concat(parts: list[Any]) -> Any:
+    if parts and isinstance(parts[0], pd.Categorical):
+        return pd.Categorical(pd.concat([pd.Series(p) for p in parts], ignore_index=True))
+    return np.concatenate([np.asarray(p) for p in parts]) if parts else np.zeros(0)
+
+
+def _write_ipc(table: pa.Table, path: Path) -> None:
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    with (
+        pa.OSFile(str(path), "wb") as sink,
+        pa.ipc.new_file(sink, table.schema, options=options) as w,
+    ):
+        w.write_table(table)
+
+
+def _read_ipc(path: Path) -> pa.Table:
+    return pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+
+
+def _write_activity(tmp: Path, ranges: int, ids: np.ndarray, out: Path) -> None:
+    """Interleave the ranges' activity into one table ordered by month, then CAR row: each
+    range is so ordered and holds later rows than the one before, so a month's rows are the
+    ranges' rows of that month, range after range."""
+    tables = [_read_ipc(tmp / f"activity-{k:05d}.arrow") for k in range(ranges)]
+    months = [t.column("month").to_numpy() for t in tables]
+    every = np.unique(np.concatenate(months)) if months else np.zeros(0, dtype=np.int32)
+
+    def batches():
+        for month in every:
+            for table, m in zip(tables, months, strict=True):
+                lo, hi = np.searchsorted(m, month, "left"), np.searchsorted(m, month, "right")
+                if hi > lo:
+                    yield from table.slice(lo, hi - lo).to_batches()
+
+    write_activity_batches(tables[0].schema, batches(), ids, out)

@@ -1,0 +1,242 @@
+"""Order lines too large for memory: validated in row batches and kept as Parquet parts.
+
+``stage_sources`` loads like ``load_sources``, with the same rules, reasons and counts (rows
+read = accepted + quarantined), but the order lines are read, validated and written one batch at
+a time to ``STAGE/order_lines/part-NNNNN.parquet``, so they never sit in memory whole.  A SQL
+engine reads them from there (``SqlEngine.register_source``); the other tables are loaded as
+usual.
+
+Two things need every row at once:
+
+- duplicate keys: the key columns and row numbers of every batch are kept (two or three
+  integers a line) and checked together at the end; a part holding a duplicate is rewritten
+  without it, and the reason cites the first row, as ``load_sources`` does;
+- line numbers when the file has no ``line_id``: an order's count goes on from the batches
+  before.
+
+One difference remains: a column none of whose values can be read stops loading as soon as one
+batch shows it (the message names the row), where ``load_sources`` looks at the whole file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .contract import LOAD_ORDER, TABLES
+from .errors import ContractError
+from .loading import (
+    QUARANTINE_COLUMNS,
+    ROW,
+    Problems,
+    SourceData,
+    StagedTable,
+    TableReport,
+    duplicate_rule,
+    find_source_file,
+    load_sources,
+    missing_required,
+    read_table_batches,
+    read_table_file,
+    source_folder,
+    today_or_default,
+    type_name,
+    validate_table,
+)
+
+STAGED = "order_lines"  # the table kept on disk
+BATCH_ROWS = 5_000_000  # about 1.5 GB of pandas memory per batch of order lines
+
+
+def stage_sources(
+    data_dir: str | Path,
+    stage_dir: str | Path,
+    *,
+    today: pd.Timestamp | str | None = None,
+    batch_rows: int = BATCH_ROWS,
+    progress: Callable[[str], None] | None = None,
+) -> SourceData:
+    """Load every table as ``load_sources`` does, but keep the order lines in ``stage_dir``."""
+    data_dir = source_folder(data_dir)
+    today_ts = today_or_default(today)
+    others = tuple(t for t in LOAD_ORDER if t != STAGED)
+    source = load_sources(data_dir, today=today_ts, tables=others, progress=progress)
+    path = find_source_file(data_dir, STAGED)
+    if path is None:
+        raise missing_required(data_dir, STAGED)
+    started = time.perf_counter()
+    staged, report, bad = stage_table(
+        path, Path(stage_dir) / STAGED, today_ts, source.tables, batch_rows, progress
+    )
+    report.seconds = time.perf_counter() - started
+    reports = {**source.reports, STAGED: report}
+    quarantine = pd.concat(
+        [q for q in (bad, source.quarantine) if len(q)]
+        or [pd.DataFrame(columns=QUARANTINE_COLUMNS)],
+        ignore_index=True,
+    )
+    return SourceData(
+        source.tables,
+        quarantine,
+        {name: reports[name] for name in LOAD_ORDER if name in reports},
+        data_dir,
+        staged={STAGED: staged},
+    )
+
+
+def stage_table(
+    path: Path,
+    out: Path,
+    today: pd.Timestamp,
+    parents: dict[str, pd.DataFrame],
+    batch_rows: int,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[StagedTable, TableReport, pd.DataFrame]:
+    """Validate the order lines batch by batch into Parquet parts under ``out``."""
+    spec = TABLES[STAGED]
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    report = TableReport(STAGED, path.name)
+    key = list(spec.key)
+    keys: list[pd.DataFrame] = []  # key columns and row number of every row, for duplicates
+    quarantined: list[pd.DataFrame] = []
+    parts: list[Path] = []
+    types: dict[str, str] = {}
+    latest: dict[str, pd.Timestamp] = {}
+    line_counts = pd.Series(dtype=np.int64)  # lines seen so far per order, when numbering
+    numbered = None
+    first_row = 1
+    for i, raw in enumerate(read_table_batches(path, batch_rows)):
+        if progress:
+            progress(f"validating {path.name} rows {first_row:,} to {first_row + len(raw) - 1:,}")
+        if numbered is None:
+            numbered = "line_id" not in raw.columns and "order_id" in raw.columns
+        if numbered:
+            raw["line_id"], line_counts = _number_lines(raw["order_id"], line_counts)
+        frame, part_report, bad = validate_table(
+            spec, raw, path, today, parents, first_row=first_row, duplicates=False
+        )
+        _check_types(frame, types, path, first_row, len(raw))
+        for column in ("ordered_at", "returned_at"):
+            value = frame[column].max()
+            if pd.notna(value) and (column not in latest or value > latest[column]):
+                latest[column] = value
+        keys.append(frame_keys(raw, frame, bad, key, first_row))
+        part = out / f"part-{i:05d}.parquet"
+        _write_part(frame, part)
+        parts.append(part)
+        quarantined.append(bad)
+        report.rows_read += part_report.rows_read
+        report.accepted += part_report.accepted
+        report.defaulted_columns = part_report.defaulted_columns + (["line_id"] if numbered else [])
+        report.ignored_columns = [c for c in part_report.ignored_columns if c != "line_id"]
+        first_row += len(raw)
+        del raw, frame
+    if not parts:  # a file without rows: one empty part keeps the table's columns
+        frame, report, _ = validate_table(spec, read_table_file(path), path, today, parents)
+        parts.append(out / "part-00000.parquet")
+        _write_part(frame, parts[0])
+        types = {c: _type_name(frame[c]) for c in frame.columns if c != ROW}
+        keys.append(frame[key + [ROW]].assign(_bad=False))
+    duplicates = _duplicates(spec, pd.concat(keys, ignore_index=True), path.name)
+    if len(duplicates):
+        _drop_rows(parts, set(duplicates["row"].tolist()))
+        quarantined.append(duplicates)
+        report.accepted -= len(duplicates)
+    bad = pd.concat(quarantined, ignore_index=True).sort_values("row", kind="stable")
+    report.quarantined = len(bad)
+    staged = StagedTable(parts, types, latest, report.accepted)
+    return staged, report, bad.reset_index(drop=True)
+
+
+def _number_lines(order_ids: pd.Series, counts: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Lines numbered within their order in file order, going on from earlier batches' counts."""
+    ids = order_ids.astype("object").where(order_ids.notna(), "")
+    before = counts.reindex(ids.to_numpy()).fillna(0).to_numpy(dtype=np.int64)
+    numbers = ids.groupby(ids, sort=False).cumcount().to_numpy(dtype=np.int64) + 1 + before
+    counts = counts.add(ids.value_counts(), fill_value=0).astype(np.int64)
+    return numbers, counts
+
+
+def frame_keys(
+    raw: pd.DataFrame, frame: pd.DataFrame, bad: pd.DataFrame, key: list[str], first_row: int
+) -> pd.DataFrame:
+    """Every row's coerced key and row number, with whether it is already quarantined: the
+    duplicate rule looks at all rows, bad ones included, as ``load_sources`` does."""
+    accepted = frame[key + [ROW]]
+    if not len(bad):
+        return accepted.assign(_bad=False)
+    # Quarantined rows: their key as read (coerced like the accepted ones when possible).
+    rows = bad["row"].to_numpy(dtype=np.int64)
+    quarantined = raw.iloc[rows - first_row][key].reset_index(drop=True)
+    for column in key:
+        if column in accepted and accepted[column].dtype.kind in "iu":
+            quarantined[column] = pd.to_numeric(quarantined[column], errors="coerce")
+            whole = quarantined[column].notna() & (quarantined[column] % 1 == 0)
+            quarantined[column] = quarantined[column].where(whole)
+    quarantined[ROW] = rows
+    quarantined["_bad"] = True
+    both = pd.concat([accepted.assign(_bad=False), quarantined], ignore_index=True)
+    return both.sort_values(ROW, kind="stable").reset_index(drop=True)
+
+
+def _duplicates(spec, keys: pd.DataFrame, file: str) -> pd.DataFrame:  # noqa: ANN001 (a Table)
+    """Rows whose key was seen at an earlier row, among rows not already quarantined."""
+    keys = keys[keys[list(spec.key)].notna().all(axis=1).to_numpy()]  # others are not duplicates
+    for column in spec.key:
+        if keys[column].dtype == object:
+            keys[column] = keys[column].map(lambda v: v if v is None or v != v else str(v))
+        elif keys[column].dtype.kind == "f":
+            keys[column] = keys[column].astype(np.int64)
+    problems = Problems(spec.name, file)
+    duplicate_rule(spec, keys, problems)
+    found = problems.rows()
+    already = set(keys.loc[keys["_bad"].to_numpy(), ROW].tolist())
+    return found[~found["row"].isin(already)].reset_index(drop=True)
+
+
+def _drop_rows(parts: list[Path], rows: set[int]) -> None:
+    """Rewrite the parts holding any of these row numbers without them."""
+    wanted = pa.array(sorted(rows), type=pa.int64())
+    for part in parts:
+        table = pq.read_table(part)
+        keep = pa.compute.invert(pa.compute.is_in(table.column(ROW), value_set=wanted))
+        if not pa.compute.all(keep).as_py():
+            pq.write_table(table.filter(keep), part)
+
+
+def _write_part(frame: pd.DataFrame, path: Path) -> None:
+    # Microsecond times: what Parquet readers (DuckDB, Spark) all take.
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, path, coerce_timestamps="us", allow_truncated_timestamps=True)
+
+
+def _type_name(values: pd.Series) -> str:
+    return type_name(values.dtype)
+
+
+def _check_types(
+    frame: pd.DataFrame, types: dict[str, str], path: Path, first_row: int, n: int
+) -> None:
+    """Every batch must give a column the type of the first batch (Parquet parts of one table
+    share a schema); ids that are numbers in one batch and text in another are the usual cause."""
+    for column in frame.columns:
+        kind = _type_name(frame[column])
+        if column == ROW:
+            continue
+        if column not in types or (types[column] == "object" and frame[column].isna().all()):
+            types.setdefault(column, kind)
+            continue
+        if kind != types[column] and not frame[column].isna().all():
+            raise ContractError(
+                f"{path}: column '{column}' reads as {kind} in rows {first_row:,} to "
+                f"{first_row + n - 1:,} but as {types[column]} before; expected one type for the "
+                "whole column (e.g. ids all numbers or all text)."
+            )
