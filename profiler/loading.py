@@ -88,7 +88,7 @@ class SourceData:
         return self.has(table) and report is not None and column not in report.defaulted_columns
 
     def missing_tables(self) -> list[str]:
-        return [name for name in LOAD_ORDER if name not in self.tables]
+        return [name for name in LOAD_ORDER if not self.has(name)]
 
 
 def type_name(dtype: object) -> str:

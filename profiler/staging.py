@@ -14,6 +14,10 @@ Two things need every row at once:
 - line numbers when the file has no ``line_id``: an order's count goes on from the batches
   before.
 
+Each batch is written as one part per customer bucket (ids split at the first batch's
+quantiles), so the parts of one customer range are few: a SQL engine reading a range skips the
+rest by the parts' statistics.  Rows keep their source row number (``_row``), which orders them.
+
 One difference remains: a column none of whose values can be read stops loading as soon as one
 batch shows it (the message names the row), where ``load_sources`` looks at the whole file.
 """
@@ -53,6 +57,9 @@ from .loading import (
 
 STAGED = "order_lines"  # the table kept on disk
 BATCH_ROWS = 5_000_000  # about 1.5 GB of pandas memory per batch of order lines
+# Each batch is written in parts by customer-id bucket, so a part's customer_id statistics are
+# narrow and an engine reading one customer range skips the other parts (profiler/sql/ranged.py).
+BUCKETS = 16
 
 
 def stage_sources(
@@ -98,8 +105,10 @@ def stage_table(
     parents: dict[str, pd.DataFrame],
     batch_rows: int,
     progress: Callable[[str], None] | None = None,
+    buckets: int = BUCKETS,
 ) -> tuple[StagedTable, TableReport, pd.DataFrame]:
-    """Validate the order lines batch by batch into Parquet parts under ``out``."""
+    """Validate the order lines batch by batch into Parquet parts under ``out``: one part per
+    batch and customer bucket."""
     spec = TABLES[STAGED]
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -112,6 +121,7 @@ def stage_table(
     latest: dict[str, pd.Timestamp] = {}
     line_counts = pd.Series(dtype=np.int64)  # lines seen so far per order, when numbering
     numbered = None
+    edges = None
     first_row = 1
     for i, raw in enumerate(read_table_batches(path, batch_rows)):
         if progress:
@@ -129,9 +139,12 @@ def stage_table(
             if pd.notna(value) and (column not in latest or value > latest[column]):
                 latest[column] = value
         keys.append(frame_keys(raw, frame, bad, key, first_row))
-        part = out / f"part-{i:05d}.parquet"
-        _write_part(frame, part)
-        parts.append(part)
+        if edges is None:
+            edges = bucket_edges(frame["customer_id"], buckets)
+        for b, rows in enumerate(split_by_customer(frame["customer_id"], edges)):
+            if len(rows):
+                parts.append(out / f"part-{i:05d}-{b:03d}.parquet")
+                _write_part(frame.iloc[rows], parts[-1])
         quarantined.append(bad)
         report.rows_read += part_report.rows_read
         report.accepted += part_report.accepted
@@ -154,6 +167,24 @@ def stage_table(
     report.quarantined = len(bad)
     staged = StagedTable(parts, types, latest, report.accepted)
     return staged, report, bad.reset_index(drop=True)
+
+
+def bucket_edges(customer_ids: pd.Series, buckets: int) -> np.ndarray:
+    """Customer ids splitting the first batch's customers into ``buckets`` groups of equal size."""
+    ids = np.sort(pd.unique(customer_ids.dropna().to_numpy()))
+    if len(ids) == 0:
+        return ids
+    return ids[np.linspace(0, len(ids), buckets + 1).astype(int)[1:-1]]
+
+
+def split_by_customer(customer_ids: pd.Series, edges: np.ndarray) -> list[np.ndarray]:
+    """Row positions of each bucket: ids below the first edge, between edges, from the last."""
+    ids = customer_ids.to_numpy()
+    if len(edges) == 0 or ids.dtype != edges.dtype:
+        return [np.arange(len(ids))]
+    bucket = np.searchsorted(edges, ids, side="right")
+    order = np.argsort(bucket, kind="stable")
+    return np.split(order, np.searchsorted(bucket[order], np.arange(1, len(edges) + 1)))
 
 
 def _number_lines(order_ids: pd.Series, counts: pd.Series) -> tuple[np.ndarray, pd.Series]:

@@ -23,7 +23,8 @@ BATCH = 997
 
 def staged_lines(source) -> pd.DataFrame:  # noqa: ANN001 (a SourceData)
     parts = source.staged["order_lines"].parts
-    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    lines = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    return lines.sort_values("_row").reset_index(drop=True)
 
 
 def assert_same_load(expected, staged) -> None:  # noqa: ANN001 (two SourceData)
@@ -134,3 +135,22 @@ def test_engine_choice_by_order_lines_and_memory(demo_source) -> None:
     engine, why = choose_engine(demo_source.data_dir, memory=lines * 400)
     assert engine == "duckdb"
     assert f"{lines:,} order lines" in why
+
+
+def test_validate_stages_when_the_lines_outgrow_memory(
+    demo_source, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """``profiler validate`` prints the same counts either way."""
+    from profiler import engine_choice
+    from workbook.cli import main
+
+    printed = []
+    for memory in (None, 1024):
+        if memory:
+            monkeypatch.setattr(engine_choice, "physical_memory", lambda: 1024)
+        out = tmp_path / f"out-{memory}"
+        args = ["validate", "--data", str(demo_source.data_dir), "--out", str(out)]
+        assert main([*args, "--today", TODAY]) == 0
+        printed.append(capsys.readouterr().out.replace(str(out), "OUT"))
+    assert printed[0] == printed[1]
+    assert "order_lines" in printed[0] and "quarantined 0" in printed[0]

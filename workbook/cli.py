@@ -116,10 +116,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _validate(data: Path, out: Path, today: str | None) -> object:
+    """Validate in memory, or, when the order lines outgrow it (as ``profiler build --engine
+    auto`` decides), in batches staged to a temporary folder."""
+    import tempfile
+
+    from profiler.engine_choice import choose_engine
     from profiler.loading import load_sources
+    from profiler.staging import stage_sources
     from profiler.summary import load_counts, write_quarantine
 
-    source = load_sources(data, today=today, progress=_progress)
+    if choose_engine(data)[0] == "pandas":
+        source = load_sources(data, today=today, progress=_progress)
+    else:
+        with tempfile.TemporaryDirectory(prefix="profiler-validate-") as stage:
+            source = stage_sources(data, stage, today=today, progress=_progress)
     counts = load_counts(source)
     _print_table(counts)
     quarantine_path = write_quarantine(source, out)

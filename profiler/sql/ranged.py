@@ -98,7 +98,10 @@ def build_car_in_ranges(
     kept: dict[str, list[Any]] = {name: [] for name in KEPT_WHOLE if name not in whole}
     for k, start in enumerate(starts):
         stop = min(start + range_customers, len(ids))
-        say(f"customers {start + 1:,} to {stop:,} ({k + 1}/{len(starts)})")
+        say(
+            f"customers {start + 1:,} to {stop:,} ({k + 1}/{len(starts)}; "
+            f"{time.perf_counter() - started:,.0f} s so far)"
+        )
         _scope(engine, source, (ids[start], ids[stop - 1]) if stop > start else None)
         part = SqlCarContext(
             as_of=as_of_ts,
@@ -141,7 +144,7 @@ def build_car_in_ranges(
         ctx.cache.get("meta", {}),
         engine.name,
     )
-    say("writing the CAR and the activity table")
+    say(f"writing the CAR and the activity table ({time.perf_counter() - started:,.0f} s so far)")
     parts_dir = car_parts_folder(out)
     for k, start in enumerate(starts):
         stop = min(start + range_customers, len(ids))
