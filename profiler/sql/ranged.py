@@ -103,21 +103,7 @@ def build_car_in_ranges(
             f"{time.perf_counter() - started:,.0f} s so far)"
         )
         _scope(engine, source, (ids[start], ids[stop - 1]) if stop > start else None)
-        part = SqlCarContext(
-            as_of=as_of_ts,
-            spec=spec,
-            source=source,
-            customer_ids=ids[start:stop],
-            engine=engine,
-            cache=dict(ctx.cache),
-        )
-        columns: dict[str, Any] = {}
-        for family in FAMILIES:
-            name = family.FAMILY
-            if name in PANDAS_FAMILIES or name in WHOLE_FAMILIES or not definitions[name]:
-                continue
-            columns.update(family_values(family, part, engine)[1])
-            part.built = columns
+        columns = _range_columns(engine, ctx, ids[start:stop], definitions)
         for name in kept:
             if name in columns:
                 kept[name].append(columns[name])
@@ -148,16 +134,42 @@ def build_car_in_ranges(
     parts_dir = car_parts_folder(out)
     for k, start in enumerate(starts):
         stop = min(start + range_customers, len(ids))
-        table = _read_ipc(tmp / f"car-{k:05d}.arrow")
-        extra = _table(ids[start:stop], {n: _slice(v, start, stop) for n, v in whole.items()})
-        for name in extra.column_names[1:]:
-            table = table.append_column(name, extra.column(name))
+        extra = {name: values[start:stop] for name, values in whole.items()}
+        table = _with_columns(_read_ipc(tmp / f"car-{k:05d}.arrow"), _table(ids[start:stop], extra))
         write_car_part(table.select(["customer_id", *order]), parts_dir / f"part-{k:05d}.parquet")
     finish_car(result, out, parts_dir, len(ids))
     _write_activity(tmp, len(starts), ids, out)
     shutil.rmtree(tmp, ignore_errors=True)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _range_columns(
+    engine: SqlEngine, ctx: SqlCarContext, ids: np.ndarray, definitions: dict[str, list]
+) -> dict[str, Any]:
+    """The columns the engine computes for one range (the engine's views show that range),
+    with the levels and the base sums fixed on every customer (``ctx.cache``)."""
+    part = SqlCarContext(
+        as_of=ctx.as_of,
+        spec=ctx.spec,
+        source=ctx.source,
+        customer_ids=ids,
+        engine=engine,
+        cache=dict(ctx.cache),
+    )
+    for family in FAMILIES:
+        name = family.FAMILY
+        if name in PANDAS_FAMILIES or name in WHOLE_FAMILIES or not definitions[name]:
+            continue
+        part.built.update(family_values(family, part, engine)[1])
+    return part.built
+
+
+def _with_columns(table: pa.Table, more: pa.Table) -> pa.Table:
+    """``table`` with the columns of ``more`` but its first (customer_id) appended."""
+    for name in more.column_names[1:]:
+        table = table.append_column(name, more.column(name))
+    return table
 
 
 def _scope(engine: SqlEngine, source: SourceData, bounds: tuple[Any, Any] | None) -> None:
@@ -197,10 +209,6 @@ def _table(ids: np.ndarray, columns: dict[str, Any]) -> pa.Table:
     return CarResult(pd.NaT, ids, columns, [], {}, 0.0).to_arrow()
 
 
-def _slice(values: Any, start: int, stop: int) -> Any:
-    return values[start:stop]
-
-
 def _concat(parts: list[Any]) -> Any:
     if parts and isinstance(parts[0], pd.Categorical):
         return pd.Categorical(pd.concat([pd.Series(p) for p in parts], ignore_index=True))
@@ -221,18 +229,38 @@ def _read_ipc(path: Path) -> pa.Table:
 
 
 def _write_activity(tmp: Path, ranges: int, ids: np.ndarray, out: Path) -> None:
-    """Interleave the ranges' activity into one table ordered by month, then CAR row: each
-    range is so ordered and holds later rows than the one before, so a month's rows are the
-    ranges' rows of that month, range after range."""
-    tables = [_read_ipc(tmp / f"activity-{k:05d}.arrow") for k in range(ranges)]
-    months = [t.column("month").to_numpy() for t in tables]
-    every = np.unique(np.concatenate(months)) if months else np.zeros(0, dtype=np.int32)
+    """The ranges' activity as one table in (month, CAR row) order, one column at a time.
 
-    def batches():
-        for month in every:
-            for table, m in zip(tables, months, strict=True):
-                lo, hi = np.searchsorted(m, month, "left"), np.searchsorted(m, month, "right")
-                if hi > lo:
-                    yield from table.slice(lo, hi - lo).to_batches()
+    Each range is so ordered and holds later rows than the range before, so a stable sort of
+    the months of the ranges laid end to end gives the order.  Each column is gathered into a
+    memory-mapped file and the table is written as one record batch of those files (readers
+    memory-map it without copies), so memory holds the order and one column, not the table
+    (13 GB at 5M customers)."""
+    paths = [tmp / f"activity-{k:05d}.arrow" for k in range(ranges)]
+    schema = pa.ipc.open_file(pa.memory_map(str(paths[0]), "r")).schema
 
-    write_activity_batches(tables[0].schema, batches(), ids, out)
+    def whole_column(i: int) -> np.ndarray:
+        options = pa.ipc.IpcReadOptions(included_fields=[i])
+        parts = []
+        for path in paths:
+            reader = pa.ipc.open_file(pa.memory_map(str(path), "r"), options=options)
+            parts += [
+                reader.get_batch(b).column(0).to_numpy() for b in range(reader.num_record_batches)
+            ]
+        return np.concatenate(parts)
+
+    order = np.argsort(whole_column(schema.get_field_index("month")), kind="stable")
+    arrays = []
+    for i, field in enumerate(schema):
+        gathered = np.lib.format.open_memmap(
+            tmp / f"column-{i:04d}.npy",
+            mode="w+",
+            dtype=field.type.to_pandas_dtype(),
+            shape=order.shape,
+        )
+        gathered[:] = whole_column(i)[order]
+        gathered.flush()
+        arrays.append(pa.array(np.load(tmp / f"column-{i:04d}.npy", mmap_mode="r")))
+        del gathered
+    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+    write_activity_batches(schema, [batch], ids, out)
