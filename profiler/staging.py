@@ -157,8 +157,12 @@ def stage_table(
         parts.append(out / "part-00000.parquet")
         _write_part(frame, parts[0])
         types = {c: _type_name(frame[c]) for c in frame.columns if c != ROW}
-        keys.append(frame[key + [ROW]].assign(_bad=False))
-    duplicates = _duplicates(spec, pd.concat(keys, ignore_index=True), path.name)
+        keys.append(frame[key + [ROW]])
+    all_keys = pd.concat(keys, ignore_index=True)
+    keys.clear()
+    already = pd.concat(quarantined)["row"].to_numpy() if quarantined else np.zeros(0)
+    duplicates = _duplicates(spec, all_keys, path.name, already)
+    del all_keys
     if len(duplicates):
         _drop_rows(parts, set(duplicates["row"].tolist()))
         quarantined.append(duplicates)
@@ -203,7 +207,7 @@ def frame_keys(
     duplicate rule looks at all rows, bad ones included, as ``load_sources`` does."""
     accepted = frame[key + [ROW]]
     if not len(bad):
-        return accepted.assign(_bad=False)
+        return accepted
     # Quarantined rows: their key as read (coerced like the accepted ones when possible).
     rows = bad["row"].to_numpy(dtype=np.int64)
     quarantined = raw.iloc[rows - first_row][key].reset_index(drop=True)
@@ -213,14 +217,15 @@ def frame_keys(
             whole = quarantined[column].notna() & (quarantined[column] % 1 == 0)
             quarantined[column] = quarantined[column].where(whole)
     quarantined[ROW] = rows
-    quarantined["_bad"] = True
-    both = pd.concat([accepted.assign(_bad=False), quarantined], ignore_index=True)
+    both = pd.concat([accepted, quarantined], ignore_index=True)
     return both.sort_values(ROW, kind="stable").reset_index(drop=True)
 
 
-def _duplicates(spec, keys: pd.DataFrame, file: str) -> pd.DataFrame:  # noqa: ANN001 (a Table)
+def _duplicates(spec, keys: pd.DataFrame, file: str, already: np.ndarray) -> pd.DataFrame:  # noqa: ANN001 (a Table)
     """Rows whose key was seen at an earlier row, among rows not already quarantined."""
-    keys = keys[keys[list(spec.key)].notna().all(axis=1).to_numpy()]  # others are not duplicates
+    complete = keys[list(spec.key)].notna().all(axis=1).to_numpy()
+    if not complete.all():
+        keys = keys[complete]  # rows with an empty key part are not duplicates
     for column in spec.key:
         if keys[column].dtype == object:
             keys[column] = keys[column].map(lambda v: v if v is None or v != v else str(v))
@@ -229,7 +234,6 @@ def _duplicates(spec, keys: pd.DataFrame, file: str) -> pd.DataFrame:  # noqa: A
     problems = Problems(spec.name, file)
     duplicate_rule(spec, keys, problems)
     found = problems.rows()
-    already = set(keys.loc[keys["_bad"].to_numpy(), ROW].tolist())
     return found[~found["row"].isin(already)].reset_index(drop=True)
 
 
