@@ -182,14 +182,16 @@ def _compute_grid(
         sums["orders"] = orders_block
     out: dict[str, Any] = {}
     for measure in grid["measures"]:
-        block = np.ascontiguousarray(_derive(measure, sums), dtype=dtype)  # (periods, k, n)
+        block = np.ascontiguousarray(derive(measure, sums), dtype=dtype)  # (periods, k, n)
         for pi, period in enumerate(periods):
             for j, level in enumerate(level_names):
                 out[column_name(measure, slice_name, level, period, short)] = block[pi, j]
     return out
 
 
-def _derive(measure: str, s: dict[str, np.ndarray]) -> np.ndarray:
+def derive(measure: str, s: dict[str, np.ndarray]) -> np.ndarray:
+    """A measure from its period sums, in their type (float32 outside the total slice, each
+    step rounded); every engine's sales grid ends here (profiler/sql/sales.py too)."""
     if measure == "aov":
         return ratio(s["spend"], s["orders"])
     if measure == "discount_value":

@@ -1,13 +1,15 @@
 """The CAR's sales grid in SQL: the same slices x measures x periods as profiler/families/sales.py.
 
-One query per slice.  Lines are first summed per customer, level and time bin (disjoint pieces of
-the periods, see ``car_context.bin_members``); the bins are then pivoted into one column per
-measure, level and period.  Orders are counted per bin as distinct orders with a kept line, so a
-period's orders are the sum of its bins' (an order's lines share its time).
+One query per slice sums the lines per customer, level and time bin (disjoint pieces of the
+periods, see ``car_context.bin_members``) and counts each cell's distinct orders with a kept
+line; an order's lines share its time, so a period's orders are the sum of its bins'.  The cells
+come back in long form and each period's sums are the sums of its bins' cells (``np.bincount``
+over customer and level): a reshape, not a definition, so it runs here rather than as a
+1,000-column SQL pivot, which took most of the engines' time.
 
-Columns outside the total slice are stored as float32, as the pandas engine stores them: sums are
-accumulated in double, rounded to float32, and derived measures are computed from the rounded
-sums with each step rounded to float32, which gives the pandas engine's numbers to the bit.
+The sums are then stored as the pandas engine stores them (float32 outside the total slice:
+accumulated in double, rounded once) and the derived measures (AOV, shares, rates) come from
+``families.sales.derive``, the pandas engine's own code, so both give the same numbers.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ import pandas as pd
 from sqlglot import exp
 
 from ..car_context import bin_members
-from ..families.sales import _needed, column_name
-from .customers import per_customer, run_per_customer
+from ..families.sales import _needed, column_name, derive
 from .facts import FactsShape, as_double, car_facts, case, col, number, text, timestamp
 
 # The summed measures: their value on one fact line.
@@ -41,150 +42,49 @@ _LINE_VALUES = {
 }
 
 
-def _cast(node: exp.Expression, sql_type: str) -> exp.Cast:
-    return exp.cast(node, sql_type)
-
-
-def _ratio(num: exp.Expression, den: exp.Expression, sql_type: str) -> exp.Expression:
-    """num / den in the column's type; NULL (NaN in the CAR) where den is not positive."""
-    return case(
-        exp.GT(this=den, expression=number(0)),
-        _cast(exp.Div(this=num, expression=den.copy()), sql_type),
-    )
-
-
-def _derived(measure: str, s: dict[str, exp.Expression], sql_type: str) -> exp.Expression:
-    """A measure from the base sums, each arithmetic step rounded to the column's type."""
-
-    def minus(a: str, b: str) -> exp.Expression:
-        return _cast(exp.Sub(this=s[a].copy(), expression=s[b].copy()), sql_type)
-
-    def plus(a: str, b: str) -> exp.Expression:
-        return _cast(exp.Add(this=s[a].copy(), expression=s[b].copy()), sql_type)
-
-    if measure == "aov":
-        return _ratio(s["spend"].copy(), s["orders"].copy(), sql_type)
-    if measure == "discount_value":
-        return minus("gross_spend", "spend")
-    if measure == "discount_share":
-        return _ratio(minus("gross_spend", "spend"), s["gross_spend"].copy(), sql_type)
-    if measure == "full_price_share":
-        return _ratio(s["full_price_spend"].copy(), s["spend"].copy(), sql_type)
-    if measure == "return_rate":
-        return _ratio(s["returns_value"].copy(), plus("spend", "returns_value"), sql_type)
-    return s[measure].copy()
-
-
-def grid_query(
+def cells_query(
     grid: dict[str, Any],
     level_names: list[str],
     spec: dict[str, Any],
     as_of: pd.Timestamp,
     shape: FactsShape,
-    has_customers: bool,
 ) -> tuple[exp.Select, list[str]]:
-    """The query of one slice's grid (customer_id first, sorted by it) and its column names."""
+    """Per customer, level index and time bin of one slice: the summed measures (as doubles)
+    and the distinct kept orders.  Returns the query and its measure columns."""
     slice_name = grid["slice"]
-    periods = tuple(grid["periods"])
-    sql_type = "DOUBLE" if slice_name == "total" else "FLOAT"
     need = _needed(grid["measures"])
     summed = [m for m in _LINE_VALUES if m in need]
-    bounds, members = bin_members(spec, as_of, periods)
-
-    # 1. Per customer and cell (level x bin): the summed measures and the orders.
-    n_bins = len(bounds) + 1
+    bounds, _ = bin_members(spec, as_of, tuple(grid["periods"]))
     ordered_at = col("ordered_at")
     bin_of = _sum_all(
         [exp.cast(exp.GTE(this=ordered_at.copy(), expression=timestamp(b)), "INT") for b in bounds]
     )
     if slice_name == "total":
-        key = bin_of
+        level: exp.Expression = number(0)
     else:
-        level = exp.cast(col(slice_name), "VARCHAR")
-        index = exp.Case(this=level)
+        level = exp.Case(this=exp.cast(col(slice_name), "VARCHAR"))
         for i, v in enumerate(level_names):
-            index = index.when(text(v), number(i * n_bins))
-        key = exp.Add(this=index, expression=exp.paren(bin_of))
+            level = level.when(text(v), number(i))
+    orders = exp.Count(this=exp.Distinct(expressions=[case(col("kept"), col("order_id"))]))
     measures = [*summed, *(["orders"] if "orders" in need else [])]
-    cells = exp.select(
+    query = exp.select(
         col("customer_id"),
-        key.as_("cell"),
-        *(exp.func("SUM", _LINE_VALUES[m]()).as_(m) for m in summed),
-        *(
-            [
-                exp.cast(
-                    exp.Count(this=exp.Distinct(expressions=[case(col("kept"), col("order_id"))])),
-                    "DOUBLE",
-                ).as_("orders")
-            ]
-            if "orders" in need
-            else []
-        ),
+        level.as_("level"),
+        bin_of.as_("bin"),
+        *(as_double(exp.func("SUM", _LINE_VALUES[m]())).as_(m) for m in summed),
+        *([as_double(orders).as_("orders")] if "orders" in need else []),
     ).from_(car_facts(shape, as_of).subquery("f"))
     if slice_name != "total":
-        cells = cells.where(
+        query = query.where(
             exp.In(
                 this=exp.cast(col(slice_name), "VARCHAR"),
                 expressions=[text(v) for v in level_names],
             )
         )
-    cells = cells.group_by(col("customer_id"), key.copy())
-
-    # 2. One row per customer: a column per cell and measure (c<cell>_<measure>).
-    used = sorted(
-        {i * n_bins + int(b) for i in range(len(level_names)) for p in periods for b in members[p]}
-    )
-    # A second aggregate when there is one measure: with one, Spark names a pivoted column by
-    # the cell alone, DuckDB by cell and measure; with two or more both say <cell>_<measure>.
-    named = [exp.func("SUM", col(m)).as_(m) for m in measures]
-    if len(named) == 1:
-        named.append(exp.func("COUNT", exp.Star()).as_("n"))
-    pivot = exp.Pivot(
-        expressions=named,
-        fields=[
-            exp.In(
-                this=col("cell"),
-                expressions=[
-                    exp.PivotAlias(this=number(c), alias=exp.to_identifier(f"c{c}")) for c in used
-                ],
-            )
-        ],
-    )
-    pivot_select = exp.select(exp.Star()).from_(
-        exp.Table(
-            this=exp.Subquery(
-                this=exp.select(col("customer_id"), *(col(m) for m in measures), col("cell")).from_(
-                    cells.subquery("cells")
-                )
-            ),
-            pivots=[pivot],
-        )
-    )
-
-    # 3. Every customer of the CAR; a period's sum is the sum of its bins.
-    short = spec["slice_names"]
-    out_columns, names = [], []
-    for i, lv in enumerate(level_names):
-        for measure in grid["measures"]:
-            for p in periods:
-                sums = {
-                    m: _cast(
-                        _sum_all(
-                            [
-                                exp.func(
-                                    "COALESCE", col(f"c{i * n_bins + int(b)}_{m}", "g"), number(0)
-                                )
-                                for b in members[p]
-                            ]
-                        ),
-                        sql_type,
-                    )
-                    for m in measures
-                }
-                name = column_name(measure, slice_name, lv, p, short)
-                out_columns.append(_derived(measure, sums, sql_type).as_(name))
-                names.append(name)
-    return per_customer(pivot_select, out_columns, has_customers, as_of), names
+    keys = [col("customer_id"), bin_of.copy()]
+    if slice_name != "total":  # (a constant would read as a column position)
+        keys.append(level.copy())
+    return query.group_by(*keys), measures
 
 
 def _sum_all(terms: list[exp.Expression]) -> exp.Expression:
@@ -197,6 +97,40 @@ def _sum_all(terms: list[exp.Expression]) -> exp.Expression:
     return total
 
 
+def grid_columns(
+    engine: Any, ctx: Any, grid: dict[str, Any], level_names: list[str], shape: FactsShape
+) -> dict[str, np.ndarray]:
+    """One slice's columns: the engine's cells summed into periods, then derived."""
+    slice_name = grid["slice"]
+    periods = tuple(grid["periods"])
+    query, measures = cells_query(grid, level_names, ctx.spec, ctx.as_of, shape)
+    cells = engine.run(query)
+    rows = ctx.codes_of(cells.column("customer_id").to_numpy())
+    if len(rows) and rows.min() < 0:
+        raise AssertionError(f"{engine.name}: sales cells of customers outside the CAR")
+    k, n = len(level_names), ctx.n
+    slot = cells.column("level").to_numpy().astype(np.int64) * n + rows
+    bins = cells.column("bin").to_numpy()
+    _, members = bin_members(ctx.spec, ctx.as_of, periods)
+    dtype = np.float64 if slice_name == "total" else np.float32
+    sums = {m: np.empty((len(periods), k, n), dtype=dtype) for m in measures}
+    for pi, period in enumerate(periods):
+        inside = np.isin(bins, members[period])
+        where = slot[inside]
+        for m in measures:
+            values = cells.column(m).to_numpy()[inside]
+            total = np.bincount(where, weights=values, minlength=k * n)
+            sums[m][pi] = total.reshape(k, n)  # rounded once to the column's type
+    short = ctx.spec["slice_names"]
+    out: dict[str, np.ndarray] = {}
+    for measure in grid["measures"]:
+        block = np.ascontiguousarray(derive(measure, sums), dtype=dtype)  # (periods, k, n)
+        for pi, period in enumerate(periods):
+            for j, level in enumerate(level_names):
+                out[column_name(measure, slice_name, level, period, short)] = block[pi, j]
+    return out
+
+
 def compute(engine, ctx, levels) -> dict[str, np.ndarray]:  # noqa: ANN001
     """The sales family's columns, computed by a SQL engine, in the CAR's customer order.
 
@@ -206,16 +140,5 @@ def compute(engine, ctx, levels) -> dict[str, np.ndarray]:  # noqa: ANN001
     shape = FactsShape.of(ctx.source)
     out: dict[str, np.ndarray] = {}
     for grid in ctx.spec["sales"]:
-        query, names = grid_query(
-            grid,
-            levels(ctx, grid["slice"]),
-            ctx.spec,
-            ctx.as_of,
-            shape,
-            ctx.source.has("customers"),
-        )
-        table = run_per_customer(engine, query, ctx, f"the sales grid '{grid['slice']}'")
-        dtype = np.float64 if grid["slice"] == "total" else np.float32
-        for name in names:
-            out[name] = table.column(name).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+        out.update(grid_columns(engine, ctx, grid, levels(ctx, grid["slice"]), shape))
     return out
