@@ -103,15 +103,19 @@ def build_car_in_ranges(
             f"{time.perf_counter() - started:,.0f} s so far)"
         )
         _scope(engine, source, (ids[start], ids[stop - 1]) if stop > start else None)
-        columns = _range_columns(engine, ctx, ids[start:stop], definitions)
+        seconds: dict[str, float] = {}
+        columns = _range_columns(engine, ctx, ids[start:stop], definitions, seconds)
         for name in kept:
             if name in columns:
                 kept[name].append(columns[name])
         _write_ipc(_table(ids[start:stop], columns), tmp / f"car-{k:05d}.arrow")
+        clock = time.perf_counter()
         rows = _range_source(engine, source, ids[start:stop])
         activity = build_activity(rows, catalog, ids[start:stop], as_of_ts)
         _write_ipc(activity_table(activity, start), tmp / f"activity-{k:05d}.arrow")
-        del columns, activity
+        seconds["activity"] = time.perf_counter() - clock
+        say("  " + ", ".join(f"{name} {s:.0f} s" for name, s in seconds.items()))
+        del columns, activity, rows
     ctx.built = {name: _concat(parts) for name, parts in kept.items() if parts} | whole
     for family in FAMILIES:
         if family.FAMILY in PANDAS_FAMILIES and definitions[family.FAMILY]:
@@ -145,10 +149,15 @@ def build_car_in_ranges(
 
 
 def _range_columns(
-    engine: SqlEngine, ctx: SqlCarContext, ids: np.ndarray, definitions: dict[str, list]
+    engine: SqlEngine,
+    ctx: SqlCarContext,
+    ids: np.ndarray,
+    definitions: dict[str, list],
+    seconds: dict[str, float],
 ) -> dict[str, Any]:
     """The columns the engine computes for one range (the engine's views show that range),
-    with the levels and the base sums fixed on every customer (``ctx.cache``)."""
+    with the levels and the base sums fixed on every customer (``ctx.cache``); each family's
+    time goes to ``seconds``."""
     part = SqlCarContext(
         as_of=ctx.as_of,
         spec=ctx.spec,
@@ -161,7 +170,9 @@ def _range_columns(
         name = family.FAMILY
         if name in PANDAS_FAMILIES or name in WHOLE_FAMILIES or not definitions[name]:
             continue
+        clock = time.perf_counter()
         part.built.update(family_values(family, part, engine)[1])
+        seconds[name] = time.perf_counter() - clock
     return part.built
 
 

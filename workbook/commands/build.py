@@ -158,9 +158,11 @@ def _build_out_of_core(data: Path, out: Path, as_of: str | None, spec: dict) -> 
         _print_counts(source, out)
         _print_engine("duckdb")
         with DuckDBEngine() as sql:
-            return build_car_in_ranges(
+            result = build_car_in_ranges(
                 source, out, load_catalog(), engine=sql, as_of=as_of, spec=spec, progress=progress
             )
+        print(f"Activity: written in customer ranges -> {out / 'activity.arrow'}")
+        return result
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
