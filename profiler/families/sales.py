@@ -180,18 +180,30 @@ def _compute_grid(
     sums = {m: out_block[summed.index(m)] for m in summed}
     if "orders" in need:
         sums["orders"] = orders_block
-    out: dict[str, Any] = {}
+    return grid_columns(grid, level_names, sums, dtype, short)
+
+
+def grid_columns(
+    grid: dict[str, Any],
+    level_names: list[str],
+    sums: dict[str, np.ndarray],
+    dtype: type,
+    short: dict[str, str],
+) -> dict[str, np.ndarray]:
+    """A grid's columns from its period sums (measure -> periods x levels x customers), with
+    the derived measures; every engine's sales grid ends here (profiler/sql/sales.py too)."""
+    out: dict[str, np.ndarray] = {}
     for measure in grid["measures"]:
         block = np.ascontiguousarray(derive(measure, sums), dtype=dtype)  # (periods, k, n)
-        for pi, period in enumerate(periods):
+        for pi, period in enumerate(grid["periods"]):
             for j, level in enumerate(level_names):
-                out[column_name(measure, slice_name, level, period, short)] = block[pi, j]
+                out[column_name(measure, grid["slice"], level, period, short)] = block[pi, j]
     return out
 
 
 def derive(measure: str, s: dict[str, np.ndarray]) -> np.ndarray:
     """A measure from its period sums, in their type (float32 outside the total slice, each
-    step rounded); every engine's sales grid ends here (profiler/sql/sales.py too)."""
+    step rounded)."""
     if measure == "aov":
         return ratio(s["spend"], s["orders"])
     if measure == "discount_value":

@@ -9,7 +9,7 @@ over customer and level): a reshape, not a definition, so it runs here rather th
 
 The sums are then stored as the pandas engine stores them (float32 outside the total slice:
 accumulated in double, rounded once) and the derived measures (AOV, shares, rates) come from
-``families.sales.derive``, the pandas engine's own code, so both give the same numbers.
+``families.sales.grid_columns``, the pandas engine's own code, so both give the same numbers.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import pandas as pd
 from sqlglot import exp
 
 from ..car_context import bin_members
-from ..families.sales import _needed, column_name, derive
+from ..families.sales import _needed
+from ..families.sales import grid_columns as pandas_grid_columns
 from .facts import FactsShape, as_double, car_facts, case, col, number, text, timestamp
 
 # The summed measures: their value on one fact line.
@@ -97,7 +98,7 @@ def _sum_all(terms: list[exp.Expression]) -> exp.Expression:
     return total
 
 
-def grid_columns(
+def sql_grid_columns(
     engine: Any, ctx: Any, grid: dict[str, Any], level_names: list[str], shape: FactsShape
 ) -> dict[str, np.ndarray]:
     """One slice's columns: the engine's cells summed into periods, then derived."""
@@ -121,14 +122,7 @@ def grid_columns(
             values = cells.column(m).to_numpy()[inside]
             total = np.bincount(where, weights=values, minlength=k * n)
             sums[m][pi] = total.reshape(k, n)  # rounded once to the column's type
-    short = ctx.spec["slice_names"]
-    out: dict[str, np.ndarray] = {}
-    for measure in grid["measures"]:
-        block = np.ascontiguousarray(derive(measure, sums), dtype=dtype)  # (periods, k, n)
-        for pi, period in enumerate(periods):
-            for j, level in enumerate(level_names):
-                out[column_name(measure, slice_name, level, period, short)] = block[pi, j]
-    return out
+    return pandas_grid_columns(grid, level_names, sums, dtype, ctx.spec["slice_names"])
 
 
 def compute(engine, ctx, levels) -> dict[str, np.ndarray]:  # noqa: ANN001
@@ -140,5 +134,5 @@ def compute(engine, ctx, levels) -> dict[str, np.ndarray]:  # noqa: ANN001
     shape = FactsShape.of(ctx.source)
     out: dict[str, np.ndarray] = {}
     for grid in ctx.spec["sales"]:
-        out.update(grid_columns(engine, ctx, grid, levels(ctx, grid["slice"]), shape))
+        out.update(sql_grid_columns(engine, ctx, grid, levels(ctx, grid["slice"]), shape))
     return out
