@@ -68,21 +68,17 @@ OUT_OF_CORE = "duckdb-ranges"  # what profiler build --engine duckdb runs
 
 def out_of_core(data: str, out: str, started: float) -> dict[str, float]:
     """Order lines staged to disk in batches, the CAR built and written in customer ranges."""
-    import shutil
-
     from profiler.catalog import load_catalog
-    from profiler.sql.engines import DuckDBEngine
-    from profiler.sql.ranged import build_car_in_ranges
-    from profiler.staging import stage_sources
+    from profiler.sql.ranged import build_out_of_core
 
-    stage = Path(out) / ".staging"
-    source = stage_sources(data, stage)
-    timings = {"load": time.perf_counter() - started}
-    built = time.perf_counter()
-    with DuckDBEngine() as sql:
-        build_car_in_ranges(source, out, load_catalog(), engine=sql)
-    shutil.rmtree(stage, ignore_errors=True)
-    timings["build"] = time.perf_counter() - built  # with the writing and the activity table
+    timings: dict[str, float] = {}
+
+    def loaded(source: object) -> None:
+        timings["load"] = time.perf_counter() - started
+
+    build_out_of_core(data, out, load_catalog(), loaded=loaded)
+    # The build includes the writing and the activity table.
+    timings["build"] = time.perf_counter() - started - timings["load"]
     timings["write"] = 0.0
     timings["total"] = time.perf_counter() - started
     return timings

@@ -104,13 +104,19 @@ class CarResult:
         return pd.DataFrame(rows, columns=DICTIONARY_COLUMNS)
 
     def to_arrow(self) -> pa.Table:
-        arrays = {"customer_id": pa.array(self.customer_ids)}
-        for name, values in self.columns.items():
-            arrays[name] = _to_arrow(values)
-        return pa.table(arrays)
+        return columns_to_arrow(self.customer_ids, self.columns)
 
     def to_frame(self) -> pd.DataFrame:
         return self.to_arrow().to_pandas()
+
+
+def columns_to_arrow(customer_ids: np.ndarray, columns: dict[str, Any]) -> pa.Table:
+    """CAR columns (numpy arrays, categoricals, nullable booleans) as an Arrow table, keyed by
+    customer_id first."""
+    arrays = {"customer_id": pa.array(customer_ids)}
+    for name, values in columns.items():
+        arrays[name] = _to_arrow(values)
+    return pa.table(arrays)
 
 
 def _to_arrow(values: Any) -> pa.Array:

@@ -100,12 +100,11 @@ def type_name(dtype: object) -> str:
 
 @dataclass
 class StagedTable:
-    """A table's accepted rows on disk as Parquet parts (one per loading batch)."""
+    """A table's accepted rows on disk as Parquet parts (profiler/staging.py)."""
 
     parts: list[Path]
     types: dict[str, str]  # column -> short type name, as SourceData.column_type gives
     latest: dict[str, pd.Timestamp]  # time column -> its latest accepted value
-    rows: int
 
 
 def source_folder(data_dir: str | Path) -> Path:

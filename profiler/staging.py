@@ -156,7 +156,7 @@ def stage_table(
         frame, report, _ = validate_table(spec, read_table_file(path), path, today, parents)
         parts.append(out / "part-00000.parquet")
         _write_part(frame, parts[0])
-        types = {c: _type_name(frame[c]) for c in frame.columns if c != ROW}
+        types = {c: type_name(frame[c].dtype) for c in frame.columns if c != ROW}
         keys.append(frame[key + [ROW]])
     all_keys = pd.concat(keys, ignore_index=True)
     keys.clear()
@@ -169,7 +169,7 @@ def stage_table(
         report.accepted -= len(duplicates)
     bad = pd.concat(quarantined, ignore_index=True).sort_values("row", kind="stable")
     report.quarantined = len(bad)
-    staged = StagedTable(parts, types, latest, report.accepted)
+    staged = StagedTable(parts, types, latest)
     return staged, report, bad.reset_index(drop=True)
 
 
@@ -203,8 +203,8 @@ def _number_lines(order_ids: pd.Series, counts: pd.Series) -> tuple[np.ndarray, 
 def frame_keys(
     raw: pd.DataFrame, frame: pd.DataFrame, bad: pd.DataFrame, key: list[str], first_row: int
 ) -> pd.DataFrame:
-    """Every row's coerced key and row number, with whether it is already quarantined: the
-    duplicate rule looks at all rows, bad ones included, as ``load_sources`` does."""
+    """Every row's coerced key and row number, quarantined rows included: the duplicate rule
+    looks at all rows, as ``load_sources`` does."""
     accepted = frame[key + [ROW]]
     if not len(bad):
         return accepted
@@ -253,23 +253,18 @@ def _write_part(frame: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path, coerce_timestamps="us", allow_truncated_timestamps=True)
 
 
-def _type_name(values: pd.Series) -> str:
-    return type_name(values.dtype)
-
-
 def _check_types(
     frame: pd.DataFrame, types: dict[str, str], path: Path, first_row: int, n: int
 ) -> None:
     """Every batch must give a column the type of the first batch (Parquet parts of one table
     share a schema); ids that are numbers in one batch and text in another are the usual cause."""
     for column in frame.columns:
-        kind = _type_name(frame[column])
         if column == ROW:
             continue
-        if column not in types or (types[column] == "object" and frame[column].isna().all()):
-            types.setdefault(column, kind)
-            continue
-        if kind != types[column] and not frame[column].isna().all():
+        kind = type_name(frame[column].dtype)
+        if column not in types:
+            types[column] = kind
+        elif kind != types[column] and not frame[column].isna().all():
             raise ContractError(
                 f"{path}: column '{column}' reads as {kind} in rows {first_row:,} to "
                 f"{first_row + n - 1:,} but as {types[column]} before; expected one type for the "

@@ -36,6 +36,7 @@ from ..car import (
     CarResult,
     _check_no_personal_data,
     car_parts_folder,
+    columns_to_arrow,
     default_as_of,
     family_values,
     finish_car,
@@ -108,7 +109,7 @@ def build_car_in_ranges(
         for name in kept:
             if name in columns:
                 kept[name].append(columns[name])
-        _write_ipc(_table(ids[start:stop], columns), tmp / f"car-{k:05d}.arrow")
+        _write_ipc(columns_to_arrow(ids[start:stop], columns), tmp / f"car-{k:05d}.arrow")
         clock = time.perf_counter()
         rows = _range_source(engine, source, ids[start:stop])
         activity = build_activity(rows, catalog, ids[start:stop], as_of_ts)
@@ -139,13 +140,45 @@ def build_car_in_ranges(
     for k, start in enumerate(starts):
         stop = min(start + range_customers, len(ids))
         extra = {name: values[start:stop] for name, values in whole.items()}
-        table = _with_columns(_read_ipc(tmp / f"car-{k:05d}.arrow"), _table(ids[start:stop], extra))
+        more = columns_to_arrow(ids[start:stop], extra)
+        table = _with_columns(_read_ipc(tmp / f"car-{k:05d}.arrow"), more)
         write_car_part(table.select(["customer_id", *order]), parts_dir / f"part-{k:05d}.parquet")
     finish_car(result, out, parts_dir, len(ids))
     _write_activity(tmp, len(starts), ids, out)
     shutil.rmtree(tmp, ignore_errors=True)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def build_out_of_core(
+    data: str | Path,
+    out: str | Path,
+    catalog: Catalog,
+    *,
+    as_of: str | pd.Timestamp | None = None,
+    spec: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+    loaded: Callable[[SourceData], None] | None = None,
+) -> CarResult:
+    """What ``profiler build --engine duckdb`` runs: the order lines validated in batches into
+    ``OUT/.staging`` (removed afterwards), then ``build_car_in_ranges`` on DuckDB.  ``loaded``
+    is called with the sources once they are validated (to report the counts)."""
+    from ..staging import stage_sources
+    from .engines import DuckDBEngine
+
+    out = Path(out)
+    stage = out / ".staging"
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        source = stage_sources(data, stage, progress=progress)
+        if loaded:
+            loaded(source)
+        with DuckDBEngine() as engine:
+            return build_car_in_ranges(
+                source, out, catalog, engine=engine, as_of=as_of, spec=spec, progress=progress
+            )
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _range_columns(
@@ -214,10 +247,6 @@ def _range_source(engine: SqlEngine, source: SourceData, ids: np.ndarray) -> Sou
                 frame[column.name] = frame[column.name].astype("category")
         tables[name] = frame.sort_values(ROW, kind="stable").reset_index(drop=True)
     return SourceData(tables, source.quarantine.iloc[:0], source.reports, source.data_dir)
-
-
-def _table(ids: np.ndarray, columns: dict[str, Any]) -> pa.Table:
-    return CarResult(pd.NaT, ids, columns, [], {}, 0.0).to_arrow()
 
 
 def _concat(parts: list[Any]) -> Any:

@@ -144,27 +144,18 @@ def _print_engine(engine: str) -> None:
 def _build_out_of_core(data: Path, out: Path, as_of: str | None, spec: dict) -> object:
     """DuckDB without holding the order lines or the CAR: lines validated in batches into
     OUT/.staging, the CAR and activity table built and written one customer range at a time."""
-    import shutil
-
     from profiler.catalog import load_catalog
-    from profiler.sql.engines import DuckDBEngine
-    from profiler.sql.ranged import build_car_in_ranges
-    from profiler.staging import stage_sources
+    from profiler.sql.ranged import build_out_of_core
 
-    stage = out / ".staging"
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        source = stage_sources(data, stage, progress=progress)
+    def loaded(source: object) -> None:
         _print_counts(source, out)
         _print_engine("duckdb")
-        with DuckDBEngine() as sql:
-            result = build_car_in_ranges(
-                source, out, load_catalog(), engine=sql, as_of=as_of, spec=spec, progress=progress
-            )
-        print(f"Activity: written in customer ranges -> {out / 'activity.arrow'}")
-        return result
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+
+    result = build_out_of_core(
+        data, out, load_catalog(), as_of=as_of, spec=spec, progress=progress, loaded=loaded
+    )
+    print(f"Activity: written in customer ranges -> {out / 'activity.arrow'}")
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
