@@ -115,12 +115,12 @@ def sql_grid_columns(
     _, members = bin_members(ctx.spec, ctx.as_of, periods)
     dtype = np.float64 if slice_name == "total" else np.float32
     sums = {m: np.empty((len(periods), k, n), dtype=dtype) for m in measures}
+    values = {m: cells.column(m).to_numpy() for m in measures}  # read once, not per period
     for pi, period in enumerate(periods):
         inside = np.isin(bins, members[period])
         where = slot[inside]
         for m in measures:
-            values = cells.column(m).to_numpy()[inside]
-            total = np.bincount(where, weights=values, minlength=k * n)
+            total = np.bincount(where, weights=values[m][inside], minlength=k * n)
             sums[m][pi] = total.reshape(k, n)  # rounded once to the column's type
     return pandas_grid_columns(grid, level_names, sums, dtype, ctx.spec["slice_names"])
 
