@@ -33,7 +33,10 @@ def one(engine: str, data: str, out: str, spark_master: str | None) -> None:
     """Child process: build with one engine and print its timings as JSON."""
     from profiler.car import build_car, write_car
     from profiler.loading import load_sources
+    from profiler.memory import keep_freed_memory
     from profiler.sql.engines import open_engine
+
+    keep_freed_memory()  # as the CLI does
 
     timings: dict[str, float] = {}
     started = time.perf_counter()

@@ -14,6 +14,8 @@ Time is measured in a chosen unit (days, weeks or months) as a fraction: days / 
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -497,15 +499,19 @@ def customer_lifetime_value(
     """
     unit = _unit_days(time_unit)
     spend = gamma_gamma.expected_average_spend(summary["frequency"], summary["monetary_value"])
+    x, t_x, big_t = (summary[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T"))
+
+    def expected_by(i: int) -> np.ndarray:
+        return bgnbd.conditional_expected_purchases(i * DAYS_PER_UNIT["M"] / unit, x, t_x, big_t)
+
+    # The months' E[Y] are independent and scipy's special functions release the GIL.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        cumulative = list(pool.map(expected_by, range(1, months + 1)))
     value = np.zeros(len(summary))
     previous = np.zeros(len(summary))
-    for i in range(1, months + 1):
-        t = i * DAYS_PER_UNIT["M"] / unit
-        cumulative = bgnbd.conditional_expected_purchases(
-            t, summary["frequency"], summary["recency"], summary["T"]
-        )
-        value += (cumulative - previous) * spend / (1 + monthly_discount_rate) ** i
-        previous = cumulative
+    for i, expected in enumerate(cumulative, start=1):
+        value += (expected - previous) * spend / (1 + monthly_discount_rate) ** i
+        previous = expected
     return value
 
 

@@ -30,7 +30,8 @@ PRODUCT_ATTRIBUTES = (
 def order_facts(source: SourceData) -> pd.DataFrame:
     """Order lines with product attributes and GBP amounts (see the module docstring)."""
     lines = source.tables["order_lines"]
-    facts = lines.drop(columns=["_row", "unit_price", "net_amount", "fx_to_reporting"]).copy()
+    # Copy-on-write (pandas 3): the loaded columns are shared, not copied; new ones are added.
+    facts = lines.drop(columns=["_row", "unit_price", "net_amount", "fx_to_reporting"])
     fx = lines["fx_to_reporting"].to_numpy(dtype=np.float64)
     facts["net_gbp"] = lines["net_amount"].to_numpy(dtype=np.float64) * fx
     if source.has_column("order_lines", "unit_price"):

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from profiler.errors import ProfilerError
+from profiler.memory import keep_freed_memory
 from workbook import commands
 from workbook.cli_output import print_table as _print_table
 from workbook.cli_output import progress as _progress
@@ -250,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()
     try:
         return int(args.func(args) or 0)
     except ProfilerError as exc:

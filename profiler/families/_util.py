@@ -8,8 +8,10 @@ import pandas as pd
 
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den, NaN where den is 0 (an undefined share, not a zero one)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    num, den = np.asarray(num), np.asarray(den)
+    out = np.full(np.broadcast_shapes(num.shape, den.shape), np.nan, np.result_type(num, den, 1.0))
+    np.divide(num, den, out=out, where=den > 0)  # one pass, no temporaries the size of the grid
+    return out
 
 
 def last_per_group(codes: np.ndarray, n: int) -> np.ndarray:

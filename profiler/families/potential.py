@@ -109,14 +109,14 @@ def from_transactions(ctx: CarContext, transactions: pd.DataFrame) -> dict[str, 
     exact integer sum, and orders are sorted by customer, time and amount before the
     per-customer sums.
     """
-    order = np.lexsort(
-        (
-            transactions["net_amount"].to_numpy(),
-            transactions["ordered_at"].to_numpy(),
-            transactions["customer_id"].to_numpy(),
-        )
+    keys = (
+        transactions["customer_id"].to_numpy(),
+        transactions["ordered_at"].to_numpy(),
+        transactions["net_amount"].to_numpy(),
     )
-    transactions = transactions.iloc[order].reset_index(drop=True)
+    order = _sort_order(*keys)
+    if order is not None:
+        transactions = transactions.iloc[order].reset_index(drop=True)
     spec = ctx.spec["potential_value"]
     months = spec["horizon_months"]
     names = [t["tier"] for t in spec["tiers"]]
@@ -157,3 +157,25 @@ def from_transactions(ctx: CarContext, transactions: pd.DataFrame) -> dict[str, 
         f"clv_{months}m": clv,
         "potential_value_tier": pd.Categorical.from_codes(tier, categories=[*names, "prospect"]),
     }
+
+
+def _sort_order(customer: np.ndarray, time: np.ndarray, amount: np.ndarray) -> np.ndarray | None:
+    """The order of the rows by customer, time and amount (None: already in order).
+
+    Orders usually arrive by customer and time already, with a few same-time ties; sorting
+    just the tied runs by amount avoids a full three-key sort (6 s for 7M orders)."""
+    if len(customer) < 2:
+        return None
+    c_next, t_next = customer[:-1] < customer[1:], time[:-1] < time[1:]
+    same_c = customer[:-1] == customer[1:]
+    tied = same_c & (time[:-1] == time[1:])
+    if not (c_next | (same_c & t_next) | tied).all():
+        return np.lexsort((amount, time, customer))
+    if not (tied & (amount[:-1] > amount[1:])).any():
+        return None
+    in_run = np.r_[tied, False] | np.r_[False, tied]
+    rows = np.flatnonzero(in_run)
+    run = np.cumsum(np.r_[True, ~tied[rows[:-1]]])  # tied runs are contiguous
+    order = np.arange(len(customer))
+    order[rows] = rows[np.lexsort((amount[rows], run))]
+    return order
