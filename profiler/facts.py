@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .calendar_parts import month_start
 from .contract import TABLES
 from .loading import SourceData
 
@@ -47,7 +48,7 @@ def order_facts(source: SourceData) -> pd.DataFrame:
             facts["net_gbp"], keep, out=facts["net_gbp"].to_numpy().copy(), where=keep > 0
         )
     _attach_products(facts, source)
-    facts["month"] = facts["ordered_at"].to_numpy().astype("datetime64[M]").astype("datetime64[ns]")
+    facts["month"] = month_start(facts["ordered_at"].to_numpy()).astype("datetime64[ns]")
     return facts
 
 

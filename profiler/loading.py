@@ -198,7 +198,9 @@ def read_table_file(path: Path) -> pd.DataFrame:
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            frame = pq.read_table(path).to_pandas()
+            # One block per column, Arrow buffers freed as they are converted: no
+            # consolidation copy, and the file is not held twice in memory.
+            frame = pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
         else:
             frame = pd.read_csv(path, **_CSV_AS_TEXT)
     return _named(frame)
@@ -467,6 +469,10 @@ def _coerce_text(col: Column, values: pd.Series) -> pd.Series:
 
     if col.pii:
         # Personal data: free text kept as it is (trimmed), never a category.
+        if pd.api.types.is_string_dtype(values) and not isinstance(
+            values.dtype, pd.CategoricalDtype
+        ):
+            return values.str.strip().astype("object").where(values.notna(), None)
         return values.astype("object").where(values.notna(), None).map(_strip)
     if not isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype("object").astype("category")
@@ -503,8 +509,13 @@ def _coerce_datetime(values: pd.Series) -> pd.Series:
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert("UTC").dt.tz_localize(None)
     # Years outside 1678-2261 do not fit nanoseconds; they are unreadable as dates here.
-    representable = (out >= pd.Timestamp.min) & (out <= pd.Timestamp.max)
-    return out.where(representable).astype("datetime64[ns]")
+    times = out.to_numpy()
+    if times.dtype != "datetime64[ns]":
+        outside = (times < np.datetime64(pd.Timestamp.min)) | (
+            times > np.datetime64(pd.Timestamp.max)
+        )
+        times = np.where(outside, np.datetime64("NaT"), times).astype("datetime64[ns]")
+    return pd.Series(times, index=out.index, name=out.name, copy=False)
 
 
 def _fill_default(values: pd.Series, col: Column) -> pd.Series:
@@ -656,6 +667,9 @@ def _duplicated(frame: pd.DataFrame, key: list[str]) -> pd.Series:
         span = int(high) - int(low) + 1
         if low >= 0 and first.min(initial=0) >= 0 and int(first.max(initial=0)) < (2**62) // span:
             packed = first.astype(np.int64) * span + (second - low)
+            if len(packed) < 2 or bool((packed[1:] > packed[:-1]).all()):
+                # Lines exported in key order (the usual case): no key can repeat.
+                return pd.Series(np.zeros(len(packed), dtype=bool), index=frame.index)
             return pd.Series(
                 pd.Series(packed).duplicated(keep="first").to_numpy(), index=frame.index
             )

@@ -22,7 +22,8 @@ _M_ARENA_MAX = -8
 
 def keep_freed_memory() -> bool:
     """Tune glibc's malloc for large, short-lived arrays: no ``mmap`` per block, no trimming of
-    the heap, one arena (so worker threads reuse the same blocks).  A no-op off glibc; returns
+    the heap, one arena (so worker threads reuse the same blocks), and Arrow allocating there
+    too.  A no-op off glibc; returns
     whether it applied."""
     if not sys.platform.startswith("linux"):
         return False
@@ -36,8 +37,15 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(
+    applied = bool(
         mallopt(_M_ARENA_MAX, 1)
         and mallopt(_M_MMAP_MAX, 0)
         and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
     )
+    if applied:
+        import pyarrow as pa
+
+        # Arrow's buffers (a Parquet file being read) then come from and go back to the same
+        # heap, and the frames built next reuse them.
+        pa.set_memory_pool(pa.system_memory_pool())
+    return applied

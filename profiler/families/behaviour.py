@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..calendar_parts import day_of_month, month_of_year, month_start
 from ..car_context import CarContext
 from ..contract import ORDER_CHANNELS
 from ..features import ColumnDef, slug
@@ -131,10 +132,7 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
 
 def in_sale_period(times: np.ndarray, periods: list[list[int]]) -> np.ndarray:
     """True for timestamps within any [month, day, month, day] range (ranges may wrap the year)."""
-    stamp = times.astype("datetime64[D]")
-    month = (stamp.astype("datetime64[M]").astype(np.int64) % 12) + 1
-    day = (stamp - stamp.astype("datetime64[M]")).astype(np.int64) + 1
-    md = month * 100 + day
+    md = month_of_year(times).astype(np.int16) * 100 + day_of_month(times)
     mask = np.zeros(len(times), dtype=bool)
     for m1, d1, m2, d2 in periods:
         lo, hi = m1 * 100 + d1, m2 * 100 + d2
@@ -197,7 +195,7 @@ def compute(ctx: CarContext) -> dict[str, Any]:
             g_n >= 2, (g_sq - g_n * np.nan_to_num(mean) ** 2) / np.maximum(g_n - 1, 1), np.nan
         )
     purchase_days = np.bincount(dcust, minlength=n).astype(np.float64)
-    active_months = _runs_per_customer(cust, time.astype("datetime64[M]").astype(np.int64), n)
+    active_months = _runs_per_customer(cust, month_start(time).view(np.int64), n)
     orders = np.bincount(cust, minlength=n).astype(np.float64)
     kept = ctx.kept
     lc = ctx.cust[kept]
@@ -216,7 +214,7 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     ).reshape(n, len(CHANNELS))
     channels_used = (lines_by_channel > 0).sum(axis=1).astype(np.float64)
     times = facts["ordered_at"].to_numpy()[kept]
-    q4 = times.astype("datetime64[M]").astype(np.int64) % 12 >= 9
+    q4 = month_of_year(times) >= 10
     sale = in_sale_period(times, ctx.spec["interests"]["sale_periods"])
     out: dict[str, Any] = {
         "ipt_mean_days": mean,

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..calendar_parts import month_of_year
 from ..car_context import CarContext
 from ..features import ColumnDef, slug
 from ._util import argmax_label, ratio
@@ -115,7 +116,7 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     out["preferred_price_point"] = argmax_label(by_pp, pps)
     out["favourite_collection"] = argmax_label(by_coll, colls)
     times = facts["ordered_at"].to_numpy()[kept]
-    month = times.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    month = month_of_year(times)
     gift_codes = [j for j, c in enumerate(cats) if c in g["gift_categories"]]
     gift = np.isin(ctx.level_codes("category", cats)[kept], gift_codes) & np.isin(
         month, g["gifting_months"]
