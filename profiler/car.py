@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from .car_context import build_context
 from .contract import PII_COLUMNS
 from .errors import ProfilerError
-from .families import FAMILIES
+from .families import COMPUTE_ORDER, FAMILIES
 from .features import ColumnDef, load_feature_spec
 from .loading import SourceData
 from .sql.car_families import PANDAS_FAMILIES, SQL_FAMILIES
@@ -162,19 +162,23 @@ def build_car(
     else:
         engine.register_source(source)
         ctx = build_sql_context(engine, source, as_of_ts, spec)
+    computed: dict[str, tuple[list[ColumnDef], dict[str, Any]]] = {}
+    for done, family in enumerate(COMPUTE_ORDER, start=1):
+        defs, values = family_values(family, ctx, engine)
+        ctx.built.update(values)
+        computed[family.FAMILY] = defs, values
+        if progress:
+            progress(family.FAMILY, done, len(COMPUTE_ORDER))
     columns: dict[str, Any] = {}
     definitions: list[ColumnDef] = []
     left_out: dict[str, str] = {}
-    for done, family in enumerate(FAMILIES, start=1):
-        defs, values = family_values(family, ctx, engine)
+    for family in FAMILIES:  # the CAR's column order
+        defs, values = computed.pop(family.FAMILY)
         if not defs:
             left_out[family.FAMILY] = left_out_reason(family.FAMILY)
         for d in defs:
             columns[d.name] = values[d.name]
-        ctx.built.update(values)
         definitions += defs
-        if progress:
-            progress(family.FAMILY, done, len(FAMILIES))
     _check_no_personal_data(columns)
     return CarResult(
         as_of_ts,

@@ -8,8 +8,6 @@ families aggregate with ``np.bincount`` over integer keys instead of grouping by
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .facts import PRODUCT_ATTRIBUTES, order_facts
-from .keysort import stable_order
+from .keysort import stable_order, take_rows
 from .loading import SourceData
 
 DAY = pd.Timedelta(days=1)
@@ -207,21 +205,6 @@ def compact_int(count: int) -> type:
     return np.int64
 
 
-def _take(frame: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
-    """Rows of a frame by position, column by column with numpy (much faster than ``iloc``),
-    two columns at a time (a gather releases the GIL)."""
-
-    def column(name: str) -> Any:
-        values = frame[name]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            return pd.Categorical.from_codes(values.cat.codes.to_numpy()[index], dtype=values.dtype)
-        return values.to_numpy()[index]
-
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        columns = dict(zip(frame.columns, pool.map(column, frame.columns), strict=True))
-    return pd.DataFrame(columns, copy=False)  # no consolidation copy
-
-
 # Fact columns the families read; the rest are not carried into the context.
 CONTEXT_COLUMNS = (
     "ordered_at",
@@ -265,7 +248,7 @@ def build_context(source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any])
         order_codes, cust = order_codes[perm], cust[perm]
     facts = facts[list(CONTEXT_COLUMNS)]
     if index is not None:
-        facts = _take(facts, index)
+        facts = take_rows(facts, index)
     status = (
         facts["status"].astype(str).to_numpy()
         if not isinstance(facts["status"].dtype, pd.CategoricalDtype)

@@ -66,10 +66,15 @@ def summary_from_transactions(
     key = cust.astype(np.int64) * (day.max(initial=0) - day.min(initial=0) + 1) + (
         day - day.min(initial=0)
     )
-    uniq, inverse = np.unique(key, return_inverse=True)
+    if len(key) and bool((key[1:] >= key[:-1]).all()):  # by customer and time (as the CAR's)
+        change = np.r_[True, key[1:] != key[:-1]]
+        inverse = np.cumsum(change) - 1
+        first_row = np.flatnonzero(change)
+    else:
+        uniq, inverse = np.unique(key, return_inverse=True)
+        first_row = np.full(len(uniq), len(key))
+        np.minimum.at(first_row, inverse, np.arange(len(key)))
     day_amount = np.bincount(inverse, weights=amount)
-    first_row = np.full(len(uniq), len(key))
-    np.minimum.at(first_row, inverse, np.arange(len(key)))
     d_cust = cust[first_row]
     d_day = day[first_row]
     cal_day = int(np.datetime64(cal_end, "D").astype(np.int64))

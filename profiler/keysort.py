@@ -7,7 +7,12 @@ line after its key's predecessors does the same in one pass (~0.2 s).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import numpy as np
+import pandas as pd
 from numba import njit
 
 
@@ -37,3 +42,33 @@ def stable_order(keys: np.ndarray, n_keys: int, within: np.ndarray | None = None
     if len(keys) and (keys.min() < 0 or keys.max() >= n_keys):
         raise ValueError(f"keys must lie in 0..{n_keys - 1}")
     return _counting_order(keys, n_keys, within)
+
+
+def by_customer_then_order(customer: np.ndarray, order: np.ndarray) -> np.ndarray | None:
+    """The permutation that groups rows by customer (ascending id), then by order (orders in
+    the sequence they first appear), keeping rows' order within an order; None when the rows
+    are grouped so already."""
+    cust, customers = pd.factorize(customer, sort=True)
+    orders, order_ids = pd.factorize(order, sort=False)
+    orders_grouped = not len(orders) or bool((orders[1:] >= orders[:-1]).all())
+    if orders_grouped and (not len(cust) or bool((cust[1:] >= cust[:-1]).all())):
+        return None
+    by_order = None if orders_grouped else stable_order(orders, len(order_ids))
+    return stable_order(cust, len(customers), by_order)
+
+
+def take_rows(frame: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
+    """Rows of a frame by position, column by column with numpy (much faster than ``iloc``),
+    two columns at a time (a gather releases the GIL)."""
+
+    def column(name: str) -> Any:
+        values = frame[name]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            return pd.Categorical.from_codes(values.cat.codes.to_numpy()[index], dtype=values.dtype)
+        if isinstance(values.dtype, np.dtype):
+            return values.to_numpy()[index]
+        return values.array.take(index)  # nullable integers, booleans, text: kept as they are
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        columns = dict(zip(frame.columns, pool.map(column, frame.columns), strict=True))
+    return pd.DataFrame(columns, copy=False)  # no consolidation copy

@@ -20,6 +20,7 @@ import pandas as pd
 
 from .contract import EARLIEST_DATE, LOAD_ORDER, TABLES, Column, Table
 from .errors import ContractError, MissingColumns
+from .keysort import by_customer_then_order, take_rows
 
 ROW = "_row"  # 1-based data row number in the source file (the header is not counted)
 QUARANTINE_COLUMNS = ["table", "file", "row", "column", "value", "rule", "reason"]
@@ -172,6 +173,8 @@ def load_sources(
             progress(f"reading {path.name}")
         raw = read_table_file(path)
         frame, report, bad = validate_table(spec, raw, path, today_ts, loaded)
+        if name == "order_lines":
+            frame = _grouped_by_customer(frame)
         report.seconds = time.perf_counter() - started
         loaded[name] = frame
         reports[name] = report
@@ -183,6 +186,14 @@ def load_sources(
         else pd.DataFrame({c: pd.Series(dtype="object") for c in QUARANTINE_COLUMNS})
     )
     return SourceData(loaded, quarantine, reports, data_dir)
+
+
+def _grouped_by_customer(lines: pd.DataFrame) -> pd.DataFrame:
+    """Order lines grouped by customer, then order (``_row`` keeps each line's place in the
+    file): every per-customer computation then walks memory in order, and the CAR need not
+    hold a second, sorted copy of the lines."""
+    index = by_customer_then_order(lines["customer_id"].to_numpy(), lines["order_id"].to_numpy())
+    return lines if index is None else take_rows(lines, index)
 
 
 def missing_required(data_dir: Path, name: str) -> ContractError:

@@ -407,3 +407,13 @@ def test_build_command_writes_car_and_dictionary(
     assert (
         main(["build", "--data", str(data), "--out", str(tmp_path / "car"), "--as-of", "soon"]) == 1
     )
+
+
+def test_families_are_computed_once_each_after_what_they_read() -> None:
+    from profiler.families import COMPUTE_ORDER, FAMILIES, value
+
+    names = [f.FAMILY for f in COMPUTE_ORDER]
+    assert sorted(names) == sorted(f.FAMILY for f in FAMILIES)
+    assert names.index("value") > max(names.index("sales"), names.index("lifecycle"))
+    assert names[-1] == "strategy"
+    assert set(value.READS) <= {"orders_ltd", "spend_ltd", "spend_l12m", "recency_days"}

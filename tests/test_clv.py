@@ -131,6 +131,13 @@ def test_summary_against_brute_force() -> None:
         index=pd.Index(["a", "b", "c"], name="customer_id"),
     )
     pd.testing.assert_frame_equal(summary, expected)
+    shuffled = tx.iloc[[4, 8, 1, 6, 0, 7, 3, 5, 2]]  # not by customer and time: the sorting path
+    pd.testing.assert_frame_equal(
+        summary_from_transactions(
+            shuffled, calibration_end="2024-02-29", observation_end="2024-03-31", time_unit="D"
+        ),
+        expected,
+    )
     weeks = summary_from_transactions(tx, calibration_end="2024-02-29", time_unit="W")
     assert weeks.loc["a", "T"] == pytest.approx(59 / 7)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from profiler.families.potential import _sort_order
-from profiler.keysort import stable_order
+from profiler.keysort import by_customer_then_order, stable_order
 from profiler.memory import keep_freed_memory
 
 
@@ -47,3 +47,37 @@ def test_keep_freed_memory_applies_on_glibc() -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("glibc only")
     assert keep_freed_memory()
+
+
+def test_grouping_by_customer_then_order_equals_a_brute_force_sort() -> None:
+    """Customers ascending, each order's lines together in the order the orders first
+    appear, lines in file order within an order (interleaved orders included)."""
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        n = int(rng.integers(0, 25))
+        order = rng.integers(0, 8, n)
+        customer = (order * 7) % 5  # an order belongs to one customer
+        got = by_customer_then_order(customer, order)
+        got = np.arange(n) if got is None else got
+        first_seen = {o: i for i, o in reversed(list(enumerate(order)))}
+        expected = sorted(range(n), key=lambda i: (customer[i], first_seen[order[i]], i))
+        assert got.tolist() == expected
+
+
+def test_loaded_lines_are_grouped_by_customer(tmp_path) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    from profiler.loading import load_sources
+
+    lines = pd.DataFrame(
+        {
+            "order_id": [10, 11, 10, 12, 11],
+            "customer_id": [3, 1, 3, 1, 1],
+            "ordered_at": pd.to_datetime([f"2024-01-0{d}" for d in (1, 2, 1, 3, 2)]),
+            "net_amount": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    lines.to_csv(tmp_path / "order_lines.csv", index=False)
+    loaded = load_sources(tmp_path, today="2025-01-01").tables["order_lines"]
+    assert loaded["_row"].tolist() == [2, 5, 4, 1, 3]  # customer 1: order 11, 12; then 3
+    assert loaded["net_amount"].tolist() == [2.0, 5.0, 4.0, 1.0, 3.0]

@@ -38,3 +38,21 @@ FAMILIES = (
     potential,
     strategy,
 )
+
+# The order the pandas engine computes them in: the families that need large temporaries but
+# keep few columns first, while the memory the loading freed is there to reuse, and the sales
+# grids (most of the CAR's memory) after them; value and strategy last, as they read the others.
+COMPUTE_ORDER = (
+    lifecycle,
+    behaviour,
+    interests,
+    potential,
+    voice,
+    engagement,
+    preferences,
+    demographics,
+    accounts,
+    sales,
+    value,
+    strategy,
+)
