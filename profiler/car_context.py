@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .facts import PRODUCT_ATTRIBUTES, order_facts
-from .keysort import stable_order, take_rows
+from .keysort import customer_codes, order_runs, take_rows
 from .loading import SourceData
 
 DAY = pd.Timedelta(days=1)
@@ -227,25 +227,20 @@ def build_context(source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any])
     visible = facts["ordered_at"].to_numpy() < np.datetime64(cutoff)
     index = None if visible.all() else np.flatnonzero(visible)
     cust_all = facts["customer_id"].to_numpy()
-    line_codes, ids = pd.factorize(cust_all if index is None else cust_all[index], sort=False)
-    ids = [np.asarray(ids)]
+    others = np.array([], dtype=cust_all.dtype)
     if source.has("customers"):
         customers = source.tables["customers"]
         created = customers["created_at"]
-        ids.append(customers.loc[created.isna() | (created < cutoff), "customer_id"].to_numpy())
-    customer_ids = np.sort(pd.unique(np.concatenate(ids)))
-    cust = pd.Index(customer_ids).get_indexer(ids[0]).astype(np.int64)[line_codes]
+        others = customers.loc[created.isna() | (created < cutoff), "customer_id"].to_numpy()
+    customer_ids, cust = customer_codes(cust_all if index is None else cust_all[index], others)
     # Group lines by customer, then by order, so per-customer aggregation walks memory in order.
-    order_codes, order_ids = pd.factorize(
-        facts["order_id"] if index is None else facts["order_id"].to_numpy()[index], sort=False
+    order_all = facts["order_id"].to_numpy()
+    perm, order_starts = order_runs(
+        cust, order_all if index is None else order_all[index], len(customer_ids)
     )
-    if len(cust) and not (np.all(np.diff(order_codes) >= 0) and np.all(np.diff(cust) >= 0)):
-        by_order = (
-            stable_order(order_codes, len(order_ids)) if np.any(np.diff(order_codes) < 0) else None
-        )
-        perm = stable_order(cust, len(customer_ids), by_order)  # by customer, then order
+    if perm is not None:
         index = perm if index is None else index[perm]
-        order_codes, cust = order_codes[perm], cust[perm]
+        cust = cust[perm]
     facts = facts[list(CONTEXT_COLUMNS)]
     if index is not None:
         facts = take_rows(facts, index)
@@ -266,11 +261,6 @@ def build_context(source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any])
     returned_at = facts["returned_at"].to_numpy()
     back_by_d = is_status["returned"] & (returned_at < np.datetime64(cutoff))
     kept = is_status["completed"] | (is_status["returned"] & ~back_by_d)
-    order_starts = (
-        np.flatnonzero(np.r_[True, order_codes[1:] != order_codes[:-1]])
-        if len(order_codes)
-        else np.array([], dtype=np.int64)
-    )
     order_kept = (
         np.logical_or.reduceat(kept, order_starts)
         if len(order_starts)

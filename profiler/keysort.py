@@ -44,17 +44,80 @@ def stable_order(keys: np.ndarray, n_keys: int, within: np.ndarray | None = None
     return _counting_order(keys, n_keys, within)
 
 
+def dense_offsets(ids: np.ndarray, *more: np.ndarray) -> tuple[int, int] | None:
+    """(lowest id, span) when the ids are integers in a range a few times their number (as
+    customer numbers usually are): they can then be counted directly, without hashing."""
+    arrays = [a for a in (ids, *more) if len(a)]
+    if not arrays or any(a.dtype.kind not in "iu" for a in arrays):
+        return None
+    low = min(int(a.min()) for a in arrays)
+    span = max(int(a.max()) for a in arrays) - low + 1
+    return (low, span) if span <= 4 * sum(len(a) for a in arrays) + 1024 else None
+
+
+def customer_codes(line_ids: np.ndarray, other_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct customers of the lines and of ``other_ids``, and each line's
+    position among them."""
+    dense = dense_offsets(line_ids, other_ids)
+    if dense is None:
+        line_codes, ids = pd.factorize(line_ids, sort=False)
+        ids = np.asarray(ids)
+        customer_ids = np.sort(pd.unique(np.concatenate([ids, other_ids])))
+        positions = pd.Index(customer_ids).get_indexer(ids).astype(np.int64)
+        return customer_ids, positions[line_codes]
+    low, span = dense
+    present = np.zeros(span, dtype=bool)
+    present[line_ids - low] = True
+    present[other_ids - low] = True
+    rank = np.cumsum(present) - 1
+    customer_ids = (np.flatnonzero(present) + low).astype(
+        line_ids.dtype if len(line_ids) else other_ids.dtype
+    )
+    return customer_ids, rank[line_ids - low].astype(np.int64)
+
+
 def by_customer_then_order(customer: np.ndarray, order: np.ndarray) -> np.ndarray | None:
     """The permutation that groups rows by customer (ascending id), then by order (orders in
     the sequence they first appear), keeping rows' order within an order; None when the rows
     are grouped so already."""
-    cust, customers = pd.factorize(customer, sort=True)
-    orders, order_ids = pd.factorize(order, sort=False)
-    orders_grouped = not len(orders) or bool((orders[1:] >= orders[:-1]).all())
-    if orders_grouped and (not len(cust) or bool((cust[1:] >= cust[:-1]).all())):
+    dense = dense_offsets(customer)
+    if dense is None:
+        cust, customers = pd.factorize(customer, sort=True)
+        n_customers = len(customers)
+    else:
+        cust, n_customers = customer - dense[0], dense[1]
+    if order.dtype.kind in "iuf" and bool((order[1:] >= order[:-1]).all()):
+        by_order = None  # lines in order-number order: each order's lines are together
+    else:
+        orders, order_ids = pd.factorize(order, sort=False)
+        grouped = bool((orders[1:] >= orders[:-1]).all())
+        by_order = None if grouped else stable_order(orders, len(order_ids))
+    if by_order is None and (not len(cust) or bool((cust[1:] >= cust[:-1]).all())):
         return None
-    by_order = None if orders_grouped else stable_order(orders, len(order_ids))
-    return stable_order(cust, len(customers), by_order)
+    return stable_order(cust, n_customers, by_order)
+
+
+def order_runs(
+    cust: np.ndarray, order: np.ndarray, n_customers: int
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Group lines by customer code, then order: the permutation that does it (None when they
+    are grouped so already) and the first row of each order once grouped."""
+    if not len(cust):
+        return None, np.array([], dtype=np.int64)
+    if bool((cust[1:] >= cust[:-1]).all()):
+        starts = _run_starts(cust, order)
+        if len(pd.unique(order[starts])) == len(starts):  # no order in two runs: grouped
+            return None, starts
+    codes, order_ids = pd.factorize(order, sort=False)
+    by_order = (
+        None if bool((codes[1:] >= codes[:-1]).all()) else stable_order(codes, len(order_ids))
+    )
+    perm = stable_order(cust, n_customers, by_order)
+    return perm, _run_starts(cust[perm], codes[perm])
+
+
+def _run_starts(cust: np.ndarray, order: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(np.r_[True, (cust[1:] != cust[:-1]) | (order[1:] != order[:-1])])
 
 
 def take_rows(frame: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:

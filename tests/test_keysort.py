@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from profiler.families.potential import _sort_order
-from profiler.keysort import by_customer_then_order, stable_order
+from profiler.keysort import by_customer_then_order, customer_codes, order_runs, stable_order
 from profiler.memory import keep_freed_memory
 
 
@@ -57,11 +57,29 @@ def test_grouping_by_customer_then_order_equals_a_brute_force_sort() -> None:
         n = int(rng.integers(0, 25))
         order = rng.integers(0, 8, n)
         customer = (order * 7) % 5  # an order belongs to one customer
-        got = by_customer_then_order(customer, order)
-        got = np.arange(n) if got is None else got
         first_seen = {o: i for i, o in reversed(list(enumerate(order)))}
         expected = sorted(range(n), key=lambda i: (customer[i], first_seen[order[i]], i))
-        assert got.tolist() == expected
+        # dense customer numbers, sparse ones and text ids take different paths
+        for ids in (
+            customer,
+            customer * 10**12,
+            np.array([f"c{c}" for c in customer], dtype=object),
+        ):
+            got = by_customer_then_order(ids, order)
+            got = np.arange(n) if got is None else got
+            assert got.tolist() == expected
+
+
+def test_customer_codes_equal_a_brute_force_lookup() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        lines = rng.integers(0, 30, int(rng.integers(0, 20)))
+        others = rng.integers(0, 40, int(rng.integers(0, 5)))
+        for scale in (1, 10**12):
+            ids, codes = customer_codes(lines * scale, others * scale)
+            expected = sorted(set((lines * scale).tolist()) | set((others * scale).tolist()))
+            assert ids.tolist() == expected
+            assert codes.tolist() == [expected.index(v) for v in (lines * scale).tolist()]
 
 
 def test_loaded_lines_are_grouped_by_customer(tmp_path) -> None:  # noqa: ANN001
@@ -81,3 +99,21 @@ def test_loaded_lines_are_grouped_by_customer(tmp_path) -> None:  # noqa: ANN001
     loaded = load_sources(tmp_path, today="2025-01-01").tables["order_lines"]
     assert loaded["_row"].tolist() == [2, 5, 4, 1, 3]  # customer 1: order 11, 12; then 3
     assert loaded["net_amount"].tolist() == [2.0, 5.0, 4.0, 1.0, 3.0]
+
+
+def test_order_runs_group_lines_and_find_each_order() -> None:
+    rng = np.random.default_rng(13)
+    for _ in range(200):
+        n = int(rng.integers(1, 25))
+        order = rng.integers(0, 8, n)
+        cust = (order * 3) % 4
+        if rng.random() < 0.5:  # already grouped by customer, then order
+            by = np.lexsort((order, cust))
+            order, cust = order[by], cust[by]
+        perm, starts = order_runs(cust, order, 4)
+        perm = np.arange(n) if perm is None else perm
+        c, o = cust[perm], order[perm]
+        assert (np.diff(c) >= 0).all()
+        runs = np.split(o, starts[1:])
+        assert [r[0] for r in runs] == list(dict.fromkeys(o.tolist()))  # one run per order
+        assert all((r == r[0]).all() for r in runs)

@@ -40,19 +40,21 @@ FAMILIES = (
 )
 
 # The order the pandas engine computes them in: the families that need large temporaries but
-# keep few columns first, while the memory the loading freed is there to reuse, and the sales
-# grids (most of the CAR's memory) after them; value and strategy last, as they read the others.
+# keep few columns first, while the memory the loading freed is there to reuse; then the sales
+# grids (most of the CAR's memory), started on a side thread (SIDE_FAMILIES) as the others go
+# on; value and strategy last, as they read the others' columns.
 COMPUTE_ORDER = (
     lifecycle,
     behaviour,
     interests,
+    sales,
     potential,
     voice,
     engagement,
     preferences,
     demographics,
     accounts,
-    sales,
     value,
     strategy,
 )
+SIDE_FAMILIES = ("sales",)
