@@ -41,20 +41,9 @@ FAMILIES = (
 
 # The order the pandas engine computes them in: the families that need large temporaries but
 # keep few columns first, while the memory the loading freed is there to reuse; then the sales
-# grids (most of the CAR's memory), started on a side thread (SIDE_FAMILIES) as the others go
-# on; value and strategy last, as they read the others' columns.
-COMPUTE_ORDER = (
-    lifecycle,
-    behaviour,
-    interests,
-    sales,
-    potential,
-    voice,
-    engagement,
-    preferences,
-    demographics,
-    accounts,
-    value,
-    strategy,
-)
+# grids (most of the CAR's memory), started on a side thread (SIDE_FAMILIES) as the potential
+# fit and the side-table families go on; value and strategy last (in FAMILIES' order), as they
+# read the others' columns.
+_FIRST = (lifecycle, behaviour, interests, sales, potential)
+COMPUTE_ORDER = _FIRST + tuple(f for f in FAMILIES if f not in _FIRST)
 SIDE_FAMILIES = ("sales",)
