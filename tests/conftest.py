@@ -151,9 +151,12 @@ def demo_car_dir(demo_source, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # Start-up settings for the tests' Spark: the client JIT only (the JVM starts in half the time;
-# the queries are tiny) and few shuffle partitions.
+# the queries are tiny) and few shuffle partitions.  The client JIT alone reserves a small code
+# cache (48 MB), which a whole run's generated query code can fill ("Out of space in CodeCache
+# for adapters" ends the JVM): it gets the server JIT's 240 MB.
 SPARK_TEST_CONFIG = {
-    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC "
+    "-XX:ReservedCodeCacheSize=240m",
     "spark.sql.shuffle.partitions": "2",
 }
 
