@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
 
 import pandas as pd
@@ -27,6 +28,7 @@ from profiler.families import lifecycle, sales, value
 from profiler.features import load_feature_spec
 from profiler.loading import load_sources
 from profiler.memory import keep_freed_memory
+from workbook.launcher import relaunch_tuned
 
 
 def peak_gb() -> float:
@@ -164,7 +166,8 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/profiler-bench-car")
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args()
-    keep_freed_memory()  # as the CLI does
+    relaunch_tuned([sys.executable, *sys.argv])  # the allocator as the `profiler` command has it
+    keep_freed_memory()
     started = time.perf_counter()
     source = load_sources(args.data)
     loaded = time.perf_counter()

@@ -28,6 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from workbook.launcher import relaunch_tuned
+
 
 def one(engine: str, data: str, out: str, spark_master: str | None) -> None:
     """Child process: build with one engine and print its timings as JSON."""
@@ -147,6 +149,7 @@ def main() -> None:
     parser.add_argument("--skip-check", action="store_true")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    relaunch_tuned([sys.executable, *sys.argv])  # the allocator as the `profiler` command has it
     if args.one:
         one(args.one, args.data, args.out, args.spark_master)
         return

@@ -120,9 +120,10 @@ def _run_starts(cust: np.ndarray, order: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.r_[True, (cust[1:] != cust[:-1]) | (order[1:] != order[:-1])])
 
 
-def take_rows(frame: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
+def take_rows(frame: pd.DataFrame, index: np.ndarray, *, consume: bool = False) -> pd.DataFrame:
     """Rows of a frame by position, column by column with numpy (much faster than ``iloc``),
-    two columns at a time (a gather releases the GIL)."""
+    two columns at a time (a gather releases the GIL).  ``consume`` empties ``frame`` as it
+    goes, so the old and the new rows are never both held whole."""
 
     def column(name: str) -> Any:
         values = frame[name]
@@ -132,6 +133,13 @@ def take_rows(frame: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
             return values.to_numpy()[index]
         return values.array.take(index)  # nullable integers, booleans, text: kept as they are
 
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        columns = dict(zip(frame.columns, pool.map(column, frame.columns), strict=True))
+    names = list(frame.columns)
+    workers = min(4, os.cpu_count() or 1)
+    columns = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start in range(0, len(names), workers):
+            batch = names[start : start + workers]
+            columns.update(zip(batch, pool.map(column, batch), strict=True))
+            if consume:
+                frame.drop(columns=batch, inplace=True)
     return pd.DataFrame(columns, copy=False)  # no consolidation copy

@@ -173,6 +173,7 @@ def load_sources(
             progress(f"reading {path.name}")
         raw = read_table_file(path)
         frame, report, bad = validate_table(spec, raw, path, today_ts, loaded)
+        del raw  # its columns live on in ``frame`` where they needed no conversion
         if name == "order_lines":
             frame = _grouped_by_customer(frame)
         report.seconds = time.perf_counter() - started
@@ -193,7 +194,7 @@ def _grouped_by_customer(lines: pd.DataFrame) -> pd.DataFrame:
     file): every per-customer computation then walks memory in order, and the CAR need not
     hold a second, sorted copy of the lines."""
     index = by_customer_then_order(lines["customer_id"].to_numpy(), lines["order_id"].to_numpy())
-    return lines if index is None else take_rows(lines, index)
+    return lines if index is None else take_rows(lines, index, consume=True)
 
 
 def missing_required(data_dir: Path, name: str) -> ContractError:

@@ -5,7 +5,9 @@ each one with a fresh ``mmap`` and returns it with ``munmap`` when freed, so eve
 page-faults all of its pages again; on a virtual machine whose host backs guest memory lazily
 (as on our 2-core benchmark machine) that cost ~0.1-0.9 s a GB and was about a fifth of a
 1M-customer build.  Serving large blocks from the heap, kept after ``free``, makes a reused
-block cost nothing.  Peak memory is unchanged: what is kept is what the build already held.
+block cost nothing.  Peak memory does not grow: what is kept is what the build already held.
+The ``profiler`` command also sets the same tuning in the environment before Python starts
+(workbook/launcher.py), which reaches the threads' allocations too.
 """
 
 from __future__ import annotations

@@ -44,6 +44,6 @@ FAMILIES = (
 # grids (most of the CAR's memory), started on a side thread (SIDE_FAMILIES) as the potential
 # fit and the side-table families go on; value and strategy last (in FAMILIES' order), as they
 # read the others' columns.
-_FIRST = (lifecycle, behaviour, interests, sales, potential)
+_FIRST = (lifecycle, behaviour, interests, potential, sales)
 COMPUTE_ORDER = _FIRST + tuple(f for f in FAMILIES if f not in _FIRST)
 SIDE_FAMILIES = ("sales",)
