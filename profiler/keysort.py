@@ -141,5 +141,6 @@ def take_rows(frame: pd.DataFrame, index: np.ndarray, *, consume: bool = False) 
             batch = names[start : start + workers]
             columns.update(zip(batch, pool.map(column, batch), strict=True))
             if consume:
-                frame.drop(columns=batch, inplace=True)
+                for name in batch:
+                    del frame[name]
     return pd.DataFrame(columns, copy=False)  # no consolidation copy
