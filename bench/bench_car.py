@@ -31,7 +31,7 @@ from profiler.memory import keep_freed_memory
 from workbook.launcher import relaunch_tuned
 
 
-def peak_gb() -> float:
+def peak_gb() -> float:  # GiB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
@@ -176,7 +176,7 @@ def main() -> None:
     write_car(result, args.out)
     written = time.perf_counter()
     print(
-        f"load {loaded - started:.1f} s; build {result.seconds:.1f} s ({result.n_columns:,} columns, {len(result.customer_ids):,} customers); write {written - built:.1f} s; end to end {written - started:.1f} s; peak RSS {peak_gb():.1f} GB"
+        f"load {loaded - started:.1f} s; build {result.seconds:.1f} s ({result.n_columns:,} columns, {len(result.customer_ids):,} customers); write {written - built:.1f} s; end to end {written - started:.1f} s; peak RSS {peak_gb():.1f} GiB"
     )
     if not args.skip_reference:
         as_of, build_s = result.as_of, result.seconds
