@@ -28,12 +28,16 @@ def month_start(times: np.ndarray) -> np.ndarray:
 
 def month_of_year(times: np.ndarray) -> np.ndarray:
     """1..12 for each timestamp (0 for NaT)."""
+    return _of_year(month_start(times))
+
+
+def month_and_day(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Month of the year 1..12 and day of the month 1..31 of each timestamp (0 for NaT)."""
     month = month_start(times)
-    return np.where(np.isnat(month), 0, month.view(np.int64) % 12 + 1).astype(np.int8)
-
-
-def day_of_month(times: np.ndarray) -> np.ndarray:
-    """1..31 for each timestamp (0 for NaT)."""
     days = times.astype("datetime64[D]")
-    offset = (days - month_start(times).astype("datetime64[D]")).view(np.int64) + 1
-    return np.where(np.isnat(days), 0, offset).astype(np.int8)
+    offset = (days - month.astype("datetime64[D]")).view(np.int64) + 1
+    return _of_year(month), np.where(np.isnat(days), 0, offset).astype(np.int8)
+
+
+def _of_year(month: np.ndarray) -> np.ndarray:
+    return np.where(np.isnat(month), 0, month.view(np.int64) % 12 + 1).astype(np.int8)

@@ -86,15 +86,19 @@ def by_customer_then_order(customer: np.ndarray, order: np.ndarray) -> np.ndarra
         n_customers = len(customers)
     else:
         cust, n_customers = customer - dense[0], dense[1]
-    if order.dtype.kind in "iuf" and bool((order[1:] >= order[:-1]).all()):
-        by_order = None  # lines in order-number order: each order's lines are together
-    else:
-        orders, order_ids = pd.factorize(order, sort=False)
-        grouped = bool((orders[1:] >= orders[:-1]).all())
-        by_order = None if grouped else stable_order(orders, len(order_ids))
+    by_order = _by_order(order)
     if by_order is None and (not len(cust) or bool((cust[1:] >= cust[:-1]).all())):
         return None
     return stable_order(cust, n_customers, by_order)
+
+
+def _by_order(order: np.ndarray) -> np.ndarray | None:
+    """The stable permutation that brings each order's rows together (orders in the sequence
+    they first appear); None when they are together already."""
+    if order.dtype.kind in "iuf" and bool((order[1:] >= order[:-1]).all()):
+        return None  # rows in order-number order
+    codes, order_ids = pd.factorize(order, sort=False)
+    return None if bool((codes[1:] >= codes[:-1]).all()) else stable_order(codes, len(order_ids))
 
 
 def order_runs(
@@ -108,12 +112,8 @@ def order_runs(
         starts = _run_starts(cust, order)
         if len(pd.unique(order[starts])) == len(starts):  # no order in two runs: grouped
             return None, starts
-    codes, order_ids = pd.factorize(order, sort=False)
-    by_order = (
-        None if bool((codes[1:] >= codes[:-1]).all()) else stable_order(codes, len(order_ids))
-    )
-    perm = stable_order(cust, n_customers, by_order)
-    return perm, _run_starts(cust[perm], codes[perm])
+    perm = stable_order(cust, n_customers, _by_order(order))
+    return perm, _run_starts(cust[perm], order[perm])
 
 
 def _run_starts(cust: np.ndarray, order: np.ndarray) -> np.ndarray:

@@ -25,8 +25,7 @@ _M_ARENA_MAX = -8
 def keep_freed_memory() -> bool:
     """Tune glibc's malloc for large, short-lived arrays: no ``mmap`` per block, no trimming of
     the heap, one arena (so worker threads reuse the same blocks), and Arrow allocating there
-    too.  A no-op off glibc; returns
-    whether it applied."""
+    too.  A no-op off glibc; returns whether it applied."""
     if not sys.platform.startswith("linux"):
         return False
     name = ctypes.util.find_library("c")

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..calendar_parts import day_of_month, month_of_year, month_start
+from ..calendar_parts import month_and_day, month_of_year, month_start
 from ..car_context import CarContext
 from ..contract import ORDER_CHANNELS
 from ..features import ColumnDef, slug
@@ -132,7 +132,8 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
 
 def in_sale_period(times: np.ndarray, periods: list[list[int]]) -> np.ndarray:
     """True for timestamps within any [month, day, month, day] range (ranges may wrap the year)."""
-    md = month_of_year(times).astype(np.int16) * 100 + day_of_month(times)
+    month, day = month_and_day(times)
+    md = month.astype(np.int16) * 100 + day
     mask = np.zeros(len(times), dtype=bool)
     for m1, d1, m2, d2 in periods:
         lo, hi = m1 * 100 + d1, m2 * 100 + d2
