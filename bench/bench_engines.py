@@ -33,7 +33,8 @@ from workbook.launcher import relaunch_tuned
 
 def one(engine: str, data: str, out: str, spark_master: str | None) -> None:
     """Child process: build with one engine and print its timings as JSON."""
-    from profiler.car import build_car, write_car
+    from profiler import store
+    from profiler.car import build_car
     from profiler.loading import load_sources
     from profiler.memory import keep_freed_memory
     from profiler.sql.engines import open_engine
@@ -62,7 +63,8 @@ def one(engine: str, data: str, out: str, spark_master: str | None) -> None:
             result = build_car(source, None, progress=progress, engine=sql)
     timings["build"] = time.perf_counter() - built
     written = time.perf_counter()
-    write_car(result, out)
+    with store.building(out, required=(store.CAR, store.DICTIONARY)) as writer:
+        writer.write_car(result)
     timings["write"] = time.perf_counter() - written
     timings["total"] = time.perf_counter() - started
     print(json.dumps(timings))
@@ -73,6 +75,7 @@ OUT_OF_CORE = "duckdb-ranges"  # what profiler build --engine duckdb runs
 
 def out_of_core(data: str, out: str, started: float) -> dict[str, float]:
     """Order lines staged to disk in batches, the CAR built and written in customer ranges."""
+    from profiler import store
     from profiler.catalog import load_catalog
     from profiler.sql.ranged import build_out_of_core
 
@@ -81,7 +84,9 @@ def out_of_core(data: str, out: str, started: float) -> dict[str, float]:
     def loaded(source: object) -> None:
         timings["load"] = time.perf_counter() - started
 
-    build_out_of_core(data, out, load_catalog(), loaded=loaded)
+    required = (store.CAR, store.DICTIONARY, store.ACTIVITY)
+    with store.building(out, required=required) as writer:
+        build_out_of_core(data, writer, load_catalog(), loaded=loaded)
     # The build includes the writing and the activity table.
     timings["build"] = time.perf_counter() - started - timings["load"]
     timings["write"] = 0.0
@@ -105,18 +110,22 @@ def run_child(engine: str, args: argparse.Namespace) -> dict[str, float]:
 
 
 def compare(reference: Path, other: Path, batch: int = 100) -> dict[str, object]:
+    # (``reference`` and ``other`` are CAR folders; their current generations are compared)
     """Column-by-column agreement of two written CARs, a batch of columns at a time."""
-    names = pq.read_schema(next(iter(sorted((reference / "car.parquet").glob("*.parquet"))))).names
+    from profiler import store
+
+    reference, other = store.open_generation(reference), store.open_generation(other)
+    names = reference.car_columns()
     units = dict(
         line.split(",")[0:4:3]
-        for line in (reference / "car_dictionary.csv").read_text().splitlines()[1:]
+        for line in reference.file(store.DICTIONARY).read_text().splitlines()[1:]
         if line.count(",") >= 3
     )
     worst, unequal = 0.0, []
     for i in range(0, len(names), batch):
         cols = names[i : i + batch]
-        a = pq.read_table(reference / "car.parquet", columns=cols)
-        b = pq.read_table(other / "car.parquet", columns=cols)
+        a = pq.read_table(reference.file(store.CAR), columns=cols)
+        b = pq.read_table(other.file(store.CAR), columns=cols)
         for name in cols:
             x, y = a.column(name), b.column(name)
             if x.type == "double" and units.get(name) != "count":

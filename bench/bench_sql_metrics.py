@@ -13,13 +13,10 @@ Counts are compared exactly, everything else within 1e-9 relative (NaN equals Na
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import resource
 import time
-from pathlib import Path
 
-from profiler.car import META_FILE, read_car
 from profiler.catalog import load_catalog
 from profiler.cohorts import CohortSet
 from profiler.loading import load_sources
@@ -28,6 +25,7 @@ from profiler.query import QueryEngine
 from profiler.sql.engines import open_engine
 from profiler.sql.facts import FactsShape
 from profiler.sql.metrics import car_table, cohort_condition, metric_table
+from profiler.store import open_generation
 
 FLOAT32_TOLERANCE = 1e-5  # float32 sums of many values: about 1e-7 each, accumulating
 
@@ -50,8 +48,9 @@ def main() -> None:
 
     started = time.perf_counter()
     source = load_sources(args.data)
-    car = read_car(args.car)
-    as_of = json.loads((Path(args.car) / META_FILE).read_text())["as_of"]
+    generation = open_generation(args.car)
+    car = generation.read_car()
+    as_of = generation.meta["as_of"]
     catalog = load_catalog()
     cohorts = CohortSet(car)
     names_all = list(cohorts.names)

@@ -1,8 +1,8 @@
 """The customer x month activity table: every row metric of the catalog, pre-aggregated.
 
 Cohort views ask for many metrics, for many cohorts, over many periods.  Scanning ~20M order
-lines per question is too slow, so ``profiler build`` also writes ``activity.arrow`` beside the
-CAR: one row per customer and month in which the customer has data, and for every catalog
+lines per question is too slow, so ``profiler build`` also writes the activity table beside the
+CAR (``profiler/store.py``): one row per customer and month in which the customer has data, and for every catalog
 metric computed from rows (order lines, surveys, interactions) its additive parts for that
 customer and month:
 
@@ -21,22 +21,18 @@ months, so a period's value per customer is the sum of its months' parts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.ipc  # noqa: F401  (pa.ipc)
 
 from . import expressions
 from .catalog import Catalog, Metric
-from .errors import ProfilerError
 from .loading import SourceData
 from .metrics import MetricEngine
 
-ACTIVITY_FILE = "activity.arrow"
 DAY = pd.Timedelta(days=1)
 
 
@@ -182,25 +178,6 @@ def _filter_mask(frame: pd.DataFrame, text: str, cache: dict[str, np.ndarray]) -
     return cache[key]
 
 
-def customers_fingerprint(customer_ids: np.ndarray | pd.Index) -> str:
-    """A hash of the CAR's customer order: the activity table's rows point at CAR rows."""
-    import hashlib
-
-    hashed = pd.util.hash_pandas_object(pd.Series(np.asarray(customer_ids)), index=False)
-    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:16]
-
-
-def write_activity(activity: Activity, customer_ids: np.ndarray, out_dir: str | Path) -> Path:
-    """Persist as ``OUT/activity.arrow``: Arrow IPC, uncompressed, one record batch, so a reader
-    memory-maps it and only the parts a question touches are read from disk.  Rows hold the CAR
-    row (``row``), valid for the CAR of the same build: its customer order is fingerprinted in
-    the file's metadata."""
-    table = activity_table(activity)
-    return write_activity_batches(
-        table.schema, table.to_batches(max_chunksize=max(len(activity), 1)), customer_ids, out_dir
-    )
-
-
 def activity_table(activity: Activity, row_offset: int = 0) -> pa.Table:
     """The activity as an Arrow table; ``row_offset`` moves its CAR rows (a customer range's
     activity counts its rows from the range's start)."""
@@ -213,43 +190,9 @@ def activity_table(activity: Activity, row_offset: int = 0) -> pa.Table:
     )
 
 
-def write_activity_batches(
-    schema: pa.Schema,
-    batches: Iterable[pa.RecordBatch],
-    customer_ids: np.ndarray,
-    out_dir: str | Path,
-) -> Path:
-    """Write record batches, already in (month, row) order, as ``OUT/activity.arrow``."""
-    path = Path(out_dir) / ACTIVITY_FILE
-    schema = schema.with_metadata({"car_customers": customers_fingerprint(customer_ids)})
-    tmp = path.with_suffix(".tmp")
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-        for batch in batches:
-            writer.write_batch(batch)
-    tmp.replace(path)
-    return path
-
-
-def read_activity(car_dir: str | Path, customer_ids: pd.Index) -> Activity:
-    """Memory-map ``activity.arrow`` (no copy: parts are paged in when first used)."""
-    path = Path(car_dir) / ACTIVITY_FILE
-    if not path.exists():
-        raise ProfilerError(
-            f"{car_dir}: no {ACTIVITY_FILE} here (the customer x month table that period metrics "
-            f"and retention read). Rebuild with 'profiler build --data DIR --out {car_dir}'."
-        )
-    try:
-        table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
-    except (pa.ArrowInvalid, OSError) as err:
-        raise ProfilerError(
-            f"{path}: not a readable activity table ({err}); rebuild the folder."
-        ) from None
-    fingerprint = (table.schema.metadata or {}).get(b"car_customers", b"").decode()
-    if fingerprint != customers_fingerprint(customer_ids):
-        raise ProfilerError(
-            f"{path} was built with another CAR than {Path(car_dir) / 'car.parquet'}; "
-            "rebuild the folder with 'profiler build'."
-        )
+def activity_from_table(table: pa.Table) -> Activity:
+    """The activity of a table written from ``activity_table`` (memory-mapped by the store:
+    the columns are not copied, and are paged in when first used)."""
 
     def column(name: str) -> np.ndarray:
         chunked = table.column(name)

@@ -9,12 +9,13 @@ reason that excludes them, so selected + excluded = the cohort.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
 from .errors import ProfilerError
+from .outputs import replacing
 from .query import QueryEngine
+from .safecsv import write_csv
 
 CHANNELS = ("email", "sms", "phone", "post")
 
@@ -73,13 +74,9 @@ def select_audience(
     return Audience(cohort, channel, chosen.reset_index(drop=True), pd.DataFrame(excluded))
 
 
-def write_audience(audience: Audience, path: str) -> None:
-    """CSV for the CRM tool, written whole or not at all."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        audience.selected.to_csv(tmp, index=False)
-        tmp.replace(target)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise ProfilerError(f"{path}: cannot write the audience ({err.strerror}).") from None
+def write_audience(audience: Audience, path: str, *, raw: bool = False) -> None:
+    """CSV for the CRM tool, written whole or not at all; no cell runs as a formula in a
+    spreadsheet unless ``raw`` (``profiler/safecsv.py``)."""
+    needs = int(audience.selected.memory_usage(deep=True).sum())
+    with replacing(path, needs=needs) as tmp:
+        write_csv(audience.selected, tmp, raw=raw)

@@ -1,31 +1,24 @@
 """The Customer Analytic Record: one row per customer, as of a date, every column documented.
 
 ``build_car`` runs the families of ``profiler.families`` over the sources cut at the as-of date
-and returns the columns with their data dictionary.  ``write_car`` persists them as
-``OUT/car.parquet`` (a folder of row-range parts that pandas and pyarrow read as one table,
-written in parallel) and ``OUT/car_dictionary.csv``.  Personal data never enters: the only key
-is ``customer_id``.
+and returns the columns with their data dictionary; ``profiler/store.py`` writes them into the CAR
+folder.  Personal data never enters: the only key is ``customer_id``.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .car_context import build_context
 from .contract import PII_COLUMNS
-from .errors import ProfilerError
 from .families import COMPUTE_ORDER, FAMILIES, SIDE_FAMILIES
 from .features import ColumnDef, load_feature_spec
 from .loading import SourceData
@@ -33,9 +26,6 @@ from .sql.car_families import PANDAS_FAMILIES, SQL_FAMILIES
 from .sql.context import build_sql_context
 from .sql.engines import SqlEngine
 
-CAR_FILE = "car.parquet"
-DICTIONARY_FILE = "car_dictionary.csv"
-META_FILE = "car_meta.json"
 DICTIONARY_COLUMNS = [
     "column",
     "family",
@@ -257,80 +247,3 @@ def _check_no_personal_data(columns: dict[str, Any]) -> None:
     leaked = personal & set(columns)
     if leaked:
         raise AssertionError(f"personal data in the CAR: {sorted(leaked)}")
-
-
-def write_car(result: CarResult, out_dir: str | Path, *, parts: int = 2) -> Path:
-    """Write ``car.parquet`` (row-range parts written in parallel), the dictionary and metadata.
-
-    The parts are written to a temporary folder and swapped in at the end, so a failed build
-    leaves the previous CAR in place.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    table = result.to_arrow()
-    tmp = car_parts_folder(out)
-    n = table.num_rows
-    bounds = np.linspace(0, n, parts + 1).astype(int)
-
-    def write_part(i: int) -> None:
-        chunk = table.slice(bounds[i], bounds[i + 1] - bounds[i])
-        write_car_part(chunk, tmp / f"part-{i:03d}.parquet")
-
-    with ThreadPoolExecutor(max_workers=parts) as pool:
-        list(pool.map(write_part, range(parts)))
-    return finish_car(result, out, tmp, n)
-
-
-def car_parts_folder(out: Path) -> Path:
-    """An empty temporary folder for the CAR's parts, swapped in by ``finish_car``."""
-    tmp = out / f".{CAR_FILE}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def write_car_part(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression="lz4", use_dictionary=False, write_statistics=False)
-
-
-def finish_car(result: CarResult, out: Path, tmp: Path, n: int) -> Path:
-    """Swap the written parts in as ``car.parquet``; write the dictionary and the metadata."""
-    final = out / CAR_FILE
-    if final.is_dir():
-        shutil.rmtree(final)
-    elif final.exists():
-        final.unlink()
-    tmp.rename(final)
-    result.dictionary().to_csv(out / DICTIONARY_FILE, index=False)
-    meta = {
-        "as_of": str(result.as_of.date()),
-        "customers": int(n),
-        "columns": result.n_columns,
-        "left_out": result.left_out,
-        "engine": result.engine,
-        "models": result.models,
-    }
-    (out / META_FILE).write_text(json.dumps(meta, indent=2))
-    return final
-
-
-def read_car(car_dir: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a CAR written by ``write_car`` (all columns, or the ones asked for)."""
-    path = Path(car_dir) / CAR_FILE
-    if not path.exists():
-        raise ProfilerError(
-            f"{car_dir}: no {CAR_FILE} here. Build one with 'profiler build --data DIR --out {car_dir}'."
-        )
-    return pq.read_table(path, columns=columns).to_pandas()
-
-
-def read_car_columns(car_dir: str | Path) -> list[str]:
-    """The column names of a written CAR, without reading its data."""
-    path = Path(car_dir) / CAR_FILE
-    if not path.exists():
-        raise ProfilerError(
-            f"{car_dir}: no {CAR_FILE} here. Build one with 'profiler build --data DIR --out {car_dir}'."
-        )
-    return list(
-        pq.read_schema(next(iter(sorted(path.glob("*.parquet")))) if path.is_dir() else path).names
-    )

@@ -19,23 +19,20 @@ from typing import Any
 
 import pandas as pd
 
-from .activity import ACTIVITY_FILE
-from .car import META_FILE
+from . import store
 from .errors import ProfilerError
 from .query import QueryEngine, resolve_car_dir
 from .retention import retention_triangle
 
 _lock = threading.Lock()
-_loaded: dict[str, tuple[tuple[int, ...], QueryEngine]] = {}
+_loaded: dict[str, tuple[str | None, QueryEngine]] = {}
 
 
 def engine_for(car_dir: str | Path | None = None) -> QueryEngine:
-    """The engine of a CAR folder (default $PROFILER_CAR), loaded once, reloaded on rebuild."""
+    """The engine of a CAR folder (default $PROFILER_CAR), loaded once, reloaded when a build
+    makes another generation current."""
     folder = str(Path(resolve_car_dir(car_dir)).resolve())
-    stamp = tuple(
-        (Path(folder) / name).stat().st_mtime_ns if (Path(folder) / name).exists() else 0
-        for name in (META_FILE, ACTIVITY_FILE)
-    )
+    stamp = store.current_name(folder)
     with _lock:
         cached = _loaded.get(folder)
         if cached is None or cached[0] != stamp:

@@ -37,6 +37,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .contract import CATEGORIES, INTERACTION_TYPES, PRICE_POINTS, REGIONS, TOPICS, WEALTH_BANDS
+from .outputs import naming, replacing, temporary_beside
 
 # Chunked generation (``chunk_customers``) is what ``profiler generate`` and the benchmark use
 # above this many customers: a chunk of 1M customers (~18M order lines) needs no more memory than
@@ -1168,14 +1169,13 @@ def _plain(table: pa.Table) -> pa.Table:
 
 
 def _write(table: pa.Table, path: Path, file_format: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    if file_format == "parquet":
-        pq.write_table(table, tmp, compression="zstd", write_statistics=False)
-    elif file_format == "csv":
-        pacsv.write_csv(_plain(table), tmp)
-    else:
+    if file_format not in ("parquet", "csv"):
         raise ValueError(f"unknown format {file_format!r}: expected parquet or csv")
-    tmp.replace(path)
+    with replacing(path, needs=table.nbytes) as tmp:
+        if file_format == "parquet":
+            pq.write_table(table, tmp, compression="zstd", write_statistics=False)
+        else:
+            pacsv.write_csv(_plain(table), tmp)
 
 
 class _Appender:
@@ -1186,11 +1186,17 @@ class _Appender:
         self.path = path
         self.file_format = file_format
         self.rows = 0
-        self._tmp = path.with_suffix(path.suffix + ".tmp")
+        self._tmp = temporary_beside(path)
         self._schema: pa.Schema | None = None
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
 
     def write(self, table: pa.Table) -> None:
+        try:
+            self._write(table)
+        except OSError as err:
+            raise naming(err, self.path) from None
+
+    def _write(self, table: pa.Table) -> None:
         if self.file_format == "csv":
             table = _plain(table)
         if self._writer is None:

@@ -21,3 +21,19 @@ class MissingColumns(ContractError):
 
 class UsageError(ProfilerError):
     """A command was called with arguments that cannot work together."""
+
+
+ECHO_LIMIT = 200  # characters of a user's input repeated in an error message
+
+
+def clip(text: object, limit: int = ECHO_LIMIT) -> str:
+    """``text`` as echoed in an error message: at most ``limit`` characters, and how many more
+    were cut (a 1 MB filter must not give 2 MB of error output)."""
+    shown = str(text)
+    if len(shown) <= limit:
+        return shown
+    return f"{shown[:limit]}… ({len(shown) - limit:,} more characters)"
+
+
+class BusyError(ProfilerError):
+    """Another process holds the lock on an output (a CAR folder, a workbook)."""

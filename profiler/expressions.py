@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ProfilerError
+from .errors import ProfilerError, clip
 
 __all__ = [
     "ExpressionError",
@@ -82,7 +82,7 @@ class ExpressionError(ProfilerError):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        shown = " ".join(self.text.splitlines()).replace("\t", " ")
+        shown = clip(" ".join(self.text.splitlines()).replace("\t", " "))
         where = f" at position {self.position}" if self.position is not None else ""
         return f"expression '{shown}'{where}: {self.message}"
 

@@ -20,7 +20,6 @@ the reference implementation these numbers are tested against.
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from . import expressions
-from .activity import Activity, month_number, read_activity
-from .car import CAR_FILE, META_FILE, read_car, read_car_columns
+from . import expressions, store
+from .activity import Activity, month_number
 from .catalog import Catalog, Metric, did_you_mean, load_catalog
 from .cohorts import CohortSet, columns_used, load_cohort_spec
 from .errors import ProfilerError
@@ -67,6 +65,7 @@ class QueryEngine:
         meta: dict[str, Any] | None = None,
         car_dir: str | Path | None = None,
         known_columns: list[str] | None = None,
+        generation: store.Generation | None = None,
     ) -> None:
         self.car = car.reset_index(drop=True)
         self.known_columns = list(known_columns or car.columns)
@@ -75,6 +74,7 @@ class QueryEngine:
         self.as_of = pd.Timestamp(as_of).normalize()
         self.meta = meta or {}
         self.car_dir = Path(car_dir) if car_dir else None
+        self.generation = generation  # the build read: later columns come from the same one
         self.cohorts = CohortSet(self.car, cohort_spec, known_columns=self.known_columns)
         self.n = len(self.car)
         self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
@@ -97,19 +97,17 @@ class QueryEngine:
     ) -> QueryEngine:
         """Load a folder written by ``profiler build`` (default: $PROFILER_CAR)."""
         folder = Path(resolve_car_dir(car_dir))
-        meta_path = folder / META_FILE
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        if "as_of" not in meta:
-            raise ProfilerError(f"{meta_path}: missing (it records the CAR's as-of date); rebuild.")
+        generation = store.open_generation(folder)
+        meta = generation.meta
         spec = cohort_spec or load_cohort_spec()
         catalog = catalog or load_catalog()
-        schema = read_car_columns(folder)
+        schema = generation.car_columns()
         wanted = [
             "customer_id",
             *sorted((columns_used(spec) | _catalog_columns(catalog) | BASE_COLUMNS) & set(schema)),
         ]
-        car = read_car(folder, columns=wanted)
-        activity = read_activity(folder, pd.Index(car["customer_id"]))
+        car = generation.read_car(columns=wanted)
+        activity = generation.read_activity()
         return cls(
             car,
             activity,
@@ -119,6 +117,7 @@ class QueryEngine:
             meta=meta,
             car_dir=folder,
             known_columns=schema,
+            generation=generation,
         )
 
     def ensure_columns(self, names: list[str]) -> pd.DataFrame:
@@ -131,9 +130,9 @@ class QueryEngine:
                 f"Unknown CAR column '{unknown[0]}'.{did_you_mean(unknown[0], self.known_columns)}"
             )
         if missing:
-            if self.car_dir is None:
+            if self.generation is None:
                 raise ProfilerError(f"CAR column '{missing[0]}' is not loaded.")
-            extra = read_car(self.car_dir, columns=missing)
+            extra = self.generation.read_car(columns=missing)
             self.car = pd.concat([self.car, extra.reset_index(drop=True)], axis=1)
         return self.car
 
@@ -513,7 +512,8 @@ def _catalog_columns(catalog: Catalog) -> set[str]:
 
 
 def resolve_car_dir(car_dir: str | Path | None) -> str:
-    """The CAR folder given, else $PROFILER_CAR; a one-line error when neither is there."""
+    """The CAR folder given, else $PROFILER_CAR; a one-line error when neither is there or it
+    holds no complete build."""
     import os
 
     folder = car_dir or os.environ.get(CAR_ENV)
@@ -521,8 +521,6 @@ def resolve_car_dir(car_dir: str | Path | None) -> str:
         raise ProfilerError(
             f"No CAR given: pass --car DIR (a folder written by 'profiler build') or set {CAR_ENV}."
         )
-    if not (Path(folder) / CAR_FILE).exists():
-        raise ProfilerError(
-            f"{folder}: no {CAR_FILE} here. Build one with 'profiler build --data DIR --out {folder}'."
-        )
+    if store.current_name(folder) is None:
+        store.open_generation(folder)  # says why in one line
     return str(folder)

@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from .loading import SourceData
+from .outputs import replacing
+from .safecsv import write_csv
 
 
 def load_counts(source: SourceData) -> pd.DataFrame:
@@ -26,12 +28,13 @@ def load_counts(source: SourceData) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_quarantine(source: SourceData, out_dir: str | Path) -> Path:
-    """Write the quarantined rows (possibly none) to ``out_dir/quarantine.csv``."""
+def write_quarantine(source: SourceData, out_dir: str | Path, *, raw: bool = False) -> Path:
+    """Write the quarantined rows (possibly none) to ``out_dir/quarantine.csv`` (``profiler
+    validate``; a build writes its quarantine into the CAR folder's generation), whole or not
+    at all, safe to open in a spreadsheet unless ``raw``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "quarantine.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    source.quarantine.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        write_csv(source.quarantine, tmp, raw=raw)
     return path

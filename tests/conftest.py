@@ -137,16 +137,20 @@ def demo_source(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def demo_car_dir(demo_source, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CAR folder (CAR, dictionary, metadata, activity) built from the demo sources."""
-    from profiler.activity import build_activity, write_activity
-    from profiler.car import build_car, write_car
+    """A CAR folder (one generation: CAR, dictionary, activity, quarantine, metadata) built from
+    the demo sources."""
+    from profiler import store
+    from profiler.activity import build_activity
+    from profiler.car import build_car
     from profiler.catalog import load_catalog
 
     out = tmp_path_factory.mktemp("demo-car-dir")
-    result = build_car(demo_source, None)
-    write_car(result, out)
-    activity = build_activity(demo_source, load_catalog(), result.customer_ids, result.as_of)
-    write_activity(activity, result.customer_ids, out)
+    with store.building(out) as writer:
+        writer.write_csv(store.QUARANTINE, demo_source.quarantine)
+        result = build_car(demo_source, None)
+        writer.write_car(result)
+        activity = build_activity(demo_source, load_catalog(), result.customer_ids, result.as_of)
+        writer.write_activity(activity)
     return out
 
 

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from profiler.car import build_car, read_car
+from profiler.car import build_car
 from profiler.contract import PII_COLUMNS
 from profiler.loading import SourceData, load_sources
+from profiler.store import DICTIONARY, open_generation, read_car
 from tests import car_data
 from tests.conftest import write_table
 from workbook.cli import main
@@ -402,7 +403,7 @@ def test_build_command_writes_car_and_dictionary(
     assert "12/12 strategy" in captured.err
     car = read_car(tmp_path / "car")
     assert len(car) == 5
-    dictionary = pd.read_csv(tmp_path / "car" / "car_dictionary.csv")
+    dictionary = open_generation(tmp_path / "car").read_csv(DICTIONARY)
     assert set(car.columns) <= set(dictionary["column"])
     assert (
         main(["build", "--data", str(data), "--out", str(tmp_path / "car"), "--as-of", "soon"]) == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from profiler import store
 from workbook.cli import build_parser, main
 
 COMMANDS = [a for a in build_parser()._subparsers._group_actions[0].choices]  # type: ignore[union-attr]
@@ -52,9 +53,9 @@ def test_demo_generates_validates_builds_and_summarises(
     assert "every cell reconciles" in out
     assert "CAR as of " in out and "x 1," in out  # more than a thousand columns
     assert (tmp_path / "data" / "order_lines.parquet").exists()
-    assert (tmp_path / "car" / "quarantine.csv").exists()
-    assert (tmp_path / "car" / "car.parquet").exists()
-    assert (tmp_path / "car" / "car_dictionary.csv").exists()
+    generation = store.open_generation(tmp_path / "car")
+    for member in (store.QUARANTINE, store.CAR, store.DICTIONARY, store.ACTIVITY, store.META):
+        assert generation.file(member).exists()
 
 
 def test_validate_prints_counts_and_writes_quarantine(

@@ -7,15 +7,15 @@ columns to the bit (see profiler/sql/sales.py).
 from __future__ import annotations
 
 import copy
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from profiler.car import SQL_FAMILIES, CarResult, build_car, read_car
+from profiler.car import SQL_FAMILIES, CarResult, build_car
 from profiler.features import load_feature_spec
 from profiler.sql.engines import DuckDBEngine, SqlEngineError, open_engine
+from profiler.store import open_generation, read_car
 from tests import car_data
 from tests.conftest import load_tables
 
@@ -109,7 +109,7 @@ def test_build_command_with_duckdb_then_the_views_read_it(demo_source, tmp_path,
         assert main([*args, "--engine", engine]) == 0
     printed = capsys.readouterr().out
     assert "Engine: duckdb computes sales, lifecycle" in printed
-    meta = json.loads((out["duckdb"] / "car_meta.json").read_text())
+    meta = open_generation(out["duckdb"]).meta
     assert meta["engine"] == "duckdb"
     pandas_car, duckdb_car = read_car(out["pandas"]), read_car(out["duckdb"])
     assert list(pandas_car.columns) == list(duckdb_car.columns)

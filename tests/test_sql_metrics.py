@@ -13,7 +13,6 @@ is computed from them, within 1e-9 relative (the engines add in another order). 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import pytest
 from sqlglot import ErrorLevel, exp
 
 from profiler import expressions
-from profiler.car import META_FILE, build_car, read_car
+from profiler.car import build_car
 from profiler.catalog import Catalog, Metric, load_catalog
 from profiler.cohorts import CohortSet
 from profiler.errors import ProfilerError
@@ -49,6 +48,7 @@ from profiler.sql.metrics import (
     metric_table,
     purchase_lines,
 )
+from profiler.store import open_generation
 from tests import car_data
 from tests.conftest import write_table
 from tests.test_metric_golden import GOLDEN
@@ -158,8 +158,9 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(demo_source, demo_car_dir) -> Demo:
     catalog = load_catalog()
-    car = read_car(demo_car_dir)
-    as_of = json.loads((demo_car_dir / META_FILE).read_text())["as_of"]
+    generation = open_generation(demo_car_dir)
+    car = generation.read_car()
+    as_of = generation.meta["as_of"]
     columns = catalog_columns(catalog)
     reference = Reference(
         catalog,

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from profiler.activity import build_activity, read_activity
-from profiler.car import DICTIONARY_FILE, build_car, read_car
+from profiler import store
+from profiler.activity import build_activity
+from profiler.car import build_car
 from profiler.catalog import load_catalog
 from profiler.sql.engines import DuckDBEngine
 from profiler.sql.ranged import build_car_in_ranges
@@ -25,10 +26,11 @@ def ranged(demo_source, tmp_path_factory: pytest.TempPathFactory):
     )
     out = tmp_path_factory.mktemp("ranged")
     messages: list[str] = []
-    with DuckDBEngine(threads=2) as engine:
+    with DuckDBEngine(threads=2) as engine, store.building(out) as writer:
+        writer.write_csv(store.QUARANTINE, staged.quarantine)
         result = build_car_in_ranges(
             staged,
-            out,
+            writer,
             load_catalog(),
             engine=engine,
             range_customers=400,
@@ -41,7 +43,7 @@ def test_ranged_car_equals_the_whole_build(demo_source, ranged) -> None:
     result, out, messages = ranged
     with DuckDBEngine(threads=2) as engine:
         whole = build_car(demo_source, None, engine=engine)
-    expected, got = whole.to_frame(), read_car(out)
+    expected, got = whole.to_frame(), store.read_car(out)
     assert list(got.columns) == list(expected.columns)
     assert len(got.columns) >= 1200
     units = {d.name: d.unit for d in whole.definitions}
@@ -56,7 +58,8 @@ def test_ranged_car_equals_the_whole_build(demo_source, ranged) -> None:
         else:
             assert want.equals(have), name
     assert any(m.startswith("customers 1,201 to 1,500 (4/4; ") for m in messages)
-    dictionary = pd.read_csv(out / DICTIONARY_FILE, dtype=str, keep_default_na=False)
+    generation = store.open_generation(out)
+    dictionary = generation.read_csv(store.DICTIONARY, dtype=str, keep_default_na=False)
     assert dictionary.values.tolist() == whole.dictionary().astype(str).values.tolist()
     assert result.as_of == whole.as_of and result.engine == "duckdb"
     assert result.models["potential_value"] == whole.models["potential_value"]
@@ -66,10 +69,11 @@ def test_ranged_activity_equals_the_whole_table(demo_source, ranged) -> None:
     result, out, _ = ranged
     ids = pd.Index(result.customer_ids)
     expected = build_activity(demo_source, load_catalog(), ids, result.as_of)
-    got = read_activity(out, ids)
+    generation = store.open_generation(out)
+    got = generation.read_activity()
     assert np.array_equal(got.customer, expected.customer)
     assert np.array_equal(got.month, expected.month)
     assert sorted(got.parts) == sorted(expected.parts)
     for name, values in expected.parts.items():
         assert np.array_equal(got.parts[name], values), name
-    assert not (out / ".ranges.tmp").exists()
+    assert [p.name for p in generation.path.iterdir() if p.name.startswith(".")] == []

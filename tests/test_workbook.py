@@ -220,7 +220,11 @@ def test_headless_refresh_reads_inputs_and_replaces_atomically(
     assert main(["refresh", str(copy)]) == 1
     assert "month 13" in capsys.readouterr().err
     assert copy.read_bytes() == broken != before  # the failed refresh left the file as it was
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["Customer_Profiler.xlsm"]
+    # No temporary file is left; the lock file stays, empty, as Excel's owner files do.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".Customer_Profiler.xlsm.lock",
+        "Customer_Profiler.xlsm",
+    ]
 
 
 def test_refresh_all_through_the_book_interface(

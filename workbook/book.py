@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Protocol
 
 from profiler.errors import ProfilerError
+from profiler.outputs import replacing
 from profiler.query import QueryEngine
 from workbook.content import SheetContent, sheet_content
 from workbook.layout import placements, safe_text
@@ -105,13 +105,10 @@ class FileBook:
             done.get(s["name"]) or sheet_content(engine, s, inputs, extras)
             for s in layout["sheets"]
         ]
-        tmp = self._path.with_name(f".{self._path.stem}.refresh{self._path.suffix}")
-        try:
-            write_workbook(tmp, engine, layout, inputs, every, settings=self.settings())
-            os.replace(tmp, self._path)
-            self._loaded = None  # the file changed
-        finally:
-            tmp.unlink(missing_ok=True)
+        settings = self.settings()
+        with replacing(self._path) as tmp:  # a unique name: refreshes never share it
+            write_workbook(tmp, engine, layout, inputs, every, settings=settings)
+        self._loaded = None  # the file changed
 
 
 class LiveBook:

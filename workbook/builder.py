@@ -20,6 +20,7 @@ import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from profiler.errors import ProfilerError
+from profiler.outputs import replacing
 from profiler.query import QueryEngine
 from workbook.content import (
     Block,
@@ -67,12 +68,8 @@ def build_workbook(
     extras = extras_for(engine, data_dir)
     contents = [sheet_content(engine, sheet, inputs, extras) for sheet in layout["sheets"]]
     settings = {"PROFILER_DATA": extras.get("data_dir", "")}
-    tmp = path.with_name(f".{path.stem}.building{path.suffix}")
-    try:
+    with replacing(path) as tmp:
         write_workbook(tmp, engine, layout, inputs, contents, settings=settings)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     write_button_module(path)
     return path
 

@@ -1,7 +1,11 @@
 """The ``profiler`` command: a thin adapter over the engine.
 
-Every command has ``--help``.  A ``ProfilerError`` is printed as one line, ``Error: ...``, and
-the command exits with status 1; usage mistakes exit with status 2.
+Every command has ``--help``.  A ``ProfilerError`` or an operating-system error (permission
+denied, read-only or full disk, a file where a folder should be, a path too long, a missing
+folder) is printed as one line, ``Error: ...``, by ``main`` alone, and the command exits with
+status 1; usage mistakes exit with status 2.  Every command that prints CSV (``--csv``) also
+takes ``--raw``: CSV exactly as computed, without the quote that keeps spreadsheets from running
+cells as formulas (``profiler/safecsv.py``).
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from profiler.errors import ProfilerError
+from profiler.errors import ProfilerError, clip
 from profiler.memory import keep_freed_memory
-from workbook import commands
+from profiler.outputs import describe_os_error
+from workbook import cli_output, commands
 from workbook.cli_output import print_table as _print_table
 from workbook.cli_output import progress as _progress
 
@@ -35,12 +40,12 @@ def _demo_headlines(data: Path, car_dir: Path, as_of) -> None:
     """A few catalog metrics as of the CAR date and the last year's reconciliation."""
     import pandas as pd
 
-    from profiler.car import read_car
     from profiler.catalog import load_catalog
     from profiler.loading import load_sources
     from profiler.metrics import MetricEngine
     from profiler.periods import months_between
     from profiler.reconcile import reconcile
+    from profiler.store import read_car
 
     catalog = load_catalog()
     source = load_sources(data)
@@ -116,7 +121,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _validate(data: Path, out: Path, today: str | None) -> object:
+def _validate(data: Path, out: Path, today: str | None, raw: bool = False) -> object:
     """Validate in memory, or, when the order lines outgrow it (as ``profiler build --engine
     auto`` decides), in batches staged to a temporary folder."""
     import tempfile
@@ -133,7 +138,7 @@ def _validate(data: Path, out: Path, today: str | None) -> object:
             source = stage_sources(data, stage, today=today, progress=_progress)
     counts = load_counts(source)
     _print_table(counts)
-    quarantine_path = write_quarantine(source, out)
+    quarantine_path = write_quarantine(source, out, raw=raw)
     read = int(counts["rows_read"].sum())
     quarantined = int(counts["quarantined"].sum())
     print(
@@ -146,7 +151,7 @@ def _validate(data: Path, out: Path, today: str | None) -> object:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    source = _validate(Path(args.data), Path(args.out), args.today)
+    source = _validate(Path(args.data), Path(args.out), args.today, args.raw)
     return 1 if args.strict and len(source.quarantine) else 0
 
 
@@ -225,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--today", default=None, help="dates after this day are 'in the future' (default: today)"
     )
     p.add_argument("--strict", action="store_true", help="exit 1 when any row was quarantined")
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="write quarantine.csv exactly as read (no quote before cells a spreadsheet would run as formulas): for machines, not people",
+    )
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser(
@@ -245,17 +255,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     for module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
         importlib.import_module(f"{commands.__name__}.{module}").register(sub)
+    _add_raw_to_csv_commands(parser)
     return parser
+
+
+RAW_HELP = "with --csv: cells exactly as computed, for machines (by default a cell a spreadsheet would run as a formula gets a leading single quote)"
+
+
+def _add_raw_to_csv_commands(parser: argparse.ArgumentParser) -> None:
+    """Every command that prints CSV (``--csv``) takes ``--raw`` too, in this one place."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _add_raw_to_csv_commands(sub)
+    options = parser._option_string_actions
+    if "--csv" in options and "--raw" not in options:
+        parser.add_argument("--raw", action="store_true", help=RAW_HELP)
+
+
+ERROR_LIMIT = 2_000  # characters of one error line; echoed input is cut to 200 where it is echoed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     keep_freed_memory()
+    cli_output.RAW_CSV = bool(getattr(args, "raw", False))
     try:
         return int(args.func(args) or 0)
     except ProfilerError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {clip(exc, ERROR_LIMIT)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
@@ -265,6 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # Every command's file-system trouble, in one place: writers leave no partial output
+        # (profiler/outputs.py, profiler/store.py), so one line is all that is left to do.
+        print(f"Error: {clip(describe_os_error(exc), ERROR_LIMIT)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ import sys
 
 import pandas as pd
 
+from profiler.safecsv import write_csv
+
+RAW_CSV = False  # set from --raw by the command line: CSV exactly as computed, for machines
+
 
 def progress(message: str) -> None:
     """One progress line on stderr, so stdout stays clean for tables and CSV."""
@@ -24,5 +28,6 @@ def print_table(frame: pd.DataFrame, *, floatfmt: str = "{:,.2f}") -> None:
 
 
 def print_csv(frame: pd.DataFrame) -> None:
-    """Write a DataFrame as CSV to stdout."""
-    frame.to_csv(sys.stdout, index=False)
+    """Write a DataFrame as CSV to stdout: no cell runs as a formula when the output is opened
+    in a spreadsheet, unless the command was given ``--raw``."""
+    write_csv(frame, sys.stdout, raw=RAW_CSV)

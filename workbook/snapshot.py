@@ -33,6 +33,7 @@ from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name
 
 from profiler import privacy
 from profiler.errors import ProfilerError
+from profiler.outputs import replacing
 from workbook.builder import RECORDED_BELOW, SMALL_CELLS, SMALL_COUNTS
 from workbook.layout import LISTS_SHEET
 from workbook.xlsm import CONF_SHEET
@@ -206,8 +207,7 @@ def _customers(
 
 def _write(parts: dict[str, bytes], out: Path, password: str | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
+    with replacing(out) as tmp:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
             for name, data in parts.items():
@@ -221,11 +221,6 @@ def _write(parts: dict[str, bytes], out: Path, password: str | None) -> None:
             tmp.write_bytes(encrypted.getvalue())
         else:
             tmp.write_bytes(buffer.getvalue())
-        tmp.replace(out)
-    except OSError as err:
-        raise ProfilerError(f"{out}: cannot write the snapshot ({err.strerror or err}).") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class _Book:

@@ -4,7 +4,8 @@ At 5M customers the CAR alone (1,294 columns) is ~26 GB of floats, so it is neve
 The engine holds the source tables as ``<table>__all``; for each range of the sorted customer
 ids, every table keyed by customer becomes a view of that range's rows under its own name, and
 the families' queries run unchanged over it.  Each range's columns go to a temporary part on
-disk with its activity rows (customer x month, ``profiler/activity.py``).
+disk with its activity rows (customer x month, ``profiler/activity.py``), in the new
+generation's scratch folder (``profiler/store.py``).
 
 What needs every customer is done on all of them, once:
 
@@ -31,23 +32,21 @@ import pyarrow as pa
 import pyarrow.ipc  # noqa: F401  (pa.ipc)
 from sqlglot import exp
 
-from ..activity import activity_table, build_activity, write_activity_batches
+from ..activity import activity_table, build_activity
 from ..car import (
     CarResult,
     _check_no_personal_data,
-    car_parts_folder,
     columns_to_arrow,
     default_as_of,
     family_values,
-    finish_car,
     left_out_reason,
-    write_car_part,
 )
 from ..catalog import Catalog
 from ..contract import TABLES
 from ..families import FAMILIES, strategy, value
 from ..features import load_feature_spec
 from ..loading import ROW, SourceData
+from ..store import ACTIVITY, GenerationWriter
 from .car_families import PANDAS_FAMILIES
 from .context import SqlCarContext, build_sql_context
 from .engines import SqlEngine
@@ -62,7 +61,7 @@ KEPT_WHOLE = tuple(dict.fromkeys(value.READS + strategy.READS))
 
 def build_car_in_ranges(
     source: SourceData,
-    out: str | Path,
+    writer: GenerationWriter,
     catalog: Catalog,
     *,
     engine: SqlEngine,
@@ -71,12 +70,11 @@ def build_car_in_ranges(
     range_customers: int = RANGE_CUSTOMERS,
     progress: Callable[[str], None] | None = None,
 ) -> CarResult:
-    """Build and write ``OUT/car.parquet`` (one part per range), its dictionary, metadata and
-    ``OUT/activity.arrow``.  The result's ``columns`` are empty: read the CAR back from ``out``."""
+    """Write the CAR (one part per range), its dictionary and the activity table into the new
+    generation ``writer``.  The result's ``columns`` are empty: read the CAR back from the folder
+    once the generation is current."""
     started = time.perf_counter()
     say = progress or (lambda message: None)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     spec = spec or load_feature_spec()
     as_of_ts = pd.Timestamp(as_of).normalize() if as_of is not None else default_as_of(source)
     engine.register_source(source, suffix=ALL)
@@ -92,9 +90,7 @@ def build_car_in_ranges(
             whole.update(family_values(family, ctx, engine)[1])
     if definitions["interests"]:
         register_base(engine, ctx)
-    tmp = out / ".ranges.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = writer.scratch("ranges")
     starts = list(range(0, len(ids), range_customers)) or [0]
     kept: dict[str, list[Any]] = {name: [] for name in KEPT_WHOLE if name not in whole}
     for k, start in enumerate(starts):
@@ -136,15 +132,14 @@ def build_car_in_ranges(
         engine.name,
     )
     say(f"writing the CAR and the activity table ({time.perf_counter() - started:,.0f} s so far)")
-    parts_dir = car_parts_folder(out)
     for k, start in enumerate(starts):
         stop = min(start + range_customers, len(ids))
         extra = {name: values[start:stop] for name, values in whole.items()}
         more = columns_to_arrow(ids[start:stop], extra)
         table = _with_columns(_read_ipc(tmp / f"car-{k:05d}.arrow"), more)
-        write_car_part(table.select(["customer_id", *order]), parts_dir / f"part-{k:05d}.parquet")
-    finish_car(result, out, parts_dir, len(ids))
-    _write_activity(tmp, len(starts), ids, out)
+        writer.write_car_part(k, table.select(["customer_id", *order]))
+    writer.finish_car(result, len(ids))
+    _write_activity(tmp, len(starts), writer)
     shutil.rmtree(tmp, ignore_errors=True)
     result.seconds = time.perf_counter() - started
     return result
@@ -152,7 +147,7 @@ def build_car_in_ranges(
 
 def build_out_of_core(
     data: str | Path,
-    out: str | Path,
+    writer: GenerationWriter,
     catalog: Catalog,
     *,
     as_of: str | pd.Timestamp | None = None,
@@ -161,21 +156,20 @@ def build_out_of_core(
     loaded: Callable[[SourceData], None] | None = None,
 ) -> CarResult:
     """What ``profiler build --engine duckdb`` runs: the order lines validated in batches into
-    ``OUT/.staging`` (removed afterwards), then ``build_car_in_ranges`` on DuckDB.  ``loaded``
-    is called with the sources once they are validated (to report the counts)."""
+    the new generation's scratch folder (removed afterwards), then ``build_car_in_ranges`` on
+    DuckDB.  ``loaded`` is called with the sources once they are validated (to report the
+    counts and write the quarantine)."""
     from ..staging import stage_sources
     from .engines import DuckDBEngine
 
-    out = Path(out)
-    stage = out / ".staging"
-    out.mkdir(parents=True, exist_ok=True)
+    stage = writer.scratch("staging")
     try:
         source = stage_sources(data, stage, progress=progress)
         if loaded:
             loaded(source)
         with DuckDBEngine() as engine:
             return build_car_in_ranges(
-                source, out, catalog, engine=engine, as_of=as_of, spec=spec, progress=progress
+                source, writer, catalog, engine=engine, as_of=as_of, spec=spec, progress=progress
             )
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -268,7 +262,7 @@ def _read_ipc(path: Path) -> pa.Table:
     return pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
 
 
-def _write_activity(tmp: Path, ranges: int, ids: np.ndarray, out: Path) -> None:
+def _write_activity(tmp: Path, ranges: int, writer: GenerationWriter) -> None:
     """The ranges' activity as one table in (month, CAR row) order, one column at a time.
 
     Each range is so ordered and holds later rows than the range before, so a stable sort of
@@ -303,4 +297,4 @@ def _write_activity(tmp: Path, ranges: int, ids: np.ndarray, out: Path) -> None:
         arrays.append(pa.array(np.load(tmp / f"column-{i:04d}.npy", mmap_mode="r")))
         del gathered
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
-    write_activity_batches(schema, [batch], ids, out)
+    writer.write_arrow(ACTIVITY, schema, [batch])

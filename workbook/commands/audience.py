@@ -25,6 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--limit", type=int, help="keep only the first N after ordering")
     p.add_argument("--car", help=CAR_HELP)
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="write cells exactly as in the CAR, for machines (by default a cell a spreadsheet would run as a formula gets a leading single quote)",
+    )
     p.set_defaults(func=run)
 
 
@@ -41,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         order_by=args.order_by,
         limit=args.limit,
     )
-    write_audience(audience, args.out)
+    write_audience(audience, args.out, raw=args.raw)
     print(f"Cohort '{audience.cohort}': {audience.cohort_size:,} customers")
     print_table(audience.excluded.rename(columns={"customers": "excluded"}))
     print(

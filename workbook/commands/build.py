@@ -14,10 +14,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "build",
         help="build the Customer Analytic Record (CAR) and its data dictionary",
-        description="Load and validate the sources in --data, build one row per customer as of a date, and write OUT/car.parquet, OUT/car_dictionary.csv, OUT/activity.arrow (customer x month metric parts, for periods and retention) and OUT/quarantine.csv.",
+        description="Load and validate the sources in --data, build one row per customer as of a date, and write a new generation of the CAR folder OUT: the CAR (car.parquet), its dictionary, the activity table (customer x month metric parts, for periods and retention), the quarantine and the metadata. The new generation becomes current in one step once complete, so readers see the previous build or the new one, never a mix; the last --keep generations are kept (see docs/store.md).",
     )
-    p.add_argument("--data", required=True, help="folder with the source tables")
-    p.add_argument("--out", required=True, help="folder to write the CAR to")
+    p.add_argument("--data", help="folder with the source tables (required unless --rollback)")
+    p.add_argument("--out", required=True, help="CAR folder to write (created if missing)")
+    p.add_argument(
+        "--rollback",
+        action="store_true",
+        help="make the previous generation of OUT current again (no build)",
+    )
+    p.add_argument(
+        "--keep",
+        type=int,
+        default=2,
+        metavar="N",
+        help="generations to keep, the new one included (default %(default)s: the new one and the one --rollback returns to)",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="when another build is writing OUT, wait this long for it before giving up (default %(default)s)",
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="write quarantine.csv exactly as read (no quote before cells a spreadsheet would run as formulas): for machines, not people",
+    )
     p.add_argument(
         "--as-of",
         default=None,
@@ -60,18 +84,41 @@ def build_and_write(
     features: str | None = None,
     engine: str = "auto",
     spark_master: str | None = None,
+    *,
+    wait: float = 0,
+    keep: int = 2,
+    raw: bool = False,
 ) -> object:
-    """Load, build and write; print the load counts and the one-line summary. Returns the result
-    (its columns released once written: read them back with ``read_car``)."""
+    """Load, build and write a new generation of ``out``; print the load counts and the
+    one-line summary. Returns the result (its columns released once written: read them back
+    with ``profiler.store.read_car``)."""
+    from profiler import store
+
+    with store.building(out, wait=wait, keep=keep) as writer:
+        result = _build(writer, data, as_of, features, engine, spark_master, raw)
+    _print_summary(result, out)
+    return result
+
+
+def _build(
+    writer: object,
+    data: Path,
+    as_of: str | None,
+    features: str | None,
+    engine: str,
+    spark_master: str | None,
+    raw: bool,
+) -> object:
     import pandas as pd
 
-    from profiler.activity import build_activity, write_activity
-    from profiler.car import build_car, write_car
+    from profiler.activity import build_activity
+    from profiler.car import build_car
     from profiler.catalog import load_catalog
     from profiler.engine_choice import choose_engine
     from profiler.errors import UsageError
     from profiler.features import load_feature_spec
     from profiler.loading import load_sources
+    from profiler.outputs import stage
 
     if as_of is not None:
         try:
@@ -84,10 +131,11 @@ def build_and_write(
         engine, why = choose_engine(data)
         print(f"Engine: {engine} ({why}; choose with --engine)")
     if engine == "duckdb":
-        result = _build_out_of_core(data, out, as_of, spec)
+        result = _build_out_of_core(data, writer, as_of, spec, raw)
     else:
         source = load_sources(data, progress=progress)
-        _print_counts(source, out)
+        stage("read")
+        _print_counts(source, writer, raw)
         if engine == "pandas":
             result = build_car(source, as_of, spec=spec, progress=family_progress)
         else:
@@ -96,14 +144,22 @@ def build_and_write(
             _print_engine(engine)
             with open_engine(engine, spark_master=spark_master) as sql:
                 result = build_car(source, as_of, spec=spec, progress=family_progress, engine=sql)
-        write_car(result, out)
+        stage("computed")
+        writer.write_car(result)
         result.columns.clear()  # persisted: free the CAR's memory before the activity table
         built = time.perf_counter()
         activity = build_activity(source, load_catalog(), result.customer_ids, result.as_of)
-        write_activity(activity, result.customer_ids, out)
+        writer.write_activity(activity)
         print(
-            f"Activity: {len(activity):,} customer-months x {len(activity.parts)} metric parts in {time.perf_counter() - built:.1f} s -> {out / 'activity.arrow'}"
+            f"Activity: {len(activity):,} customer-months x {len(activity.parts)} metric parts in {time.perf_counter() - built:.1f} s"
         )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _print_summary(result: object, out: Path) -> None:
+    from profiler import store
+
     n_columns = result.n_columns
     potential = result.models.get("potential_value")
     if potential and "error" in potential:
@@ -114,21 +170,22 @@ def build_and_write(
             f"Potential value: BG/NBD fitted on {potential['customers']:,} buyers (log-likelihood {bg['loglik']:,.1f}), Gamma-Gamma on {potential['gamma_gamma']['customers']:,} repeat buyers"
         )
     left = f"; left out: {', '.join(result.left_out)}" if result.left_out else ""
+    current = store.current_name(out)
     print(
-        f"CAR as of {result.as_of:%Y-%m-%d}: {len(result.customer_ids):,} customers x {n_columns:,} columns in {time.perf_counter() - started:.1f} s -> {out / 'car.parquet'}{left}"
+        f"CAR as of {result.as_of:%Y-%m-%d}: {len(result.customer_ids):,} customers x {n_columns:,} columns in {result.seconds:.1f} s -> {out} (current: {current}){left}"
     )
-    return result
 
 
-def _print_counts(source: object, out: Path) -> None:
-    """Rows read = accepted + quarantined, and the quarantine written beside the CAR."""
-    from profiler.summary import load_counts, write_quarantine
+def _print_counts(source: object, writer: object, raw: bool) -> None:
+    """Rows read = accepted + quarantined, and the quarantine written into the new generation."""
+    from profiler import store
+    from profiler.summary import load_counts
 
     counts = load_counts(source)
     read, quarantined = int(counts["rows_read"].sum()), int(counts["quarantined"].sum())
-    write_quarantine(source, out)
+    writer.write_csv(store.QUARANTINE, source.quarantine, raw=raw)
     print(
-        f"Rows read {read:,} = accepted {read - quarantined:,} + quarantined {quarantined:,} (see {out / 'quarantine.csv'})"
+        f"Rows read {read:,} = accepted {read - quarantined:,} + quarantined {quarantined:,} (see {store.QUARANTINE.name} in the CAR folder)"
     )
 
 
@@ -141,25 +198,48 @@ def _print_engine(engine: str) -> None:
     )
 
 
-def _build_out_of_core(data: Path, out: Path, as_of: str | None, spec: dict) -> object:
-    """DuckDB without holding the order lines or the CAR: lines validated in batches into
-    OUT/.staging, the CAR and activity table built and written one customer range at a time."""
+def _build_out_of_core(
+    data: Path, writer: object, as_of: str | None, spec: dict, raw: bool
+) -> object:
+    """DuckDB without holding the order lines or the CAR: lines validated in batches to a
+    scratch folder, the CAR and activity table built and written one customer range at a time."""
     from profiler.catalog import load_catalog
+    from profiler.outputs import stage
     from profiler.sql.ranged import build_out_of_core
 
     def loaded(source: object) -> None:
-        _print_counts(source, out)
+        stage("read")
+        _print_counts(source, writer, raw)
         _print_engine("duckdb")
 
     result = build_out_of_core(
-        data, out, load_catalog(), as_of=as_of, spec=spec, progress=progress, loaded=loaded
+        data, writer, load_catalog(), as_of=as_of, spec=spec, progress=progress, loaded=loaded
     )
-    print(f"Activity: written in customer ranges -> {out / 'activity.arrow'}")
+    print("Activity: written in customer ranges")
     return result
 
 
 def run(args: argparse.Namespace) -> int:
+    from profiler import store
+    from profiler.errors import UsageError
+
+    if args.rollback:
+        generation = store.rollback(Path(args.out), wait=args.wait)
+        print(
+            f"Rolled back {args.out}: current is now {generation.name} (CAR as of {generation.meta.get('as_of')}, built {generation.meta.get('built_at')})"
+        )
+        return 0
+    if not args.data:
+        raise UsageError("build needs --data DIR (or --rollback).")
     build_and_write(
-        Path(args.data), Path(args.out), args.as_of, args.features, args.engine, args.spark_master
+        Path(args.data),
+        Path(args.out),
+        args.as_of,
+        args.features,
+        args.engine,
+        args.spark_master,
+        wait=args.wait,
+        keep=args.keep,
+        raw=args.raw,
     )
     return 0

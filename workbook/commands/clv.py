@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from workbook.cli_output import print_table
+from workbook.cli_output import print_csv, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -109,7 +109,7 @@ def run_validate(args: argparse.Namespace) -> int:
     fit = fit_clv(_summary(args, args.holdout_end), args.time_unit)
     table = clv_validation_table(fit)
     if args.csv:
-        table.to_csv(sys.stdout, index=False)
+        print_csv(table)
     else:
         print(
             f"Repeat purchases in the holdout ({args.calibration_end} to {args.holdout_end}), by calibration frequency:"

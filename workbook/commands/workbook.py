@@ -1,5 +1,7 @@
 """``profiler workbook`` builds the Excel profiler from a CAR; ``profiler refresh`` refreshes one
-headless (a scheduled refresh), replacing the file only when the new one is complete."""
+headless (a scheduled refresh), replacing the file only when the new one is complete.  Each
+holds an exclusive lock on the file it writes (``profiler/locks.py``): a second writer of the
+same file waits ``--wait`` seconds, then says who holds it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,16 @@ import time
 from pathlib import Path
 
 from workbook.commands.cohorts import CAR_HELP
+
+
+def add_wait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="when another command is writing the same file, wait this long for it before giving up (default %(default)s)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--data",
         help="source data folder: adds the ledger reconciliation and the CLV holdout check",
     )
+    add_wait_option(p)
     p.set_defaults(func=run_workbook)
 
     p = sub.add_parser(
@@ -39,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="source data folder for the reconciliation (default: the workbook's PROFILER_DATA setting)",
     )
     p.add_argument("--sheet", help="refresh only this sheet")
+    add_wait_option(p)
     p.set_defaults(func=run_refresh)
 
     p = sub.add_parser(
@@ -74,16 +88,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--car", help="CAR folder for --include-customers (default: the workbook's PROFILER_CAR)"
     )
     p.add_argument("--force", action="store_true", help="replace FILE.xlsx if it exists")
+    add_wait_option(p)
     p.set_defaults(func=run_snapshot)
 
 
 def run_workbook(args: argparse.Namespace) -> int:
+    from profiler.locks import exclusive
     from profiler.query import QueryEngine
     from workbook.builder import build_workbook
 
     started = time.perf_counter()
     engine = QueryEngine.open(args.car)
-    path = build_workbook(engine, args.out, data_dir=args.data)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(args.out, wait=args.wait):
+        path = build_workbook(engine, args.out, data_dir=args.data)
     print(
         f"Workbook {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s; open it in Excel, or refresh headless with 'profiler refresh {path}'"
     )
@@ -91,21 +109,25 @@ def run_workbook(args: argparse.Namespace) -> int:
 
 
 def run_refresh(args: argparse.Namespace) -> int:
+    from profiler.locks import exclusive
+    from profiler.outputs import stage
     from profiler.query import QueryEngine
     from workbook.book import FileBook
     from workbook.macros import extras_for, refresh_all, refresh_sheet
 
     started = time.perf_counter()
     book = FileBook(args.workbook)
-    settings = book.settings()
-    car = args.car or settings.get("PROFILER_CAR") or None
-    data = args.data or settings.get("PROFILER_DATA") or None
-    engine = QueryEngine.open(car)
-    extras = extras_for(engine, data)
-    if args.sheet:
-        done = refresh_sheet(book, engine, args.sheet, extras=extras)
-    else:
-        done = refresh_all(book, engine, extras=extras)
+    with exclusive(args.workbook, wait=args.wait):  # read inputs and write: one refresh at a time
+        stage("refresh:locked")
+        settings = book.settings()
+        car = args.car or settings.get("PROFILER_CAR") or None
+        data = args.data or settings.get("PROFILER_DATA") or None
+        engine = QueryEngine.open(car)
+        extras = extras_for(engine, data)
+        if args.sheet:
+            done = refresh_sheet(book, engine, args.sheet, extras=extras)
+        else:
+            done = refresh_all(book, engine, extras=extras)
     print(
         f"Refreshed {len(done)} sheets of {Path(args.workbook)} in {time.perf_counter() - started:.1f} s (CAR as of {engine.as_of:%Y-%m-%d})"
     )
@@ -113,20 +135,23 @@ def run_refresh(args: argparse.Namespace) -> int:
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
+    from profiler.locks import exclusive
     from workbook.commands.cohorts import _split
     from workbook.snapshot import snapshot
 
-    report = snapshot(
-        args.workbook,
-        args.out,
-        password=args.password,
-        min_cohort_size=args.min_cohort_size,
-        force=args.force,
-        include_customers=args.include_customers,
-        fields=_split(args.fields),
-        channel=args.channel,
-        car=args.car,
-    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(args.out, wait=args.wait):
+        report = snapshot(
+            args.workbook,
+            args.out,
+            password=args.password,
+            min_cohort_size=args.min_cohort_size,
+            force=args.force,
+            include_customers=args.include_customers,
+            fields=_split(args.fields),
+            channel=args.channel,
+            car=args.car,
+        )
     extra = f"; {report.customers:,} consented customers included" if args.include_customers else ""
     print(
         f"Snapshot {report.path} ({report.size / 1e3:,.0f} KB, {len(report.sheets)} sheets{', encrypted' if report.encrypted else ''}): "
