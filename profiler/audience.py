@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .errors import ProfilerError
+from .errors import ProfilerError, clip
 from .outputs import replacing
 from .query import QueryEngine
 from .safecsv import write_csv
@@ -46,7 +46,9 @@ def select_audience(
     """The cohort's customers contactable on ``channel``, ordered by ``order_by`` (highest first,
     ties by customer_id) for service priority or sales targets, at most ``limit`` of them."""
     if channel not in CHANNELS:
-        raise ProfilerError(f"Unknown channel '{channel}'; expected one of {', '.join(CHANNELS)}.")
+        raise ProfilerError(
+            f"Unknown channel '{clip(channel)}'; expected one of {', '.join(CHANNELS)}."
+        )
     fields = list(dict.fromkeys(fields or []))
     car = engine.ensure_columns([*fields, *([order_by] if order_by else [])])
     in_cohort = engine.cohorts.mask(cohort)

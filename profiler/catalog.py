@@ -22,7 +22,7 @@ import yaml
 
 from . import expressions
 from .contract import TABLES
-from .errors import ProfilerError
+from .errors import ECHO_LIMIT, ProfilerError, clip
 from .facts import PRODUCT_ATTRIBUTES
 from .periods import KINDS
 
@@ -190,11 +190,13 @@ class Catalog:
 
     def get(self, name: str) -> Metric:
         if name not in self.metrics:
-            raise ProfilerError(f"Unknown metric '{name}'.{did_you_mean(name, self.metrics)}")
+            raise ProfilerError(f"Unknown metric '{clip(name)}'.{did_you_mean(name, self.metrics)}")
         return self.metrics[name]
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
+    if len(name) > ECHO_LIMIT:  # nothing known is that long; and difflib would take its time
+        return ""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from .errors import NotFittedError, ProfilerError
+from .errors import NotFittedError, ProfilerError, clip
 
 DAYS_PER_UNIT = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 
@@ -116,7 +116,7 @@ def summary_from_transactions(
 def _unit_days(time_unit: str) -> float:
     if time_unit not in DAYS_PER_UNIT:
         raise ProfilerError(
-            f"Unknown time unit '{time_unit}'. Expected D (days), W (weeks) or M (months)."
+            f"Unknown time unit '{clip(time_unit)}'. Expected D (days), W (weeks) or M (months)."
         )
     return DAYS_PER_UNIT[time_unit]
 

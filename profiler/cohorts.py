@@ -19,7 +19,7 @@ import yaml
 
 from . import expressions
 from .catalog import did_you_mean
-from .errors import ProfilerError
+from .errors import ProfilerError, clip
 from .features import TEMPLATES
 from .personas import Personas, fit_personas
 
@@ -171,7 +171,7 @@ class CohortSet:
                 out &= self.mask(part.strip())
             return out
         if name not in self.definitions:
-            raise ProfilerError(f"Unknown cohort '{name}'.{did_you_mean(name, self.names)}")
+            raise ProfilerError(f"Unknown cohort '{clip(name)}'.{did_you_mean(name, self.names)}")
         if name in seen:
             raise ProfilerError(
                 f"{self.path}: cohort '{name}' is within itself ({' > '.join(seen)})."

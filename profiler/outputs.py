@@ -50,6 +50,8 @@ def replacing(path: str | Path, *, needs: int | None = None) -> Iterator[Path]:
     ends, remove it when the block fails.  ``needs`` estimates the bytes the file will take
     (said when the disk is full; default: the size of the file it replaces)."""
     target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(target))
     tmp = temporary_beside(target)
     if needs is None and target.is_file():
         needs = target.stat().st_size
@@ -58,8 +60,8 @@ def replacing(path: str | Path, *, needs: int | None = None) -> Iterator[Path]:
             yield tmp
             os.replace(tmp, target)
         except BaseException as err:
-            if isinstance(err, OSError) and err.filename is None:
-                err.filename = str(target)
+            if isinstance(err, OSError) and err.filename in (None, str(tmp)):
+                err.filename = str(target)  # name the output, not its temporary file
             if isinstance(err, OSError) and err.errno == errno.ENOSPC:
                 written = tmp.stat().st_size if tmp.exists() else 0
                 expect(target, max(needs or 0, written))
@@ -120,19 +122,20 @@ def describe_os_error(err: OSError) -> str:
         return f"{path}: the disk is full: {need}{_size(_free(Path(path)))} free. Free some space or write elsewhere."
     if code == errno.EEXIST and Path(path).is_file():
         return f"{path}: is a file, not a folder."
-    if code == errno.ENOTDIR:
-        blocker = _file_in_the_way(Path(path))
-        return f"{blocker or path}: is a file, not a folder."
+    if code in (errno.ENOTDIR, errno.ENOENT, None):
+        # (pandas reports a missing folder, or a file in its place, with no error number)
+        blocker = _file_in_the_way(Path(path).parent)
+        if blocker is not None:
+            return f"{blocker}: is a file, not a folder."
+        if not Path(path).parent.exists():
+            return f"{path}: the folder {Path(path).parent} does not exist."
     if code == errno.EISDIR:
         return f"{path}: is a folder, not a file."
     if code == errno.ENAMETOOLONG:
         return f"{str(path)[:200]}…: the path is too long for this file system."
     if code == errno.ENOENT:
-        parent = Path(path).parent
-        if not parent.exists():
-            return f"{path}: the folder {parent} does not exist."
         return f"{path}: no such file or folder."
-    reason = err.strerror or str(err)
+    reason = err.strerror or (str(err.args[0]) if err.args else "") or "cannot be written"
     return f"{path}: {reason}."
 
 

@@ -32,7 +32,7 @@ from . import expressions, store
 from .activity import Activity, month_number
 from .catalog import Catalog, Metric, did_you_mean, load_catalog
 from .cohorts import CohortSet, columns_used, load_cohort_spec
-from .errors import ProfilerError
+from .errors import ProfilerError, clip
 from .periods import Period, asof_period, parse_period
 
 CAR_ENV = "PROFILER_CAR"
@@ -127,7 +127,7 @@ class QueryEngine:
         unknown = [n for n in missing if n not in self.known_columns]
         if unknown:
             raise ProfilerError(
-                f"Unknown CAR column '{unknown[0]}'.{did_you_mean(unknown[0], self.known_columns)}"
+                f"Unknown CAR column '{clip(unknown[0])}'.{did_you_mean(unknown[0], self.known_columns)}"
             )
         if missing:
             if self.generation is None:

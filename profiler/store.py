@@ -457,8 +457,10 @@ def building(
                     shutil.rmtree(scratch, ignore_errors=True)
                 final = folder / f"{GENERATION_PREFIX}{writer.build_id}"
                 writer.path.rename(final)
-        except BaseException:
+        except BaseException as err:
             shutil.rmtree(writer.path, ignore_errors=True)
+            if isinstance(err, OSError) and str(writer.path) in str(err.filename or ""):
+                err.filename = str(folder)  # the folder the user named, not the removed one
             raise
         stage("renamed")
         history = [pointer["current"], *pointer.get("previous", [])] if pointer else []

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ProfilerError
+from .errors import ProfilerError, clip
 from .periods import Period
 from .query import QueryEngine
 
@@ -89,7 +89,7 @@ def deep_dive(
     chosen = areas or list(AREAS)
     unknown = [a for a in chosen if a not in AREAS]
     if unknown:
-        raise ProfilerError(f"Unknown area '{unknown[0]}'; the areas are {', '.join(AREAS)}.")
+        raise ProfilerError(f"Unknown area '{clip(unknown[0])}'; the areas are {', '.join(AREAS)}.")
     metrics = [
         m.name
         for area in chosen

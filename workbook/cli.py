@@ -299,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (profiler/outputs.py, profiler/store.py), so one line is all that is left to do.
         print(f"Error: {clip(describe_os_error(exc), ERROR_LIMIT)}", file=sys.stderr)
         return 1
+    finally:
+        cli_output.RAW_CSV = False
 
 
 if __name__ == "__main__":
