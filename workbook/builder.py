@@ -78,11 +78,12 @@ def write_button_module(path: Path) -> Path:
     """The xlwings quickstart VBA runs ``import <workbook name>; <workbook name>.main()``: this
     is that module, next to the workbook."""
     module = path.with_suffix(".py")
-    module.write_text(
-        '"""Called by the Customer Profiler workbook\'s buttons (xlwings RunPython)."""\n\n'
-        "from workbook.excel import main  # noqa: F401\n",
-        encoding="utf-8",
-    )
+    with replacing(module) as tmp:
+        tmp.write_text(
+            '"""Called by the Customer Profiler workbook\'s buttons (xlwings RunPython)."""\n\n'
+            "from workbook.excel import main  # noqa: F401\n",
+            encoding="utf-8",
+        )
     return module
 
 

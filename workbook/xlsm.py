@@ -28,6 +28,7 @@ import xlsxwriter
 import xlsxwriter.exceptions
 
 from profiler.errors import ProfilerError
+from profiler.outputs import naming
 
 CONF_SHEET = "xlwings.conf"
 # The keys xlwings' VBA reads from the settings sheet, in the template's order.
@@ -409,10 +410,12 @@ class XlsmWriter:
         )
 
     def close(self) -> None:
-        """Write the file; a file that cannot be written is a one-line user error."""
+        """Write the file.  A file that cannot be written raises its ``OSError`` (which the
+        command line prints as one line, ``profiler/outputs.py``)."""
         try:
             self.workbook.close()
-        except (OSError, xlsxwriter.exceptions.FileCreateError) as err:
-            cause = err.args[0] if err.args and isinstance(err.args[0], OSError) else err
-            reason = getattr(cause, "strerror", None) or cause
-            raise ProfilerError(f"{self.path}: cannot write the workbook ({reason}).") from None
+        except xlsxwriter.exceptions.FileCreateError as err:
+            cause = err.args[0] if err.args else None
+            if isinstance(cause, OSError):
+                raise naming(cause, self.path) from None
+            raise ProfilerError(f"{self.path}: cannot write the workbook ({cause}).") from None
