@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
-import re
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -252,11 +251,16 @@ def test_formats_are_cached(tmp_path: Path) -> None:
         assert w.number_format("GBP") is not w.number_format("%")
 
 
-def test_unwritable_path_is_a_profiler_error(tmp_path: Path) -> None:
+def test_unwritable_path_is_one_os_error_naming_it(tmp_path: Path) -> None:
+    """The writer raises the OSError, naming the file; the command line prints it as one line
+    (profiler/outputs.py)."""
+    from profiler.outputs import describe_os_error
+
     target = tmp_path / "missing-folder" / "book.xlsm"
-    with pytest.raises(ProfilerError, match=re.escape(str(target))):
+    with pytest.raises(OSError) as err:
         with XlsmWriter(target) as w:
             w.add_sheet("A")
+    assert describe_os_error(err.value) == f"{target}: the folder {target.parent} does not exist."
 
 
 def test_an_error_while_building_writes_no_file(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
-"""How commands talk to the terminal: progress on stderr, aligned tables and CSV on stdout."""
+"""How commands talk to the terminal: progress on stderr, aligned tables and CSV on stdout; and
+the options every writer shares."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import pandas as pd
@@ -9,6 +11,17 @@ import pandas as pd
 from profiler.safecsv import write_csv
 
 RAW_CSV = False  # set from --raw by the command line: CSV exactly as computed, for machines
+
+
+def add_wait_option(p: argparse.ArgumentParser, target: str) -> None:
+    """``--wait SECONDS``: how long a writer waits for another one writing ``target``."""
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help=f"when another command is writing {target}, wait this long for it before giving up, then say who holds it (default %(default)s)",
+    )
 
 
 def progress(message: str) -> None:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from workbook.cli_output import progress
+from workbook.cli_output import add_wait_option, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,13 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="generations to keep, the new one included (default %(default)s: the new one and the one --rollback returns to)",
     )
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=0,
-        metavar="SECONDS",
-        help="when another build is writing OUT, wait this long for it before giving up (default %(default)s)",
-    )
+    add_wait_option(p, "OUT")
     p.add_argument(
         "--raw",
         action="store_true",

@@ -1,7 +1,7 @@
 """``profiler workbook`` builds the Excel profiler from a CAR; ``profiler refresh`` refreshes one
-headless (a scheduled refresh), replacing the file only when the new one is complete.  Each
-holds an exclusive lock on the file it writes (``profiler/locks.py``): a second writer of the
-same file waits ``--wait`` seconds, then says who holds it."""
+headless (a scheduled refresh), replacing the file only when the new one is complete;
+``profiler snapshot`` copies one as values.  Each holds an exclusive lock on its workbook
+(``profiler/locks.py``): a second one waits ``--wait`` seconds, then says who holds it."""
 
 from __future__ import annotations
 
@@ -9,17 +9,8 @@ import argparse
 import time
 from pathlib import Path
 
+from workbook.cli_output import add_wait_option
 from workbook.commands.cohorts import CAR_HELP
-
-
-def add_wait_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=0,
-        metavar="SECONDS",
-        help="when another command is writing the same file, wait this long for it before giving up (default %(default)s)",
-    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--data",
         help="source data folder: adds the ledger reconciliation and the CLV holdout check",
     )
-    add_wait_option(p)
+    add_wait_option(p, "the same file")
     p.set_defaults(func=run_workbook)
 
     p = sub.add_parser(
@@ -52,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="source data folder for the reconciliation (default: the workbook's PROFILER_DATA setting)",
     )
     p.add_argument("--sheet", help="refresh only this sheet")
-    add_wait_option(p)
+    add_wait_option(p, "the same file")
     p.set_defaults(func=run_refresh)
 
     p = sub.add_parser(
@@ -88,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--car", help="CAR folder for --include-customers (default: the workbook's PROFILER_CAR)"
     )
     p.add_argument("--force", action="store_true", help="replace FILE.xlsx if it exists")
-    add_wait_option(p)
+    add_wait_option(p, "the workbook")
     p.set_defaults(func=run_snapshot)
 
 
@@ -139,8 +130,9 @@ def run_snapshot(args: argparse.Namespace) -> int:
     from workbook.commands.cohorts import _split
     from workbook.snapshot import snapshot
 
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with exclusive(args.out, wait=args.wait):
+    # The workbook copied is locked: a snapshot waits for a refresh of it to finish, so it
+    # shows the refreshed numbers (the snapshot file itself is written under a unique name).
+    with exclusive(args.workbook, wait=args.wait):
         report = snapshot(
             args.workbook,
             args.out,
