@@ -128,7 +128,11 @@ class Generation:
 
     def read_car(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The CAR (all columns, or the ones asked for)."""
-        return self._read(lambda: pq.read_table(self.file(CAR), columns=columns).to_pandas())
+        return self.read_parquet(CAR, columns).to_pandas()
+
+    def read_parquet(self, member: Member, columns: list[str] | None = None) -> pa.Table:
+        """A Parquet member (its parts as one table; all columns, or the ones asked for)."""
+        return self._read(lambda: pq.read_table(self.file(member), columns=columns))
 
     def car_columns(self) -> list[str]:
         """The CAR's column names, without reading its data."""
@@ -213,8 +217,17 @@ def _member(name: str) -> Member:
 
 
 def _stamp_of(member: Member, path: Path, recorded: dict[str, Any]) -> str | None:
-    """The build id a member carries (None: missing, cut short or unreadable)."""
+    """The build id a member carries (None: missing, cut short or unreadable).  Every member but
+    the manifest must also have the byte size the manifest records."""
     try:
+        if member.name != META.name:
+            size = (
+                sum(p.stat().st_size for p in _parts(path))
+                if path.is_dir()
+                else path.stat().st_size
+            )
+            if size != recorded.get("bytes"):
+                return None
         if member.kind == "parquet":
             parts = _parts(path)
             if len(parts) != recorded.get("parts"):
@@ -227,7 +240,7 @@ def _stamp_of(member: Member, path: Path, recorded: dict[str, Any]) -> str | Non
             return (schema.metadata or {}).get(BUILD_KEY, b"").decode()
         if member.kind == "json" and member.name == META.name:
             return json.loads(path.read_text()).get("build_id")
-        return recorded.get("build_id") if path.stat().st_size == recorded.get("bytes") else None
+        return recorded.get("build_id")  # a CSV: its size, checked above
     except (OSError, pa.ArrowInvalid, ValueError):
         return None
 
@@ -316,7 +329,12 @@ class GenerationWriter:
 
     def write_car_part(self, k: int, table: pa.Table) -> None:
         """Part ``k`` of the CAR (parts are read in order of ``k``)."""
-        folder = self.path / CAR.name
+        self.write_part(CAR, k, table)
+
+    def write_part(self, member: Member, k: int, table: pa.Table) -> None:
+        """Part ``k`` of a Parquet member (a folder of parts, read in order of ``k``, as one
+        table); ``finish_parts`` records the member once every part is written."""
+        folder = self.path / member.name
         folder.mkdir(exist_ok=True)
         path = folder / f"part-{k:05d}.parquet"
         with self._naming(path):
@@ -330,7 +348,7 @@ class GenerationWriter:
 
     def finish_car(self, result: Any, n: int) -> Path:
         """Record the CAR's parts, write its dictionary, and keep its figures for the metadata."""
-        self._wrote(CAR, parts=len(_parts(self.path / CAR.name)))
+        self.finish_parts(CAR)
         self.write_csv(DICTIONARY, result.dictionary(), raw=True)
         self.meta.update(
             {
@@ -345,6 +363,16 @@ class GenerationWriter:
         return self.path / CAR.name
 
     # -- any member ----------------------------------------------------------------------------
+
+    def finish_parts(self, member: Member) -> None:
+        """Record a Parquet member whose parts are all written (``write_part``)."""
+        self._wrote(member, parts=len(_parts(self.path / member.name)))
+
+    def write_parquet(self, member: Member, table: pa.Table) -> Path:
+        """A Parquet member of one part."""
+        self.write_part(member, 0, table)
+        self.finish_parts(member)
+        return self.path / member.name
 
     def write_arrow(
         self, member: Member, schema: pa.Schema, batches: Iterable[pa.RecordBatch]

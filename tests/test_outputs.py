@@ -7,10 +7,11 @@ with the reason, where mounting is not permitted)."""
 
 from __future__ import annotations
 
-import errno
 import io
 import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,6 @@ import pytest
 from profiler import store
 from profiler.audience import Audience, write_audience
 from profiler.errors import clip
-from profiler.outputs import describe_os_error
 from profiler.safecsv import neutralise, safe_frame
 from workbook.cli import build_parser, main
 
@@ -143,11 +143,42 @@ def test_path_problems_are_one_line(data: Path, demo_car_dir: Path, tmp_path: Pa
     assert hidden(tmp_path) == []
 
 
-def test_describe_os_error_covers_permission_denied() -> None:
-    err = PermissionError(errno.EACCES, "Permission denied", "/srv/car/.lock")
-    assert describe_os_error(err) == (
-        "/srv/car/.lock: permission denied (check who owns the folder and its write permission)."
-    )
+def test_permission_denied_is_one_line(data: Path) -> None:
+    """Root writes anywhere: the command runs without the capability to override file
+    permissions (setpriv), into a folder nobody may write."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    shared = Path(tempfile.mkdtemp(prefix="profiler-perm-"))
+    try:
+        shutil.copytree(data, shared / "data")
+        (shared / "locked").mkdir(mode=0o555)
+        (shared / "locked").chmod(0o555)
+        drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+        out = shared / "locked" / "q"
+        done = subprocess.run(
+            [
+                *drop,
+                sys.executable,
+                "-m",
+                "workbook.cli",
+                "validate",
+                "--data",
+                str(shared / "data"),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        if "setpriv:" in done.stderr:
+            pytest.skip(f"cannot drop capabilities here ({done.stderr.strip()})")
+        errors = [line for line in done.stderr.splitlines() if not line.startswith("  ")]
+        assert done.returncode == 1 and errors == [
+            f"Error: {out}: permission denied (check who owns the folder and its write permission)."
+        ], done.stderr
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -129,12 +129,15 @@ def tiny_result(value: float) -> CarResult:
     return CarResult(pd.Timestamp("2024-12-31"), ids, {"x": np.array([value, value])}, [], {}, 0.0)
 
 
-def write_generation(folder: Path, value: float, **options) -> str:
-    """A small complete generation whose CAR column ``x`` holds ``value``."""
+def write_generation(folder: Path, value: float, more=None, **options) -> str:
+    """A small complete generation whose CAR column ``x`` holds ``value`` (``more(writer)``
+    writes any further member)."""
     with store.building(folder, **options) as writer:
         writer.write_csv(store.QUARANTINE, pd.DataFrame({"table": [], "reason": []}))
         writer.write_car(tiny_result(value))
         writer.write_table(store.ACTIVITY, pa.table({"row": [0], "month": [660]}))
+        if more:
+            more(writer)
     return store.current_name(folder)
 
 
@@ -182,6 +185,30 @@ def test_every_member_carries_the_build_id_and_a_reader_refuses_a_mix(tmp_path: 
         part.unlink()
     with pytest.raises(ProfilerError, match="car.parquet: is missing, cut short"):
         QueryEngine.open(folder)
+
+
+def test_a_new_member_is_one_declaration_and_is_checked_like_the_others(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """What another stream adds (e.g. an order-history file): one line in ``MEMBERS``."""
+    history = store.Member("order_history.parquet", "parquet", "order history, for state at D")
+    monkeypatch.setattr(store, "MEMBERS", (*store.MEMBERS, history))
+    folder = tmp_path / "car"
+    old = write_generation(folder, 1.0)  # built before the member existed
+    with pytest.raises(ProfilerError, match="the current build has no order_history.parquet"):
+        store.open_generation(folder).read_parquet(history)
+    table = pa.table({"customer_id": ["1", "2"], "orders": [3, 4]})
+    new = write_generation(
+        folder, 2.0, lambda w: w.write_parquet(history, table), required=store.MEMBERS
+    )
+    assert store.open_generation(folder).read_parquet(history).equals(table)
+    with pytest.raises(AssertionError, match="order_history.parquet"):
+        write_generation(folder, 3.0, required=store.MEMBERS)  # a build that forgets it
+    part = folder / new / history.name / "part-00000.parquet"
+    part.write_bytes((folder / new / "car.parquet" / "part-00000.parquet").read_bytes())
+    with pytest.raises(ProfilerError, match="order_history.parquet: is missing"):
+        store.open_generation(folder)  # same build id, but cut short / not this member's
+    assert old != new
 
 
 def test_a_failed_build_leaves_the_current_generation_and_no_temporary_file(
