@@ -30,7 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import expressions
-from .activity import Activity, month_number, read_activity
+from .activity import Activity, month_number, read_activity, sum_part
 from .car import CAR_FILE, META_FILE, read_car, read_car_columns
 from .catalog import Catalog, Metric, did_you_mean, load_catalog
 from .cohorts import CohortSet, columns_used, load_cohort_spec
@@ -97,10 +97,7 @@ class QueryEngine:
     ) -> QueryEngine:
         """Load a folder written by ``profiler build`` (default: $PROFILER_CAR)."""
         folder = Path(resolve_car_dir(car_dir))
-        meta_path = folder / META_FILE
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        if "as_of" not in meta:
-            raise ProfilerError(f"{meta_path}: missing (it records the CAR's as-of date); rebuild.")
+        meta = _car_meta(folder)
         spec = cohort_spec or load_cohort_spec()
         catalog = catalog or load_catalog()
         schema = read_car_columns(folder)
@@ -293,7 +290,10 @@ class QueryEngine:
             if m.column == "customer_id":
                 return customers, customers
             return by.part(f"{m.name}.distinct"), customers
-        total = by.part(f"{m.name}.sum")
+        part, scale = sum_part(m)
+        total = by.part(part)  # money: whole pence, summed exactly in doubles below 2**53
+        if scale != 1:
+            total = total / scale  # shown in pounds only now
         if agg == "sum":
             return total, customers
         n = by.part(f"{m.name}.n")
@@ -510,6 +510,20 @@ def _catalog_columns(catalog: Catalog) -> set[str]:
             if m.filter:
                 used |= expressions.names(expressions.parse(m.filter))
     return used
+
+
+def _car_meta(folder: Path) -> dict[str, Any]:
+    """A CAR folder's metadata, which records its as-of date (one-line error when missing)."""
+    meta_path = folder / META_FILE
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    if "as_of" not in meta:
+        raise ProfilerError(f"{meta_path}: missing (it records the CAR's as-of date); rebuild.")
+    return meta
+
+
+def car_as_of(car_dir: str | Path | None) -> pd.Timestamp:
+    """The as-of date D of a CAR folder (default: $PROFILER_CAR)."""
+    return pd.Timestamp(_car_meta(Path(resolve_car_dir(car_dir)))["as_of"])
 
 
 def resolve_car_dir(car_dir: str | Path | None) -> str:

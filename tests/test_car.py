@@ -18,6 +18,7 @@ from profiler.contract import PII_COLUMNS
 from profiler.loading import SourceData, load_sources
 from tests import car_data
 from tests.conftest import write_table
+from tests.money import as_pence, exact_pence
 from workbook.cli import main
 
 D = datetime(2024, 12, 31)
@@ -327,17 +328,14 @@ def test_invariants_on_generated_data(demo_source: SourceData) -> None:
     kept |= (lines["status"] == "returned") & (
         lines["returned_at"] >= result.as_of + pd.Timedelta(days=1)
     )
-    assert car["spend_ltd"].sum() == pytest.approx(
-        (lines["net_amount"] * lines["fx_to_reporting"])[kept].sum(), rel=1e-9
-    )
+    pence = exact_pence(lines["net_amount"][kept], lines["fx_to_reporting"][kept])
+    assert as_pence(car["spend_ltd"]).sum() == sum(pence)
+    assert car["spend_ltd"].sum() == pytest.approx(sum(pence) / 100, rel=1e-12)
     quarters = car[[f"spend_lq{i}" for i in range(1, 5)]].sum(axis=1)
     np.testing.assert_allclose(quarters, car["spend_l12m"], rtol=1e-9, atol=1e-6)
-    by_category = car[
-        [c for c in car.columns if c.startswith("spend_cat_") and c.endswith("_ltd")]
-    ].sum(axis=1)
-    np.testing.assert_allclose(
-        by_category, car["spend_ltd"], rtol=1e-5, atol=0.05
-    )  # float32 slices
+    categories = [c for c in car.columns if c.startswith("spend_cat_") and c.endswith("_ltd")]
+    by_category = sum(as_pence(car[c]) for c in categories)
+    assert (by_category == as_pence(car["spend_ltd"])).all()  # money in pence: exact
     by_channel = car[
         [c for c in car.columns if c.startswith("orders_ch_") and c.endswith("_ltd")]
     ].sum(axis=1)
