@@ -19,6 +19,7 @@ from profiler.loading import SourceData, load_sources
 from tests import car_data
 from tests.conftest import write_table
 from tests.money import as_pence, exact_pence
+from tests.truncation import truncate
 from workbook.cli import main
 
 D = datetime(2024, 12, 31)
@@ -282,30 +283,6 @@ def test_dictionary_documents_every_column_and_no_personal_data(hand_car) -> Non
 
 
 # --- generated data ------------------------------------------------------------------------------
-
-
-def truncate(source: SourceData, as_of: str) -> SourceData:
-    """The sources as they stood at the end of the as-of day, cut independently of the engine."""
-    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
-    t = {k: v.copy() for k, v in source.tables.items()}
-    lines = t["order_lines"]
-    lines = lines[lines["ordered_at"] < end].copy()
-    late = lines["returned_at"] >= end
-    lines.loc[late, "status"] = "completed"
-    lines.loc[late, "returned_at"] = pd.NaT
-    t["order_lines"] = lines
-    for name in ("interactions", "surveys"):
-        t[name] = t[name][t[name]["at"] < end]
-    t["preferences"] = t["preferences"][
-        t["preferences"]["consent_updated_at"].isna()
-        | (t["preferences"]["consent_updated_at"] < end)
-    ]
-    t["accounts"] = t["accounts"][t["accounts"]["as_of"].isna() | (t["accounts"]["as_of"] < end)]
-    customers = t["customers"]
-    t["customers"] = customers[
-        (customers["created_at"] < end) | customers["customer_id"].isin(lines["customer_id"])
-    ]
-    return SourceData(t, source.quarantine, source.reports, source.data_dir)
 
 
 @pytest.mark.parametrize("as_of", ["2025-03-31", "2024-02-29"])
