@@ -2,8 +2,9 @@
 
 Built once per CAR build.  Only data on or before the as-of date D is visible: the order facts
 are ``facts.order_facts`` as of D (lines ordered after D dropped, a return that came back after D
-still a kept line), and side tables are cut at D by their own dates.  Customers are coded 0..n-1 (sorted by customer_id), so
-families aggregate with ``np.bincount`` over integer keys instead of grouping by labels.
+still a kept line), and side tables are cut at D by their own dates.  Customers are coded
+0..n-1 (sorted by customer_id), so families aggregate with ``np.bincount`` over integer keys
+instead of grouping by labels.
 """
 
 from __future__ import annotations
