@@ -13,10 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from profiler.activity import build_activity
 from profiler.car import build_car
 from profiler.catalog import load_catalog
-from profiler.cohorts import load_cohort_spec
 from profiler.errors import ProfilerError
 from profiler.facts import order_facts
 from profiler.loading import SourceData
@@ -26,6 +24,7 @@ from profiler.query import QueryEngine
 from profiler.reconcile import reconcile
 from profiler.sql.engines import DuckDBEngine
 from tests import car_data
+from tests.built import Built
 from tests.conftest import load_tables
 from tests.test_sql_car import assert_same_car
 from tests.truncation import truncate
@@ -37,37 +36,19 @@ PERIODS = {
 }
 
 
-class Build:
-    """A CAR, its activity table and the query engine over them, as of D."""
-
-    def __init__(self, source: SourceData, as_of: str) -> None:
-        self.source = source
-        self.result = build_car(source, as_of)
-        catalog = load_catalog()
-        self.activity = build_activity(source, catalog, self.result.customer_ids, self.result.as_of)
-        self.car = self.result.to_frame()
-        self.engine = QueryEngine(
-            self.car,
-            self.activity,
-            catalog,
-            as_of=self.result.as_of,
-            cohort_spec=load_cohort_spec(),
-        )
-
-
 @pytest.fixture(scope="module")
 def hand_source(tmp_path_factory: pytest.TempPathFactory) -> SourceData:
     return load_tables(tmp_path_factory.mktemp("as-of-hand"), car_data.TABLES)
 
 
 @pytest.fixture(scope="module", params=["demo", "hand"])
-def pair(request: pytest.FixtureRequest) -> tuple[str, Build, Build]:
+def pair(request: pytest.FixtureRequest) -> tuple[str, Built, Built]:
     """(name, build on the full data as of D, build on the data truncated to D)."""
     if request.param == "demo":
         source, as_of = request.getfixturevalue("demo_source"), DEMO_D
     else:
         source, as_of = request.getfixturevalue("hand_source"), car_data.AS_OF
-    return request.param, Build(source, as_of), Build(truncate(source, as_of), as_of)
+    return request.param, Built(source, as_of), Built(truncate(source, as_of), as_of)
 
 
 def returned_after(source: SourceData, as_of: str) -> int:
@@ -134,10 +115,7 @@ def test_reference_engine_equal_on_a_sample(pair) -> None:
     name, full, cut = pair
     metrics = ["net_sales", "returns_booked", "returned_sales", "orders", "new_customers"]
     metrics += ["lapsed_customers", "nps", "csat", "interactions", "list_value"]
-    engines = [
-        MetricEngine(b.engine.catalog, source=b.source, car=b.car, as_of=b.result.as_of)
-        for b in (full, cut)
-    ]
+    engines = [full.reference, cut.reference]
     buyers = full.engine.cohorts.mask("Buyers")
     for period in PERIODS[name]:
         for metric in metrics:
@@ -194,7 +172,7 @@ def test_metric_engine_frames_are_as_of_d(hand_source) -> None:
 
 
 def test_car_and_catalog_agree_to_the_penny_as_of_d(hand_source) -> None:
-    build = Build(hand_source, car_data.AS_OF)
+    build = Built(hand_source, car_data.AS_OF)
     spend = build.car["spend_ltd"].sum()
     assert spend == 1000 + 200 + 5000 + 85 + 425 + 640 + 180 + 80  # O6 kept
     assert build.engine.value("net_sales", None, "asof") == spend

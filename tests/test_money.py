@@ -17,19 +17,14 @@ import pyarrow as pa
 import pytest
 from sqlglot import exp
 
-from profiler.activity import build_activity
-from profiler.car import build_car
-from profiler.catalog import load_catalog
-from profiler.cohorts import load_cohort_spec
 from profiler.facts import HALF_TOLERANCE, to_minor_units
 from profiler.loading import SourceData
-from profiler.metrics import MetricEngine
 from profiler.periods import months_between
-from profiler.query import QueryEngine
 from profiler.reconcile import reconcile
 from profiler.retention import retention_triangle
 from profiler.sql.engines import DuckDBEngine
 from profiler.sql.facts import col, minor_units
+from tests.built import Built
 from tests.conftest import load_tables
 from tests.money import as_pence, exact_pence
 
@@ -153,31 +148,6 @@ def bare_source(tmp_path_factory: pytest.TempPathFactory) -> SourceData:
     return load_tables(tmp_path_factory.mktemp("bare-money"), {"order_lines": rows})
 
 
-class Views:
-    """A CAR as of D with its activity table, the query engine over them and the reference."""
-
-    def __init__(self, source: SourceData, as_of: str | None) -> None:
-        catalog = load_catalog()
-        self.result = build_car(source, as_of)
-        self.car = self.result.to_frame()
-        activity = build_activity(source, catalog, self.result.customer_ids, self.result.as_of)
-        spec = load_cohort_spec()
-        if "engagement_score" not in self.car:
-            # The predefined cohorts need columns a bare export does not give (issue 18.1);
-            # money needs only the base and the lifecycle stages.
-            spec = {
-                "base": "All customers",
-                "groups": [
-                    {"group": "Base", "cohorts": [{"name": "All customers", "filter": ""}]},
-                    {"group": "Lifecycle", "by": "lifecycle_stage", "name": "{value}"},
-                ],
-            }
-        self.engine = QueryEngine(
-            self.car, activity, catalog, as_of=self.result.as_of, cohort_spec=spec
-        )
-        self.reference = MetricEngine(catalog, source=source, car=self.car, as_of=self.result.as_of)
-
-
 def kept_pence(source: SourceData, as_of: pd.Timestamp, start=None, end=None) -> int:  # noqa: ANN001
     """Net sales in pence, line by line in decimals: kept as of D, ordered in [start, end)."""
     lines = source.tables["order_lines"]
@@ -197,12 +167,12 @@ def kept_pence(source: SourceData, as_of: pd.Timestamp, start=None, end=None) ->
 
 
 @pytest.fixture(scope="module", params=["demo", "bare"])
-def views(request: pytest.FixtureRequest) -> tuple[SourceData, Views]:
+def views(request: pytest.FixtureRequest) -> tuple[SourceData, Built]:
     if request.param == "demo":
         source = request.getfixturevalue("demo_source")
-        return source, Views(source, "2025-12-31")
+        return source, Built(source, "2025-12-31")
     source = request.getfixturevalue("bare_source")
-    return source, Views(source, None)
+    return source, Built(source, None)
 
 
 def test_car_spend_equals_net_sales_as_of_to_the_penny(views) -> None:
@@ -250,7 +220,7 @@ def test_retention_revenue_to_the_penny(views) -> None:
 
 
 def test_reconciliation_uses_the_same_pence(demo_source) -> None:
-    v = Views(demo_source, "2025-12-31")
+    v = Built(demo_source, "2025-12-31")
     months = months_between("2025-01", "2025-12")
     table = reconcile(demo_source, v.engine.catalog, months, as_of=v.result.as_of).table
     sales = table[table["measure"] == "net_sales"]
