@@ -115,6 +115,14 @@ def polars_core(data: str, as_of: pd.Timestamp) -> object:
         )
         .with_columns(pl.col("category").cast(pl.String))
     )
+    # As of D (profiler/facts.py): a line returned after D is kept, a return counts by D.
+    back = pl.col("returned_at") < as_of
+    facts = facts.with_columns(
+        pl.when((pl.col("status") == "returned") & ~back.fill_null(False))
+        .then(pl.lit("completed"))
+        .otherwise(pl.col("status"))
+        .alias("status")
+    ).filter(pl.col("ordered_at") < as_of)
     kept = facts.filter(pl.col("status") == "completed")
     by_level = []
     for col, values in (
@@ -191,7 +199,7 @@ def main() -> None:
         t = time.perf_counter()
         frame = polars_core(args.data, as_of + pd.Timedelta(days=1))
         polars_s = time.perf_counter() - t
-        facts = order_facts(source)
+        facts = order_facts(source, as_of)  # the order lines as of D, as the CAR reads them
         t = time.perf_counter()
         reference = pandas_core(facts, as_of + pd.Timedelta(days=1))
         pandas_s = time.perf_counter() - t

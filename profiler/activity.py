@@ -8,14 +8,16 @@ customer and month:
 
 - ``<metric>.rows``: rows that pass the metric's filter (a ``count`` metric is this);
 - ``<metric>.sum`` and ``<metric>.n``: the sum and the number of non-missing values of its
-  column (``sum`` and ``mean`` metrics);
+  column (``sum`` and ``mean`` metrics); a money column's sum is ``<metric>.pence`` instead:
+  whole pence, int64, exact (``sum_part``);
 - ``<metric>.distinct``: distinct orders (``count_distinct`` of ``order_id``: an order belongs
   to one customer and one day, so distinct orders add up across customers and months).
 
-``count_distinct`` of ``customer_id`` needs only ``.rows``: a customer counts once in a period if
-any of the period's months has rows.  Each metric's rows are dated by its own date column
-(returns by ``returned_at``), and only rows before the end of the as-of day are used, like the
-CAR.  Every period the catalog knows (month, quarter, year, ytd, r12, asof) is a run of whole
+Counts are int32, other sums float32.  ``count_distinct`` of ``customer_id`` needs only
+``.rows``: a customer counts once in a period if any of the period's months has rows.  Each
+metric's rows are dated by its own date column (returns by ``returned_at``), and only rows known
+at the end of the as-of day are used, like the CAR: the order facts as of D
+(``facts.order_facts``: a return after D is not a return yet), surveys and interactions up to D.  Every period the catalog knows (month, quarter, year, ytd, r12, asof) is a run of whole
 months, so a period's value per customer is the sum of its months' parts.
 """
 
@@ -30,6 +32,7 @@ import pyarrow as pa
 
 from . import expressions
 from .catalog import Catalog, Metric
+from .facts import PENCE, pence_column
 from .loading import SourceData
 from .metrics import MetricEngine
 
@@ -42,6 +45,14 @@ def month_number(times: pd.Series | pd.DatetimeIndex | pd.Timestamp) -> np.ndarr
         return (times.year - 1970) * 12 + times.month - 1
     index = pd.DatetimeIndex(times)
     return ((index.year - 1970) * 12 + index.month - 1).to_numpy(dtype=np.int32)
+
+
+def sum_part(m: Metric) -> tuple[str, int]:
+    """The activity part holding a ``sum`` or ``mean`` metric's total, and what that part is
+    divided by to show it: ``PENCE`` for money (whole pence, summed exactly), else 1."""
+    if pence_column(m.source, m.column):
+        return f"{m.name}.pence", PENCE
+    return f"{m.name}.sum", 1
 
 
 def row_metrics(catalog: Catalog) -> list[Metric]:
@@ -64,7 +75,7 @@ class Activity:
 
     customer: np.ndarray  # int32, sorted by month then customer
     month: np.ndarray  # int32
-    parts: dict[str, np.ndarray]  # float32 each
+    parts: dict[str, np.ndarray]  # counts int32, money int64 pence, other sums float32
 
     def __len__(self) -> int:
         return len(self.month)
@@ -87,7 +98,7 @@ def build_activity(
     progress: Callable[[str], None] | None = None,
 ) -> Activity:
     """Pre-aggregate every row metric's parts by CAR customer row and month (see module doc)."""
-    engine = MetricEngine(catalog, source=source, lapsed_days=lapsed_days)
+    engine = MetricEngine(catalog, source=source, as_of=as_of, lapsed_days=lapsed_days)
     index = pd.Index(customer_ids)
     cutoff = pd.Timestamp(as_of).normalize() + DAY
     metrics = [m for m in row_metrics(catalog) if m.source == "order_lines" or source.has(m.source)]
@@ -128,23 +139,42 @@ def build_activity(
         if m.filter:
             valid &= _filter_mask(frame, m.filter, masks)
         g = group[valid]
-        parts[f"{m.name}.rows"] = np.bincount(g, minlength=size).astype(np.float32)
+        parts[f"{m.name}.rows"] = np.bincount(g, minlength=size).astype(np.int32)
         if m.aggregation in ("sum", "mean"):
-            key = f"{m.source}.{m.column}"
-            if key not in numbers:
-                numbers[key] = frame[m.column].to_numpy(dtype=np.float64, na_value=np.nan)
-            values = numbers[key][valid]
-            present = ~np.isnan(values)
-            total = np.bincount(g[present], weights=values[present], minlength=size)
-            parts[f"{m.name}.sum"] = total.astype(np.float32)
-            parts[f"{m.name}.n"] = np.bincount(g[present], minlength=size).astype(np.float32)
+            name, scale = sum_part(m)
+            if scale != 1:  # whole pence (never missing), summed as integers
+                column = pence_column(m.source, m.column) or ""
+                if column not in numbers:
+                    numbers[column] = frame[column].to_numpy(dtype=np.int64)
+                parts[name] = _integer_sums(g, numbers[column][valid], size)
+                parts[f"{m.name}.n"] = parts[f"{m.name}.rows"]
+            else:
+                key = f"{m.source}.{m.column}"
+                if key not in numbers:
+                    numbers[key] = frame[m.column].to_numpy(dtype=np.float64, na_value=np.nan)
+                values = numbers[key][valid]
+                present = ~np.isnan(values)
+                total = np.bincount(g[present], weights=values[present], minlength=size)
+                parts[name] = total.astype(np.float32)
+                parts[f"{m.name}.n"] = np.bincount(g[present], minlength=size).astype(np.int32)
         if m.aggregation == "count_distinct" and m.column == "order_id":
             first_line = ~pd.Series(frame["order_id"].to_numpy()[valid]).duplicated().to_numpy()
             distinct = np.bincount(g[first_line], minlength=size)
-            parts[f"{m.name}.distinct"] = distinct.astype(np.float32)
+            parts[f"{m.name}.distinct"] = distinct.astype(np.int32)
     customer_of = (cells % n).astype(np.int32) if n else np.zeros(0, dtype=np.int32)
     month_of = (cells // n + first).astype(np.int32) if n else np.zeros(0, dtype=np.int32)
     return Activity(customer_of, month_of, parts)
+
+
+def _integer_sums(groups: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Exact int64 sums of integer values per group.  ``np.bincount`` adds in doubles, exact
+    while every partial sum stays below 2**53 (GBP 90 trillion in pence); beyond that (never,
+    for a customer-month) the sums are taken in int64."""
+    if len(values) == 0 or np.abs(values).sum(dtype=np.float64) < 2.0**53:
+        return np.bincount(groups, weights=values, minlength=size).astype(np.int64)
+    out = np.zeros(size, dtype=np.int64)
+    np.add.at(out, groups, values)
+    return out
 
 
 def _dated_rows(

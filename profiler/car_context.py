@@ -1,9 +1,10 @@
 """What every CAR family computes from: the population, order facts as of D, and period masks.
 
-Built once per CAR build.  Only data on or before the as-of date D is visible: order lines
-ordered after D are dropped, a return that came back after D is still a kept line, and side
-tables are cut at D by their own dates.  Customers are coded 0..n-1 (sorted by customer_id), so
-families aggregate with ``np.bincount`` over integer keys instead of grouping by labels.
+Built once per CAR build.  Only data on or before the as-of date D is visible: the order facts
+are ``facts.order_facts`` as of D (lines ordered after D dropped, a return that came back after D
+still a kept line), and side tables are cut at D by their own dates.  Customers are coded
+0..n-1 (sorted by customer_id), so families aggregate with ``np.bincount`` over integer keys
+instead of grouping by labels.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class CarContext(Population):
     cust: np.ndarray  # customer code of each fact line
     kept: np.ndarray  # bool: completed as of D
     returned: np.ndarray  # bool: returned on or before D
-    cancelled: np.ndarray
+    cancelled: np.ndarray  # bool: cancelled (cancellations carry no date)
     order_starts: np.ndarray  # first line of each order (lines are grouped by order)
     order_cust: np.ndarray
     order_time: np.ndarray  # datetime64[ns] of each order
@@ -212,55 +213,37 @@ CONTEXT_COLUMNS = (
     "country",
     "quantity",
     "discount",
-    "status",
-    "returned_at",
+    "net_pence",
+    "gross_pence",
     "net_gbp",
-    "gross_gbp",
     *PRODUCT_ATTRIBUTES,
 )
 
 
 def build_context(source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any]) -> CarContext:
-    """Cut the sources at D, code customers and group the order lines by order."""
+    """The order facts as of D (``facts.order_facts``), customers coded and lines grouped by
+    order."""
     cutoff = as_of + DAY
-    facts = order_facts(source)
-    visible = facts["ordered_at"].to_numpy() < np.datetime64(cutoff)
-    index = None if visible.all() else np.flatnonzero(visible)
+    facts = order_facts(source, as_of)
     cust_all = facts["customer_id"].to_numpy()
     others = np.array([], dtype=cust_all.dtype)
     if source.has("customers"):
         customers = source.tables["customers"]
         created = customers["created_at"]
         others = customers.loc[created.isna() | (created < cutoff), "customer_id"].to_numpy()
-    customer_ids, cust = customer_codes(cust_all if index is None else cust_all[index], others)
+    customer_ids, cust = customer_codes(cust_all, others)
     # Group lines by customer, then by order, so per-customer aggregation walks memory in order.
-    order_all = facts["order_id"].to_numpy()
-    perm, order_starts = order_runs(
-        cust, order_all if index is None else order_all[index], len(customer_ids)
-    )
-    if perm is not None:
-        index = perm if index is None else index[perm]
-        cust = cust[perm]
+    perm, order_starts = order_runs(cust, facts["order_id"].to_numpy(), len(customer_ids))
+    status = facts["status"]
+    is_status = {}
+    for name in ("completed", "returned", "cancelled"):
+        flags = (status == name).to_numpy(dtype=bool, na_value=False)
+        is_status[name] = flags if perm is None else flags[perm]
     facts = facts[list(CONTEXT_COLUMNS)]
-    if index is not None:
-        facts = take_rows(facts, index)
-    status = (
-        facts["status"].astype(str).to_numpy()
-        if not isinstance(facts["status"].dtype, pd.CategoricalDtype)
-        else None
-    )
-    if status is None:
-        cats = facts["status"].cat.categories
-        codes = facts["status"].cat.codes.to_numpy()
-        is_status = {
-            name: codes == (list(cats).index(name) if name in cats else -2)
-            for name in ("completed", "returned", "cancelled")
-        }
-    else:
-        is_status = {name: status == name for name in ("completed", "returned", "cancelled")}
-    returned_at = facts["returned_at"].to_numpy()
-    back_by_d = is_status["returned"] & (returned_at < np.datetime64(cutoff))
-    kept = is_status["completed"] | (is_status["returned"] & ~back_by_d)
+    if perm is not None:
+        facts = take_rows(facts, perm)
+        cust = cust[perm]
+    kept = is_status["completed"]
     order_kept = (
         np.logical_or.reduceat(kept, order_starts)
         if len(order_starts)
@@ -274,7 +257,7 @@ def build_context(source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any])
         facts=facts,
         cust=cust,
         kept=kept,
-        returned=back_by_d,
+        returned=is_status["returned"],
         cancelled=is_status["cancelled"],
         order_starts=order_starts,
         order_cust=cust[order_starts],

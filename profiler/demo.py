@@ -37,6 +37,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .contract import CATEGORIES, INTERACTION_TYPES, PRICE_POINTS, REGIONS, TOPICS, WEALTH_BANDS
+from .facts import pounds, to_minor_units
 from .outputs import naming, replacing, temporary_beside
 
 # Chunked generation (``chunk_customers``) is what ``profiler generate`` and the benchmark use
@@ -1071,8 +1072,9 @@ def _ledger(lines: pa.Table, products: dict, fx_rates: pa.Table, journals: pa.Ta
 
 def _ledger_parts(lines: pa.Table, products: dict, fx_rates: pa.Table) -> pd.DataFrame:
     """The ledger's sums over order lines by month x channel x category: sales, late
-    cancellations booked and reversed, and returns.  Sums, so those of chunks of lines add up
-    to those of all the lines."""
+    cancellations booked and reversed, and returns, in whole pence (each line booked at the
+    month's rate and rounded to the penny, as an invoice line is).  Sums, so those of chunks of
+    lines add up to those of all the lines."""
     frame = lines.select(
         ["ordered_at", "channel", "product_id", "net_amount", "currency", "status", "returned_at"]
     ).to_pandas()
@@ -1087,10 +1089,19 @@ def _ledger_parts(lines: pa.Table, products: dict, fx_rates: pa.Table) -> pd.Dat
     ).to_numpy()
     keys = ["month", "channel", "category"]
     sold = frame[frame["status"] != "cancelled"]
-    sales = (sold["net_amount"] * sold["rate"]).groupby([sold[k] for k in keys]).sum()
+
+    def booked(frame: pd.DataFrame, rate: object) -> pd.Series:
+        """Whole pence at the booking rate (missing where the month has no rate)."""
+        rate = np.asarray(rate, dtype=np.float64)
+        known = ~np.isnan(rate)
+        pence = np.full(len(rate), np.nan)
+        pence[known] = to_minor_units(frame["net_amount"].to_numpy()[known], rate[known])
+        return pd.Series(pence, index=frame.index)
+
+    sales = booked(sold, sold["rate"]).groupby([sold[k] for k in keys]).sum()
     # Cancelled after close: booked in the order month, reversed in the next.
     late = frame[(frame["status"] == "cancelled") & (frame["ordered_at"].dt.is_month_end)]
-    late_value = (late["net_amount"] * late["rate"]).groupby([late[k] for k in keys]).sum()
+    late_value = booked(late, late["rate"]).groupby([late[k] for k in keys]).sum()
     reversal = late_value.copy()
     reversal.index = reversal.index.set_levels(reversal.index.levels[0] + 1, level=0)
     # Returns at the booking rate of the month they come back.
@@ -1099,7 +1110,7 @@ def _ledger_parts(lines: pa.Table, products: dict, fx_rates: pa.Table) -> pd.Dat
     back_rate = rates.reindex(
         pd.MultiIndex.from_arrays([back["month"].astype(str), back["currency"]])
     ).to_numpy()
-    returns = (back["net_amount"] * back_rate).groupby([back[k] for k in keys]).sum()
+    returns = booked(back, back_rate).groupby([back[k] for k in keys]).sum()
     return pd.concat(
         {"sales": sales, "late": late_value, "reversal": -reversal, "returns": returns}, axis=1
     ).fillna(0.0)
@@ -1111,12 +1122,14 @@ def _book_ledger(parts: pd.DataFrame, journals: pa.Table) -> pa.Table:
     last_month = _months()[-1]
     jr = journals.to_pandas()
     jr["month"] = pd.PeriodIndex(jr["period"], freq="M")
-    journal = jr.groupby(keys)["amount"].sum()
+    jr["pence"] = to_minor_units(jr["amount"].to_numpy()).astype(np.float64)
+    journal = jr.groupby(keys)["pence"].sum()
     parts = pd.concat([parts, journal.rename("journal")], axis=1).fillna(0.0)
     parts = parts[parts.index.get_level_values(0) <= last_month]
     net = parts["sales"] + parts["late"] + parts["reversal"] - parts["returns"] + parts["journal"]
     ledger = pd.DataFrame(
-        {"net_sales": net.round(2), "returns": parts["returns"].round(2)}
+        {"net_sales": pounds(net.to_numpy()), "returns": pounds(parts["returns"].to_numpy())},
+        index=parts.index,
     ).reset_index()
     ledger["month"] = ledger["month"].astype(str)
     ledger = ledger.rename(columns={"month": "period"}).sort_values(

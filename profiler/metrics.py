@@ -2,8 +2,9 @@
 
 Row metrics (sum, count, count_distinct, mean, median, percentile) aggregate the rows of their
 source that fall in the period (by the metric's date column) and belong to the cohort's
-customers, after the metric's filter.  Sources are the order facts (profiler/facts.py, plus a few
-columns added here), surveys, interactions, and the CAR itself for customer state as of its date.
+customers, after the metric's filter.  Sources are the order facts as of the engine's as-of day
+(profiler/facts.py, plus a few columns added here), surveys and interactions known by then, and
+the CAR itself for customer state as of its date.  Money is summed in whole pence.
 Ratios, rates and derived metrics are always recomputed from their parts, never summed.
 """
 
@@ -15,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from . import expressions
-from .catalog import Catalog, Metric
+from .catalog import SOURCES, Catalog, Metric
 from .errors import ProfilerError
-from .facts import order_facts
+from .facts import PENCE, order_facts, pence_column, pounds
 from .loading import SourceData
 from .periods import Period, asof_period, parse_period
 
@@ -62,10 +63,15 @@ class MetricEngine:
                 f"This metric reads {source}: give the source data with --data DIR."
             )
         if source == "order_lines":
-            return _facts_with_purchase_markers(order_facts(self.source), self.lapsed_days)
+            facts = order_facts(self.source, self.as_of)
+            return _facts_with_purchase_markers(facts, self.lapsed_days)
         if not self.source.has(source):
             raise ProfilerError(f"This metric reads {source}, which the data folder does not have.")
-        return self.source.tables[source]
+        frame = self.source.tables[source]
+        date = SOURCES.get(source)
+        if self.as_of is not None and date is not None:  # rows known at the end of D
+            frame = frame[(frame[date] < self.as_of + pd.Timedelta(days=1)).to_numpy()]
+        return frame
 
     def _customer_codes(self, source: str) -> np.ndarray:
         """Row of the CAR of each row's customer (-1 if not in the CAR), for cohort filters."""
@@ -134,6 +140,11 @@ class MetricEngine:
             )
         elif date is not None:
             keep &= (frame[date] < span.end).to_numpy(dtype=bool, na_value=False)
+        if date is not None and self.as_of is not None:
+            # Known at the end of D: a lapse the data dates after D has not happened yet.
+            keep &= (frame[date] < self.as_of + pd.Timedelta(days=1)).to_numpy(
+                dtype=bool, na_value=False
+            )
         if cohort is not None:
             if source == "customers":
                 keep &= np.asarray(cohort, dtype=bool)
@@ -170,7 +181,7 @@ class MetricEngine:
 
 
 def _facts_with_purchase_markers(facts: pd.DataFrame, lapsed_days: int) -> pd.DataFrame:
-    """Order facts plus kept (completed as the data stands), first_purchase (the line belongs to
+    """Order facts plus kept (completed as of the facts' day), first_purchase (the line belongs to
     the customer's first order with a kept line), days_since_previous_purchase (days from the
     customer's previous kept order; empty on the first) and lapses_at (the day the customer
     turns lapsed after this order, when the next kept order does not come before it).
@@ -228,6 +239,9 @@ def _aggregate(m: Metric, rows: pd.DataFrame) -> float:
     if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == bool:
         values = values.astype(float)
     if agg == "sum":
+        pence = pence_column(m.source, m.column)
+        if pence:  # money: whole pence summed exactly, then shown in pounds
+            return float(pounds(rows[pence].to_numpy().sum()))
         # No rows is zero (no sales); rows whose values are all missing stay missing.
         return float(values.sum(min_count=1)) if len(values) else 0.0
     values = values.dropna()
@@ -252,6 +266,9 @@ def _aggregate_groups(m: Metric, rows: pd.DataFrame, groups: Any) -> pd.Series:
     if agg == "percentile":
         q = float(m.percentile or 50) / 100
         return column.quantile(q).astype(float)
+    pence = pence_column(m.source, m.column)
+    if agg == "sum" and pence:  # money: whole pence summed exactly, then shown in pounds
+        return groups[pence].sum().astype(np.float64) / PENCE
     return getattr(column, agg)().astype(float)
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import expressions, store
-from .activity import Activity, month_number
+from .activity import Activity, month_number, sum_part
 from .catalog import Catalog, Metric, did_you_mean, load_catalog
 from .cohorts import CohortSet, columns_used, load_cohort_spec
 from .errors import ProfilerError, clip
@@ -292,7 +292,10 @@ class QueryEngine:
             if m.column == "customer_id":
                 return customers, customers
             return by.part(f"{m.name}.distinct"), customers
-        total = by.part(f"{m.name}.sum")
+        part, scale = sum_part(m)
+        total = by.part(part)  # money: whole pence, summed exactly in doubles below 2**53
+        if scale != 1:
+            total = total / scale  # shown in pounds only now
         if agg == "sum":
             return total, customers
         n = by.part(f"{m.name}.n")
@@ -509,6 +512,11 @@ def _catalog_columns(catalog: Catalog) -> set[str]:
             if m.filter:
                 used |= expressions.names(expressions.parse(m.filter))
     return used
+
+
+def car_as_of(car_dir: str | Path | None) -> pd.Timestamp:
+    """The as-of date D of a CAR folder (default: $PROFILER_CAR)."""
+    return pd.Timestamp(store.open_generation(Path(resolve_car_dir(car_dir))).meta["as_of"])
 
 
 def resolve_car_dir(car_dir: str | Path | None) -> str:

@@ -1,20 +1,28 @@
-"""Reconciliation: the catalog's net sales and returns tied to Finance's ledger.
+"""Reconciliation: the catalog's net sales and returns tied to Finance's ledger, as of a day D.
 
 For each month x channel (x category, where the ledger has categories) the ledger's booked net
 sales differ from the catalog's ``net_sales`` by the known reconciling items of
-docs/data-contract.md, each computed here from the order lines, fx_rates and journals:
+docs/data-contract.md, each computed here from the order facts as of D (``facts.order_facts``,
+the same view the catalog and the CAR read), fx_rates and journals:
 
 - returns timing: the ledger keeps returned lines in the month they were ordered and takes
-  the return off in the month the goods came back; ``net_sales`` leaves returned lines out of
-  their order month.  Item = lines of the month returned since - returns booked in the month.
+  the return off in the month the goods came back; ``net_sales`` as of D leaves a line returned
+  by D out of its order month (restated with the returns known at D).  Item = lines of the month
+  returned by D - returns booked in the month (by D).
 - late cancellations: orders placed on a month's last day and cancelled later were booked in
   that month and reversed in the next.  Item = those of the month - those of the month before.
 - FX: the ledger converts at the month's average rate, the profiler at each line's daily rate.
 - manual journals posted to the month.
 
-What is left, the unexplained residual, must be within the tolerance (a share of the ledger
-figure; a cent at least, for the ledger's rounding).  Returns are tied the same way: the
-ledger's returns against the catalog's ``returns_booked``, the difference being FX.
+Every amount is whole pence (each line converted and rounded as profiler/facts.py does, the
+ledger's and journals' figures rounded to pence), so the items and the residual are exact; the
+table shows them in pounds.  What is left, the unexplained residual, must be within the tolerance
+(a share of the ledger figure; a penny at least).  Returns are tied the same way: the ledger's
+returns against the catalog's ``returns_booked`` (dated by the return), the difference being FX.
+
+D defaults to the last day of the data (every return known); with a CAR it is the CAR's D, so
+the reconciliation explains exactly the figures the CAR's views show.  A month that starts after
+D is refused: nothing of it is known at D.
 """
 
 from __future__ import annotations
@@ -26,11 +34,13 @@ import pandas as pd
 
 from .catalog import Catalog
 from .errors import ProfilerError
+from .facts import PENCE, data_end, pounds, to_minor_units
 from .loading import SourceData
 from .metrics import MetricEngine
 from .periods import Period, months_between, parse_period
 
 ITEMS = ("returns_timing", "late_cancellations", "fx", "journals")
+MONEY = ("profiler", "ledger", "difference", *ITEMS, "explained", "residual")
 COLUMNS = [
     "period",
     "channel",
@@ -54,6 +64,7 @@ class Reconciliation:
     table: pd.DataFrame
     tolerance_pct: float
     catalog: str
+    as_of: pd.Timestamp
 
     @property
     def failures(self) -> pd.DataFrame:
@@ -69,22 +80,33 @@ def reconcile(
     catalog: Catalog,
     months: list[Period] | None = None,
     tolerance_pct: float = 0.1,
+    as_of: str | pd.Timestamp | None = None,
 ) -> Reconciliation:
-    """Tie net sales and returns to the ledger for the given months (default: the ledger's)."""
+    """Tie net sales and returns to the ledger for the given months (default: the ledger's, up
+    to D), as of the end of day ``as_of`` (default: the last day of the data)."""
     if not source.has("ledger"):
         raise ProfilerError(
             f"{source.data_dir}: no ledger table; reconciliation needs ledger.csv or ledger.parquet (see docs/data-contract.md)."
         )
+    day = pd.Timestamp(as_of).normalize() if as_of is not None else data_end(source)
     ledger = source.tables["ledger"].copy()
     ledger["period"] = ledger["period"].astype(str)
     if months is None:
         periods = sorted(ledger["period"].unique())
         if not periods:
             raise ProfilerError(f"{source.data_dir}: the ledger has no rows.")
-        months = months_between(periods[0], periods[-1])
+        months = [m for m in months_between(periods[0], periods[-1]) if m.start <= day]
+    late = [m.label for m in months if m.start > day]
+    if late:
+        raise ProfilerError(
+            f"Month {late[0]} starts after the as-of date {day:%Y-%m-%d}: nothing of it is known "
+            "then. Reconcile earlier months, or give a later --as-of."
+        )
     by_category = (ledger["category"].astype(str) != "unknown").any()
     keys = ["channel", "category"] if by_category else ["channel"]
-    engine = MetricEngine(catalog, source=source)
+    for name in ("net_sales", "returns"):
+        ledger[name] = to_minor_units(ledger[name].to_numpy(dtype=np.float64))
+    engine = MetricEngine(catalog, source=source, as_of=day)
     lines = _lines(engine, source)
     journals = _journals(source)
     frames = []
@@ -93,18 +115,21 @@ def reconcile(
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
     if not by_category:
         table["category"] = "(all)"
+    for name in MONEY:  # whole pence, exact, shown in pounds
+        table[name] = pounds(table[name].to_numpy(dtype=np.int64))
     limit = np.maximum(table["ledger"].abs() * tolerance_pct / 100, 0.01)
     table["residual_pct"] = table["residual"] / table["ledger"].where(table["ledger"] != 0) * 100
     table["status"] = np.where(table["residual"].abs() <= limit, "pass", "fail")
     table = table[COLUMNS]
     table.attrs["catalog"] = catalog.stamp
-    return Reconciliation(table, tolerance_pct, catalog.stamp)
+    table.attrs["as_of"] = f"{day:%Y-%m-%d}"
+    return Reconciliation(table, tolerance_pct, catalog.stamp, day)
 
 
 def _lines(engine: MetricEngine, source: SourceData) -> pd.DataFrame:
-    """Order lines with what the reconciling items need: local amount, booking rates."""
+    """Order facts as of D with what the reconciling items need, in whole pence: the amount at
+    the line's daily rate (``net``) and at the booking rates of its order and return months."""
     facts = engine.frame("order_lines")
-    raw = source.tables["order_lines"]
     lines = pd.DataFrame(
         {
             "ordered_at": facts["ordered_at"].to_numpy(),
@@ -112,13 +137,15 @@ def _lines(engine: MetricEngine, source: SourceData) -> pd.DataFrame:
             "status": facts["status"].astype(str).to_numpy(),
             "channel": facts["channel"].astype(str).to_numpy(),
             "category": facts["category"].astype(str).to_numpy(),
-            "net_gbp": facts["net_gbp"].to_numpy(),
-            "local": raw["net_amount"].to_numpy(dtype=np.float64),
-            "currency": raw["currency"].astype(str).to_numpy(),
+            "net": facts["net_pence"].to_numpy(),
+            "currency": facts["currency"].astype(str).to_numpy(),
         }
     )
+    local = facts["net_amount"].to_numpy(dtype=np.float64)
     lines["order_month"] = lines["ordered_at"].dt.strftime("%Y-%m")
     lines["return_month"] = lines["returned_at"].dt.strftime("%Y-%m")
+    for when in ("order", "return"):
+        lines[f"{when}_booked"] = lines["net"]
     if source.has("fx_rates"):
         rates = source.tables["fx_rates"].copy()
         rates = rates.set_index([rates["period"].astype(str), rates["currency"].astype(str)])[
@@ -126,27 +153,32 @@ def _lines(engine: MetricEngine, source: SourceData) -> pd.DataFrame:
         ]
         for when in ("order", "return"):
             index = pd.MultiIndex.from_arrays([lines[f"{when}_month"], lines["currency"]])
-            booked = rates.reindex(index).to_numpy()
+            booked = rates.reindex(index).to_numpy(dtype=np.float64)
             # Without a booking rate Finance's figure is unknown: assume the daily rate (no item).
-            lines[f"{when}_gbp_booked"] = np.where(
-                np.isnan(booked), lines["net_gbp"], lines["local"] * booked
-            )
-    else:
-        lines["order_gbp_booked"] = lines["net_gbp"]
-        lines["return_gbp_booked"] = lines["net_gbp"]
+            known = ~np.isnan(booked)
+            amounts = lines[f"{when}_booked"].to_numpy().copy()
+            amounts[known] = to_minor_units(local[known], booked[known])
+            lines[f"{when}_booked"] = amounts
     return lines
 
 
 def _journals(source: SourceData) -> pd.DataFrame:
     if not source.has("journals"):
-        return pd.DataFrame(columns=["period", "channel", "category", "amount"])
+        return pd.DataFrame(
+            {
+                "period": pd.Series(dtype=str),
+                "channel": pd.Series(dtype=str),
+                "category": pd.Series(dtype=str),
+                "amount": pd.Series(dtype=np.int64),
+            }
+        )
     j = source.tables["journals"]
     return pd.DataFrame(
         {
             "period": j["period"].astype(str),
             "channel": j["channel"].astype(str),
             "category": j["category"].astype(str),
-            "amount": j["amount"].astype(float),
+            "amount": to_minor_units(j["amount"].to_numpy(dtype=np.float64)),
         }
     )
 
@@ -163,30 +195,24 @@ def _month(
     month: Period,
     keys: list[str],
 ) -> pd.DataFrame:
+    """One month's cells, every amount in whole pence."""
     label = month.label
     previous = month.shifted(-1).label
-    net = _as_series(engine.value("net_sales", month, by=keys), keys)
-    booked = _as_series(engine.value("returns_booked", month, by=keys), keys)
+    net = _as_pence(engine.value("net_sales", month, by=keys), keys)
+    booked = _as_pence(engine.value("returns_booked", month, by=keys), keys)
     ordered = lines[lines["order_month"] == label]
     back = lines[(lines["status"] == "returned") & (lines["return_month"] == label)]
-    returned_of_month = _sum(ordered[ordered["status"] == "returned"], keys, "net_gbp")
-    timing = returned_of_month.sub(_sum(back, keys, "net_gbp"), fill_value=0.0)
-    late_now = lines[
-        (lines["status"] == "cancelled")
-        & (lines["order_month"] == label)
-        & lines["ordered_at"].dt.is_month_end
-    ]
-    late_before = lines[
-        (lines["status"] == "cancelled")
-        & (lines["order_month"] == previous)
-        & lines["ordered_at"].dt.is_month_end
-    ]
-    late = _sum(late_now, keys, "order_gbp_booked").sub(
-        _sum(late_before, keys, "order_gbp_booked"), fill_value=0.0
+    returned_of_month = _sum(ordered[ordered["status"] == "returned"], keys, "net")
+    timing = returned_of_month.sub(_sum(back, keys, "net"), fill_value=0)
+    cancelled_late = (lines["status"] == "cancelled") & lines["ordered_at"].dt.is_month_end
+    late_now = lines[cancelled_late & (lines["order_month"] == label)]
+    late_before = lines[cancelled_late & (lines["order_month"] == previous)]
+    late = _sum(late_now, keys, "order_booked").sub(
+        _sum(late_before, keys, "order_booked"), fill_value=0
     )
     sold = ordered[ordered["status"] != "cancelled"]
-    fx_sales = _sum(sold.assign(d=sold["order_gbp_booked"] - sold["net_gbp"]), keys, "d")
-    fx_returns = _sum(back.assign(d=back["return_gbp_booked"] - back["net_gbp"]), keys, "d")
+    fx_sales = _sum(sold.assign(d=sold["order_booked"] - sold["net"]), keys, "d")
+    fx_returns = _sum(back.assign(d=back["return_booked"] - back["net"]), keys, "d")
     journal = _sum(journals[journals["period"] == label], keys, "amount")
     book = ledger[ledger["period"] == label]
     ledger_net = _sum(book, keys, "net_sales")
@@ -198,36 +224,40 @@ def _month(
             "ledger": ledger_net,
             "returns_timing": timing,
             "late_cancellations": late,
-            "fx": fx_sales.sub(fx_returns, fill_value=0.0),
+            "fx": fx_sales.sub(fx_returns, fill_value=0),
             "journals": journal,
         },
         axis=1,
-    ).fillna(0.0)
+    )
     sales["measure"] = "net_sales"
-    returns = pd.concat(
-        {"profiler": booked, "ledger": ledger_returns, "fx": fx_returns}, axis=1
-    ).fillna(0.0)
+    returns = pd.concat({"profiler": booked, "ledger": ledger_returns, "fx": fx_returns}, axis=1)
     for item in ("returns_timing", "late_cancellations", "journals"):
-        returns[item] = 0.0
+        returns[item] = 0
     returns["measure"] = "returns"
     out = pd.concat([sales, returns]).reset_index()
     out["period"] = label
     if "category" not in out:
         out["category"] = "(all)"
+    for name in ("profiler", "ledger", *ITEMS):
+        out[name] = out[name].fillna(0).astype(np.int64)
     out["difference"] = out["ledger"] - out["profiler"]
     out["explained"] = out[list(ITEMS)].sum(axis=1)
     out["residual"] = out["difference"] - out["explained"]
     return out.sort_values(["measure", *keys], kind="stable")
 
 
-def _as_series(values: object, keys: list[str]) -> pd.Series:
+def _as_pence(values: object, keys: list[str]) -> pd.Series:
+    """A catalog money metric by ``keys`` (pounds, each a sum of whole pence / 100) back in
+    whole pence: the nearest integer is exact."""
     series = values if isinstance(values, pd.Series) else pd.Series(dtype=float)
     if isinstance(series.index, pd.MultiIndex):
         series.index = series.index.set_levels([level.astype(str) for level in series.index.levels])
     else:
         series.index = series.index.astype(str)
     series.index.names = keys
-    return series
+    return pd.Series(
+        np.rint(series.to_numpy(dtype=np.float64) * PENCE).astype(np.int64), index=series.index
+    )
 
 
 def parse_months(period: str | None, first: str | None, last: str | None) -> list[Period] | None:

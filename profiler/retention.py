@@ -8,7 +8,8 @@ acquisition cohort and column ``k`` is the k-th period after it:
 - ``active`` / ``in``: share of the cohort active in period k (period 0 is 1.0 by definition);
 - ``active`` / ``in_or_after``: share active in period k or any later period up to the as-of
   day, so a customer counts in periods 0..(their last active period);
-- ``revenue``: the cohort's net sales in period k / its net sales in period 0;
+- ``revenue``: the cohort's net sales in period k / its net sales in period 0 (both summed in
+  whole pence from the activity table, so exactly the catalog's ``net_sales``);
 - ``cumulative_spend``: the cohort's net sales in periods 0..k per customer of the cohort, GBP.
 
 Periods that have not ended by the as-of day are NaN: a half-observed period would read as a
@@ -32,6 +33,7 @@ import pandas as pd
 from .activity import month_number
 from .catalog import did_you_mean
 from .errors import ProfilerError
+from .facts import PENCE
 from .periods import parse_period
 
 if TYPE_CHECKING:
@@ -41,7 +43,7 @@ GRAINS = {"month": 1, "quarter": 3}  # months per period
 MEASURES = ("active", "revenue", "cumulative_spend")
 MODES = ("in", "in_or_after")
 ACTIVE_PART = "active_customers.rows"
-REVENUE_PART = "net_sales.sum"
+REVENUE_PART = "net_sales.pence"  # whole pence (activity.sum_part)
 MISSING = "(missing)"
 WEIGHTED_MEAN = "Weighted mean"
 MAX_SEGMENTS = 200  # a ``by`` column with more values is an ID, not a segmentation
@@ -116,8 +118,8 @@ def retention_triangle(
         revenue = rows.revenue(code, first, width, n_cells)
         if measure == "revenue":
             numerator, denominator = revenue, np.repeat(revenue[:, :1], width, axis=1)
-        else:
-            numerator = np.cumsum(revenue, axis=1)
+        else:  # pence summed exactly, shown in pounds
+            numerator = np.cumsum(revenue, axis=1) / PENCE
             denominator = np.repeat(sizes[:, None], width, axis=1)
 
     shape = (len(segments), n_cohorts, width)
@@ -218,7 +220,7 @@ class _Rows:
         return np.bincount(cells, minlength=n_cells * width).reshape(n_cells, width) * 1.0
 
     def revenue(self, code: np.ndarray, first: np.ndarray, width: int, n_cells: int) -> np.ndarray:
-        """Net sales of each cell."""
+        """Net sales of each cell, in whole pence (exact: integer-valued doubles below 2**53)."""
         assert self.net_sales is not None
         every_row = np.ones(len(self.customer), dtype=bool)
         row_code, offset, inside = self._offsets(every_row, code, first, width)

@@ -19,6 +19,8 @@ from profiler.loading import SourceData, load_sources
 from profiler.store import DICTIONARY, open_generation, read_car
 from tests import car_data
 from tests.conftest import write_table
+from tests.money import as_pence, exact_pence
+from tests.truncation import truncate
 from workbook.cli import main
 
 D = datetime(2024, 12, 31)
@@ -284,30 +286,6 @@ def test_dictionary_documents_every_column_and_no_personal_data(hand_car) -> Non
 # --- generated data ------------------------------------------------------------------------------
 
 
-def truncate(source: SourceData, as_of: str) -> SourceData:
-    """The sources as they stood at the end of the as-of day, cut independently of the engine."""
-    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
-    t = {k: v.copy() for k, v in source.tables.items()}
-    lines = t["order_lines"]
-    lines = lines[lines["ordered_at"] < end].copy()
-    late = lines["returned_at"] >= end
-    lines.loc[late, "status"] = "completed"
-    lines.loc[late, "returned_at"] = pd.NaT
-    t["order_lines"] = lines
-    for name in ("interactions", "surveys"):
-        t[name] = t[name][t[name]["at"] < end]
-    t["preferences"] = t["preferences"][
-        t["preferences"]["consent_updated_at"].isna()
-        | (t["preferences"]["consent_updated_at"] < end)
-    ]
-    t["accounts"] = t["accounts"][t["accounts"]["as_of"].isna() | (t["accounts"]["as_of"] < end)]
-    customers = t["customers"]
-    t["customers"] = customers[
-        (customers["created_at"] < end) | customers["customer_id"].isin(lines["customer_id"])
-    ]
-    return SourceData(t, source.quarantine, source.reports, source.data_dir)
-
-
 @pytest.mark.parametrize("as_of", ["2025-03-31", "2024-02-29"])
 def test_no_leakage_full_data_equals_data_truncated_at_d(
     demo_source: SourceData, as_of: str
@@ -328,17 +306,14 @@ def test_invariants_on_generated_data(demo_source: SourceData) -> None:
     kept |= (lines["status"] == "returned") & (
         lines["returned_at"] >= result.as_of + pd.Timedelta(days=1)
     )
-    assert car["spend_ltd"].sum() == pytest.approx(
-        (lines["net_amount"] * lines["fx_to_reporting"])[kept].sum(), rel=1e-9
-    )
+    pence = exact_pence(lines["net_amount"][kept], lines["fx_to_reporting"][kept])
+    assert as_pence(car["spend_ltd"]).sum() == sum(pence)
+    assert car["spend_ltd"].sum() == pytest.approx(sum(pence) / 100, rel=1e-12)
     quarters = car[[f"spend_lq{i}" for i in range(1, 5)]].sum(axis=1)
     np.testing.assert_allclose(quarters, car["spend_l12m"], rtol=1e-9, atol=1e-6)
-    by_category = car[
-        [c for c in car.columns if c.startswith("spend_cat_") and c.endswith("_ltd")]
-    ].sum(axis=1)
-    np.testing.assert_allclose(
-        by_category, car["spend_ltd"], rtol=1e-5, atol=0.05
-    )  # float32 slices
+    categories = [c for c in car.columns if c.startswith("spend_cat_") and c.endswith("_ltd")]
+    by_category = sum(as_pence(car[c]) for c in categories)
+    assert (by_category == as_pence(car["spend_ltd"])).all()  # money in pence: exact
     by_channel = car[
         [c for c in car.columns if c.startswith("orders_ch_") and c.endswith("_ltd")]
     ].sum(axis=1)

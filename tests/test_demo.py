@@ -12,6 +12,7 @@ import pytest
 
 from profiler.demo import REAL_CATEGORIES, GenerationReport, _ledger, generate_demo
 from profiler.loading import load_sources
+from tests.money import as_pence, exact_pence
 
 # The per-customer tables, which chunked generation appends to chunk by chunk.
 CUSTOMER_TABLES = [
@@ -112,22 +113,23 @@ def test_engagement_and_satisfaction_follow_behaviour(demo_dir: Path) -> None:
 def test_ledger_ties_to_order_lines_through_the_documented_reconciling_items(
     generated: str, request: pytest.FixtureRequest
 ) -> None:
-    """Brute force, line by line: sales at the month rate, returns when they come back,
-    late cancellations booked and reversed, journals posted.  Chunked generation books the
-    ledger from every chunk's lines."""
+    """Brute force, line by line: sales at the month rate (each line in whole pence, half away
+    from zero: the decimal oracle), returns when they come back, late cancellations booked and
+    reversed, journals posted; equal to the penny.  Chunked generation books the ledger from
+    every chunk's lines."""
     demo_dir = request.getfixturevalue("demo_dir")
     if generated == "chunked":
         demo_dir = request.getfixturevalue("chunked")[0]
     lines = _read(demo_dir, "order_lines")
     products = _read(demo_dir, "products").set_index("product_id")["category"].astype(str)
     rates = _read(demo_dir, "fx_rates").set_index(["period", "currency"])["rate"].to_dict()
-    expected: dict[tuple, float] = defaultdict(float)
+    expected: dict[tuple, int] = defaultdict(int)
     last = "2026-06"
     for row in lines.itertuples(index=False):
         month = f"{row.ordered_at:%Y-%m}"
         key_cat = products[row.product_id]
         cur = str(row.currency)
-        value = row.net_amount * rates[(month, cur)]
+        value = exact_pence([row.net_amount], [rates[(month, cur)]])[0]
         if row.status != "cancelled":
             expected[(month, str(row.channel), key_cat)] += value
         elif row.ordered_at.is_month_end:
@@ -137,18 +139,19 @@ def test_ledger_ties_to_order_lines_through_the_documented_reconciling_items(
         if row.status == "returned":
             back = f"{row.returned_at:%Y-%m}"
             if back <= last:
-                expected[(back, str(row.channel), key_cat)] -= row.net_amount * rates[(back, cur)]
+                returned = exact_pence([row.net_amount], [rates[(back, cur)]])[0]
+                expected[(back, str(row.channel), key_cat)] -= returned
     for j in _read(demo_dir, "journals").itertuples(index=False):
-        expected[(j.period, j.channel, j.category)] += j.amount
+        expected[(j.period, j.channel, j.category)] += exact_pence([j.amount])[0]
     ledger = _read(demo_dir, "ledger")
     got = {
-        (r.period, str(r.channel), str(r.category)): r.net_sales
+        (r.period, str(r.channel), str(r.category)): int(as_pence([r.net_sales])[0])
         for r in ledger.itertuples(index=False)
     }
     wanted = {k: v for k, v in expected.items() if k[0] <= last}
     assert set(got) == set(wanted)
     for key, value in wanted.items():
-        assert got[key] == pytest.approx(value, abs=0.01), key
+        assert got[key] == value, key
 
 
 # ---------------------------------------------------------------------------------------------

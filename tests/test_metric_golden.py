@@ -1,6 +1,10 @@
 """Golden values: every metric of the catalog on the hand-made sources of tests/car_data.py (CAR
 as of 2024-12-31), each expected value worked out by hand from those rows.
 
+``GOLDEN`` is the catalog as of D = 2024-12-31, the CAR's view: nothing after D exists, and O6,
+which comes back on 2025-01-05, is a kept line of 2024 (net sales of 2024 are restated once it
+is back).  ``GOLDEN_LATER`` is the same catalog as of 2025-12-31, when every row is known.
+
 The rows behind the numbers (GBP = amount x the line's rate):
   c1: O1 2022-03-10 store leather 1000 kept; O2 2023-11-20 web fragrance 200 kept (2 units,
       list 250) + leather 900 returned 2023-12-01; O3 2024-12-31 23:59:59 store watches 5000
@@ -36,35 +40,35 @@ _BASE = 2065 / 7610
 _AFFINITY = [1000 / 6200 / _BASE * 100, 425 / 510 / _BASE * 100, 640 / 820 / _BASE * 100, 0.0]
 
 GOLDEN: list[tuple[str, str, float]] = [
-    # sales: orders of 2024 are O3, O5, O6 (returned), O7 (cancelled), O9, O10
-    ("net_sales", "2024", 5000 + 85 + 120 + 60 + 80),
+    # sales: orders of 2024 are O3, O5, O6 (kept at D: back after it), O7 (cancelled), O9, O10
+    ("net_sales", "2024", 5000 + 85 + 425 + 120 + 60 + 80),
     ("net_sales", "2024-12", 5000),  # 23:59:59 on the last day is in December
-    ("net_sales", "2025-01", 100),  # 00:00:00 on the first day is in January
+    ("net_sales", "2025-01", 0),  # after D: nothing known yet
     ("net_sales", "2024-11", 180),
     ("net_sales", "2024-Q4", 5000 + 180 + 80),
-    ("net_sales", "ytd:2024-11", 85 + 180 + 80),
-    ("net_sales", "r12:2024-12", 5345),
-    ("net_sales", "asof", 1000 + 200 + 5000 + 85 + 640 + 180 + 80),
-    ("gross_sales", "2024", 5345 + 425),
+    ("net_sales", "ytd:2024-11", 85 + 425 + 180 + 80),
+    ("net_sales", "r12:2024-12", 5770),
+    ("net_sales", "asof", 1000 + 200 + 5000 + 85 + 425 + 640 + 180 + 80),  # the CAR's spend
+    ("gross_sales", "2024", 5770),
     ("returns_booked", "2023-11", 0),
     ("returns_booked", "2023-12", 900),  # ordered in November, booked when it came back
-    ("returns_booked", "2025-01", 425),
+    ("returns_booked", "2025-01", 0),  # O6's return is after D
     ("returned_sales", "2023-11", 900),
-    ("return_rate", "2024", 425 / 5770),
+    ("return_rate", "2024", 0 / 5770),
     ("cancelled_sales", "2024", 2550),
     ("ordered_value", "2024", 5770 + 2550),
     ("cancellation_rate", "2024", 2550 / 8320),
-    ("orders", "2024", 4),
-    ("aov", "2024", 5345 / 4),
-    ("spend_per_customer", "2024", 5345 / 4),
-    ("list_value", "2024", 5000 + 85 + 120 + 120 + 80),
-    ("discount_value", "2024", 5405 - 5345),
-    ("discount_rate", "2024", 60 / 5405),
-    ("full_price_sales", "2024", 5000 + 85 + 120 + 80),
-    ("full_price_share", "2024", 5285 / 5345),
+    ("orders", "2024", 5),
+    ("aov", "2024", 5770 / 5),
+    ("spend_per_customer", "2024", 5770 / 4),
+    ("list_value", "2024", 5000 + 85 + 425 + 120 + 120 + 80),
+    ("discount_value", "2024", 5830 - 5770),
+    ("discount_rate", "2024", 60 / 5830),
+    ("full_price_sales", "2024", 5000 + 85 + 425 + 120 + 80),
+    ("full_price_share", "2024", 5710 / 5770),
     ("store_sales", "2024", 5000 + 80),
-    ("digital_sales", "2024", 85 + 180),
-    ("digital_share", "2024", 265 / 5345),
+    ("digital_sales", "2024", 85 + 425 + 180),
+    ("digital_share", "2024", 690 / 5770),
     ("clienteling_sales", "2024", 0),  # O7 was cancelled
     ("debt_balance", "asof", 1000),  # c3's balances are dated after D
     ("overdue_debt", "asof", 0),
@@ -72,24 +76,24 @@ GOLDEN: list[tuple[str, str, float]] = [
     ("overdue_share_of_balance", "asof", 0),
     ("account_holders", "asof", 1),
     # product
-    ("units", "2024", 5),
+    ("units", "2024", 6),
     ("units", "2023-11", 2),  # O2's fragrance line has 2 units; the returned line is out
-    ("kept_lines", "2024", 5),
-    ("units_per_order", "2024", 5 / 4),
-    ("purchase_frequency", "2024", 4 / 4),
-    ("leather_goods_sales", "2024", 0),
+    ("kept_lines", "2024", 6),
+    ("units_per_order", "2024", 6 / 5),
+    ("purchase_frequency", "2024", 5 / 4),
+    ("leather_goods_sales", "2024", 425),  # O6
     ("leather_goods_sales", "2022", 1000),
     ("leather_goods_share", "2022", 1.0),
     ("fragrance_beauty_sales", "2024", 85 + 180 + 80),
-    ("fragrance_beauty_share", "2024", 345 / 5345),
+    ("fragrance_beauty_share", "2024", 345 / 5770),
     ("icon_sales", "2024", 5000),
-    ("icon_share", "2024", 5000 / 5345),
+    ("icon_share", "2024", 5000 / 5770),
     ("entry_sales", "2024", 345),
-    ("entry_share", "2024", 345 / 5345),
+    ("entry_share", "2024", 345 / 5770),
     ("category_breadth_mean", "asof", (3 + 2 + 2 + 1) / 4),  # O6 is still kept at D
     # engagement: 2024 surveys are c1 web (NPS 6, CSAT 3) and c2 app (NPS 8, no CSAT)
     ("nps_responses", "2024", 2),
-    ("nps_promoters", "2025-01", 1),
+    ("nps_promoters", "2025-01", 0),  # the survey of 2025-01-10 is after D
     ("nps_detractors", "2024", 1),
     ("nps", "2024", (0 - 1) / 2 * 100),
     ("nps", "2023", 100),
@@ -99,7 +103,7 @@ GOLDEN: list[tuple[str, str, float]] = [
     ("csat_app", "2024", NAN),  # an answer without a CSAT score
     ("csat_clienteling", "2024", NAN),
     ("ces", "2023", 6),
-    ("ces", "2025", 2),
+    ("ces", "2025", NAN),  # c3's enquiry of 2025-02-01 is after D
     ("interactions", "2024", 2),
     ("interacting_customers", "2024", 1),
     ("complaints", "2023", 1),
@@ -132,8 +136,8 @@ GOLDEN: list[tuple[str, str, float]] = [
     ("returning_customers", "2024", 1),  # c3: back after 1,415 days
     ("lapsed_customers", "2022", 1),  # c3: 545 days after O8 is 2022-07-14
     ("lapsed_customers", "2023-09", 1),  # c1: 545 days after O1 is 2023-09-06, O2 came later
-    ("lapsed_customers", "2024", 0),  # c2 lapses 2025-06-29 (O6 was returned, O7 cancelled)
-    ("lapsed_customers", "2025-06", 1),
+    ("lapsed_customers", "2024", 0),  # c2 lapses 2025-06-29 (O7 cancelled), after D
+    ("lapsed_customers", "2025-06", 0),
     ("buyers", "asof", 4),
     ("stage_new", "asof", 1),  # c4
     ("stage_active", "asof", 1),  # c1: 'within 365 days' is the 365 days ending on D ...
@@ -170,6 +174,25 @@ GOLDEN: list[tuple[str, str, float]] = [
     ("newness_share_mean", "asof", (0 + 0 + 180 / 820 + 80 / 80) / 4),
 ]
 
+# The same rows as of 2025-12-31, when everything is known: O6 is back, so 2024 is restated.
+LATER = "2025-12-31"
+GOLDEN_LATER: list[tuple[str, str, float]] = [
+    ("net_sales", "2024", 5000 + 85 + 120 + 60 + 80),
+    ("net_sales", "2025-01", 100),  # 00:00:00 on the first day is in January
+    ("gross_sales", "2024", 5770),
+    ("returns_booked", "2025-01", 425),  # dated by the return
+    ("returned_sales", "2024", 425),
+    ("return_rate", "2024", 425 / 5770),
+    ("orders", "2024", 4),
+    ("aov", "2024", 5345 / 4),
+    ("list_value", "2024", 5000 + 85 + 120 + 120 + 80),
+    ("discount_rate", "2024", 60 / 5405),
+    ("leather_goods_sales", "2024", 0),
+    ("nps_promoters", "2025-01", 1),
+    ("ces", "2025", 2),
+    ("lapsed_customers", "2025-06", 1),  # c2: 545 days after 2024-01-01
+]
+
 # Potential value on a CAR made by hand: four buyers and a prospect.
 HAND_CAR = pd.DataFrame(
     {
@@ -196,12 +219,17 @@ POTENTIAL_GOLDEN = [
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> MetricEngine:
+def hand(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("golden")
     for name, rows in car_data.TABLES.items():
         write_table(folder, name, rows)
     source = load_sources(folder)
-    car = build_car(source, car_data.AS_OF).to_frame()
+    return source, build_car(source, car_data.AS_OF).to_frame()
+
+
+@pytest.fixture(scope="module")
+def engine(hand) -> MetricEngine:
+    source, car = hand
     return MetricEngine(load_catalog(), source=source, car=car, as_of=car_data.AS_OF)
 
 
@@ -214,6 +242,13 @@ def test_golden_value(engine: MetricEngine, name: str, period: str, expected: fl
         assert value == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.parametrize(("name", "period", "expected"), GOLDEN_LATER, ids=lambda v: str(v))
+def test_golden_value_later(hand, name: str, period: str, expected: float) -> None:
+    source, car = hand
+    engine = MetricEngine(load_catalog(), source=source, car=car, as_of=LATER)
+    assert engine.value(name, period) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
 @pytest.mark.parametrize(("name", "expected"), POTENTIAL_GOLDEN)
 def test_potential_golden_value(name: str, expected: float) -> None:
     engine = MetricEngine(load_catalog(), car=HAND_CAR, as_of="2024-12-31")
@@ -223,7 +258,7 @@ def test_potential_golden_value(name: str, expected: float) -> None:
 
 
 def test_every_metric_has_a_golden_value() -> None:
-    covered = {name for name, _, _ in GOLDEN} | {name for name, _ in POTENTIAL_GOLDEN}
+    covered = {name for name, _, _ in GOLDEN + GOLDEN_LATER} | {n for n, _ in POTENTIAL_GOLDEN}
     assert set(load_catalog().metrics) - covered == set()
 
 
@@ -231,11 +266,11 @@ def test_cohorts_and_breakdowns_recompute_ratios_from_their_parts(engine: Metric
     car = engine.car
     assert car is not None
     europe = (car["home_country"].astype(str) != "GB").to_numpy()  # c2 (FR), c3 (US), c5 (IT)
-    assert engine.value("net_sales", "2024", europe) == 85 + 180
-    assert engine.value("aov", "2024", europe) == pytest.approx((85 + 180) / 2)
+    assert engine.value("net_sales", "2024", europe) == 85 + 425 + 180
+    assert engine.value("aov", "2024", europe) == pytest.approx((85 + 425 + 180) / 3)
     by_channel = engine.value("aov", "2024", by="channel")
     assert by_channel.to_dict() == pytest.approx(
-        {"app": 85.0, "store": (5000 + 80) / 2, "web": 180.0}
+        {"app": (85.0 + 425) / 2, "store": (5000 + 80) / 2, "web": 180.0}
     )
     # the ratio of the whole is not the mean of the ratios of its parts
     assert engine.value("aov", "2024") != pytest.approx(by_channel.mean())
@@ -244,7 +279,7 @@ def test_cohorts_and_breakdowns_recompute_ratios_from_their_parts(engine: Metric
 def test_tables_carry_the_catalog_stamp(engine: MetricEngine, tmp_path: Path) -> None:
     table = engine.table(["net_sales", "orders"], "2024")
     assert table.attrs["catalog"].startswith("metric catalog 1.1.0 (")
-    assert table.loc[0, "net_sales"] == 5345
+    assert table.loc[0, "net_sales"] == 5770
 
 
 def test_a_period_the_metric_does_not_support_is_refused(engine: MetricEngine) -> None:

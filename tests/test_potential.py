@@ -16,6 +16,7 @@ from profiler.features import load_feature_spec
 from profiler.loading import SourceData, load_sources
 from tests import car_data
 from tests.conftest import write_table
+from tests.money import exact_pence
 
 AS_OF = "2025-12-31"
 
@@ -27,7 +28,8 @@ def demo_car(demo_source: SourceData) -> pd.DataFrame:
 
 
 def brute_force_summary(source: SourceData, as_of: str) -> pd.DataFrame:
-    """frequency, recency, T (weeks) and mean repeat-day value from each kept line, one by one."""
+    """frequency, recency, T (weeks) and mean repeat-day value from each kept line, one by one
+    (each line in whole pence of GBP, rounded half away from zero)."""
     end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
     day_value: dict[str, dict[pd.Timestamp, float]] = defaultdict(lambda: defaultdict(float))
     for row in source.tables["order_lines"].itertuples():
@@ -35,9 +37,8 @@ def brute_force_summary(source: SourceData, as_of: str) -> pd.DataFrame:
             continue
         if row.status == "returned" and row.returned_at < end:
             continue  # back by D: not kept
-        day_value[row.customer_id][row.ordered_at.normalize()] += (
-            row.net_amount * row.fx_to_reporting
-        )
+        pence = exact_pence([row.net_amount], [row.fx_to_reporting])[0]
+        day_value[row.customer_id][row.ordered_at.normalize()] += pence / 100
     rows = {}
     for customer, days in day_value.items():
         ordered = sorted(days)

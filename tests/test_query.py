@@ -193,7 +193,8 @@ def test_personas_are_reproducible_and_cover_buyers_only(engine) -> None:
 
 
 def test_activity_uses_only_data_to_the_as_of_day(tmp_path) -> None:
-    """Hand data as of 2024-12-31: O3 at 23:59:59 on D is in, O4 at 00:00 next day is out."""
+    """Hand data as of 2024-12-31: O3 at 23:59:59 on D is in, O4 at 00:00 next day is out, O6
+    returned after D is kept; the catalog and the CAR agree."""
     for table, rows in car_data.TABLES.items():
         write_table(tmp_path, table, rows)
     source = load_sources(tmp_path, today="2025-06-01")
@@ -203,9 +204,14 @@ def test_activity_uses_only_data_to_the_as_of_day(tmp_path) -> None:
     engine = QueryEngine(result.to_frame(), activity, catalog, as_of=result.as_of)
     assert engine.value("net_sales", None, "2024-12") == 5000
     assert engine.value("net_sales", None, "2025-01") == 0  # after D: not in the CAR's data
-    assert engine.value("net_sales", None, "2024") == 5000 + 85 + 120 + 60 + 80
-    assert engine.value("returns_booked", None, "2025-01") == 0  # O6 comes back after D
-    assert engine.value("orders", "All customers", "asof") == 7  # kept: O1-O3, O5, O8-O10
+    # O6 (EUR 500 at 0.85) comes back after D: as of D it is a kept line of 2024.
+    assert engine.value("net_sales", None, "2024") == 5000 + 85 + 425 + 120 + 60 + 80
+    assert engine.value("returns_booked", None, "2025-01") == 0
+    assert engine.value("returned_sales", None, "2024") == 0
+    assert engine.value("orders", "All customers", "asof") == 8  # kept: O1-O3, O5, O6, O8-O10
+    car = result.to_frame()
+    assert engine.value("orders", "All customers", "asof") == car["orders_ltd"].sum()
+    assert engine.value("net_sales", "All customers", "asof") == car["spend_ltd"].sum()
     assert not engine.complete(engine.period("2025-01")) and engine.complete(
         engine.period("2024-12")
     )

@@ -50,8 +50,8 @@ def make_engine(catalog, car: pd.DataFrame, records: list[tuple], as_of: str) ->
         frame["customer"].to_numpy(np.int32),
         frame["month"].to_numpy(np.int32),
         {
-            "active_customers.rows": frame["rows"].to_numpy(np.float32),
-            "net_sales.sum": frame["sales"].to_numpy(np.float32),
+            "active_customers.rows": frame["rows"].to_numpy(np.int32),
+            "net_sales.pence": np.rint(frame["sales"].to_numpy() * 100).astype(np.int64),
         },
     )
     return QueryEngine(car, activity, catalog, as_of=pd.Timestamp(as_of), cohort_spec=SPEC)
@@ -301,7 +301,7 @@ def brute_force(engine: QueryEngine, grain: str, measure: str, mode: str, by=Non
         act.customer,
         act.month,
         act.parts["active_customers.rows"],
-        act.parts["net_sales.sum"],
+        act.parts["net_sales.pence"],
         strict=True,
     ):
         if m > as_of_month:
@@ -310,7 +310,7 @@ def brute_force(engine: QueryEngine, grain: str, measure: str, mode: str, by=Non
         if rows > 0:
             active.setdefault(int(c), set()).add(p)
         revenue.setdefault(int(c), {}).setdefault(p, 0.0)
-        revenue[int(c)][p] += float(sales)
+        revenue[int(c)][p] += int(sales) / 100
     acquired = {c: min(ps) for c, ps in active.items()}
     lo, hi = min(acquired.values()), max(acquired.values())
     width = max(last_complete - lo, 0) + 1

@@ -1,6 +1,7 @@
 """The CAR built with a SQL engine equals the CAR built in pandas, column for column.
 
-Counts and dates exactly, money within 1e-9 relative (sums added in another order), float32
+Counts, dates and the sales grids' money exactly (money is summed in whole pence by every
+engine), other float64 measures within 1e-9 relative (sums added in another order), float32
 columns to the bit (see profiler/sql/sales.py).
 """
 
@@ -21,13 +22,21 @@ from tests.conftest import load_tables
 
 
 def assert_same_car(expected: CarResult, got: CarResult) -> None:
-    """Every column equal: exactly, or within 1e-9 relative for float64 money."""
+    """Every column equal: exactly (the sales grids' money is whole pence / 100 in both: to the
+    bit), or within 1e-9 relative for other float64 measures (sums of ratios and fitted values
+    added in another order)."""
     assert np.array_equal(expected.customer_ids, got.customer_ids)
     assert [d.name for d in expected.definitions] == [d.name for d in got.definitions]
     units = {d.name: d.unit for d in expected.definitions}
+    families = {d.name: d.family for d in expected.definitions}
+    money = [n for n in expected.columns if families[n] == "sales" and units[n] == "gbp"]
+    assert len(money) > 100
     for name, want in expected.columns.items():
         want, have = pd.Series(want), pd.Series(got.columns[name])
-        if want.dtype == np.float64 and units[name] != "count":
+        if name in money:
+            assert want.dtype == have.dtype == np.float64, name
+            assert want.equals(have), name  # to the penny, and to the bit
+        elif want.dtype == np.float64 and units[name] != "count":
             assert have.dtype == np.float64, name
             np.testing.assert_allclose(have, want, rtol=1e-9, atol=0, equal_nan=True, err_msg=name)
         else:  # same dtype, same values, missing in the same places

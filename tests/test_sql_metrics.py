@@ -30,7 +30,7 @@ from profiler.catalog import Catalog, Metric, load_catalog
 from profiler.cohorts import CohortSet
 from profiler.errors import ProfilerError
 from profiler.expressions import ExpressionError, evaluate_mask, parse
-from profiler.facts import order_facts
+from profiler.facts import order_facts, pence_column
 from profiler.loading import SourceData, load_sources
 from profiler.metrics import MetricEngine, _facts_with_purchase_markers
 from profiler.periods import Period, parse_period
@@ -107,9 +107,12 @@ def filters_evaluated_once() -> Iterator[None]:
 
 
 def exact(catalog: Catalog, m: Metric) -> bool:
-    """Whether the metric is computed from counts and picked values only."""
+    """Whether the metric is computed from counts, picked values and money (whole pence, summed
+    exactly) only."""
     if m.aggregation in ROW_AGGREGATIONS:
-        return m.aggregation in EXACT
+        return m.aggregation in EXACT or (
+            m.aggregation == "sum" and pence_column(m.source, m.column) is not None
+        )
     return all(exact(catalog, catalog.get(part)) for part in m.parts)
 
 
@@ -209,7 +212,13 @@ def test_every_metric_and_cohort_equal_on_duckdb(demo: Demo, duckdb_engine, peri
     span = demo.reference.period(period)
     names = [n for n, m in demo.catalog.metrics.items() if span.kind in m.periods]
     got = metric_table(
-        duckdb_engine, names, span, demo.conditions, catalog=demo.catalog, shape=demo.shape
+        duckdb_engine,
+        names,
+        span,
+        demo.conditions,
+        catalog=demo.catalog,
+        shape=demo.shape,
+        as_of=demo.reference.as_of,
     )
     assert list(got["cohort"]) == list(demo.conditions)
     assert got.attrs["catalog"] == demo.catalog.stamp
@@ -234,7 +243,9 @@ def test_compile_metric_is_one_tree_per_metric(
     for name, m in demo.catalog.metrics.items():
         if span.kind not in m.periods:
             continue
-        tree = compile_metric(m, demo.catalog, span, demo.conditions[cohort], demo.shape)
+        tree = compile_metric(
+            m, demo.catalog, span, demo.conditions[cohort], demo.shape, as_of=demo.reference.as_of
+        )
         assert isinstance(tree, exp.Select)
         got = run_value(duckdb_engine, tree)
         want = demo.reference.value(name, span, demo.masks[cohort])
@@ -258,16 +269,34 @@ def test_cohort_conditions_select_the_cohorts(demo: Demo, duckdb_engine) -> None
         assert np.array_equal(result[f"c{i}"].to_numpy(), demo.cohorts.mask(name)), name
 
 
-@pytest.mark.parametrize("lapsed_days", [545, 30])
-def test_purchase_markers_equal_pandas(demo: Demo, duckdb_engine, lapsed_days: int) -> None:
-    want = _facts_with_purchase_markers(order_facts(demo.source), lapsed_days)
+@pytest.mark.parametrize(("lapsed_days", "as_of"), [(545, None), (30, None), (545, "2025-03-31")])
+def test_purchase_markers_equal_pandas(demo: Demo, duckdb_engine, lapsed_days, as_of) -> None:
+    """The markers and the order facts (status as of D, pence) equal pandas's, line by line."""
+    want = _facts_with_purchase_markers(order_facts(demo.source, as_of), lapsed_days)
     markers = ["kept", "first_purchase", "days_since_previous_purchase", "lapses_at"]
-    query = exp.select(*(col(c) for c in ["order_id", "line_id", *markers])).from_(ORDER_LINES)
-    for name, cte in purchase_lines(demo.shape, lapsed_days):
+    facts = ["status", "returned_at", "net_pence", "gross_pence", "net_gbp", "gross_gbp"]
+    query = exp.select(*(col(c) for c in ["order_id", "line_id", *markers, *facts])).from_(
+        ORDER_LINES
+    )
+    for name, cte in purchase_lines(demo.shape, lapsed_days, as_of):
         query = query.with_(name, as_=cte)
     got = duckdb_engine.run(query).to_pandas().set_index(["order_id", "line_id"])
     want = want.set_index(["order_id", "line_id"]).loc[got.index]
-    assert len(got) == len(demo.source.tables["order_lines"])
+    assert len(got) == len(want)
+    if as_of is None:
+        assert len(got) == len(demo.source.tables["order_lines"])
+    else:  # returns after D undone, as pandas does
+        assert (got["status"] == "completed").sum() > (
+            demo.source.tables["order_lines"]["status"] == "completed"
+        ).sum() * len(got) / len(demo.source.tables["order_lines"])
+    assert list(got["status"]) == list(want["status"].astype(str))
+    assert np.array_equal(
+        got["returned_at"].to_numpy(dtype="datetime64[ns]"),
+        want["returned_at"].to_numpy(dtype="datetime64[ns]"),
+        equal_nan=True,
+    )
+    for name in ["net_pence", "gross_pence", "net_gbp", "gross_gbp"]:  # to the bit
+        assert np.array_equal(got[name].to_numpy(), want[name].to_numpy()), name
     assert want["first_purchase"].sum() > 100 and want["lapses_at"].notna().sum() > 100
     for name in ["kept", "first_purchase"]:
         assert np.array_equal(got[name].to_numpy(), want[name].to_numpy()), name
@@ -287,7 +316,9 @@ def test_trees_render_in_both_dialects(demo: Demo) -> None:
     and percentiles are exact (no PERCENTILE_APPROX, no DuckDB QUANTILE, which is discrete)."""
     span = demo.reference.period("asof")
     for name, m in demo.catalog.metrics.items():
-        tree = compile_metric(m, demo.catalog, span, demo.conditions["Buyers"], demo.shape)
+        tree = compile_metric(
+            m, demo.catalog, span, demo.conditions["Buyers"], demo.shape, as_of="2025-06-30"
+        )
         for dialect in ("duckdb", "spark"):
             sql = tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
             assert "APPROX" not in sql.upper() and "QUANTILE" not in sql.upper(), name
@@ -333,7 +364,15 @@ def test_golden_values_equal_on_duckdb(golden) -> None:
     problems = []
     for period, names in by_period.items():
         span = reference.period(period)
-        got = metric_table(engine, names, span, cohorts, catalog=reference.catalog, shape=shape)
+        got = metric_table(
+            engine,
+            names,
+            span,
+            cohorts,
+            catalog=reference.catalog,
+            shape=shape,
+            as_of=reference.as_of,
+        )
         for name in names:
             for label, value in zip(got["cohort"], got[name], strict=True):
                 want = reference.value(name, span, masks[label])
@@ -554,7 +593,15 @@ def test_metrics_equal_on_spark(demo: Demo, frame: pd.DataFrame, request) -> Non
         span = demo.reference.period(period)
         names = [n for n, m in demo.catalog.metrics.items() if span.kind in m.periods]
         cohorts = {label: demo.conditions[label] for label in SPARK_COHORTS}
-        got = metric_table(engine, names, span, cohorts, catalog=demo.catalog, shape=demo.shape)
+        got = metric_table(
+            engine,
+            names,
+            span,
+            cohorts,
+            catalog=demo.catalog,
+            shape=demo.shape,
+            as_of=demo.reference.as_of,
+        )
         problems += demo.compare(got, names, span)
     assert not problems, f"{len(problems)} values differ:\n" + "\n".join(problems[:20])
     check_masks(engine, frame, EXPRESSIONS, "expression_cases")

@@ -37,19 +37,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _demo_headlines(data: Path, car_dir: Path, as_of) -> None:
-    """A few catalog metrics as of the CAR date and the last year's reconciliation."""
+    """A few catalog metrics as of the CAR date, from the query engine every view reads (so
+    ``profiler summary`` shows the same figures), and the last year's reconciliation as of
+    the same date."""
     import pandas as pd
 
-    from profiler.catalog import load_catalog
+    from profiler import views
     from profiler.loading import load_sources
-    from profiler.metrics import MetricEngine
     from profiler.periods import months_between
+    from profiler.query import QueryEngine
     from profiler.reconcile import reconcile
-    from profiler.store import read_car
 
-    catalog = load_catalog()
-    source = load_sources(data)
-    engine = MetricEngine(catalog, source=source, car=read_car(car_dir), as_of=as_of)
+    engine = QueryEngine.open(car_dir)
     names = [
         "customers",
         "buyers",
@@ -59,16 +58,16 @@ def _demo_headlines(data: Path, car_dir: Path, as_of) -> None:
         "lapsed_share",
         "clv_12m_total",
     ]
-    table = engine.table(names, "asof").drop(columns=["cohort"])
-    _print_table(table.melt(id_vars="period", var_name="metric"), floatfmt="{:,.2f}")
+    table = views.summary(engine, "asof", cohorts=[engine.cohorts.base], metrics=names)
+    _print_table(table[["period", "metric", "value"]], floatfmt="{:,.2f}")
     last = as_of - pd.Timedelta(days=1)
     months = months_between(f"{last - pd.DateOffset(months=11):%Y-%m}", f"{last:%Y-%m}")
-    recon = reconcile(source, catalog, months)
+    recon = reconcile(load_sources(data), engine.catalog, months, as_of=as_of)
     verdict = (
         "every cell reconciles" if recon.passed else f"{len(recon.failures)} cells do not reconcile"
     )
     print(
-        f"Reconciliation {months[0].label} to {months[-1].label}: {len(recon.table):,} cells, {verdict} ({catalog.stamp})"
+        f"Reconciliation {months[0].label} to {months[-1].label} as of {as_of:%Y-%m-%d}: {len(recon.table):,} cells, {verdict} ({engine.catalog.stamp})"
     )
 
 

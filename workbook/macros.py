@@ -98,7 +98,9 @@ def reconciliation_extras(
     source = load_sources(data_dir)
     last = last_complete_month(engine)
     span = months_between(f"{last - pd.DateOffset(months=months - 1):%Y-%m}", f"{last:%Y-%m}")
-    return {"reconciliation": reconcile(source, engine.catalog, span).table, "source": source}
+    # As of the CAR's date: the reconciliation explains the figures the other sheets show.
+    table = reconcile(source, engine.catalog, span, as_of=engine.as_of).table
+    return {"reconciliation": table, "source": source}
 
 
 def holdout_extras(engine: QueryEngine, source: Any, weeks: int = 52) -> dict[str, Any]:
@@ -109,11 +111,11 @@ def holdout_extras(engine: QueryEngine, source: Any, weeks: int = 52) -> dict[st
     from profiler.clv import clv_validation_table, fit_clv, summary_from_transactions
     from profiler.facts import order_facts
 
-    facts = order_facts(source)
+    facts = order_facts(source, engine.as_of)  # the lines as the CAR saw them at its date
     kept = facts[facts["status"] == "completed"]
     calibration_end = engine.as_of - pd.Timedelta(weeks=weeks)
     summary = summary_from_transactions(
-        kept[kept["ordered_at"] < engine.as_of + pd.Timedelta(days=1)],
+        kept,
         customer_id_col="customer_id",
         datetime_col="ordered_at",
         monetary_value_col="net_gbp",

@@ -23,24 +23,33 @@ SUMMED = (
     "cancelled_value",
     "cancelled_lines",
 )
+# The summed measures that are money: summed in whole pence (exact in a double below 2**53).
+MONEY = ("spend", "gross_spend", "full_price_spend", "returns_value", "cancelled_value")
 
 
 BLOCK = 512  # customers accumulated in cache before being written out
 
 
 @njit(cache=True, nogil=True)
-def _flush(blk, oblk, out, orders_out, start, count_orders):  # noqa: ANN001, ANN202
-    """Write a block of customers' cells out (sequentially per cell) and clear the block."""
-    n = out.shape[3]
-    n_slots, n_periods, n_levels = out.shape[0], out.shape[1], out.shape[2]
+def _flush(blk, oblk, money_out, count_out, orders_out, start, n, count_orders):  # noqa: ANN001, ANN202
+    """Write a block of customers' cells out (sequentially per cell) and clear the block.  The
+    block's first slots are the money measures (``money_out``), the rest counts (``count_out``,
+    rounded to its type once: whole numbers below 2**24 are exact in float32)."""
+    n_money, n_periods, n_levels = money_out.shape[0], money_out.shape[1], money_out.shape[2]
+    n_slots = n_money + count_out.shape[0]
     stop = min(start + blk.shape[0], n)
     for s_ in range(n_slots):
         for p in range(n_periods):
             for lv in range(n_levels):
                 cell = (s_ * n_periods + p) * n_levels + lv
-                for c in range(start, stop):
-                    out[s_, p, lv, c] = blk[c - start, cell]
-                    blk[c - start, cell] = 0.0
+                if s_ < n_money:
+                    for c in range(start, stop):
+                        money_out[s_, p, lv, c] = blk[c - start, cell]
+                        blk[c - start, cell] = 0.0
+                else:
+                    for c in range(start, stop):
+                        count_out[s_ - n_money, p, lv, c] = blk[c - start, cell]
+                        blk[c - start, cell] = 0.0
     if count_orders:
         for p in range(n_periods):
             for lv in range(n_levels):
@@ -56,9 +65,9 @@ def grid_sums(
     order,
     codes,
     bins,
-    net,
+    net_pence,
     qty,
-    gross,
+    gross_pence,
     full_price,
     kept,
     returned,
@@ -66,20 +75,24 @@ def grid_sums(
     slots,
     bin_periods,
     bin_period_count,
-    n_levels,
-    out,
+    n,
+    money_out,
+    count_out,
     orders_out,
     count_orders,
 ):  # noqa: ANN001, ANN201
     """Accumulate the summed measures (and orders) of one grid.
 
-    out[slot, period, level, customer] receives each summed measure whose ``slots`` entry is not
-    -1; orders_out[period, level, customer] counts orders with a kept line in the level.  Lines
-    must be sorted by customer, then order.  Every cell of ``out`` (and of ``orders_out`` when
-    counting orders) is written, so they may start uninitialised.
+    ``slots[m]`` is the slot of ``SUMMED[m]`` (-1: not wanted): slots below
+    ``len(money_out)`` are money, summed in whole pence into money_out[slot, period, level,
+    customer] (float64: a sum of whole pence is exact in a double below 2**53 pence); the others
+    are counts, into count_out[slot - len(money_out), ...].  orders_out[period, level, customer]
+    counts orders with a kept line in the level.  Lines must be sorted by customer, then order.
+    Every cell of the outputs (orders_out when counting orders) is written, so they may start
+    uninitialised.
     """
-    n = out.shape[3]
-    n_slots, n_periods = out.shape[0], out.shape[1]
+    n_periods, n_levels = money_out.shape[1], money_out.shape[2]
+    n_slots = money_out.shape[0] + count_out.shape[0]
     blk = np.zeros((BLOCK, n_slots * n_periods * n_levels))
     oblk = np.zeros((BLOCK, n_periods * n_levels))
     seen = np.zeros(n_levels, dtype=np.bool_)
@@ -89,7 +102,7 @@ def grid_sums(
     for i in range(len(cust)):
         c = cust[i]
         while c >= start + BLOCK:
-            _flush(blk, oblk, out, orders_out, start, count_orders)
+            _flush(blk, oblk, money_out, count_out, orders_out, start, n, count_orders)
             start += BLOCK
         if order[i] != current_order:
             current_order = order[i]
@@ -100,14 +113,14 @@ def grid_sums(
         r = c - start
         b = bins[i]
         k_i = kept[i]
-        values[0] = net[i] if k_i else 0.0
+        values[0] = net_pence[i] if k_i else 0.0
         values[1] = qty[i] if k_i else 0.0
         values[2] = 1.0 if k_i else 0.0
-        values[3] = gross[i] if k_i else 0.0
-        values[4] = net[i] if (k_i and full_price[i]) else 0.0
-        values[5] = net[i] if returned[i] else 0.0
+        values[3] = gross_pence[i] if k_i else 0.0
+        values[4] = net_pence[i] if (k_i and full_price[i]) else 0.0
+        values[5] = net_pence[i] if returned[i] else 0.0
         values[6] = 1.0 if returned[i] else 0.0
-        values[7] = net[i] if cancelled[i] else 0.0
+        values[7] = net_pence[i] if cancelled[i] else 0.0
         values[8] = 1.0 if cancelled[i] else 0.0
         for j in range(bin_period_count[b]):
             p = bin_periods[b, j]
@@ -120,5 +133,5 @@ def grid_sums(
             for j in range(bin_period_count[b]):
                 oblk[r, bin_periods[b, j] * n_levels + lv] += 1.0
     while start < n:
-        _flush(blk, oblk, out, orders_out, start, count_orders)
+        _flush(blk, oblk, money_out, count_out, orders_out, start, n, count_orders)
         start += BLOCK

@@ -20,6 +20,7 @@ from ..clv import (
     fit_clv,
     summary_from_transactions,
 )
+from ..facts import pounds
 from ..features import ColumnDef
 from ._util import share_bands
 
@@ -78,15 +79,11 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
     ]
 
 
-MICRO = 1_000_000  # order amounts are summed in whole millionths of a pound
-
-
 def compute(ctx: CarContext) -> dict[str, Any]:
-    net = ctx.facts["net_gbp"].to_numpy(dtype=np.float64)
-    kept_net = np.where(ctx.kept, np.floor(net * MICRO), 0.0)
-    order_net = (
+    kept_net = np.where(ctx.kept, ctx.facts["net_pence"].to_numpy(), 0)
+    order_net = pounds(
         np.add.reduceat(kept_net, ctx.order_starts) if len(ctx.order_starts) else kept_net
-    ) / MICRO
+    )
     keep = ctx.order_kept
     transactions = pd.DataFrame(
         {
@@ -104,10 +101,9 @@ def from_transactions(ctx: CarContext, transactions: pd.DataFrame) -> dict[str, 
     the analytical layer; only the transactions come from the engine.
 
     The Gamma-Gamma likelihood is flat enough that a last-bit difference in its inputs moves
-    the estimates by about 1e-8, so engines must hand over identical inputs: each line's net
-    GBP is truncated to whole millionths of a pound (``MICRO``) and an order's amount is their
-    exact integer sum, and orders are sorted by customer, time and amount before the
-    per-customer sums.
+    the estimates by about 1e-8, so engines must hand over identical inputs: an order's amount
+    is the exact sum of its kept lines' whole pence (profiler/facts.py), as pounds, and orders
+    are sorted by customer, time and amount before the per-customer sums.
     """
     keys = (
         transactions["customer_id"].to_numpy(),

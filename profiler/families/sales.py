@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..car_context import CarContext
 from ..contract import TABLES
+from ..facts import PENCE
 from ..features import ColumnDef, slug
 from . import _kernels
 from ._util import ratio
@@ -114,9 +115,9 @@ def _slice_codes(ctx: CarContext, slice_name: str, level_names: list[str]) -> np
 def compute(ctx: CarContext) -> dict[str, Any]:
     facts = ctx.facts
     inputs = {
-        "net": facts["net_gbp"].to_numpy(dtype=np.float64),
+        "net": facts["net_pence"].to_numpy(),
         "qty": facts["quantity"].to_numpy(dtype=np.float64),
-        "gross": facts["gross_gbp"].to_numpy(dtype=np.float64),
+        "gross": facts["gross_pence"].to_numpy(),
         "full_price": facts["discount"].to_numpy(dtype=np.float64) == 0,
     }
     order = np.zeros(len(facts), dtype=np.int64)
@@ -133,18 +134,24 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     return out
 
 
+def count_dtype(slice_name: str) -> type:
+    """The type of a grid's counts and ratios: float32 outside the total slice (whole numbers
+    below 2**24 are exact; ratios keep about 7 digits), float64 in it.  Money is always float64
+    (see ``grid_columns``)."""
+    return np.float64 if slice_name == "total" else np.float32
+
+
 def _compute_grid(
     ctx: CarContext, grid: dict[str, Any], inputs: dict[str, np.ndarray], order: np.ndarray
 ) -> dict[str, Any]:
     """The columns of one slice x measures x periods grid, in one compiled pass over the lines."""
-    short = ctx.spec["slice_names"]
     n = ctx.n
     slice_name = grid["slice"]
     level_names = levels(ctx, slice_name)
     k = len(level_names)
     codes = _slice_codes(ctx, slice_name, level_names)
     need = _needed(grid["measures"])
-    dtype = np.float64 if slice_name == "total" else np.float32
+    dtype = count_dtype(slice_name)
     periods = tuple(grid["periods"])
     bin_of, n_bins, members = ctx.line_bins(periods)
     bin_periods = np.full((n_bins, len(periods)), -1, dtype=np.int64)
@@ -153,11 +160,12 @@ def _compute_grid(
         for b in members[p]:
             bin_periods[b, bin_count[b]] = pi
             bin_count[b] += 1
-    summed = [m for m in _kernels.SUMMED if m in need]
-    slots = np.array(
-        [summed.index(m) if m in summed else -1 for m in _kernels.SUMMED], dtype=np.int64
-    )
-    out_block = np.empty((max(len(summed), 1), len(periods), k, n), dtype=dtype)
+    money = [m for m in _kernels.SUMMED if m in need and m in _kernels.MONEY]
+    counted = [m for m in _kernels.SUMMED if m in need and m not in _kernels.MONEY]
+    slot_of = {m: i for i, m in enumerate(money + counted)}
+    slots = np.array([slot_of.get(m, -1) for m in _kernels.SUMMED], dtype=np.int64)
+    money_block = np.empty((len(money), len(periods), k, n), dtype=np.float64)
+    count_block = np.empty((len(counted), len(periods), k, n), dtype=dtype)
     orders_block = (
         np.empty((len(periods), k, n), dtype=dtype)
         if "orders" in need
@@ -178,40 +186,59 @@ def _compute_grid(
         slots,
         bin_periods,
         bin_count,
-        k,
-        out_block,
+        n,
+        money_block,
+        count_block,
         orders_block,
         "orders" in need,
     )
-    sums = {m: out_block[summed.index(m)] for m in summed}
+    sums = {m: money_block[i] for i, m in enumerate(money)}
+    sums.update({m: count_block[i] for i, m in enumerate(counted)})
     if "orders" in need:
         sums["orders"] = orders_block
-    return grid_columns(grid, level_names, sums, dtype, short)
+    return grid_columns(grid, level_names, sums, ctx.spec)
 
 
 def grid_columns(
     grid: dict[str, Any],
     level_names: list[str],
     sums: dict[str, np.ndarray],
-    dtype: type,
-    short: dict[str, str],
+    spec: dict[str, Any],
 ) -> dict[str, np.ndarray]:
-    """A grid's columns from its period sums (measure -> periods x levels x customers), with
-    the derived measures; every engine's sales grid ends here (profiler/sql/sales.py too)."""
+    """A grid's columns from its period sums (measure -> periods x levels x customers; money in
+    whole pence, as float64), with the derived measures; every engine's sales grid ends here
+    (profiler/sql/sales.py too), so both give the same bits.
+
+    Money columns (unit ``gbp``) are float64 pounds in every slice: a sum of whole pence / 100,
+    the double nearest the exact figure (float32 would lose pennies above about GBP 83,000).
+    Counts and ratios are ``count_dtype``."""
+    dtype = count_dtype(grid["slice"])
+    money = {m for m, what in spec["measures"].items() if what["unit"] == "gbp"}
+    # Measures made from pence first (differences and ratios), then the pence become pounds.
+    made = {m: derive(m, sums) for m in grid["measures"] if m not in sums and m != "aov"}
+    for m in _kernels.MONEY:
+        if m in sums:
+            np.divide(sums[m], PENCE, out=sums[m])
+    if "discount_value" in made:
+        made["discount_value"] = made["discount_value"] / PENCE
+    if "aov" in grid["measures"]:
+        made["aov"] = ratio(sums["spend"], sums["orders"])  # pounds per order, as the catalog's
     out: dict[str, np.ndarray] = {}
     for measure in grid["measures"]:
-        block = np.ascontiguousarray(derive(measure, sums), dtype=dtype)  # (periods, k, n)
+        values = made[measure] if measure in made else sums[measure]
+        kind = np.float64 if measure in money else dtype
+        block = np.ascontiguousarray(values, dtype=kind)  # (periods, k, n)
         for pi, period in enumerate(grid["periods"]):
             for j, level in enumerate(level_names):
-                out[column_name(measure, grid["slice"], level, period, short)] = block[pi, j]
+                out[column_name(measure, grid["slice"], level, period, spec["slice_names"])] = (
+                    block[pi, j]
+                )
     return out
 
 
 def derive(measure: str, s: dict[str, np.ndarray]) -> np.ndarray:
-    """A measure from its period sums, in their type (float32 outside the total slice, each
-    step rounded)."""
-    if measure == "aov":
-        return ratio(s["spend"], s["orders"])
+    """A measure made from the period sums (money in whole pence): the discount in pence, and
+    the shares and rates (the same whatever the unit)."""
     if measure == "discount_value":
         return s["gross_spend"] - s["spend"]
     if measure == "discount_share":
@@ -220,4 +247,4 @@ def derive(measure: str, s: dict[str, np.ndarray]) -> np.ndarray:
         return ratio(s["full_price_spend"], s["spend"])
     if measure == "return_rate":
         return ratio(s["returns_value"], s["spend"] + s["returns_value"])
-    return s[measure]
+    raise KeyError(measure)

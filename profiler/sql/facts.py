@@ -1,9 +1,11 @@
 """Order facts in SQL: the relation every sales figure starts from, as profiler/facts.py defines it.
 
-``order_facts`` is every accepted order line joined to its product, in GBP (the metric catalog's
-rows).  ``car_facts`` cuts them at the as-of day D and adds the line's state as of D, as
-profiler/car_context.py does: a line returned after D is still kept, and ``population`` is every
-customer with a line or an account opened on or before D.
+``order_facts`` is ``facts.order_facts`` written in SQL, for engines that hold the order lines
+(they never enter this process): every accepted order line ordered on or before D, joined to its
+product, in whole pence and pounds of GBP (``minor_units``: the same rounding, to the bit), with
+its status as of D (a line returned after D is completed, its returned_at empty).  ``car_facts``
+adds the line's state as booleans (kept, returned, cancelled), as profiler/car_context.py does,
+and ``population`` is every customer with a line or an account opened on or before D.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pandas as pd
 from sqlglot import exp
 
 from ..contract import TABLES
-from ..facts import PRODUCT_ATTRIBUTES
+from ..facts import HALF_TOLERANCE, PENCE, PRODUCT_ATTRIBUTES
 
 DAY = pd.Timedelta(days=1)
 
@@ -123,22 +125,70 @@ def _product_attribute(name: str, shape: FactsShape) -> exp.Expression:
     return exp.func("COALESCE", value, text(default)) if default is not None else value
 
 
-def order_facts(shape: FactsShape) -> exp.Select:
-    """Every accepted order line with its product's attributes and GBP amounts."""
+def double_literal(value: float) -> exp.Cast:
+    """A DOUBLE literal with exactly the bits of ``value`` (its shortest repr, parsed)."""
+    return exp.cast(text(repr(float(value))), "DOUBLE")
+
+
+def minor_units(amount: exp.Expression, rate: exp.Expression) -> exp.Cast:
+    """``facts.to_minor_units`` in SQL: amount x rate in whole pence (BIGINT), half away from
+    zero, with the same doubles in the same order, so every engine gets the same pence."""
+    value = exp.Mul(
+        this=exp.Mul(this=paren(amount), expression=paren(rate)), expression=double_literal(PENCE)
+    )
+    size = exp.Abs(this=value)
+    whole = as_double(exp.Floor(this=size.copy()))
+    near_half = exp.Sub(
+        this=double_literal(0.5),
+        expression=exp.Mul(this=size.copy(), expression=double_literal(HALF_TOLERANCE)),
+    )
+    up = case(
+        exp.GTE(this=exp.Sub(this=size.copy(), expression=whole.copy()), expression=near_half),
+        double_literal(1.0),
+        double_literal(0.0),
+    )
+    magnitude = exp.paren(exp.Add(this=whole.copy(), expression=up))
+    signed = case(
+        exp.LT(this=value.copy(), expression=double_literal(0.0)),
+        exp.Neg(this=magnitude),
+        magnitude.copy(),
+    )
+    return exp.cast(signed, "BIGINT")
+
+
+def pounds(pence: exp.Expression) -> exp.Div:
+    """Whole pence as pounds: pence / 100 in doubles (``facts.pounds``)."""
+    return exp.Div(this=as_double(pence), expression=double_literal(PENCE))
+
+
+def order_facts(shape: FactsShape, as_of: pd.Timestamp | None = None) -> exp.Select:
+    """Every accepted order line ordered on or before D, in its state as of D, with its
+    product's attributes and GBP amounts (``facts.order_facts``); ``as_of=None``: every line as
+    the data stands."""
     fx = col("fx_to_reporting", "l")
-    net = exp.Mul(this=col("net_amount", "l"), expression=fx)
+    net = col("net_amount", "l")
     if shape.has_unit_price:
         list_value = exp.Mul(
-            this=exp.Mul(this=as_double(col("quantity", "l")), expression=col("unit_price", "l")),
-            expression=fx,
+            this=as_double(col("quantity", "l")), expression=col("unit_price", "l")
         )
         gross = exp.func("COALESCE", list_value, net.copy())
     else:
-        keep = exp.paren(exp.Sub(this=number(1.0), expression=col("discount", "l")))
+        keep = exp.paren(exp.Sub(this=double_literal(1.0), expression=col("discount", "l")))
         gross = case(
             exp.GT(this=keep, expression=number(0)),
             exp.Div(this=net.copy(), expression=keep.copy()),
             net.copy(),
+        )
+    status, returned_at = col("status", "l"), col("returned_at", "l")
+    if as_of is not None:
+        cutoff = timestamp(pd.Timestamp(as_of).normalize() + DAY)
+        back = exp.func("COALESCE", exp.LT(this=returned_at, expression=cutoff), exp.false())
+        not_back = exp.and_(
+            exp.EQ(this=col("status", "l"), expression=text("returned")), exp.not_(back)
+        )
+        status = case(not_back, text("completed"), col("status", "l"))
+        returned_at = case(
+            not_back.copy(), exp.cast(exp.null(), "TIMESTAMP"), col("returned_at", "l")
         )
     line_columns = [
         "customer_id",
@@ -152,14 +202,19 @@ def order_facts(shape: FactsShape) -> exp.Select:
         "quantity",
         "discount",
         "currency",
-        "status",
-        "returned_at",
+        "net_amount",
     ]
+    net_pence = minor_units(net.copy(), fx)
+    gross_pence = minor_units(gross, fx.copy())
     select = exp.select(
         *(col(c, "l").as_(c) for c in line_columns),
+        status.as_("status"),
+        returned_at.as_("returned_at"),
         *(_product_attribute(a, shape).as_(a) for a in PRODUCT_ATTRIBUTES),
-        net.as_("net_gbp"),
-        gross.as_("gross_gbp"),
+        net_pence.as_("net_pence"),
+        gross_pence.as_("gross_pence"),
+        pounds(net_pence.copy()).as_("net_gbp"),
+        pounds(gross_pence.copy()).as_("gross_gbp"),
         exp.TimestampTrunc(this=col("ordered_at", "l"), unit=exp.var("MONTH")).as_("month"),
     ).from_(exp.to_table("order_lines").as_("l"))
     if shape.has_products:
@@ -171,37 +226,26 @@ def order_facts(shape: FactsShape) -> exp.Select:
             on=exp.EQ(this=left, expression=right),
             join_type="LEFT",
         )
+    if as_of is not None:
+        cutoff = timestamp(pd.Timestamp(as_of).normalize() + DAY)
+        select = select.where(exp.LT(this=col("ordered_at", "l"), expression=cutoff))
     return select
 
 
 def car_facts(shape: FactsShape, as_of: pd.Timestamp) -> exp.Select:
-    """Order facts ordered on or before D, with each line's state as of D.
+    """Order facts as of D with each line's state as booleans: kept (completed as of D),
+    returned (came back on or before D), cancelled."""
 
-    kept: completed, or returned after D (or with no return date); returned: came back on or
-    before D; cancelled: cancelled.
-    """
-    cutoff = timestamp(as_of + DAY)
-    status = col("status")
-    back_by_d = exp.func(
-        "COALESCE", exp.LT(this=col("returned_at"), expression=cutoff.copy()), exp.false()
-    )
-    is_returned = exp.EQ(this=status.copy(), expression=text("returned"))
-    kept = exp.or_(
-        exp.EQ(this=status.copy(), expression=text("completed")),
-        exp.and_(is_returned.copy(), exp.not_(back_by_d.copy())),
-    )
-    return (
-        exp.select(
-            exp.Star(),
-            exp.func("COALESCE", kept, exp.false()).as_("kept"),
-            exp.func("COALESCE", exp.and_(is_returned, back_by_d), exp.false()).as_("returned"),
-            exp.func(
-                "COALESCE", exp.EQ(this=status.copy(), expression=text("cancelled")), exp.false()
-            ).as_("cancelled"),
-        )
-        .from_(order_facts(shape).subquery("facts"))
-        .where(exp.LT(this=col("ordered_at"), expression=cutoff))
-    )
+    def flag(name: str) -> exp.Expression:
+        is_it = exp.EQ(this=col("status"), expression=text(name))
+        return exp.func("COALESCE", is_it, exp.false())
+
+    return exp.select(
+        exp.Star(),
+        flag("completed").as_("kept"),
+        flag("returned").as_("returned"),
+        flag("cancelled").as_("cancelled"),
+    ).from_(order_facts(shape, as_of).subquery("facts"))
 
 
 def population(has_customers: bool, as_of: pd.Timestamp) -> exp.Expression:

@@ -53,13 +53,24 @@ import pyarrow as pa
 from sqlglot import exp
 
 from .. import expressions
-from ..catalog import Catalog, Metric, load_catalog
+from ..catalog import SOURCES, Catalog, Metric, load_catalog
 from ..cohorts import INTERSECTION, CohortSet, columns_used
 from ..errors import ProfilerError
+from ..facts import pence_column
 from ..periods import Period, asof_period, parse_period
 from .engines import SqlEngine
 from .expr import double, literal, to_mask
-from .facts import FactsShape, case, col, number, order_facts, text, timestamp, window
+from .facts import (
+    FactsShape,
+    case,
+    col,
+    number,
+    order_facts,
+    pounds,
+    text,
+    timestamp,
+    window,
+)
 
 __all__ = [
     "CAR_TABLE",
@@ -83,10 +94,13 @@ _MICROSECONDS_PER_DAY = 86_400_000_000
 # sources
 
 
-def purchase_lines(shape: FactsShape, lapsed_days: int = 545) -> list[tuple[str, exp.Select]]:
-    """The metrics' ``order_lines``, as named CTEs: order facts plus the purchase markers.
+def purchase_lines(
+    shape: FactsShape, lapsed_days: int = 545, as_of: pd.Timestamp | None = None
+) -> list[tuple[str, exp.Select]]:
+    """The metrics' ``order_lines``, as named CTEs: order facts as of D (``facts.order_facts``;
+    None: as the data stands) plus the purchase markers.
 
-    kept: completed; first_purchase: the line is kept and its order is the customer's first kept
+    kept: completed as of D; first_purchase: the line is kept and its order is the customer's first kept
     order; days_since_previous_purchase: fractional days since the customer's previous kept
     order (NULL on the first, and on lines not kept); lapses_at: the day the customer turns
     lapsed after this order (its day + ``lapsed_days``) unless the next kept order comes before
@@ -95,7 +109,9 @@ def purchase_lines(shape: FactsShape, lapsed_days: int = 545) -> list[tuple[str,
     kept = exp.func(
         "COALESCE", exp.EQ(this=col("status"), expression=text("completed")), exp.false()
     )
-    lines = exp.select(exp.Star(), kept.as_("kept")).from_(order_facts(shape).subquery("facts"))
+    lines = exp.select(exp.Star(), kept.as_("kept")).from_(
+        order_facts(shape, as_of).subquery("facts")
+    )
 
     # One row per kept order: its customer and time, from its first kept line.
     first_line = window(exp.RowNumber(), [col("order_id")], [col("line_id")], nulls_first=True)
@@ -208,18 +224,21 @@ def compile_metric(
     cohort_condition: exp.Expression | None = None,
     shape: FactsShape | None = None,
     lapsed_days: int = 545,
+    as_of: str | pd.Timestamp | None = None,
 ) -> exp.Select:
     """One query returning one row, ``value``: the metric for the cohort and period.
 
     ``period`` is a ``Period`` (``asof_period(day)`` for the CAR's date) or its written form.
     ``cohort_condition`` is a condition over the ``car`` table (``cohort_condition(cohorts,
     name)``), or None for everyone.  ``shape`` (``FactsShape.of(source)``) is needed for metrics
-    over order lines.  A period the metric does not support is refused, as MetricEngine does.
+    over order lines.  ``as_of`` is the day the sources are read as of (MetricEngine's): order
+    facts as of D, surveys and interactions up to D; None: as the data stands.  A period the
+    metric does not support is refused, as MetricEngine does.
     """
     m = catalog.get(metric) if isinstance(metric, str) else metric
-    span = _period(period, None)
+    span = _period(period, as_of)
     _check_period(m, span)
-    plan = _Plan(catalog, span, shape, lapsed_days, [cohort_condition], grouped=False)
+    plan = _Plan(catalog, span, shape, lapsed_days, [cohort_condition], False, _day(as_of))
     return plan.query({"value": m})
 
 
@@ -230,11 +249,13 @@ def compile_metrics(
     cohorts: list[exp.Expression | None],
     shape: FactsShape | None = None,
     lapsed_days: int = 545,
+    as_of: str | pd.Timestamp | None = None,
 ) -> exp.Select:
     """Many metrics for many cohorts in one query: one row per cohort, ``_cohort`` (its position
     in ``cohorts``) then one column per metric.  Each source is read once, its rows repeated
     for every cohort their customer is in."""
-    plan = _Plan(catalog, _period(period, None), shape, lapsed_days, list(cohorts), grouped=True)
+    span = _period(period, as_of)
+    plan = _Plan(catalog, span, shape, lapsed_days, list(cohorts), True, _day(as_of))
     return plan.query({name: catalog.get(name) for name in names})
 
 
@@ -244,7 +265,7 @@ def catalog_columns(catalog: Catalog) -> dict[str, set[str]]:
     for m in catalog.metrics.values():
         if m.source:
             used = out.setdefault(m.source, {"customer_id"})
-            used |= {c for c in (m.column, m.date_column) if c}
+            used |= {c for c in (m.column, pence_column(m.source, m.column), m.date_column) if c}
             if m.filter:
                 used |= expressions.names(expressions.parse(m.filter))
     return out
@@ -273,14 +294,15 @@ def metric_table(
     (cohort, period, one column per metric; the catalog stamp in ``attrs``).
 
     ``cohorts`` maps labels to conditions over ``car`` (None: everyone, the default).  A period
-    is a ``Period`` or its written form; ``"asof"`` needs ``as_of``.
+    is a ``Period`` or its written form; ``"asof"`` needs ``as_of``, the day the sources are
+    read as of (as ``MetricEngine(as_of=...)``).
     """
     catalog = catalog or load_catalog()
     span = _period(period, as_of)
     cohorts = cohorts or {"all customers": None}
     for name in names:
         _check_period(catalog.get(name), span)
-    query = compile_metrics(names, catalog, span, list(cohorts.values()), shape, lapsed_days)
+    query = compile_metrics(names, catalog, span, list(cohorts.values()), shape, lapsed_days, as_of)
     result = engine.run(query).to_pandas().set_index(KEY).sort_index()
     labels = list(cohorts)
     columns: dict[str, Any] = {"cohort": labels, "period": span.label}
@@ -299,6 +321,10 @@ def _period(period: str | Period, as_of: str | pd.Timestamp | None) -> Period:
             raise ProfilerError("No as-of date: give a period, or as_of.")
         return asof_period(pd.Timestamp(as_of))
     return parse_period(period)
+
+
+def _day(as_of: str | pd.Timestamp | None) -> pd.Timestamp | None:
+    return pd.Timestamp(as_of).normalize() if as_of is not None else None
 
 
 def _check_period(m: Metric, span: Period) -> None:
@@ -326,6 +352,7 @@ class _Plan:
     lapsed_days: int
     cohorts: list[exp.Expression | None]
     grouped: bool
+    as_of: pd.Timestamp | None = None  # sources as of the end of this day (None: all rows)
     leaves: dict[str, _Leaf] = field(default_factory=dict)
     sources: dict[str, list[Metric]] = field(default_factory=dict)
 
@@ -357,7 +384,7 @@ class _Plan:
         if "order_lines" in self.sources:
             if self.shape is None:
                 raise ProfilerError("Metrics over order lines need the sources' FactsShape.")
-            out += purchase_lines(self.shape, self.lapsed_days)
+            out += purchase_lines(self.shape, self.lapsed_days, self.as_of)
         if self.grouped and any(c is not None for c in self.cohorts):
             out.append((MEMBERS, self.members()))
         return out
@@ -495,12 +522,15 @@ class _Plan:
             distinct = exp.Count(this=exp.Distinct(expressions=[only(col(m.column or ""))]))
             return [exp.cast(distinct, "DOUBLE").as_(m.name, quoted=True)]
         value = _number(col(m.column or ""))
+        pence = pence_column(m.source, m.column)
         if agg == "sum":
             rows = (
                 exp.Count(this=only(number(1))) if when is not None else exp.Count(this=exp.Star())
             )
+            # Money: whole pence summed exactly (as integers), then shown in pounds.
+            total = pounds(exp.Sum(this=only(col(pence)))) if pence else exp.Sum(this=only(value))
             return [
-                exp.Sum(this=only(value)).as_(m.name, quoted=True),
+                total.as_(m.name, quoted=True),
                 rows.as_(f"{m.name}__rows", quoted=True),
             ]
         return [exp.Avg(this=only(value)).as_(m.name, quoted=True)]  # mean
@@ -568,7 +598,10 @@ class _Plan:
         if date is not None and self.span.kind != "asof":
             parts.append(exp.GTE(this=col(date), expression=timestamp(self.span.start)))
         if date is not None:
-            parts.append(exp.LT(this=col(date), expression=timestamp(self.span.end)))
+            end = self.span.end
+            if self.as_of is not None:  # known at the end of D (MetricEngine._rows)
+                end = min(end, self.as_of + pd.Timedelta(days=1))
+            parts.append(exp.LT(this=col(date), expression=timestamp(end)))
         if m.filter:
             parts.append(to_mask(expressions.parse(m.filter)))
         return exp.and_(*parts) if parts else None
@@ -579,7 +612,11 @@ class _Plan:
         table = {"order_lines": ORDER_LINES, "customers": CAR_TABLE}.get(source, source)
         columns = _columns(source, self.sources.get(source, metrics))
         picked = [col(c, "s").as_(c, quoted=True) for c in columns]
-        base = exp.to_table(table).as_("s")
+        base: exp.Expression = exp.to_table(table).as_("s")
+        date = SOURCES.get(source)
+        if self.as_of is not None and date is not None and source != "order_lines":
+            known = exp.LT(this=col(date), expression=timestamp(self.as_of + pd.Timedelta(days=1)))
+            base = exp.select(exp.Star()).from_(table).where(known).subquery("s")
         if not self.grouped:
             (cohort,) = self.cohorts
             select = exp.select(*picked).from_(base)
@@ -614,7 +651,7 @@ def _columns(source: str, metrics: list[Metric]) -> list[str]:
     """The source columns the metrics read (customer_id first)."""
     out = {"customer_id": None}
     for m in metrics:
-        for name in (m.column, m.date_column):
+        for name in (m.column, pence_column(m.source, m.column), m.date_column):
             if name:
                 out[name] = None
         if m.filter:

@@ -13,22 +13,18 @@ from typing import Any
 import pandas as pd
 from sqlglot import exp
 
-from ..families.potential import MICRO, from_transactions
+from ..families.potential import from_transactions
 from .engines import SqlEngine
-from .facts import FactsShape, as_double, car_facts, case, col, number
+from .facts import FactsShape, car_facts, case, col, number, pounds
 from .lifecycle import FACTS, purchase_orders
 
 
 def kept_orders(shape: FactsShape, as_of: pd.Timestamp) -> exp.Select:
     """One row per order with a kept line on or before D (``lifecycle.purchase_orders``), with
-    net_amount: the exact sum of its kept lines' net GBP in whole millionths (see
+    net_amount: the exact sum of its kept lines' whole pence, in pounds (see
     ``from_transactions``)."""
-    micros = case(
-        col("kept"),
-        exp.Floor(this=exp.Mul(this=col("net_gbp"), expression=number(MICRO))),
-        number(0),
-    )
-    amount = exp.Div(this=as_double(exp.func("SUM", micros)), expression=number(MICRO))
+    pence = case(col("kept"), col("net_pence"), number(0))
+    amount = pounds(exp.func("SUM", pence))
     return purchase_orders(amount.as_("net_amount")).with_(FACTS, as_=car_facts(shape, as_of))
 
 

@@ -7,9 +7,11 @@ come back in long form and each period's sums are the sums of its bins' cells (`
 over customer and level): a reshape, not a definition, so it runs here rather than as a
 1,000-column SQL pivot, which took most of the engines' time.
 
-The sums are then stored as the pandas engine stores them (float32 outside the total slice:
-accumulated in double, rounded once) and the derived measures (AOV, shares, rates) come from
-``families.sales.grid_columns``, the pandas engine's own code, so both give the same numbers.
+Money is summed in whole pence (``net_pence``, ``gross_pence`` of the order facts: exact), counts
+as counts; the sums are then held as the pandas engine holds them (money in float64, counts
+float32 outside the total slice: accumulated in double, rounded once) and the columns and the
+derived measures (AOV, shares, rates) come from ``families.sales.grid_columns``, the pandas
+engine's own code, so both give the same bits.
 """
 
 from __future__ import annotations
@@ -21,24 +23,25 @@ import pandas as pd
 from sqlglot import exp
 
 from ..car_context import bin_members
-from ..families.sales import _needed
+from ..families._kernels import MONEY
+from ..families.sales import _needed, count_dtype
 from ..families.sales import grid_columns as pandas_grid_columns
 from .facts import FactsShape, as_double, car_facts, case, col, number, text, timestamp
 
-# The summed measures: their value on one fact line.
+# The summed measures: their value on one fact line (money in whole pence).
 _LINE_VALUES = {
-    "spend": lambda: case(col("kept"), col("net_gbp"), number(0)),
+    "spend": lambda: case(col("kept"), col("net_pence"), number(0)),
     "units": lambda: case(col("kept"), as_double(col("quantity")), number(0)),
     "lines": lambda: case(col("kept"), number(1), number(0)),
-    "gross_spend": lambda: case(col("kept"), col("gross_gbp"), number(0)),
+    "gross_spend": lambda: case(col("kept"), col("gross_pence"), number(0)),
     "full_price_spend": lambda: case(
         exp.and_(col("kept"), exp.EQ(this=col("discount"), expression=number(0))),
-        col("net_gbp"),
+        col("net_pence"),
         number(0),
     ),
-    "returns_value": lambda: case(col("returned"), col("net_gbp"), number(0)),
+    "returns_value": lambda: case(col("returned"), col("net_pence"), number(0)),
     "returned_lines": lambda: case(col("returned"), number(1), number(0)),
-    "cancelled_value": lambda: case(col("cancelled"), col("net_gbp"), number(0)),
+    "cancelled_value": lambda: case(col("cancelled"), col("net_pence"), number(0)),
     "cancelled_lines": lambda: case(col("cancelled"), number(1), number(0)),
 }
 
@@ -50,8 +53,9 @@ def cells_query(
     as_of: pd.Timestamp,
     shape: FactsShape,
 ) -> tuple[exp.Select, list[str]]:
-    """Per customer, level index and time bin of one slice: the summed measures (as doubles)
-    and the distinct kept orders.  Returns the query and its measure columns."""
+    """Per customer, level index and time bin of one slice: the summed measures (as doubles:
+    whole pence are exact in them) and the distinct kept orders.  Returns the query and its
+    measure columns."""
     slice_name = grid["slice"]
     need = _needed(grid["measures"])
     summed = [m for m in _LINE_VALUES if m in need]
@@ -113,16 +117,19 @@ def sql_grid_columns(
     slot = cells.column("level").to_numpy().astype(np.int64) * n + rows
     bins = cells.column("bin").to_numpy()
     _, members = bin_members(ctx.spec, ctx.as_of, periods)
-    dtype = np.float64 if slice_name == "total" else np.float32
-    sums = {m: np.empty((len(periods), k, n), dtype=dtype) for m in measures}
+    dtype = count_dtype(slice_name)
+    sums = {
+        m: np.empty((len(periods), k, n), dtype=np.float64 if m in MONEY else dtype)
+        for m in measures
+    }
     values = {m: cells.column(m).to_numpy() for m in measures}  # read once, not per period
     for pi, period in enumerate(periods):
         inside = np.isin(bins, members[period])
         where = slot[inside]
         for m in measures:
             total = np.bincount(where, weights=values[m][inside], minlength=k * n)
-            sums[m][pi] = total.reshape(k, n)  # rounded once to the column's type
-    return pandas_grid_columns(grid, level_names, sums, dtype, ctx.spec["slice_names"])
+            sums[m][pi] = total.reshape(k, n)  # counts rounded once to their type
+    return pandas_grid_columns(grid, level_names, sums, ctx.spec)
 
 
 def compute(engine, ctx, levels) -> dict[str, np.ndarray]:  # noqa: ANN001

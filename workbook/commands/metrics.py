@@ -130,9 +130,9 @@ def run_check(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     car_columns = None
     if args.car:
-        from profiler.car import read_car_columns
+        from profiler import store
 
-        car_columns = read_car_columns(args.car)
+        car_columns = store.open_generation(args.car).car_columns()
     problems = validate(catalog, car_columns)
     for problem in problems:
         print(problem)

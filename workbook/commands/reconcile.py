@@ -25,6 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="first", help="first month, YYYY-MM")
     p.add_argument("--to", dest="last", help="last month, YYYY-MM")
     p.add_argument(
+        "--as-of",
+        help="YYYY-MM-DD: reconcile what was known at the end of this day, the view a CAR built "
+        "as of it shows (default: the CAR's date with --car, else the last day of the data)",
+    )
+    p.add_argument(
+        "--car",
+        help="a CAR folder: reconcile as of its date, so the figures are those its views show",
+    )
+    p.add_argument(
         "--tolerance-pct",
         type=float,
         default=0.1,
@@ -46,9 +55,10 @@ def run(args: argparse.Namespace) -> int:
     if args.tolerance_pct < 0:
         raise UsageError("--tolerance-pct must be 0 or more.")
     months = parse_months(args.period, args.first, args.last)
+    as_of = _as_of(args.as_of, args.car)
     catalog = load_catalog(args.catalog)
     source = load_sources(args.data, progress=progress)
-    result = reconcile(source, catalog, months, args.tolerance_pct)
+    result = reconcile(source, catalog, months, args.tolerance_pct, as_of)
     table = result.table
     if args.csv:
         print_csv(table)
@@ -56,7 +66,12 @@ def run(args: argparse.Namespace) -> int:
         records = json.loads(table.to_json(orient="records"))
         print(
             json.dumps(
-                {"catalog": result.catalog, "tolerance_pct": args.tolerance_pct, "cells": records}
+                {
+                    "catalog": result.catalog,
+                    "as_of": f"{result.as_of:%Y-%m-%d}",
+                    "tolerance_pct": args.tolerance_pct,
+                    "cells": records,
+                }
             )
         )
     else:
@@ -64,11 +79,31 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
+def _as_of(text: str | None, car: str | None):  # noqa: ANN202 (a Timestamp or None)
+    """The day to reconcile as of: --as-of, else the CAR's date, else None (the data's end)."""
+    import pandas as pd
+
+    from profiler.errors import UsageError
+
+    if text is not None and car is not None:
+        raise UsageError("Give either --as-of or --car (whose date is the as-of date), not both.")
+    if text is not None:
+        try:
+            return pd.Timestamp(text).normalize()
+        except ValueError:
+            raise UsageError(f"--as-of '{text}' is not a date; expected YYYY-MM-DD.") from None
+    if car is not None:
+        from profiler.query import car_as_of
+
+        return car_as_of(car)
+    return None
+
+
 def _print_summary(result) -> None:
     table = result.table
     first, last = table["period"].min(), table["period"].max()
     print(
-        f"Reconciliation {first} to {last} ({result.catalog}), tolerance {result.tolerance_pct}% of the ledger"
+        f"Reconciliation {first} to {last} as of {result.as_of:%Y-%m-%d} ({result.catalog}), tolerance {result.tolerance_pct}% of the ledger"
     )
     by_month = (
         table.groupby(["period", "measure"], sort=True)[
