@@ -24,6 +24,16 @@ from .errors import BusyError, clip
 
 LOCK_NAME = ".lock"  # inside a locked folder
 
+# The command line a holder records: set by the command-line entry point (which may be called
+# with its own arguments, as the tests do), else this process's arguments.
+COMMAND: list[str] | None = None
+
+
+def set_command(argv: list[str]) -> None:
+    """Record the command this process runs, for a waiting writer's message."""
+    global COMMAND
+    COMMAND = ["profiler", *argv]
+
 
 def lock_path(target: str | Path) -> Path:
     """Where the lock of ``target`` lives: ``FOLDER/.lock`` for a folder, ``.NAME.lock``
@@ -56,7 +66,7 @@ def exclusive(target: str | Path, *, wait: float = 0) -> Iterator[None]:
 
 def _record_holder(path: Path) -> None:
     holder = {
-        "command": clip(" ".join(["profiler", *sys.argv[1:]]), 120),
+        "command": clip(" ".join(COMMAND or ["profiler", *sys.argv[1:]]), 120),
         "pid": os.getpid(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }

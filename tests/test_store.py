@@ -83,7 +83,7 @@ def figures(folder: Path) -> tuple[str, float, float]:
     return (
         generation.build_id,
         float(car["orders_ltd"].sum()),
-        float(activity.parts["net_sales.sum"].sum()),
+        float(activity.parts["net_sales.pence"].sum()),
     )
 
 

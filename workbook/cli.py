@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from profiler import locks
 from profiler.errors import ProfilerError, clip
 from profiler.memory import keep_freed_memory
 from profiler.outputs import describe_os_error
@@ -278,6 +279,7 @@ ERROR_LIMIT = 2_000  # characters of one error line; echoed input is cut to 200 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    locks.set_command(list(sys.argv[1:] if argv is None else argv))
     keep_freed_memory()
     cli_output.RAW_CSV = bool(getattr(args, "raw", False))
     try:
