@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from .errors import ProfilerError, clip
@@ -52,10 +53,20 @@ def select_audience(
     fields = list(dict.fromkeys(fields or []))
     car = engine.ensure_columns([*fields, *([order_by] if order_by else [])])
     in_cohort = engine.cohorts.mask(cohort)
-    opt_in = car[f"opt_in_{channel}"]
+    consent = [f"opt_in_{channel}", "contactable"]
+    if all(c in engine.known_columns for c in consent):
+        car = engine.ensure_columns(consent)
+        opt_in, contactable = car[f"opt_in_{channel}"], car["contactable"]
+    else:  # no preferences table: nobody has consented, so nobody is exported
+        opt_in = contactable = pd.Series(np.nan, index=car.index, dtype="object")
     reasons = [
-        ("no consent record", car["contactable"].isna().to_numpy()),
-        ("suppressed (not contactable)", ~car["contactable"].fillna(True).astype(bool).to_numpy()),
+        (
+            "no consent record"
+            if contactable.notna().any()
+            else "no consent record (the preferences table was not provided)",
+            contactable.isna().to_numpy(),
+        ),
+        ("suppressed (not contactable)", ~contactable.fillna(True).astype(bool).to_numpy()),
         (f"not opted in to {channel}", ~opt_in.fillna(False).astype(bool).to_numpy()),
     ]
     remaining = in_cohort.copy()

@@ -19,7 +19,7 @@ import yaml
 
 from . import expressions
 from .catalog import did_you_mean
-from .errors import ProfilerError, clip
+from .errors import LeftOut, ProfilerError, clip
 from .features import TEMPLATES
 from .personas import Personas, fit_personas
 
@@ -87,10 +87,16 @@ class CohortSet:
         self.min_size = int(self.spec.get("min_cohort_size", 10))
         self.base = str(self.spec.get("base", "All customers"))
         self.car = car
+        # Cohorts and groups this CAR cannot provide (a source table or column is missing):
+        # name -> reason; shown by 'cohorts list' and every view, never an error.
+        self.left_out: dict[str, str] = {}
         self.personas: Personas | None = None
         if any(g.get("by") == "persona" for g in self.spec["groups"]) and "persona" not in car:
-            self.personas = fit_personas(car, self.spec.get("personas") or {})
-            self.car = car.assign(persona=self.personas.labels)
+            try:
+                self.personas = fit_personas(car, self.spec.get("personas") or {})
+                self.car = car.assign(persona=self.personas.labels)
+            except LeftOut as err:
+                self._persona_reason = str(err)
         self.definitions: dict[str, CohortDef] = {}
         for group in self.spec["groups"]:
             self._add_group(group)
@@ -98,15 +104,31 @@ class CohortSet:
         if self.base not in self.definitions:
             raise ProfilerError(f"{self.path}: base cohort '{self.base}' is not defined.")
 
+    def _has(self, column: str) -> bool:
+        return column in self.car.columns or column in self.known_columns
+
+    def _missing_reason(self, names: list[str], needs: str | None, what: str) -> str:
+        """'needs region (customers table), which this CAR does not have'.  Without ``needs``,
+        a name close to a column the CAR has is a typo in the definitions, not missing data:
+        that is an error."""
+        for name in [] if needs else names:
+            hint = did_you_mean(name, [*self.known_columns, *self.car.columns])
+            if hint:
+                raise ProfilerError(f"{self.path}: {what}: unknown column '{clip(name)}'.{hint}")
+        where = f" ({needs} table)" if needs else ""
+        return f"needs {', '.join(names)}{where}, which this CAR does not have"
+
     def _add_group(self, group: dict[str, Any]) -> None:
         title = str(group.get("group", ""))
+        needs = group.get("needs")
         if "by" in group:
             column = str(group["by"])
+            if column == "persona" and self.personas is None and "persona" not in self.car:
+                self.left_out[title] = getattr(self, "_persona_reason", "personas not fitted")
+                return
             if column not in self.car.columns:
-                raise ProfilerError(
-                    f"{self.path}: group '{title}' is by '{column}', which the CAR does not have."
-                    f"{did_you_mean(column, self.known_columns)}"
-                )
+                self.left_out[title] = self._missing_reason([column], needs, f"group '{title}'")
+                return
             pattern = str(group.get("name", "{value}"))
             for value in _values(self.car[column]):
                 name = pattern.replace("{value}", str(value))
@@ -127,8 +149,17 @@ class CohortSet:
                 text,
                 item.get("within"),
             )
+            if cohort.within and cohort.within in self.left_out:
+                self.left_out[cohort.name] = f"within '{cohort.within}', which is left out"
+                continue
             if text.strip():
                 node = _parse(text, cohort.name, self.path)
+                absent = sorted(n for n in expressions.names(node) if not self._has(n))
+                if absent:
+                    self.left_out[cohort.name] = self._missing_reason(
+                        absent, item.get("needs"), f"cohort '{cohort.name}'"
+                    )
+                    continue
                 try:
                     expressions.check_names(text, node, [*self.known_columns, *self.car.columns])
                 except expressions.ExpressionError as err:
@@ -140,6 +171,10 @@ class CohortSet:
             raise ProfilerError(f"{self.path}: cohort '{cohort.name}' is defined twice.")
         self.definitions[cohort.name] = cohort
 
+    def left_out_notes(self) -> list[str]:
+        """One line per cohort or group left out, for views and 'cohorts list'."""
+        return [f"left out: {name}: {reason}" for name, reason in self.left_out.items()]
+
     # -- lookups ---------------------------------------------------------------------------------
 
     @property
@@ -149,6 +184,8 @@ class CohortSet:
     def group_names(self, group: str) -> list[str]:
         """The cohorts of one group, in definition order (e.g. the 27 strategy segments)."""
         found = [d.name for d in self.definitions.values() if d.group == group]
+        if not found and group in self.left_out:
+            raise LeftOut(f"Cohort group '{group}' is left out: {self.left_out[group]}.")
         if not found:
             groups = sorted({d.group for d in self.definitions.values()})
             raise ProfilerError(f"No cohort group '{group}'.{did_you_mean(group, groups)}")
@@ -170,6 +207,8 @@ class CohortSet:
             for part in name.split(INTERSECTION):
                 out &= self.mask(part.strip())
             return out
+        if name in self.left_out:
+            raise LeftOut(f"Cohort '{clip(name)}' is left out: {self.left_out[name]}.")
         if name not in self.definitions:
             raise ProfilerError(f"Unknown cohort '{clip(name)}'.{did_you_mean(name, self.names)}")
         if name in seen:

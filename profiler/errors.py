@@ -37,3 +37,9 @@ def clip(text: object, limit: int = ECHO_LIMIT) -> str:
 
 class BusyError(ProfilerError):
     """Another process holds the lock on an output (a CAR folder, a workbook)."""
+
+
+class LeftOut(ProfilerError):
+    """Something defined (a cohort, a metric, a persona feature) that this data cannot provide
+    because a source table or column is missing: left out with this reason, never an error of
+    the definitions."""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ProfilerError
+from .errors import LeftOut
 
 
 @dataclass
@@ -33,18 +33,35 @@ class Personas:
         return ", ".join(f"{col} {row[col]:+.1f} sd" for col in strongest)
 
 
+# Below these, clusters describe noise: personas are left out, with the reason.
+MIN_FEATURES = 3
+MIN_BUYERS_PER_PERSONA = 20
+
+
 def fit_personas(car: pd.DataFrame, spec: dict[str, Any]) -> Personas:
-    """Cluster the CAR's buyers as the ``personas`` section of the cohort spec says."""
-    features = list(spec.get("features") or [])
-    missing = [f for f in features if f not in car.columns]
-    if missing:
-        raise ProfilerError(
-            f"templates/cohorts.yaml: personas.features names {', '.join(missing)}, "
-            "which the CAR does not have."
+    """Cluster the CAR's buyers as the ``personas`` section of the cohort spec says.
+
+    Features the CAR lacks (their source table was not provided) are dropped; the clusters are
+    then new ones, so they take generic names ("Persona 1"), not the names reviewed on the full
+    feature set.  With fewer than ``MIN_FEATURES`` features or ``MIN_BUYERS_PER_PERSONA`` buyers
+    per persona, personas are left out (``LeftOut``)."""
+    wanted = list(spec.get("features") or [])
+    features = [f for f in wanted if f in car.columns]
+    missing = [f for f in wanted if f not in car.columns]
+    if len(features) < MIN_FEATURES:
+        raise LeftOut(
+            f"personas need at least {MIN_FEATURES} behaviour columns of "
+            f"templates/cohorts.yaml personas.features; this CAR has {len(features)} "
+            f"(missing: {', '.join(missing)})"
         )
     k = int(spec.get("k", 6))
-    names = {int(n): str(v) for n, v in (spec.get("names") or {}).items()}
     buyers = _buyers(car)
+    if int(buyers.sum()) < k * MIN_BUYERS_PER_PERSONA:
+        raise LeftOut(
+            f"personas need at least {k * MIN_BUYERS_PER_PERSONA:,} buyers "
+            f"({MIN_BUYERS_PER_PERSONA} per persona, k = {k}); this CAR has {int(buyers.sum()):,}"
+        )
+    names = {} if missing else {int(n): str(v) for n, v in (spec.get("names") or {}).items()}
     x = car.loc[buyers, features].astype(np.float64).to_numpy()
     x = np.where(np.isnan(x), np.nanmedian(x, axis=0), x) if len(x) else x
     mean, sd = x.mean(axis=0), x.std(axis=0)

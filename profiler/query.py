@@ -32,7 +32,7 @@ from . import expressions, store
 from .activity import Activity, month_number, sum_part
 from .catalog import Catalog, Metric, did_you_mean, load_catalog
 from .cohorts import CohortSet, columns_used, load_cohort_spec
-from .errors import ProfilerError, clip
+from .errors import LeftOut, ProfilerError, clip
 from .periods import Period, asof_period, parse_period
 
 CAR_ENV = "PROFILER_CAR"
@@ -372,6 +372,45 @@ class QueryEngine:
             self._bits[span] = (bits, version + 1)
         return slots[part]
 
+    def left_out_metric(self, name: str) -> str | None:
+        """Why a catalog metric cannot be computed on this CAR (a source table or column was
+        not provided), or None when it can.  Views leave such metrics out with this note."""
+        m = self.catalog.get(name)
+        if m.aggregation in ("ratio", "rate"):
+            parts = [m.numerator, m.denominator or m.base]
+        elif m.aggregation == "derived":
+            parts = sorted(expressions.names(self._parse(m.expression or "")))
+        else:
+            parts = []
+        for part in parts:
+            reason = self.left_out_metric(part or "") if part else None
+            if reason:
+                return reason
+        if parts:
+            return None
+        if m.source == "customers":
+            names = {m.column} if m.column else set()
+            if m.filter:
+                names |= expressions.names(self._parse(m.filter))
+            absent = sorted(n for n in names if n not in self.known_columns)
+            if absent:
+                return f"needs CAR column {', '.join(absent)}, which this CAR does not have"
+            return None
+        if self.activity is not None and f"{m.name}.rows" not in self.activity.parts:
+            return f"needs the {m.source} table, which this build did not have"
+        return None
+
+    def available_metrics(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """The metrics of ``names`` this CAR can compute, and a note per metric left out."""
+        kept, notes = [], []
+        for name in names:
+            reason = self.left_out_metric(name)
+            if reason:
+                notes.append(f"left out: {name}: {reason}")
+            else:
+                kept.append(name)
+        return kept, notes
+
     def require_activity(self, part: str | None = None) -> Activity:
         """The activity table (holding ``part``), or a one-line error saying to rebuild."""
         if self.activity is None:
@@ -380,9 +419,12 @@ class QueryEngine:
             )
         if part is not None and part not in self.activity.parts:
             metric = part.split(".")[0]
+            reason = self.left_out_metric(metric) if metric in self.catalog.metrics else None
+            if reason:
+                raise LeftOut(f"Metric '{metric}' is left out: {reason}.")
             raise ProfilerError(
-                f"Metric '{metric}' has no data in this CAR folder (its source was missing at "
-                "build time, or the catalog changed since): rebuild with 'profiler build'."
+                f"Metric '{metric}' has no data in this CAR folder (the catalog changed since "
+                "the build): rebuild with 'profiler build'."
             )
         return self.activity
 

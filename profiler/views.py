@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ProfilerError, clip
-from .periods import Period
+from .errors import LeftOut, ProfilerError, clip
+from .periods import Period, parse_period
 from .query import QueryEngine
 
 MAX_COMPARED = 8
@@ -45,7 +45,13 @@ def view_metrics(engine: QueryEngine, view: str) -> list[Any]:
 def measured(
     engine: QueryEngine, metrics: list[str], cohorts: list[str], span: Period
 ) -> pd.DataFrame:
-    """Values for the period, and state metrics (as-of only) at the CAR's date."""
+    """Values for the period, and state metrics (as-of only) at the CAR's date.
+
+    Metrics this CAR cannot compute (a source table or column was not provided) are left out;
+    ``attrs["notes"]`` says which and why, with the cohorts left out of the definitions."""
+    metrics, notes = engine.available_metrics(list(dict.fromkeys(metrics)))
+    if not metrics:
+        raise LeftOut(f"No metric to show: {'; '.join(notes)}.")
     in_period = [m for m in metrics if engine.supports(m, span)]
     as_of = [m for m in metrics if m not in in_period]
     frames = [engine.values(in_period, cohorts, span)] if in_period else []
@@ -57,7 +63,40 @@ def measured(
         drop=True
     )
     out.attrs.update(frames[0].attrs)
+    out.attrs["notes"] = left_out_line(engine, notes)
     return out
+
+
+def left_out_line(engine: QueryEngine, metric_notes: list[str]) -> list[str]:
+    """At most one line for a view: the metrics and cohorts this CAR cannot provide."""
+    metrics = [n.split(":")[1].strip() for n in metric_notes]
+    cohorts = list(engine.cohorts.left_out)
+    if not metrics and not cohorts:
+        return []
+    parts = []
+    if metrics:
+        parts.append(f"metrics {', '.join(metrics)}")
+    if cohorts:
+        parts.append(f"cohorts {', '.join(cohorts)}")
+    return [
+        f"Left out (a source table or column was not provided): {'; '.join(parts)}. "
+        "'profiler cohorts list' and 'profiler metrics show NAME' say what each needs."
+    ]
+
+
+def default_cohorts(engine: QueryEngine) -> list[str]:
+    """The base and the strategy segments (the base alone when no segment could be formed)."""
+    segments = [
+        d.name for d in engine.cohorts.definitions.values() if d.group == "Strategy segments"
+    ]
+    return [engine.cohorts.base, *segments]
+
+
+def last_complete_quarter(engine: QueryEngine) -> Period:
+    """The latest calendar quarter that ended by the CAR's date: the dashboard's default."""
+    day = engine.as_of
+    quarter = parse_period(f"{day.year}-Q{(day.month - 1) // 3 + 1}")
+    return quarter if engine.complete(quarter) else quarter.previous()
 
 
 def summary(
@@ -68,7 +107,7 @@ def summary(
 ) -> pd.DataFrame:
     """Cohorts x headline KPIs (long: cohort, metric, period, value, customers, small)."""
     span = engine.period(period)
-    cohorts = cohorts or [engine.cohorts.base, *engine.cohorts.group_names("Strategy segments")]
+    cohorts = cohorts or default_cohorts(engine)
     out = measured(engine, metrics or view_metrics(engine, "summary"), cohorts, span)
     out["cohort"] = pd.Categorical(out["cohort"], categories=list(dict.fromkeys(cohorts)))
     out = out.sort_values(["cohort"], kind="stable").reset_index(drop=True)
@@ -97,6 +136,7 @@ def deep_dive(
         if m.area == area and m.status != "retired"
     ]
     values = measured(engine, metrics, list(dict.fromkeys([cohort, base])), span)
+    metrics = [m for m in metrics if m in set(values["metric"])]
     mine = values[values["cohort"] == cohort].set_index("metric")
     theirs = values[values["cohort"] == base].set_index("metric")
     out = pd.DataFrame(
@@ -145,6 +185,7 @@ def compare(
     now = measured(engine, metrics, names, span)
     key = ["cohort", "metric"]
     out = now[now["cohort"].isin(cohorts)].copy()
+    metrics = list(dict.fromkeys(now["metric"]))
     if vs is not None:
         before = measured(engine, metrics, names, engine.period(vs))
         merged = out.merge(
@@ -177,12 +218,18 @@ def dashboard(engine: QueryEngine, period: str | Period | None = None) -> pd.Dat
     State metrics (debt, bad debt) exist only as of the CAR's date: their prior and last-year
     cells are empty, and ``note`` says so.
     """
-    span = engine.period(period)
+    span = last_complete_quarter(engine) if period is None else engine.period(period)
     if span.kind == "asof":
         raise ProfilerError(
             "The dashboard compares periods: give a month, quarter, year, ytd: or r12: period."
         )
-    rows = view_metrics(engine, "dashboard")
+    rows, notes = [], []
+    for row in view_metrics(engine, "dashboard"):
+        reason = engine.left_out_metric(row["metric"])
+        if reason:
+            notes.append(f"left out: {row.get('kpi', row['metric'])}: {reason}")
+        else:
+            rows.append(row)
     base = engine.cohorts.base
     spans = {"value": span, "prior": span.previous(), "last_year": span.last_year()}
     records = []
@@ -210,7 +257,13 @@ def dashboard(engine: QueryEngine, period: str | Period | None = None) -> pd.Dat
         )
         records.append(record)
     out = pd.DataFrame(records)
-    out.attrs.update({"catalog": engine.catalog.stamp, "as_of": f"{engine.as_of:%Y-%m-%d}"})
+    out.attrs.update(
+        {
+            "catalog": engine.catalog.stamp,
+            "as_of": f"{engine.as_of:%Y-%m-%d}",
+            "notes": left_out_line(engine, notes),
+        }
+    )
     return _label(engine, out)
 
 

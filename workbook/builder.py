@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
+from profiler import availability
 from profiler.errors import ProfilerError
 from profiler.outputs import replacing
 from profiler.query import QueryEngine
@@ -527,6 +528,15 @@ def _write_about(
             "profiler snapshot Customer_Profiler.xlsm --out FILE.xlsx: values only, no personal data, small cells suppressed.",
         ),
     ]
+    missing = availability.left_out(engine)
+    facts.append(
+        (
+            "Left out",
+            "; ".join(f"{what}: {why}" for what, why in missing)
+            if missing
+            else "Nothing: every table of the data contract was provided.",
+        )
+    )
     for i, (key, value) in enumerate(facts, start=2):
         ws.write_string(i, 0, key, styles.label)
         w.write_value(ws, i, 1, value, styles.wrap)

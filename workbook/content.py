@@ -9,6 +9,7 @@ same whichever path refreshed them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,16 +95,32 @@ def default_inputs(engine: QueryEngine, layout: dict[str, Any]) -> dict[str, str
     fill = {
         "{r12}": f"r12:{last:%Y-%m}",
         "{month}": f"{last:%Y-%m}",
-        "{quarter}": f"{last.year}-Q{(last.month - 1) // 3 + 1}",
+        "{quarter}": views.last_complete_quarter(engine).label,
         "{year}": f"{last.year}",
         "{last_year_r12}": f"r12:{last - pd.DateOffset(months=12):%Y-%m}",
     }
     out = {}
+    spare = (c for c in _cohorts_by_size(engine))  # computed only if a default is missing
     for sheet in layout["sheets"]:
+        taken = {str(item.get("default", "")) for item in sheet.get("inputs") or []}
         for item in sheet.get("inputs") or []:
             value = str(item.get("default", ""))
+            if item.get("list") == "cohorts" and value and value not in engine.cohorts.definitions:
+                # A cohort this data does not have (a small retailer, a missing table): the
+                # largest strategy segment (or other cohort) not already on the sheet.
+                value = next((c for c in spare if c not in taken), "")
+                taken.add(value)
             out[item["name"]] = fill.get(value, value)
     return out
+
+
+def _cohorts_by_size(engine: QueryEngine) -> Iterator[str]:
+    """Strategy segments, then the other cohorts but the base, each largest first."""
+    defs = [d for d in engine.cohorts.definitions.values() if d.name != engine.cohorts.base]
+    segments = [d.name for d in defs if d.group == "Strategy segments"]
+    others = [d.name for d in defs if d.group != "Strategy segments"]
+    yield from sorted(segments, key=lambda c: -engine.cohorts.size(c))
+    yield from sorted(others, key=lambda c: -engine.cohorts.size(c))
 
 
 def last_complete_month(engine: QueryEngine) -> pd.Timestamp:
@@ -463,7 +480,10 @@ def _reconciliation(
         note = pd.DataFrame(
             {
                 "Note": [
-                    "No ledger was given: run 'profiler workbook --data DIR' or the run_reconciliation macro to tie net sales to the ledger."
+                    extras.get(
+                        "reconciliation_note",
+                        "No ledger was given: run 'profiler workbook --data DIR' or the run_reconciliation macro to tie net sales to the ledger.",
+                    )
                 ]
             }
         )

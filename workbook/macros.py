@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import ProfilerError
+from profiler.errors import LeftOut, ProfilerError
 from profiler.query import QueryEngine
 from workbook.book import Book
 from workbook.content import SheetContent, default_inputs, load_layout, sheet_content
@@ -73,6 +73,8 @@ def run_reconciliation(
     """Tie the last ``months`` months of net sales and returns to the ledger in ``data_dir`` and
     show the result on the Reconciliation sheet."""
     extras = reconciliation_extras(engine, data_dir, months)
+    if "reconciliation" not in extras:
+        raise LeftOut(extras["reconciliation_note"])
     refresh_sheet(book, engine, "Reconciliation", layout=layout, extras=extras)
     return extras["reconciliation"]
 
@@ -96,6 +98,11 @@ def reconciliation_extras(
     from workbook.content import last_complete_month
 
     source = load_sources(data_dir)
+    if not source.has("ledger"):  # optional: the sheet says what would bring it
+        return {
+            "source": source,
+            "reconciliation_note": f"{data_dir}: no ledger table, so no reconciliation (add ledger.csv or ledger.parquet: docs/data-contract.md).",
+        }
     last = last_complete_month(engine)
     span = months_between(f"{last - pd.DateOffset(months=months - 1):%Y-%m}", f"{last:%Y-%m}")
     # As of the CAR's date: the reconciliation explains the figures the other sheets show.

@@ -1,8 +1,9 @@
 """Strategy segments: current value x potential value x engagement, three bands each.
 
-The 27 cells and their names are in templates/features.yaml (strategy_segments).  Prospects have
-no segment; neither has anyone when the potential-value models could not be fitted or the
-interactions behind the engagement score are missing.
+The 27 cells and their names are in templates/features.yaml (strategy_segments).  Without the
+interactions behind the engagement score the segments are current value x potential value, 9
+cells (``names_without_engagement``), and the dictionary says so.  Prospects have no segment;
+neither has anyone when the potential-value models could not be fitted.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
     current = ", ".join(
         f"{b['band']} (top {b['top_share']:.0%})" for b in strategy["current_value"]
     )
-    engaged = ", ".join(f"{b['band']} (>= {b['min_score']})" for b in strategy["engagement"])
-    return [
+    defs = [
         ColumnDef(
             "current_value_band",
             FAMILY,
@@ -34,7 +34,26 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
             "category",
             ("order_lines",),
             {"bands": strategy["current_value"]},
-        ),
+        )
+    ]
+    if "engagement_score" not in ctx.built:  # no interactions: value x potential
+        return [
+            *defs,
+            ColumnDef(
+                "strategy_segment",
+                FAMILY,
+                "Strategy segment of a buyer: the name templates/features.yaml "
+                "(names_without_engagement) gives to its current_value_band / "
+                "potential_value_tier cell (9 cells: no engagement data, the interactions "
+                "table was not provided); empty for prospects.",
+                "category",
+                ("order_lines",),
+                {k: v for k, v in strategy.items() if k != "names"},
+            ),
+        ]
+    engaged = ", ".join(f"{b['band']} (>= {b['min_score']})" for b in strategy["engagement"])
+    return [
+        *defs,
         ColumnDef(
             "engagement_band",
             FAMILY,
@@ -49,7 +68,7 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
             "Strategy segment of a buyer: the name templates/features.yaml gives to its current_value_band / potential_value_tier / engagement_band cell (27 cells); empty for prospects.",
             "category",
             _SRC,
-            strategy,
+            {k: v for k, v in strategy.items() if k != "names_without_engagement"},
         ),
     ]
 
@@ -66,30 +85,44 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     current = share_bands(
         built["spend_l12m"], buyer, [b["top_share"] for b in strategy["current_value"]]
     )
-    engagement_labels = [b["band"] for b in strategy["engagement"]]
-    score = built.get("engagement_score")
-    engagement = np.full(ctx.n, -1)
-    if score is not None:
-        score = np.asarray(score, dtype=np.float64)
-        for j, band in reversed(list(enumerate(strategy["engagement"]))):
-            engagement[score >= band["min_score"]] = j
     tiers = built["potential_value_tier"]
     potential_labels = [t["tier"] for t in ctx.spec["potential_value"]["tiers"]]
     potential = np.where(tiers.codes < len(potential_labels), tiers.codes, -1)
-    names = list(dict.fromkeys(strategy["names"].values()))
-    code_of = {
-        cell: names.index(name) for cell, name in strategy["names"].items()
-    }  # "current/potential/engagement" -> category code
-    table = np.full((len(current_labels), len(potential_labels), len(engagement_labels)), -1)
-    for i, c in enumerate(current_labels):
-        for j, p in enumerate(potential_labels):
-            for k, e in enumerate(engagement_labels):
-                table[i, j, k] = code_of[f"{c}/{p}/{e}"]
-    complete = buyer & (current >= 0) & (potential >= 0) & (engagement >= 0)
-    segment = np.full(ctx.n, -1)
-    segment[complete] = table[current[complete], potential[complete], engagement[complete]]
-    return {
-        "current_value_band": pd.Categorical.from_codes(current, categories=current_labels),
-        "engagement_band": pd.Categorical.from_codes(engagement, categories=engagement_labels),
-        "strategy_segment": pd.Categorical.from_codes(segment, categories=names),
+    score = built.get("engagement_score")  # absent without interactions
+    out: dict[str, Any] = {
+        "current_value_band": pd.Categorical.from_codes(current, categories=current_labels)
     }
+    if score is None:  # no engagement data: value x potential, 9 cells
+        cells = strategy["names_without_engagement"]
+        axes = [(current_labels, current), (potential_labels, potential)]
+    else:
+        engagement_labels = [b["band"] for b in strategy["engagement"]]
+        engagement = np.full(ctx.n, -1)
+        score = np.asarray(score, dtype=np.float64)
+        for j, band in reversed(list(enumerate(strategy["engagement"]))):
+            engagement[score >= band["min_score"]] = j
+        out["engagement_band"] = pd.Categorical.from_codes(engagement, categories=engagement_labels)
+        cells = strategy["names"]
+        axes = [(current_labels, current), (potential_labels, potential)]
+        axes.append((engagement_labels, engagement))
+    out["strategy_segment"] = _segments(cells, axes, buyer, ctx.n)
+    return out
+
+
+def _segments(
+    cells: dict[str, str], axes: list[tuple[list[str], np.ndarray]], buyer: Any, n: int
+) -> pd.Categorical:
+    """Each buyer's cell name: ``cells`` maps "band/band[/band]" (one band per axis) to a name;
+    a customer missing a band on any axis has no segment."""
+    names = list(dict.fromkeys(cells.values()))
+    shape = tuple(len(labels) for labels, _ in axes)
+    table = np.full(shape, -1)
+    for index in np.ndindex(*shape):
+        key = "/".join(axes[a][0][i] for a, i in enumerate(index))
+        table[index] = names.index(cells[key])
+    complete = np.asarray(buyer, dtype=bool).copy()
+    for _, codes in axes:
+        complete &= codes >= 0
+    segment = np.full(n, -1)
+    segment[complete] = table[tuple(codes[complete] for _, codes in axes)]
+    return pd.Categorical.from_codes(segment, categories=names)

@@ -7,6 +7,7 @@ $PROFILER_CAR) and prints an aligned table, or CSV with ``--csv``.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from workbook.cli_output import print_csv, print_table
 
@@ -122,7 +123,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Spend, orders, acquisition, churn, reactivation, debt and bad debt in a period against the prior period and last year.",
     )
     _common(p)
-    p.set_defaults(func=run_dashboard)
+    p.set_defaults(func=run_dashboard, period=None)
+    for action in p._actions:
+        if action.dest == "period":
+            action.help = "a month, quarter, year, ytd: or r12: period (default: the last quarter complete at the CAR's date)"
 
 
 def _engine(args: argparse.Namespace):
@@ -134,10 +138,26 @@ def _engine(args: argparse.Namespace):
 def _show(frame, args: argparse.Namespace, columns: list[str] | None = None) -> None:
     if args.csv:
         print_csv(frame)
+        _notes(frame.attrs.get("notes", []), args)
         return
     print_table(frame[columns] if columns else frame)
+    _notes(frame.attrs.get("notes", []), args)
     if "catalog" in frame.attrs:
         print(f"\n{frame.attrs['catalog']}; CAR as of {frame.attrs.get('as_of', '?')}")
+
+
+def _notes(notes: list[str], args: argparse.Namespace) -> None:
+    """What this CAR cannot show (a table or column was not provided), one line each: after
+    the table, or on stderr when stdout is CSV for a machine."""
+    if not notes:
+        return
+    if args.csv:
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        return
+    print()
+    for note in notes:
+        print(note)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -161,12 +181,22 @@ def run_list(args: argparse.Namespace) -> int:
     frame = pd.DataFrame(rows)
     if args.csv:
         print_csv(frame)
+        _notes(_list_notes(engine), args)
     else:
         print_table(frame)
+        _notes(_list_notes(engine), args)
         print(
             f"\n{len(frame)} cohorts; cohorts under {cohorts.min_size} customers are flagged small."
         )
     return 0
+
+
+def _list_notes(engine) -> list[str]:
+    from profiler import availability
+
+    mode = availability.segment_mode(engine)
+    notes = [f"Strategy segments: {mode}."] if mode else []
+    return [*notes, *engine.cohorts.left_out_notes()]
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -193,10 +223,12 @@ def run_summary(args: argparse.Namespace) -> int:
     frame = views.summary(engine, args.period, cohorts)
     if args.csv:
         print_csv(frame)
+        _notes(frame.attrs.get("notes", []), args)
         return 0
     wide = frame.pivot(index="cohort", columns="metric", values="value")
     wide = wide.loc[list(dict.fromkeys(frame["cohort"])), list(dict.fromkeys(frame["metric"]))]
     print_table(wide.reset_index())
+    _notes(frame.attrs.get("notes", []), args)
     small = sorted(set(frame.loc[frame["small"], "cohort"]))
     if small:
         print(f"\nUnder {engine.cohorts.min_size} customers in some cells: {', '.join(small)}")
