@@ -121,7 +121,13 @@ def source_folder(data_dir: str | Path) -> Path:
 def today_or_default(today: pd.Timestamp | str | None) -> pd.Timestamp:
     """The day after which dates are "in the future" (default: tomorrow, so today counts)."""
     if today is not None:
-        return pd.Timestamp(today)
+        # A typo such as 'notadate' is one Error line, not a traceback.
+        try:
+            return pd.Timestamp(today)
+        except ValueError:
+            from .errors import UsageError
+
+            raise UsageError(f"--today '{today}' is not a date; expected YYYY-MM-DD.") from None
     return pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
 
 
