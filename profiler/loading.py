@@ -270,7 +270,8 @@ def _reading(path: Path) -> Iterator[None]:
     """Reading errors as one-line ContractErrors naming the file."""
     try:
         yield
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    # EOFError: a .csv.gz cut short ("Compressed file ended before the end-of-stream marker").
+    except (OSError, EOFError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ContractError(f"{path}: cannot be read ({first_line}).") from None
     except Exception as exc:  # pyarrow raises its own types for corrupt files

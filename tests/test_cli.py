@@ -123,3 +123,20 @@ def test_today_not_a_date_is_one_error_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert err[-1] == "Error: --today 'notadate' is not a date; expected YYYY-MM-DD."
+
+
+def test_truncated_gz_is_one_error_line(tmp_path, capsys):
+    import gzip
+
+    from workbook.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = "".join(f"O{i},C{i % 7},2024-01-02,10\n" for i in range(2000))
+    whole = gzip.compress(("order_id,customer_id,order_date,net_amount\n" + rows).encode())
+    (data / "order_lines.csv.gz").write_bytes(whole[: len(whole) // 2])
+    code = main(["validate", "--data", str(data), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("Error: ") and "order_lines.csv.gz: cannot be read" in err[-1]
+    assert not (tmp_path / "o" / "quarantine.csv").exists()
