@@ -140,3 +140,20 @@ def test_truncated_gz_is_one_error_line(tmp_path, capsys):
     assert code == 1
     assert err[-1].startswith("Error: ") and "order_lines.csv.gz: cannot be read" in err[-1]
     assert not (tmp_path / "o" / "quarantine.csv").exists()
+
+
+# an empty --as-of parses as NaT: one Error line, not an AttributeError traceback
+def test_empty_as_of_is_one_error_line(tmp_path, capsys):
+    from workbook.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "order_lines.csv").write_text(
+        "order_id,customer_id,ordered_at,net_amount\nO1,C1,2024-01-02,10\n"
+    )
+    code = main(["build", "--data", str(data), "--out", str(tmp_path / "car"), "--as-of", ""])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1] == "Error: --as-of '' is not a date; expected YYYY-MM-DD."
+    # only the store's lock file: no generation, nothing half-written
+    assert [p.name for p in (tmp_path / "car").iterdir()] == [".lock"]
