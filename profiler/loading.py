@@ -121,7 +121,13 @@ def source_folder(data_dir: str | Path) -> Path:
 def today_or_default(today: pd.Timestamp | str | None) -> pd.Timestamp:
     """The day after which dates are "in the future" (default: tomorrow, so today counts)."""
     if today is not None:
-        return pd.Timestamp(today)
+        # A typo such as 'notadate' is one Error line, not a traceback.
+        try:
+            return pd.Timestamp(today)
+        except ValueError:
+            from .errors import UsageError
+
+            raise UsageError(f"--today '{today}' is not a date; expected YYYY-MM-DD.") from None
     return pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
 
 
@@ -264,7 +270,8 @@ def _reading(path: Path) -> Iterator[None]:
     """Reading errors as one-line ContractErrors naming the file."""
     try:
         yield
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    # EOFError: a .csv.gz cut short ("Compressed file ended before the end-of-stream marker").
+    except (OSError, EOFError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ContractError(f"{path}: cannot be read ({first_line}).") from None
     except Exception as exc:  # pyarrow raises its own types for corrupt files

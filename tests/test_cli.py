@@ -73,3 +73,87 @@ def test_validate_prints_counts_and_writes_quarantine(
     assert (
         main(["validate", "--data", str(source_dir), "--out", str(tmp_path / "q"), "--strict"]) == 1
     )
+
+
+# clv dates are ISO only: a slashed date is refused in one line, never read in US order
+@pytest.mark.parametrize("value", ["09/10/1997", "10.09.1997", "1997-9-10"])
+def test_clv_fit_refuses_non_iso_calibration_end(value, tmp_path, capsys):
+    from workbook.cli import main
+
+    data = tmp_path / "t.csv"
+    data.write_text("c,d,a\n1,1997-01-01,10\n")
+    code = main(
+        [
+            "clv",
+            "fit",
+            str(data),
+            "--customer-col",
+            "c",
+            "--date-col",
+            "d",
+            "--amount-col",
+            "a",
+            "--calibration-end",
+            value,
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err == [f"Error: --calibration-end '{value}' is not a date; expected YYYY-MM-DD."]
+
+
+def test_today_not_a_date_is_one_error_line(tmp_path, capsys):
+    from workbook.cli import main
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "order_lines.csv").write_text(
+        "order_id,customer_id,order_date,net_amount\nO1,C1,2024-01-02,10\n"
+    )
+    code = main(
+        [
+            "validate",
+            "--data",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "o"),
+            "--today",
+            "notadate",
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1] == "Error: --today 'notadate' is not a date; expected YYYY-MM-DD."
+
+
+def test_truncated_gz_is_one_error_line(tmp_path, capsys):
+    import gzip
+
+    from workbook.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = "".join(f"O{i},C{i % 7},2024-01-02,10\n" for i in range(2000))
+    whole = gzip.compress(("order_id,customer_id,order_date,net_amount\n" + rows).encode())
+    (data / "order_lines.csv.gz").write_bytes(whole[: len(whole) // 2])
+    code = main(["validate", "--data", str(data), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("Error: ") and "order_lines.csv.gz: cannot be read" in err[-1]
+    assert not (tmp_path / "o" / "quarantine.csv").exists()
+
+
+# an empty --as-of parses as NaT: one Error line, not an AttributeError traceback
+def test_empty_as_of_is_one_error_line(tmp_path, capsys):
+    from workbook.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "order_lines.csv").write_text(
+        "order_id,customer_id,ordered_at,net_amount\nO1,C1,2024-01-02,10\n"
+    )
+    code = main(["build", "--data", str(data), "--out", str(tmp_path / "car"), "--as-of", ""])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1] == "Error: --as-of '' is not a date; expected YYYY-MM-DD."
+    # only the store's lock file: no generation, nothing half-written
+    assert [p.name for p in (tmp_path / "car").iterdir()] == [".lock"]

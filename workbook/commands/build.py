@@ -115,8 +115,10 @@ def _build(
     from profiler.outputs import stage
 
     if as_of is not None:
+        # An empty value parses as NaT, which is no date either.
         try:
-            pd.Timestamp(as_of)
+            if pd.isna(pd.Timestamp(as_of)):
+                raise ValueError(as_of)
         except ValueError:
             raise UsageError(f"--as-of '{as_of}' is not a date; expected YYYY-MM-DD.") from None
     started = time.perf_counter()

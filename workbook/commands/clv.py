@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from workbook.cli_output import print_csv, print_table
@@ -59,7 +60,10 @@ def _summary(args: argparse.Namespace, observation_end: str | None = None):
         ("--holdout-end", observation_end),
     ):
         if value is not None:
+            # ISO only: '09/10/1997' would otherwise be read silently in US order.
             try:
+                if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                    raise ValueError(value)
                 pd.Timestamp(value)
             except ValueError:
                 raise UsageError(f"{flag} '{value}' is not a date; expected YYYY-MM-DD.") from None

@@ -89,6 +89,8 @@ def _as_of(text: str | None, car: str | None):  # noqa: ANN202 (a Timestamp or N
         raise UsageError("Give either --as-of or --car (whose date is the as-of date), not both.")
     if text is not None:
         try:
+            if pd.isna(pd.Timestamp(text)):  # '' parses as NaT
+                raise ValueError(text)
             return pd.Timestamp(text).normalize()
         except ValueError:
             raise UsageError(f"--as-of '{text}' is not a date; expected YYYY-MM-DD.") from None
