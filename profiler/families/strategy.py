@@ -36,7 +36,7 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
             {"bands": strategy["current_value"]},
         )
     ]
-    if "engagement_score" not in ctx.built:  # no interactions: value x potential
+    if not ctx.source.has("interactions"):  # no engagement score: value x potential
         return [
             *defs,
             ColumnDef(
@@ -88,19 +88,20 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     tiers = built["potential_value_tier"]
     potential_labels = [t["tier"] for t in ctx.spec["potential_value"]["tiers"]]
     potential = np.where(tiers.codes < len(potential_labels), tiers.codes, -1)
-    score = built.get("engagement_score")  # absent without interactions
+    score = built.get("engagement_score")
     out: dict[str, Any] = {
         "current_value_band": pd.Categorical.from_codes(current, categories=current_labels)
     }
-    if score is None:  # no engagement data: value x potential, 9 cells
+    if not ctx.source.has("interactions"):  # no engagement data: value x potential, 9 cells
         cells = strategy["names_without_engagement"]
         axes = [(current_labels, current), (potential_labels, potential)]
     else:
         engagement_labels = [b["band"] for b in strategy["engagement"]]
         engagement = np.full(ctx.n, -1)
-        score = np.asarray(score, dtype=np.float64)
-        for j, band in reversed(list(enumerate(strategy["engagement"]))):
-            engagement[score >= band["min_score"]] = j
+        if score is not None:
+            score = np.asarray(score, dtype=np.float64)
+            for j, band in reversed(list(enumerate(strategy["engagement"]))):
+                engagement[score >= band["min_score"]] = j
         out["engagement_band"] = pd.Categorical.from_codes(engagement, categories=engagement_labels)
         cells = strategy["names"]
         axes = [(current_labels, current), (potential_labels, potential)]
