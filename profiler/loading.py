@@ -21,6 +21,7 @@ import pandas as pd
 from .contract import EARLIEST_DATE, LOAD_ORDER, TABLES, Column, Table
 from .errors import ContractError, MissingColumns
 from .keysort import by_customer_then_order, take_rows
+from .periods import day_option
 
 ROW = "_row"  # 1-based data row number in the source file (the header is not counted)
 QUARANTINE_COLUMNS = ["table", "file", "row", "column", "value", "rule", "reason"]
@@ -121,13 +122,9 @@ def source_folder(data_dir: str | Path) -> Path:
 def today_or_default(today: pd.Timestamp | str | None) -> pd.Timestamp:
     """The day after which dates are "in the future" (default: tomorrow, so today counts)."""
     if today is not None:
-        # A typo such as 'notadate' is one Error line, not a traceback.
-        try:
-            return pd.Timestamp(today)
-        except ValueError:
-            from .errors import UsageError
-
-            raise UsageError(f"--today '{today}' is not a date; expected YYYY-MM-DD.") from None
+        if isinstance(today, pd.Timestamp):
+            return today
+        return day_option("--today", str(today))  # 'notadate': one Error line
     return pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
 
 

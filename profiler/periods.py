@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .errors import ProfilerError
+from .errors import ProfilerError, UsageError
 
 KINDS = ("month", "quarter", "year", "ytd", "r12", "asof")
 # How far back the previous period starts: year to date and rolling 12 months go back a year.
@@ -128,3 +128,18 @@ def _date(value: str, raw: str) -> pd.Timestamp:
         raise ProfilerError(
             f"Period '{raw}' has no readable date; expected asof:YYYY-MM-DD."
         ) from None
+
+
+def day_option(flag: str, value: str, *, iso_only: bool = False) -> pd.Timestamp:
+    """A day given as an option (``--as-of``, ``--today``...), or one ``Error:`` line naming the
+    flag.  An empty value (which pandas parses as NaT) is no day either; ``iso_only`` refuses
+    anything but YYYY-MM-DD, so '09/10/1997' is never read silently in US order."""
+    try:
+        if iso_only and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
+        day = pd.Timestamp(value)
+        if pd.isna(day):
+            raise ValueError(value)
+    except ValueError:
+        raise UsageError(f"{flag} '{value}' is not a date; expected YYYY-MM-DD.") from None
+    return day

@@ -103,24 +103,17 @@ def _build(
     spark_master: str | None,
     raw: bool,
 ) -> object:
-    import pandas as pd
-
     from profiler.activity import build_activity
     from profiler.car import build_car
     from profiler.catalog import load_catalog
     from profiler.engine_choice import choose_engine
-    from profiler.errors import UsageError
     from profiler.features import load_feature_spec
     from profiler.loading import load_sources
     from profiler.outputs import stage
+    from profiler.periods import day_option
 
     if as_of is not None:
-        # An empty value parses as NaT, which is no date either.
-        try:
-            if pd.isna(pd.Timestamp(as_of)):
-                raise ValueError(as_of)
-        except ValueError:
-            raise UsageError(f"--as-of '{as_of}' is not a date; expected YYYY-MM-DD.") from None
+        day_option("--as-of", as_of)
     started = time.perf_counter()
     spec = load_feature_spec(features)
     if engine == "auto":

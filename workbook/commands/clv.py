@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 
 from workbook.cli_output import print_csv, print_table
@@ -50,23 +49,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _summary(args: argparse.Namespace, observation_end: str | None = None):
-    import pandas as pd
 
     from profiler.clv import read_transactions, summary_from_transactions
-    from profiler.errors import UsageError
+    from profiler.periods import day_option
 
     for flag, value in (
         ("--calibration-end", args.calibration_end),
         ("--holdout-end", observation_end),
     ):
         if value is not None:
-            # ISO only: '09/10/1997' would otherwise be read silently in US order.
-            try:
-                if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-                    raise ValueError(value)
-                pd.Timestamp(value)
-            except ValueError:
-                raise UsageError(f"{flag} '{value}' is not a date; expected YYYY-MM-DD.") from None
+            day_option(flag, value, iso_only=True)
     transactions = read_transactions(args.file, args.customer_col, args.date_col, args.amount_col)
     skipped = transactions.attrs.get("unreadable_rows", 0)
     if skipped:

@@ -81,19 +81,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _as_of(text: str | None, car: str | None):  # noqa: ANN202 (a Timestamp or None)
     """The day to reconcile as of: --as-of, else the CAR's date, else None (the data's end)."""
-    import pandas as pd
-
     from profiler.errors import UsageError
 
     if text is not None and car is not None:
         raise UsageError("Give either --as-of or --car (whose date is the as-of date), not both.")
     if text is not None:
-        try:
-            if pd.isna(pd.Timestamp(text)):  # '' parses as NaT
-                raise ValueError(text)
-            return pd.Timestamp(text).normalize()
-        except ValueError:
-            raise UsageError(f"--as-of '{text}' is not a date; expected YYYY-MM-DD.") from None
+        from profiler.periods import day_option
+
+        return day_option("--as-of", text).normalize()
     if car is not None:
         from profiler.query import car_as_of
 
