@@ -51,11 +51,13 @@ def select_audience(
             f"Unknown channel '{clip(channel)}'; expected one of {', '.join(CHANNELS)}."
         )
     fields = list(dict.fromkeys(fields or []))
-    car = engine.ensure_columns([*fields, *([order_by] if order_by else [])])
-    in_cohort = engine.cohorts.mask(cohort)
     consent = [f"opt_in_{channel}", "contactable"]
-    if all(c in engine.known_columns for c in consent):
-        car = engine.ensure_columns(consent)
+    has_consent = all(c in engine.known_columns for c in consent)
+    car = engine.ensure_columns(
+        [*fields, *([order_by] if order_by else []), *(consent if has_consent else [])]
+    )
+    in_cohort = engine.cohorts.mask(cohort)
+    if has_consent:
         opt_in, contactable = car[f"opt_in_{channel}"], car["contactable"]
     else:  # no preferences table: nobody has consented, so nobody is exported
         opt_in = contactable = pd.Series(np.nan, index=car.index, dtype="object")

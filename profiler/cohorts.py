@@ -91,6 +91,7 @@ class CohortSet:
         # name -> reason; shown by 'cohorts list' and every view, never an error.
         self.left_out: dict[str, str] = {}
         self.personas: Personas | None = None
+        self._persona_reason = "personas were not fitted"
         if any(g.get("by") == "persona" for g in self.spec["groups"]) and "persona" not in car:
             try:
                 self.personas = fit_personas(car, self.spec.get("personas") or {})
@@ -124,7 +125,7 @@ class CohortSet:
         if "by" in group:
             column = str(group["by"])
             if column == "persona" and self.personas is None and "persona" not in self.car:
-                self.left_out[title] = getattr(self, "_persona_reason", "personas not fitted")
+                self.left_out[title] = self._persona_reason
                 return
             if column not in self.car.columns:
                 self.left_out[title] = self._missing_reason([column], needs, f"group '{title}'")

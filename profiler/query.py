@@ -400,16 +400,11 @@ class QueryEngine:
             return f"needs the {m.source} table, which this build did not have"
         return None
 
-    def available_metrics(self, names: list[str]) -> tuple[list[str], list[str]]:
-        """The metrics of ``names`` this CAR can compute, and a note per metric left out."""
-        kept, notes = [], []
-        for name in names:
-            reason = self.left_out_metric(name)
-            if reason:
-                notes.append(f"left out: {name}: {reason}")
-            else:
-                kept.append(name)
-        return kept, notes
+    def available_metrics(self, names: list[str]) -> tuple[list[str], dict[str, str]]:
+        """The metrics of ``names`` this CAR can compute, and the reason for each left out."""
+        reasons = {name: self.left_out_metric(name) for name in names}
+        kept = [name for name, reason in reasons.items() if reason is None]
+        return kept, {name: reason for name, reason in reasons.items() if reason}
 
     def require_activity(self, part: str | None = None) -> Activity:
         """The activity table (holding ``part``), or a one-line error saying to rebuild."""

@@ -49,9 +49,10 @@ def measured(
 
     Metrics this CAR cannot compute (a source table or column was not provided) are left out;
     ``attrs["notes"]`` says which and why, with the cohorts left out of the definitions."""
-    metrics, notes = engine.available_metrics(list(dict.fromkeys(metrics)))
+    metrics, left_out = engine.available_metrics(list(dict.fromkeys(metrics)))
     if not metrics:
-        raise LeftOut(f"No metric to show: {'; '.join(notes)}.")
+        reasons = "; ".join(f"{name}: {why}" for name, why in left_out.items())
+        raise LeftOut(f"No metric to show: {reasons}.")
     in_period = [m for m in metrics if engine.supports(m, span)]
     as_of = [m for m in metrics if m not in in_period]
     frames = [engine.values(in_period, cohorts, span)] if in_period else []
@@ -63,13 +64,13 @@ def measured(
         drop=True
     )
     out.attrs.update(frames[0].attrs)
-    out.attrs["notes"] = left_out_line(engine, notes)
+    out.attrs["notes"] = left_out_line(engine, list(left_out))
     return out
 
 
-def left_out_line(engine: QueryEngine, metric_notes: list[str]) -> list[str]:
-    """At most one line for a view: the metrics and cohorts this CAR cannot provide."""
-    metrics = [n.split(":")[1].strip() for n in metric_notes]
+def left_out_line(engine: QueryEngine, metrics: list[str]) -> list[str]:
+    """At most one line for a view: the metrics (or KPIs) and cohorts this CAR cannot
+    provide."""
     cohorts = list(engine.cohorts.left_out)
     if not metrics and not cohorts:
         return []
@@ -223,11 +224,10 @@ def dashboard(engine: QueryEngine, period: str | Period | None = None) -> pd.Dat
         raise ProfilerError(
             "The dashboard compares periods: give a month, quarter, year, ytd: or r12: period."
         )
-    rows, notes = [], []
+    rows, left_out = [], []
     for row in view_metrics(engine, "dashboard"):
-        reason = engine.left_out_metric(row["metric"])
-        if reason:
-            notes.append(f"left out: {row.get('kpi', row['metric'])}: {reason}")
+        if engine.left_out_metric(row["metric"]):
+            left_out.append(row.get("kpi", row["metric"]))
         else:
             rows.append(row)
     base = engine.cohorts.base
@@ -261,7 +261,7 @@ def dashboard(engine: QueryEngine, period: str | Period | None = None) -> pd.Dat
         {
             "catalog": engine.catalog.stamp,
             "as_of": f"{engine.as_of:%Y-%m-%d}",
-            "notes": left_out_line(engine, notes),
+            "notes": left_out_line(engine, left_out),
         }
     )
     return _label(engine, out)

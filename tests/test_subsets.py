@@ -18,21 +18,11 @@ import pytest
 from openpyxl import load_workbook
 
 from profiler import store
+from profiler.contract import LOAD_ORDER, TABLES
 from workbook.cli import main
 
 CDNOW = Path(__file__).parent / "data" / "cdnow_sample.txt"
-OPTIONAL_TABLES = [
-    "customers",
-    "products",
-    "interactions",
-    "surveys",
-    "preferences",
-    "enrichment",
-    "accounts",
-    "ledger",
-    "fx_rates",
-    "journals",
-]
+OPTIONAL_TABLES = [name for name in LOAD_ORDER if not TABLES[name].required]
 OPTIONAL_COLUMNS = [
     ("order_lines", "line_id"),
     ("order_lines", "channel"),

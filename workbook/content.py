@@ -100,7 +100,7 @@ def default_inputs(engine: QueryEngine, layout: dict[str, Any]) -> dict[str, str
         "{last_year_r12}": f"r12:{last - pd.DateOffset(months=12):%Y-%m}",
     }
     out = {}
-    spare = (c for c in _cohorts_by_size(engine))  # computed only if a default is missing
+    spare = _cohorts_by_size(engine)  # a generator: sizes computed only if a default is missing
     for sheet in layout["sheets"]:
         taken = {str(item.get("default", "")) for item in sheet.get("inputs") or []}
         for item in sheet.get("inputs") or []:

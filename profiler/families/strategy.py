@@ -36,7 +36,7 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
             {"bands": strategy["current_value"]},
         )
     ]
-    if not ctx.source.has("interactions"):  # no engagement score: value x potential
+    if not _with_engagement(ctx):
         return [
             *defs,
             ColumnDef(
@@ -92,9 +92,9 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     out: dict[str, Any] = {
         "current_value_band": pd.Categorical.from_codes(current, categories=current_labels)
     }
-    if not ctx.source.has("interactions"):  # no engagement data: value x potential, 9 cells
+    axes = [(current_labels, current), (potential_labels, potential)]
+    if not _with_engagement(ctx):  # value x potential, 9 cells
         cells = strategy["names_without_engagement"]
-        axes = [(current_labels, current), (potential_labels, potential)]
     else:
         engagement_labels = [b["band"] for b in strategy["engagement"]]
         engagement = np.full(ctx.n, -1)
@@ -104,10 +104,15 @@ def compute(ctx: CarContext) -> dict[str, Any]:
                 engagement[score >= band["min_score"]] = j
         out["engagement_band"] = pd.Categorical.from_codes(engagement, categories=engagement_labels)
         cells = strategy["names"]
-        axes = [(current_labels, current), (potential_labels, potential)]
         axes.append((engagement_labels, engagement))
     out["strategy_segment"] = _segments(cells, axes, buyer, ctx.n)
     return out
+
+
+def _with_engagement(ctx: CarContext) -> bool:
+    """Engagement is an axis only when the interactions behind the engagement score were
+    provided (decided from the sources: a ranged build asks for the columns before computing)."""
+    return ctx.source.has("interactions")
 
 
 def _segments(
