@@ -53,7 +53,36 @@ AREAS = (
     "interests",
     "potential",
 )
-REQUIRED = ("name", "label", "description", "owner", "unit", "format", "area", "aggregation")
+REQUIRED = (
+    "name",
+    "label",
+    "description",
+    "owner",
+    "unit",
+    "format",
+    "area",
+    "aggregation",
+    "better",
+)
+# Which way is good: what colours, arrows and verdicts follow (profiler/indices.py).
+POLARITIES = ("higher", "lower", "neutral")
+# The fields that define the number: the lock (catalog.lock) hashes these and only these, so a
+# new label, owner, format, polarity or approval never asks for a new version, and a new filter,
+# column, source or expression always does.
+DEFINING = (
+    "aggregation",
+    "source",
+    "column",
+    "date",
+    "filter",
+    "numerator",
+    "denominator",
+    "base",
+    "expression",
+    "percentile",
+    "unit",
+    "additive",
+)
 FIELDS = (
     *REQUIRED,
     "source",
@@ -72,6 +101,8 @@ FIELDS = (
     "version",
     "changelog",
     "additive",
+    "approved_by",
+    "approved_on",
 )
 # Where a metric's rows come from, and the date that places a row in a period.
 SOURCES = {
@@ -109,6 +140,7 @@ class Metric:
     format: str = ""
     area: str = ""
     aggregation: str = ""
+    better: str = ""
     source: str | None = None
     column: str | None = None
     date: str | None = None
@@ -125,6 +157,8 @@ class Metric:
     version: int = 1
     changelog: str = ""
     additive: bool = False
+    approved_by: str = ""
+    approved_on: str = ""
     file: str = ""
     line: int = 0
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
@@ -163,6 +197,13 @@ class Metric:
     @property
     def hash(self) -> str:
         text = json.dumps(self.definition(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def definition_hash(self) -> str:
+        """Hash of what defines the number (``DEFINING``), as the lock records it."""
+        full = self.definition()
+        text = json.dumps({k: full[k] for k in DEFINING}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def where(self, field_name: str | None = None) -> str:
@@ -219,6 +260,9 @@ def _mapping_with_lines(loader: _LineLoader, node: yaml.MappingNode) -> dict[str
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_lines)
+# Dates stay text ('approved_on: 2026-11-30'), so a bad one is a problem with its line, not a
+# traceback from YAML's own date parser.
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_scalar)
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
@@ -282,6 +326,18 @@ def _metric(entry: Any, file: Path, problems: list[str]) -> Metric | None:
         problems.append(f"{where}: metric without a name")
         return None
     values: dict[str, Any] = {k: entry[k] for k in FIELDS if k in entry}
+    better = values.get("better")
+    if better not in POLARITIES:
+        problems.append(
+            f"{file}:{lines.get('better', line)}: {name}: "
+            + (
+                f"unknown polarity 'better: {clip(better)}'"
+                if better is not None
+                else "missing better"
+            )
+            + f"; say which way is good: better: {' | '.join(POLARITIES)}"
+        )
+        values.pop("better", None)
     for key in ("dimensions", "periods"):
         if key in values:
             raw = values[key]
@@ -350,7 +406,7 @@ def _check_metric(m: Metric, catalog: Catalog, car: set[str] | None) -> list[str
         out.append(f"{m.where(field_name)}: {m.name}: {message}")
 
     for name in REQUIRED:
-        if not getattr(m, name):
+        if name != "better" and not getattr(m, name):  # polarity: checked as it loads
             say(None, f"missing {name}")
     if m.aggregation and m.aggregation not in AGGREGATIONS:
         say(
@@ -359,6 +415,10 @@ def _check_metric(m: Metric, catalog: Catalog, car: set[str] | None) -> list[str
         )
     if m.area and m.area not in AREAS:
         say("area", f"unknown area '{m.area}'; expected one of {', '.join(AREAS)}")
+    if m.approved_on and not _is_iso_date(m.approved_on):
+        say("approved_on", f"approved_on '{m.approved_on}' must be a date, YYYY-MM-DD")
+    if m.approved_on and not m.approved_by:
+        say("approved_on", "approved_on without approved_by: say who approved it")
     if m.status not in STATUSES:
         say("status", f"unknown status '{m.status}'; expected one of {', '.join(STATUSES)}")
     if m.priority not in PRIORITIES:
@@ -376,6 +436,16 @@ def _check_metric(m: Metric, catalog: Catalog, car: set[str] | None) -> list[str
     elif m.aggregation in AGGREGATIONS:
         out += _check_rows(m, car, say)
     return out
+
+
+def _is_iso_date(text: str) -> bool:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 def _check_composite(m: Metric, catalog: Catalog, say: Any) -> list[str]:

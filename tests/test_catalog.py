@@ -22,6 +22,7 @@ metrics:
   unit: GBP
   format: '#,##0'
   aggregation: sum
+  better: higher
   source: order_lines
   column: net_gbp
   filter: 'status == "completed"'
@@ -38,6 +39,7 @@ metrics:
   unit: orders
   format: '#,##0'
   aggregation: count_distinct
+  better: higher
   source: order_lines
   column: order_id
   filter: 'status == "completed"'
@@ -50,6 +52,7 @@ metrics:
   unit: GBP
   format: '#,##0.00'
   aggregation: ratio
+  better: higher
   numerator: net_sales
   denominator: orders
 """
@@ -83,32 +86,32 @@ def test_a_good_catalog_has_no_problems(tmp_path: Path) -> None:
     [
         (
             ("column: net_gbp", "column: net_gdp"),
-            12,
+            13,
             "unknown column 'net_gdp' in order_lines. Did you mean 'net_gbp'?",
         ),
         (
             ("denominator: orders", "denominator: order"),
-            40,
+            43,
             "unknown metric 'order' as denominator. Did you mean 'orders'?",
         ),
         (
             ("aggregation: count_distinct", "aggregation: countdistinct"),
-            26,
+            27,
             "unknown aggregation 'countdistinct'",
         ),
         (
             ("owner: Finance\n  area: sales\n  unit: orders", "area: sales\n  unit: orders"),
-            19,
+            20,
             "orders: missing owner",
         ),
-        (("  description: Kept orders.\n", ""), 19, "orders: missing description"),
+        (("  description: Kept orders.\n", ""), 20, "orders: missing description"),
         (("additive: true", "additive: true\n  percentile: 5"), 2, None),
         (
             (
                 "filter: 'status == \"completed\"'\n  additive",
                 "filter: 'status == completed'\n  additive",
             ),
-            13,
+            14,
             "unknown column 'completed'",
         ),
         (
@@ -116,18 +119,18 @@ def test_a_good_catalog_has_no_problems(tmp_path: Path) -> None:
                 "filter: 'status == \"completed\"'\n  additive",
                 "filter: 'status == (\"completed\"'\n  additive",
             ),
-            13,
+            14,
             "expected ')'",
         ),
-        (("status: approved", "status: signed"), 15, "unknown status 'signed'"),
+        (("status: approved", "status: signed"), 16, "unknown status 'signed'"),
         (
             ("aggregation: ratio", "aggregation: ratio\n  additive: true"),
-            39,
+            41,
             "a ratio is never additive",
         ),
         (
             ("source: order_lines\n  column: order_id", "source: orderlines\n  column: order_id"),
-            27,
+            29,
             "unknown source 'orderlines'",
         ),
     ],
@@ -158,6 +161,7 @@ def test_duplicates_cycles_and_unknown_fields_are_all_reported_at_once(tmp_path:
   unit: orders
   format: '0'
   aggregation: count
+  better: higher
   source: order_lines
 
 - name: loop_a
@@ -168,6 +172,7 @@ def test_duplicates_cycles_and_unknown_fields_are_all_reported_at_once(tmp_path:
   unit: GBP
   format: '0'
   aggregation: derived
+  better: higher
   expression: loop_b * 2
   colour: red
 
@@ -179,18 +184,52 @@ def test_duplicates_cycles_and_unknown_fields_are_all_reported_at_once(tmp_path:
   unit: GBP
   format: '0'
   aggregation: derived
+  better: neutral
   expression: loop_a + net_sales
 """
     )
     problems = _problems(tmp_path, text)
     path = tmp_path / "metrics.yaml"
     assert any(
-        p.startswith(f"{path}:42: ") and "duplicate metric name 'orders' (first defined at" in p
+        p.startswith(f"{path}:45: ") and "duplicate metric name 'orders' (first defined at" in p
         for p in problems
     )
-    assert any(p.startswith(f"{path}:61: ") and "unknown field 'colour'" in p for p in problems)
+    assert any(p.startswith(f"{path}:66: ") and "unknown field 'colour'" in p for p in problems)
     assert any("cycle among derived metrics: loop_a -> loop_b -> loop_a" in p for p in problems)
     assert len(problems) == 3, problems
+
+
+def test_every_metric_says_which_way_is_good_checked_as_it_loads(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.yaml"
+    missing = load_catalog(_write(tmp_path, GOOD.replace("  better: higher\n", "", 1)))
+    assert missing.problems == [
+        f"{path}:3: net_sales: missing better; say which way is good: better: higher | lower | neutral"
+    ]
+    wrong = _problems(tmp_path, GOOD.replace("better: higher", "better: up", 1))
+    assert wrong == [
+        f"{path}:11: net_sales: unknown polarity 'better: up'; say which way is good: better: higher | lower | neutral"
+    ]
+    approved = GOOD.replace(
+        "  better: higher\n", "  better: higher\n  approved_on: 2026-13-01\n", 1
+    )
+    problems = _problems(tmp_path, approved)
+    assert problems == [
+        f"{path}:12: net_sales: approved_on '2026-13-01' must be a date, YYYY-MM-DD",
+        f"{path}:12: net_sales: approved_on without approved_by: say who approved it",
+    ]
+    signed = GOOD.replace(
+        "  better: higher\n",
+        "  better: higher\n  approved_by: Jane Roe (CFO)\n  approved_on: 2026-11-30\n",
+        1,
+    )
+    catalog = load_catalog(_write(tmp_path, signed))
+    assert validate(catalog) == []
+    m = catalog.metrics["net_sales"]
+    assert (m.better, m.approved_by, m.approved_on) == ("higher", "Jane Roe (CFO)", "2026-11-30")
+    # polarity and approval do not define the number: the lock's hash ignores them
+    plain = load_catalog(_write(tmp_path, GOOD, "plain.yaml")).metrics["net_sales"]
+    assert m.definition_hash == plain.definition_hash
+    assert m.hash != plain.hash
 
 
 def test_car_columns_are_checked_when_a_car_is_given(tmp_path: Path) -> None:
