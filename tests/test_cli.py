@@ -54,7 +54,7 @@ def test_demo_generates_validates_builds_and_summarises(
     assert "CAR as of " in out and "x 1," in out  # more than a thousand columns
     assert (tmp_path / "data" / "order_lines.parquet").exists()
     generation = store.open_generation(tmp_path / "car")
-    for member in (store.QUARANTINE, store.CAR, store.DICTIONARY, store.ACTIVITY, store.META):
+    for member in store.MEMBERS:
         assert generation.file(member).exists()
 
 
