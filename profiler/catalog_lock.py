@@ -256,9 +256,10 @@ def check_lock(catalog: Catalog, lock: Lock) -> list[Finding]:
 
 
 def _check_catalog_version(catalog: Catalog, lock: Lock, found: list[Finding]) -> list[Finding]:
-    """A release changes the catalog version: the same 'metric catalog 1.1.0' on two tables
-    must mean the same definitions."""
-    pending = [f.metric for f in found if f.level in ("warning", "note") and f.metric]
+    """A release that changes or removes a released metric changes the catalog version: the
+    same 'metric catalog 1.1.0' on two tables must mean the same definitions.  A new metric
+    changes no released number, so it may join under the released version."""
+    pending = [f.metric for f in found if f.level == "warning" and f.metric]
     if catalog.version != lock.catalog_version:
         return [
             Finding(

@@ -145,14 +145,16 @@ def test_what_does_not_define_the_number_needs_no_version(
     assert code == 0 and err == "" and "as released" in out
 
 
-def _remove(folder: Path, name: str) -> None:
-    """Delete the entry of metric ``name`` from its file."""
+def _remove(folder: Path, name: str) -> tuple[Path, str]:
+    """Delete the entry of metric ``name`` from its file; the file and its text before."""
     m = load_catalog(folder).metrics[name]
     path = Path(m.file)
-    lines = path.read_text().splitlines(keepends=True)
+    before = path.read_text()
+    lines = before.splitlines(keepends=True)
     first = m.line - 1
     after = [i for i in range(first + 1, len(lines)) if lines[i].startswith("- name: ")]
     path.write_text("".join(lines[:first] + lines[after[0] if after else len(lines) :]))
+    return path, before
 
 
 def test_new_removed_and_lowered_metrics(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -164,7 +166,7 @@ def test_new_removed_and_lowered_metrics(folder: Path, capsys: pytest.CaptureFix
     parts = {p for m in catalog.metrics.values() for p in m.parts}
     gone = next(n for n in sorted(catalog.metrics) if n not in parts and n != "gross_sales_web")
     released_at = read_lock(folder / LOCK_NAME).metrics[gone].where()  # type: ignore[union-attr]
-    _remove(folder, gone)
+    removed_from, before = _remove(folder, gone)
     new_at = sales.read_text().splitlines().index("- name: gross_sales_web") + 1
 
     code, _, err = _run(capsys, "check", "--catalog", str(folder))
@@ -177,6 +179,17 @@ def test_new_removed_and_lowered_metrics(folder: Path, capsys: pytest.CaptureFix
         f"Warning: {released_at}: {gone}: released metric (version 1) is no longer in the "
         "catalog; run 'profiler metrics release' to record its removal"
     ) in err.splitlines()
+
+    # a new metric may join the released catalog version; a removal may not
+    code, _, err = _run(capsys, "release", "--catalog", str(folder))
+    assert code == 1 and err.startswith(
+        f"Error: {folder / 'catalog.yaml'}:4: catalog version 1.1.0 is already released and "
+        f"{gone} changed since"
+    )
+    removed_from.write_text(before)
+    code, out, err = _run(capsys, "release", "--catalog", str(folder))
+    assert code == 0 and err == "" and "  added    gross_sales_web (version 1)" in out
+    assert "gross_sales_web:" in (folder / LOCK_NAME).read_text()
 
     _edit(sales, "  version: 1\n", "  version: 0\n")  # the first entry: net_sales
     code, _, err = _run(capsys, "check", "--catalog", str(folder))
