@@ -33,6 +33,8 @@ HEADER = (
     "# metrics check' fails when a definition differs from this file and its version does not.\n"
 )
 RELEASE_HINT = "run 'profiler metrics release'"
+# A defining field's type in the lock where it is not text.
+_TYPES: dict[str, type | tuple[type, ...]] = {"additive": bool, "percentile": (int, float)}
 
 
 @dataclass(frozen=True)
@@ -160,14 +162,17 @@ def read_lock(path: str | Path) -> Lock | None:
             raise bad(line, f"{clip(name)}: expected version, definition_hash and definition")
         definition = entry.get("definition")
         version, digest = entry.get("version"), entry.get("definition_hash")
-        if not isinstance(version, int) or not isinstance(digest, str):
+        if isinstance(version, bool) or not isinstance(version, int) or not isinstance(digest, str):
             raise bad(line, f"{clip(name)}: needs a whole-number version and a definition_hash")
         if not isinstance(definition, dict):
             raise bad(line, f"{clip(name)}: needs a definition")
-        fields = {k: v for k, v in definition.items() if not k.startswith("__")}
+        fields = {str(k): v for k, v in definition.items() if not str(k).startswith("__")}
         unknown = sorted(set(fields) - set(DEFINING))
         if unknown:
             raise bad(line, f"{clip(name)}: unknown definition field '{clip(unknown[0])}'")
+        for field_name, value in fields.items():
+            if not isinstance(value, _TYPES.get(field_name, str)):
+                raise bad(line, f"{clip(name)}: {field_name} has the wrong type")
         released[name] = Released(name, version, digest, fields, str(target), line)
     return Lock(target, str(doc.get("catalog_version", "")), released)
 

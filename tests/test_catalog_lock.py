@@ -229,6 +229,11 @@ def test_a_lock_edited_by_hand_is_an_error(
     code, _, err = _run(capsys, "check", "--catalog", str(folder))
     assert code == 1 and err.startswith(f"Error: {lock}:3: net_sales: expected version")
     assert err.count("\n") == 1
+    lock.write_text(
+        "catalog_version: 1.1.0\nmetrics:\n  aov:\n    version: 1\n    definition_hash: x\n    definition:\n      filter: [1]\n"
+    )
+    code, _, err = _run(capsys, "check", "--catalog", str(folder))
+    assert code == 1 and err.startswith(f"Error: {lock}:3: aov: filter has the wrong type")
     lock.write_text("metrics: [\n")
     code, _, err = _run(capsys, "release", "--catalog", str(folder))
     assert code == 1 and err.startswith(f"Error: {lock}:") and "not valid YAML" in err
