@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Write the lock: the catalog version and each metric's version, definition hash "
             "and defining fields. Refused while a definition changed without a new version, "
-            "or metrics changed under an already released catalog version. "
+            "or a metric re-versioned or removed under an already released catalog version. "
             "Example: profiler metrics release"
         ),
     )
