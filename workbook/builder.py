@@ -432,7 +432,19 @@ def _definitions(engine: QueryEngine, shown: list[str]) -> SheetContent:
     for name in names:
         m = engine.metric(name)
         rows.append(
-            [m.label, name, m.description, m.area, m.unit, m.owner, m.status, m.version, m.hash]
+            [
+                m.label,
+                name,
+                m.description,
+                m.area,
+                m.unit,
+                m.owner,
+                m.status,
+                m.approved_by,  # who signed the definition off, and when (YYYY-MM-DD, as text)
+                m.approved_on,
+                m.version,
+                m.hash,
+            ]
         )
     metrics = pd.DataFrame(
         rows,
@@ -444,6 +456,8 @@ def _definitions(engine: QueryEngine, shown: list[str]) -> SheetContent:
             "Unit",
             "Owner",
             "Status",
+            "Approved by",
+            "Approved on",
             "Version",
             "Hash",
         ],
