@@ -705,7 +705,7 @@ def evaluate_number(node: Node, lookup: Callable[[str], Any], text: str = "") ->
                     return left - right
                 if current.op == "*":
                     return left * right
-                return _divide(left, right)
+                return divide(left, right)
         what = _what(current)
         raise fail(f"only arithmetic is allowed here (+ - * / and numbers), not {what}", current)
 
@@ -726,7 +726,7 @@ def _as_number(found: Any) -> Any:
         return float("nan") if pd.isna(found) else found
 
 
-def _divide(left: Any, right: Any) -> Any:
+def divide(left: Any, right: Any) -> Any:
     """Division where a zero denominator gives NaN, for scalars and for arrays alike."""
     if np.ndim(right) == 0:
         if right == 0:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import expressions
 from .catalog import SOURCES, Catalog, Metric
+from .compose import Part, compose
 from .errors import ProfilerError
 from .facts import PENCE, order_facts, pence_column, pounds
 from .loading import SourceData
@@ -116,17 +117,12 @@ class MetricEngine:
         return self._value(metric, span, cohort, [by] if isinstance(by, str) else by)
 
     def _value(self, m: Metric, span: Period, cohort: Cohort, by: list[str] | None) -> Any:
-        if m.aggregation in ("ratio", "rate"):
-            num = self._value(self.catalog.get(m.numerator or ""), span, cohort, by)
-            den = self._value(self.catalog.get((m.denominator or m.base) or ""), span, cohort, by)
-            return _divide(num, den)
-        if m.aggregation == "derived":
-            node = self._node(m.expression or "")
-            return expressions.evaluate_number(
-                node,
-                lambda part: self._value(self.catalog.get(part), span, cohort, by),
-                m.expression or "",
-            )
+        """The metric: its leaves here, composed by ``profiler/compose.py``."""
+        return compose(
+            self.catalog, m.name, lambda leaf: Part(self._leaf(leaf, span, cohort, by))
+        ).value
+
+    def _leaf(self, m: Metric, span: Period, cohort: Cohort, by: list[str] | None) -> Any:
         rows = self._rows(m, span, cohort)
         if by:
             groups = rows.groupby(by, observed=True, sort=True)
@@ -276,11 +272,3 @@ def _aggregate_groups(m: Metric, rows: pd.DataFrame, groups: Any) -> pd.Series:
     if agg == "sum" and pence:  # money: whole pence summed exactly, then shown in pounds
         return groups[pence].sum().astype(np.float64) / PENCE
     return getattr(column, agg)().astype(float)
-
-
-def _divide(num: Any, den: Any) -> Any:
-    if isinstance(num, pd.Series) or isinstance(den, pd.Series):
-        num, den = (x if isinstance(x, pd.Series) else pd.Series(x) for x in (num, den))
-        num, den = num.align(den, fill_value=0.0)
-        return num / den.where(den != 0)
-    return float(num) / float(den) if den else float("nan")

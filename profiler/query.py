@@ -32,6 +32,7 @@ from . import expressions, store
 from .activity import Activity, month_number, sum_part
 from .catalog import Catalog, Metric, did_you_mean, load_catalog
 from .cohorts import CohortSet, columns_used, load_cohort_spec
+from .compose import Part, compose
 from .errors import LeftOut, ProfilerError, clip
 from .periods import Period, asof_period, parse_period
 from .state import STATE_COLUMNS, day_number, state_at
@@ -216,7 +217,7 @@ class QueryEngine:
         by = _MonthTotals(
             self, int(month_number(start.start)), int(month_number(end.start)), cohort
         )
-        memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        memo: dict[str, Part] = {}
         out = pd.DataFrame({"month": by.labels()})
         for name in metrics:
             m = self.catalog.get(name)
@@ -324,41 +325,19 @@ class QueryEngine:
             self._indicators[names] = matrix
         return self._indicators[names]
 
-    def _eval(
-        self, m: Metric, by: _Totals, memo: dict[str, tuple[np.ndarray, np.ndarray]]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Values and customer counts of one metric for each group of ``by`` (memoised per call:
-        a ratio and its parts share their work)."""
-        if m.name not in memo:
-            memo[m.name] = self._compute(m, by, memo)
-        return memo[m.name]
+    def _eval(self, m: Metric, by: _Totals, memo: dict[str, Part]) -> tuple[np.ndarray, np.ndarray]:
+        """Values and customer counts of one metric for each group of ``by``: its leaves here,
+        composed by ``profiler/compose.py`` (memoised per call: a ratio and its parts share
+        their work)."""
+        part = compose(self.catalog, m.name, lambda leaf: self._leaf(leaf, by), memo, size=by.size)
+        customers = part.customers if part.customers is not None else by.customers()
+        return np.asarray(part.value, dtype=np.float64), customers
 
-    def _compute(
-        self, m: Metric, by: _Totals, memo: dict[str, tuple[np.ndarray, np.ndarray]]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        agg = m.aggregation
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if agg in ("ratio", "rate"):
-                num, _ = self._eval(self.catalog.get(m.numerator or ""), by, memo)
-                den, customers = self._eval(
-                    self.catalog.get((m.denominator or m.base) or ""), by, memo
-                )
-                return np.where(den != 0, num / den, np.nan), customers
-            if agg == "derived":
-                counts: list[np.ndarray] = []
-
-                def lookup(part: str) -> np.ndarray:
-                    value, customers = self._eval(self.catalog.get(part), by, memo)
-                    counts.append(customers)
-                    return value
-
-                text = m.expression or ""
-                result = expressions.evaluate_number(self._parse(text), lookup, text)
-                result = np.broadcast_to(np.asarray(result, dtype=np.float64), (by.size,))
-                return result, np.min(counts, axis=0) if counts else by.customers()
+    def _leaf(self, m: Metric, by: _Totals) -> Part:
+        with np.errstate(divide="ignore", invalid="ignore"):  # a mean of nothing is NaN
             if m.source == "customers":
-                return self._eval_car(m, by)
-            return self._eval_rows(m, by)
+                return Part(*self._eval_car(m, by))
+            return Part(*self._eval_rows(m, by))
 
     def _eval_rows(self, m: Metric, by: _Totals) -> tuple[np.ndarray, np.ndarray]:
         rows = self._rows_part(m)

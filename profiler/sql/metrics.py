@@ -1,9 +1,12 @@
-"""Catalog metrics in SQL: one sqlglot tree per metric, cohort and period, equal to MetricEngine.
+"""Catalog metrics in SQL: the leaves of the catalog compiled to sqlglot trees, equal to
+MetricEngine's; ratios, rates and derived metrics composed from them by ``profiler/compose.py``.
 
-``compile_metric`` turns a metric of the catalog (templates/metrics/) into one SELECT that
-returns one row, ``value``: the number ``MetricEngine.value(name, period, cohort)`` gives
-(profiler/metrics.py is the reference).  ``compile_metrics`` does the same for many metrics and
-many cohorts in one query, one row per cohort, and ``metric_table`` runs it on an engine.
+``compile_metric`` turns a leaf of the catalog (templates/metrics/: a sum, count, mean, median
+or percentile) into one SELECT that returns one row, ``value``: the number
+``MetricEngine.value(name, period, cohort)`` gives (profiler/metrics.py is the reference).
+``compile_metrics`` does the same for many leaves and many cohorts in one query, one row per
+cohort, and ``metric_table`` runs it on an engine and composes the metrics asked for from their
+leaves, as every engine does (one composition, so engines that agree on leaves agree on all).
 
 What an engine must hold (``SqlEngine.register_source`` registers the source tables):
 
@@ -33,8 +36,8 @@ Semantics carried over from MetricEngine (the tests compare every metric, cohort
   an exact percentile in both dialects: ``PercentileCont`` (DuckDB's QUANTILE_CONT) becomes
   Spark's approximate PERCENTILE_APPROX, and ``Quantile`` (Spark's exact PERCENTILE) becomes
   DuckDB's QUANTILE, which is the discrete quantile;
-- ratio and rate divide their parts, derived metrics do their arithmetic over them, in the same
-  query; a zero or missing denominator gives NULL (``_divide``).
+- ratio, rate and derived metrics are not compiled: ``metric_table`` composes them from the
+  leaves' values (``profiler/compose.py``; a zero or missing denominator gives NaN).
 
 The purchase markers rank a customer's kept orders by (ordered_at, order_id) as pandas does.  An
 order's time and customer are read from its kept line with the lowest ``line_id``; pandas reads
@@ -48,6 +51,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sqlglot import exp
@@ -55,6 +59,7 @@ from sqlglot import exp
 from .. import expressions
 from ..catalog import SOURCES, Catalog, Metric, load_catalog
 from ..cohorts import INTERSECTION, CohortSet, columns_used
+from ..compose import Part, compose, is_leaf, leaves
 from ..errors import ProfilerError
 from ..facts import pence_column
 from ..periods import Period, asof_period, parse_period
@@ -238,6 +243,11 @@ def compile_metric(
     m = catalog.get(metric) if isinstance(metric, str) else metric
     span = _period(period, as_of)
     _check_period(m, span)
+    if not is_leaf(m):
+        raise ProfilerError(
+            f"Metric '{m.name}' is a {m.aggregation}: it is composed from its parts "
+            "(profiler/compose.py); run it with metric_table."
+        )
     plan = _Plan(catalog, span, shape, lapsed_days, [cohort_condition], False, _day(as_of))
     return plan.query({"value": m})
 
@@ -307,12 +317,21 @@ def metric_table(
                 f"Metric '{name}' is a customer state: in SQL it is known as of the CAR's date "
                 "only (period asof); the query engine takes it at any period's end."
             )
-    query = compile_metrics(names, catalog, span, list(cohorts.values()), shape, lapsed_days, as_of)
+    needed = leaves(catalog, list(names))
+    query = compile_metrics(
+        needed, catalog, span, list(cohorts.values()), shape, lapsed_days, as_of
+    )
     result = engine.run(query).to_pandas().set_index(KEY).sort_index()
     labels = list(cohorts)
+
+    def leaf(m: Metric) -> Part:
+        return Part(result[m.name].reindex(range(len(labels))).to_numpy(dtype=float))
+
+    memo: dict[str, Part] = {}
     columns: dict[str, Any] = {"cohort": labels, "period": span.label}
     for name in names:
-        columns[name] = result[name].reindex(range(len(labels))).to_numpy(dtype=float)
+        value = compose(catalog, name, leaf, memo, size=len(labels)).value
+        columns[name] = np.asarray(value, dtype=float)
     out = pd.DataFrame(columns)
     out.attrs["catalog"] = catalog.stamp
     return out
@@ -349,7 +368,7 @@ class _Leaf:
 
 @dataclass
 class _Plan:
-    """The pieces of one query: leaves by source, their aggregates, the final arithmetic."""
+    """The pieces of one query: leaves by source and their aggregates."""
 
     catalog: Catalog
     span: Period
@@ -364,7 +383,7 @@ class _Plan:
     # -- the final select ----------------------------------------------------------------------
 
     def query(self, outputs: dict[str, Metric]) -> exp.Select:
-        values = {label: self.value(m, ()) for label, m in outputs.items()}
+        values = {label: self.value(m) for label, m in outputs.items()}
         subqueries = [(alias, q) for source in self.sources for alias, q in self.aggregates(source)]
         projections = [v.as_(label, quoted=True) for label, v in values.items()]
         if self.grouped:
@@ -414,41 +433,13 @@ class _Plan:
 
     # -- values --------------------------------------------------------------------------------
 
-    def value(self, m: Metric, seen: tuple[str, ...]) -> exp.Expression:
-        """The metric's value as an expression over the aggregate subqueries."""
-        if m.name in seen:
-            raise ProfilerError(f"Metric '{m.name}' is computed from itself ({' > '.join(seen)}).")
-        seen = (*seen, m.name)
-        if m.aggregation in ("ratio", "rate"):
-            num = self.value(self.catalog.get(m.numerator or ""), seen)
-            den = self.value(self.catalog.get((m.denominator or m.base) or ""), seen)
-            return _divide(num, den)
-        if m.aggregation == "derived":
-            return self.arithmetic(expressions.parse(m.expression or ""), m, seen)
+    def value(self, m: Metric) -> exp.Expression:
+        """A leaf's value as an expression over the aggregate subqueries."""
         if m.aggregation not in ROW_AGGREGATIONS:
             raise ProfilerError(
                 f"Metric '{m.name}': aggregation '{m.aggregation}' cannot be compiled."
             )
         return self.leaf_value(m)
-
-    def arithmetic(self, node: Any, m: Metric, seen: tuple[str, ...]) -> exp.Expression:
-        """A derived metric's expression: + - * over metric values, / as ``_divide``."""
-        if isinstance(node, expressions.Number):
-            return double(number(node.value))
-        if isinstance(node, expressions.Name):
-            return self.value(self.catalog.get(node.name), seen)
-        if isinstance(node, expressions.Unary) and node.op == "-":
-            return exp.Neg(this=exp.paren(self.arithmetic(node.operand, m, seen)))
-        if isinstance(node, expressions.Binary) and node.op in expressions.ARITHMETIC:
-            left = exp.paren(self.arithmetic(node.left, m, seen))
-            right = exp.paren(self.arithmetic(node.right, m, seen))
-            if node.op == "/":
-                return _divide(left, right)
-            kind = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}[node.op]
-            return kind(this=left, expression=right)
-        raise ProfilerError(
-            f"Metric '{m.name}': only arithmetic over metrics is allowed in '{m.expression}'."
-        )
 
     def leaf_value(self, m: Metric) -> exp.Expression:
         source = m.source or ""
@@ -668,11 +659,3 @@ def _columns(source: str, metrics: list[Metric]) -> list[str]:
 def _number(column: exp.Expression) -> exp.Expression:
     """A column's values as DOUBLE, booleans as 0/1, NaN as missing (as pandas takes it)."""
     return exp.Nullif(this=exp.cast(column, "DOUBLE"), expression=exp.cast(text("NaN"), "DOUBLE"))
-
-
-def _divide(num: exp.Expression, den: exp.Expression) -> exp.Expression:
-    """num / den, NULL where den is zero or missing (``profiler.metrics._divide``)."""
-    return exp.Div(
-        this=exp.paren(num),
-        expression=exp.Nullif(this=den, expression=double(number(0))),
-    )
