@@ -202,11 +202,36 @@ class CohortSet:
     def size(self, name: str) -> int:
         return int(self.mask(name).sum())
 
-    def _compute(self, name: str, seen: tuple[str, ...]) -> np.ndarray:
+    def reads(self, name: str) -> set[str]:
+        """The CAR columns a cohort's membership reads (its parents' and, for an intersection,
+        every part's included)."""
         if INTERSECTION in name:
-            out = np.ones(len(self.car), dtype=bool)
+            return set().union(*(self.reads(p.strip()) for p in name.split(INTERSECTION)))
+        self.mask(name)  # an unknown or left-out cohort says so in one line
+        d = self.definitions[name]
+        used = {d.by} if d.by is not None else set()
+        if d.filter.strip():
+            used |= expressions.names(_parse(d.filter, name, self.path))
+        return used | (self.reads(d.within) if d.within else set())
+
+    def mask_in(self, name: str, frame: pd.DataFrame) -> np.ndarray:
+        """Membership computed on another frame with the columns the cohort reads (the state of
+        every customer at a period's end: ``QueryEngine.values(membership="period-end")``)."""
+        self.mask(name)
+        return self._compute(name, (), frame)
+
+    def _compute(
+        self, name: str, seen: tuple[str, ...], car: pd.DataFrame | None = None
+    ) -> np.ndarray:
+        frame = self.car if car is None else car
+        if INTERSECTION in name:
+            out = np.ones(len(frame), dtype=bool)
             for part in name.split(INTERSECTION):
-                out &= self.mask(part.strip())
+                out &= (
+                    self.mask(part.strip())
+                    if car is None
+                    else self._compute(part.strip(), seen, car)
+                )
             return out
         if name in self.left_out:
             raise LeftOut(f"Cohort '{clip(name)}' is left out: {self.left_out[name]}.")
@@ -218,17 +243,17 @@ class CohortSet:
             )
         d = self.definitions[name]
         if d.by is not None:
-            return (self.car[d.by] == d.value).to_numpy(dtype=bool, na_value=False)
-        out = np.ones(len(self.car), dtype=bool)
+            return (frame[d.by] == d.value).to_numpy(dtype=bool, na_value=False)
+        out = np.ones(len(frame), dtype=bool)
         if d.within:
             out &= (
-                self._compute(d.within, (*seen, name))
-                if d.within not in self._masks
-                else self._masks[d.within]
+                self._masks[d.within]
+                if car is None and d.within in self._masks
+                else self._compute(d.within, (*seen, name), car)
             )
         if d.filter.strip():
             node = _parse(d.filter, name, self.path)
-            out &= expressions.evaluate_mask(node, self.car, d.filter)
+            out &= expressions.evaluate_mask(node, frame, d.filter)
         return out
 
 

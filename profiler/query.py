@@ -80,7 +80,7 @@ class QueryEngine:
         self.cohorts = CohortSet(self.car, cohort_spec, known_columns=self.known_columns)
         self.n = len(self.car)
         self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._indicators: dict[tuple[str, ...], sp.csr_matrix] = {}
+        self._indicators: dict[tuple[Any, ...], sp.csr_matrix] = {}
         self._filters: dict[tuple[str, Any], np.ndarray] = {}
         self._labels: dict[tuple[Any, ...], str] = {}
         self._bits: dict[tuple[Any, ...], tuple[np.ndarray, int]] = {}
@@ -165,15 +165,25 @@ class QueryEngine:
         return float(table["value"].iloc[0])
 
     def values(
-        self, metrics: list[str], cohorts: list[str], period: str | Period | None = None
+        self,
+        metrics: list[str],
+        cohorts: list[str],
+        period: str | Period | None = None,
+        *,
+        membership: str = "d",
     ) -> pd.DataFrame:
-        """Tidy table: one row per cohort x metric with value, customers and the small flag."""
+        """Tidy table: one row per cohort x metric with value, customers and the small flag.
+
+        ``membership``: who is in a cohort: its members at D (``d``, the default: the same
+        customers in every period), or at the period's end (``period-end``: possible for
+        cohorts defined on the state columns only, ``profiler/state.py``)."""
         span = self.period(period)
         names = tuple(cohorts)
         at_d = asof_period(self.as_of)
+        day = self._membership_day(names, span, membership)
         # Metrics that exist only at D answer any period with D's value, labelled "as of D".
         plans = {
-            span.kind: (span, _CohortTotals(self, names, _key(span)), {}),
+            span.kind: (span, _CohortTotals(self, names, _key(span), day), {}),
             "asof": (at_d, _CohortTotals(self, names, _key(at_d)), {}),
         }
         values, customers, labels = [], [], []
@@ -313,17 +323,47 @@ class QueryEngine:
                 f"{', '.join(m.periods)}), not for {span.label}."
             )
 
-    def _indicator(self, names: tuple[str, ...]) -> sp.csr_matrix:
-        if names not in self._indicators:
-            rows = [np.flatnonzero(self.cohorts.mask(name)) for name in names]
+    MEMBERSHIPS = ("d", "period-end")
+
+    def _membership_day(
+        self, names: tuple[str, ...], span: Period, membership: str
+    ) -> pd.Timestamp | None:
+        """The day cohort membership is taken on when it is not D (None: at D)."""
+        if membership not in self.MEMBERSHIPS:
+            raise ProfilerError(
+                f"Membership '{clip(membership)}': expected {' or '.join(self.MEMBERSHIPS)}."
+            )
+        day = self.state_day(span)
+        if membership == "d" or day >= self.as_of:
+            return None
+        for name in names:
+            other = sorted(self.cohorts.reads(name) - set(STATE_COLUMNS))
+            if other:
+                raise ProfilerError(
+                    f"Cohort '{clip(name)}' reads {', '.join(other)}, known as of "
+                    f"{self.as_of:%Y-%m-%d} only: its members can be taken at D only "
+                    "(membership d); at a period's end, cohorts of lifecycle stage and orders."
+                )
+        return day
+
+    def members(self, name: str, day: pd.Timestamp | None = None) -> np.ndarray:
+        """Which CAR rows are in the cohort at D, or at the end of ``day``."""
+        if day is None:
+            return self.cohorts.mask(name)
+        return self.cohorts.mask_in(name, self.state(day))
+
+    def _indicator(self, names: tuple[str, ...], day: pd.Timestamp | None = None) -> sp.csr_matrix:
+        key = (names, day)
+        if key not in self._indicators:
+            rows = [np.flatnonzero(self.members(name, day)) for name in names]
             indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
             indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
             data = np.ones(len(indices), dtype=np.float64)
             matrix = sp.csr_matrix((data, indices, indptr), shape=(len(names), self.n))
             if len(self._indicators) > 64:
                 self._indicators.clear()
-            self._indicators[names] = matrix
-        return self._indicators[names]
+            self._indicators[key] = matrix
+        return self._indicators[key]
 
     def _eval(self, m: Metric, by: _Totals, memo: dict[str, Part]) -> tuple[np.ndarray, np.ndarray]:
         """Values and customer counts of one metric for each group of ``by``: its leaves here,
@@ -521,9 +561,15 @@ class _CohortTotals(_Totals):
     (``QueryEngine._positive_bits``): one gather of the cohorts' members serves every metric's
     count, instead of one product per metric."""
 
-    def __init__(self, engine: QueryEngine, names: tuple[str, ...], span: tuple[Any, ...]) -> None:
-        self.engine, self.names, self.span = engine, names, span
-        self.s = engine._indicator(names)
+    def __init__(
+        self,
+        engine: QueryEngine,
+        names: tuple[str, ...],
+        span: tuple[Any, ...],
+        day: pd.Timestamp | None = None,
+    ) -> None:
+        self.engine, self.names, self.span, self.day = engine, names, span, day
+        self.s = engine._indicator(names, day)
         self.size = len(names)
         self._gathered: tuple[int, np.ndarray] | None = None
 
@@ -558,7 +604,7 @@ class _CohortTotals(_Totals):
         return self.s.getnnz(axis=1).astype(np.float64)
 
     def masks(self) -> list[np.ndarray]:
-        return [self.engine.cohorts.mask(n) for n in self.names]
+        return [self.engine.members(n, self.day) for n in self.names]
 
 
 class _MonthTotals(_Totals):

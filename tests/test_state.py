@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from profiler import views
+from profiler.errors import ProfilerError
 from profiler.state import STATE_COLUMNS
 from tests.built import Built
 from tests.conftest import load_tables
@@ -167,3 +168,25 @@ def test_a_metric_known_only_at_d_says_so(demo_full) -> None:
     assert pd.isna(by.loc["uk_share", "change"])
     assert by.loc["retention_rate", "vs_period"] == "2024"
     assert by.loc["retention_rate", "change"] != 0
+
+
+def test_membership_at_d_or_at_the_period_end(hand: Built) -> None:
+    """Active at D (end of 2024): A and D (C came back after a long gap: reactivated).  Active
+    at the end of 2023: A, D, E and F."""
+    engine = hand.engine
+    at_d = engine.values(["buyers", "stage_active"], ["active"], "2023")
+    at_end = engine.values(["buyers", "stage_active"], ["active"], "2023", membership="period-end")
+    assert list(at_d["value"]) == [2, 2]
+    assert list(at_end["value"]) == [4, 4]
+    assert list(at_end["customers"]) == [4, 4]
+
+
+def test_membership_at_the_period_end_needs_a_cohort_of_state(demo_full) -> None:
+    engine = demo_full.engine
+    with pytest.raises(ProfilerError, match="Cohort 'Region: Europe' reads region, known as of"):
+        engine.values(["net_sales"], ["Region: Europe"], "2024", membership="period-end")
+    with pytest.raises(ProfilerError, match="expected d or period-end"):
+        engine.values(["net_sales"], ["Buyers"], "2024", membership="end")
+    # Buyers (orders to date > 0) at the end of 2024 bought by then: the state metric says so.
+    table = engine.values(["buyers"], ["Buyers"], "2024", membership="period-end")
+    assert table["value"].iloc[0] == engine.value("buyers", engine.cohorts.base, "2024")
