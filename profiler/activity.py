@@ -69,13 +69,37 @@ def row_metrics(catalog: Catalog) -> list[Metric]:
     return sorted(out, key=lambda m: m.name)
 
 
+NEVER = np.iinfo(np.int32).max  # the "gone" day of an order still kept at D
+
+
+@dataclass
+class OrderDays:
+    """Every order known at D that was ever a purchase: its CAR row, its day, and the day it
+    stopped being one (all its lines returned or cancelled by then; ``NEVER`` while a line is
+    kept at D).  Sorted by row, then day.
+
+    An order is a purchase on day P (<= D) when ``day <= P < gone``: exactly the orders a CAR
+    built as of P counts.  So the state of every customer (lifecycle stage, buyers, orders to
+    date) can be taken at the end of any period, from the build as of D (``profiler/state.py``).
+    Days are days since 1970-01-01."""
+
+    row: np.ndarray  # int32
+    day: np.ndarray  # int32
+    gone: np.ndarray  # int32
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
 @dataclass
 class Activity:
-    """Customer x month parts: ``customer`` (row in the CAR), ``month`` (month_number), parts."""
+    """Customer x month parts: ``customer`` (row in the CAR), ``month`` (month_number), parts;
+    and the order days (``OrderDays``) state metrics are taken from."""
 
     customer: np.ndarray  # int32, sorted by month then customer
     month: np.ndarray  # int32
     parts: dict[str, np.ndarray]  # counts int32, money int64 pence, other sums float32
+    orders: OrderDays | None = None
 
     def __len__(self) -> int:
         return len(self.month)
@@ -163,7 +187,42 @@ def build_activity(
             parts[f"{m.name}.distinct"] = distinct.astype(np.int32)
     customer_of = (cells % n).astype(np.int32) if n else np.zeros(0, dtype=np.int32)
     month_of = (cells // n + first).astype(np.int32) if n else np.zeros(0, dtype=np.int32)
-    return Activity(customer_of, month_of, parts)
+    orders = order_days(engine.frame("order_lines"), index, cutoff)
+    return Activity(customer_of, month_of, parts, orders)
+
+
+def order_days(facts: pd.DataFrame, index: pd.Index, cutoff: pd.Timestamp) -> OrderDays:
+    """The ``OrderDays`` of order facts as of D (``MetricEngine.frame("order_lines")``: a return
+    after D is not a return yet).  A line stops counting on the day it is returned (a return
+    dated before its order, on the order's day) or, cancelled, on the order's day; an order
+    when its last line does."""
+    customer, _, rows = _dated_rows(facts, "ordered_at", index, cutoff)
+    code = facts["order_code"].to_numpy()[rows]
+    day = _days(facts["ordered_at"].to_numpy()[rows])
+    status = facts["status"]
+    completed = (status == "completed").to_numpy(dtype=bool, na_value=False)[rows]
+    returned = (status == "returned").to_numpy(dtype=bool, na_value=False)[rows]
+    back = _days(facts["returned_at"].to_numpy()[rows]) if "returned_at" in facts else day
+    line_gone = np.where(returned & (back > day), back, day)
+    size = int(code.max()) + 1 if len(code) else 0
+    gone = np.full(size, -1, dtype=np.int64)
+    np.maximum.at(gone, code[~completed], line_gone[~completed])
+    gone[code[completed]] = NEVER
+    order_row = np.full(size, -1, dtype=np.int64)
+    order_day = np.zeros(size, dtype=np.int64)
+    order_row[code], order_day[code] = customer, day
+    keep = (order_row >= 0) & (gone > order_day)
+    row, day, gone = order_row[keep], order_day[keep], gone[keep]
+    order = np.lexsort((day, row))
+    return OrderDays(
+        row[order].astype(np.int32), day[order].astype(np.int32), gone[order].astype(np.int32)
+    )
+
+
+def _days(times: np.ndarray) -> np.ndarray:
+    """Day numbers (since 1970-01-01) of datetimes; a missing time is day -2**31."""
+    days = times.astype("datetime64[D]").astype(np.int64)
+    return np.where(np.isnat(times), np.iinfo(np.int32).min, days)
 
 
 def _integer_sums(groups: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
@@ -220,15 +279,34 @@ def activity_table(activity: Activity, row_offset: int = 0) -> pa.Table:
     )
 
 
+def orders_table(orders: OrderDays, row_offset: int = 0) -> pa.Table:
+    """The order days as an Arrow table (``row_offset`` as in ``activity_table``)."""
+    return pa.table(
+        {
+            "row": pa.array(orders.row + np.int32(row_offset)),
+            "day": pa.array(orders.day),
+            "gone": pa.array(orders.gone),
+        }
+    )
+
+
+def orders_from_table(table: pa.Table) -> OrderDays:
+    """The order days of a table written from ``orders_table``."""
+    return OrderDays(*(_column(table, name) for name in ("row", "day", "gone")))
+
+
+def _column(table: pa.Table, name: str) -> np.ndarray:
+    chunked = table.column(name)
+    if chunked.num_chunks == 1:
+        return chunked.chunk(0).to_numpy(zero_copy_only=True)
+    return chunked.to_numpy()
+
+
 def activity_from_table(table: pa.Table) -> Activity:
     """The activity of a table written from ``activity_table`` (memory-mapped by the store:
     the columns are not copied, and are paged in when first used)."""
 
-    def column(name: str) -> np.ndarray:
-        chunked = table.column(name)
-        if chunked.num_chunks == 1:
-            return chunked.chunk(0).to_numpy(zero_copy_only=True)
-        return chunked.to_numpy()
-
-    parts = {name: column(name) for name in table.column_names if name not in ("row", "month")}
-    return Activity(column("row"), column("month"), parts)
+    parts = {
+        name: _column(table, name) for name in table.column_names if name not in ("row", "month")
+    }
+    return Activity(_column(table, "row"), _column(table, "month"), parts)

@@ -218,6 +218,7 @@ class Catalog:
     metrics: dict[str, Metric]
     version: str
     problems: list[str] = field(default_factory=list)  # found while loading (duplicates, types)
+    version_at: str = ""  # file:line of 'version:' (catalog.yaml), for the lock's messages
 
     @property
     def content_hash(self) -> str:
@@ -279,7 +280,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         raise CatalogError(f"{root}: no .yaml files in this folder.")
     metrics: dict[str, Metric] = {}
     problems: list[str] = []
-    version = ""
+    version = version_at = ""
     for file in files:
         try:
             doc = yaml.load(file.read_text(), Loader=_LineLoader) or {}
@@ -293,6 +294,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
             continue
         if "version" in doc:
             version = str(doc["version"])
+            version_at = f"{file}:{doc.get('__lines__', {}).get('version', 1)}"
         for entry in doc.get("metrics") or []:
             metric = _metric(entry, file, problems)
             if metric is None:
@@ -306,7 +308,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
             metrics[metric.name] = metric
     if not version:
         problems.append(f"{root}: no catalog version (add 'version: 1.0.0' to catalog.yaml)")
-    return Catalog(metrics, version or "unversioned", problems)
+    return Catalog(metrics, version or "unversioned", problems, version_at)
 
 
 def _metric(entry: Any, file: Path, problems: list[str]) -> Metric | None:

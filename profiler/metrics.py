@@ -226,6 +226,7 @@ def _facts_with_purchase_markers(facts: pd.DataFrame, lapsed_days: int) -> pd.Da
     facts["lapses_at"] = pd.Series(
         np.where(kept, by_lapse[order_code], np.datetime64("NaT")), index=facts.index
     ).astype(facts["ordered_at"].dtype)
+    facts["order_code"] = order_code.astype(np.int32)  # orders as dense codes (activity.order_days)
     return facts
 
 

@@ -40,7 +40,7 @@ class Period:
         if self.kind == "year":
             return f"{self.start.year}"
         if self.kind == "asof":
-            return f"asof {self.end - pd.Timedelta(days=1):%Y-%m-%d}"
+            return f"as of {self.end - pd.Timedelta(days=1):%Y-%m-%d}"
         return f"{self.kind}:{last:%Y-%m}"
 
     def shifted(self, months: int) -> Period:

@@ -34,6 +34,7 @@ from .catalog import Catalog, Metric, did_you_mean, load_catalog
 from .cohorts import CohortSet, columns_used, load_cohort_spec
 from .errors import LeftOut, ProfilerError, clip
 from .periods import Period, asof_period, parse_period
+from .state import STATE_COLUMNS, day_number, state_at
 
 CAR_ENV = "PROFILER_CAR"
 # Loaded with every engine: consent (audiences) and the customer's key attributes.
@@ -79,12 +80,15 @@ class QueryEngine:
         self.n = len(self.car)
         self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._indicators: dict[tuple[str, ...], sp.csr_matrix] = {}
-        self._filters: dict[str, np.ndarray] = {}
+        self._filters: dict[tuple[str, Any], np.ndarray] = {}
         self._labels: dict[tuple[Any, ...], str] = {}
         self._bits: dict[tuple[Any, ...], tuple[np.ndarray, int]] = {}
         self._bit_slots: dict[tuple[Any, ...], dict[str, int]] = {}
         self._rows_alias: dict[tuple[Any, ...], str] = {}
         self._parsed: dict[str, Any] = {}
+        self._timings: dict[str, str] = {}
+        self._states: OrderedDict[int, pd.DataFrame] = OrderedDict()
+        self._orders: Any = getattr(activity, "orders", None)
         self.stamp = catalog.stamp
 
     @classmethod
@@ -165,21 +169,27 @@ class QueryEngine:
         """Tidy table: one row per cohort x metric with value, customers and the small flag."""
         span = self.period(period)
         names = tuple(cohorts)
-        by = _CohortTotals(self, names, (span.kind, span.start, span.end))
-        memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        values, customers = [], []
+        at_d = asof_period(self.as_of)
+        # Metrics that exist only at D answer any period with D's value, labelled "as of D".
+        plans = {
+            span.kind: (span, _CohortTotals(self, names, _key(span)), {}),
+            "asof": (at_d, _CohortTotals(self, names, _key(at_d)), {}),
+        }
+        values, customers, labels = [], [], []
         for name in metrics:
             m = self.catalog.get(name)
             self._check_period(m, span)
+            used, by, memo = plans["asof" if self.timing(name) == "as_of_d" else span.kind]
             value, count = self._eval(m, by, memo)
             values.append(value)
             customers.append(count)
+            labels.append(self._label(used))
         k = len(names)
         out = pd.DataFrame(
             {
                 "cohort": list(names) * len(metrics),
                 "metric": np.repeat(np.asarray(metrics, dtype=object), k),
-                "period": self._label(span),
+                "period": np.repeat(np.asarray(labels, dtype=object), k),
                 "value": np.concatenate(values) if values else np.zeros(0),
                 "customers": np.concatenate(customers).astype(np.int64)
                 if customers
@@ -210,10 +220,18 @@ class QueryEngine:
         out = pd.DataFrame({"month": by.labels()})
         for name in metrics:
             m = self.catalog.get(name)
-            if m.source == "customers":
+            timing = self.timing(name)
+            if timing == "as_of_d":
                 raise ProfilerError(
                     f"Metric '{name}' is measured as of the CAR's date only: it has no monthly trend."
                 )
+            if timing == "period_end":  # a state: taken at each month's end
+                months = [
+                    self.values([name], [cohort or self.cohorts.base], m_) for m_ in by.labels()
+                ]
+                out[name] = [float(t["value"].iloc[0]) for t in months]
+                out[f"{name}_customers"] = [int(t["customers"].iloc[0]) for t in months]
+                continue
             out[name], out[f"{name}_customers"] = self._eval(m, by, memo)
         out.attrs["catalog"] = self.stamp
         return out
@@ -225,9 +243,76 @@ class QueryEngine:
         return self._labels[key]
 
     def supports(self, metric: str, span: Period) -> bool:
-        return span.kind in self.catalog.get(metric).periods
+        """Whether the metric has a value of its own for the period (not D's, as of D only)."""
+        timing = self.timing(metric)
+        if timing == "as_of_d":
+            return span.kind == "asof"
+        return timing == "period_end" or span.kind in self.catalog.get(metric).periods
+
+    def timing(self, name: str) -> str:
+        """When a metric is measured, for a period:
+
+        - ``flow``: over the period's rows (sales, orders, surveys);
+        - ``period_end``: a state of the customer taken at the period's last day, or at D for a
+          period still running (``profiler/state.py``: reads only ``STATE_COLUMNS``);
+        - ``as_of_d``: a state known only at D (balances, P(alive), consent, enrichment):
+          any period gets D's value, labelled "as of D".
+
+        A ratio, rate or derived metric is as of D if any part is (all its parts are then
+        taken at D), else a state if any part is one."""
+        if name not in self._timings:
+            m = self.catalog.get(name)
+            parts = self._parts(m)
+            if parts:
+                timings = {self.timing(part) for part in parts}
+                timing = next((t for t in ("as_of_d", "period_end") if t in timings), "flow")
+            elif m.source == "customers":
+                read = self._reads(m)
+                state = read and read <= set(STATE_COLUMNS)
+                timing = "period_end" if state else "as_of_d"
+            else:
+                timing = "flow"
+            self._timings[name] = timing
+        return self._timings[name]
+
+    def _parts(self, m: Metric) -> list[str]:
+        if m.aggregation in ("ratio", "rate"):
+            return [p for p in (m.numerator, m.denominator or m.base) if p]
+        if m.aggregation == "derived":
+            return sorted(expressions.names(self._parse(m.expression or "")))
+        return []
+
+    def _reads(self, m: Metric) -> set[str]:
+        """The CAR columns a metric of customer state reads."""
+        names = {m.column} if m.column else set()
+        if m.filter:
+            names |= expressions.names(self._parse(m.filter))
+        return names
+
+    def state_day(self, span: Period | tuple[Any, ...]) -> pd.Timestamp:
+        """The day a state metric of the period describes: its last day, or D if earlier."""
+        end = span.end if isinstance(span, Period) else span[2]
+        return min(pd.Timestamp(end) - pd.Timedelta(days=1), self.as_of)
+
+    def state(self, day: pd.Timestamp) -> pd.DataFrame:
+        """The ``STATE_COLUMNS`` of every customer at the end of ``day`` (a few cached)."""
+        number = day_number(day)
+        if number not in self._states:
+            if self._orders is None:
+                if self.generation is None:
+                    raise ProfilerError(
+                        "This CAR has no order days: rebuild it with 'profiler build'."
+                    )
+                self._orders = self.generation.read_orders()
+            thresholds = self.meta.get("lifecycle") or _lifecycle_thresholds()
+            self._states[number] = state_at(self._orders, self.n, thresholds, number)
+            if len(self._states) > 8:
+                self._states.popitem(last=False)
+        return self._states[number]
 
     def _check_period(self, m: Metric, span: Period) -> None:
+        if self.timing(m.name) != "flow":
+            return  # a state: taken at the period's end, or as of D (labelled so)
         if span.kind not in m.periods:
             raise ProfilerError(
                 f"Metric '{m.name}' is measured as of the CAR's date only (it supports "
@@ -302,12 +387,14 @@ class QueryEngine:
         return np.where(n > 0, total / n, np.nan), customers  # mean
 
     def _eval_car(self, m: Metric, by: _Totals) -> tuple[np.ndarray, np.ndarray]:
-        keep = self._car_filter(m)
+        day = self.state_day(by.span) if self.timing(m.name) == "period_end" else None
+        frame = self.car if day is None else self.state(day)
+        keep = self._car_filter(m, frame, day)
         agg = m.aggregation
         if agg == "count":
             counted = by.car(keep.astype(np.float64))
             return counted, counted
-        values = self.car[m.column].astype(np.float64).to_numpy(na_value=np.nan)
+        values = frame[m.column].astype(np.float64).to_numpy(na_value=np.nan)
         present = keep & ~np.isnan(values)
         customers = by.car(present.astype(np.float64))
         if agg in ("sum", "mean"):
@@ -325,13 +412,16 @@ class QueryEngine:
             out.append(float(np.percentile(chosen, q)) if len(chosen) else np.nan)
         return np.asarray(out), customers
 
-    def _car_filter(self, m: Metric) -> np.ndarray:
-        if m.name not in self._filters:
+    def _car_filter(self, m: Metric, frame: pd.DataFrame, day: pd.Timestamp | None) -> np.ndarray:
+        key = (m.name, day)
+        if key not in self._filters:
             keep = np.ones(self.n, dtype=bool)
             if m.filter:
-                keep &= expressions.evaluate_mask(self._parse(m.filter), self.car, m.filter)
-            self._filters[m.name] = keep
-        return self._filters[m.name]
+                keep &= expressions.evaluate_mask(self._parse(m.filter), frame, m.filter)
+            if len(self._filters) > 512:
+                self._filters.clear()
+            self._filters[key] = keep
+        return self._filters[key]
 
     def _rows_part(self, m: Metric) -> str:
         """Metrics reading the same rows (source, date column, filter) share one rows part."""
@@ -376,23 +466,15 @@ class QueryEngine:
         """Why a catalog metric cannot be computed on this CAR (a source table or column was
         not provided), or None when it can.  Views leave such metrics out with this note."""
         m = self.catalog.get(name)
-        if m.aggregation in ("ratio", "rate"):
-            parts = [m.numerator, m.denominator or m.base]
-        elif m.aggregation == "derived":
-            parts = sorted(expressions.names(self._parse(m.expression or "")))
-        else:
-            parts = []
+        parts = self._parts(m)
         for part in parts:
-            reason = self.left_out_metric(part or "") if part else None
+            reason = self.left_out_metric(part)
             if reason:
                 return reason
         if parts:
             return None
         if m.source == "customers":
-            names = {m.column} if m.column else set()
-            if m.filter:
-                names |= expressions.names(self._parse(m.filter))
-            absent = sorted(n for n in names if n not in self.known_columns)
+            absent = sorted(n for n in self._reads(m) if n not in self.known_columns)
             if absent:
                 return f"needs CAR column {', '.join(absent)}, which this CAR does not have"
             return None
@@ -449,6 +531,7 @@ class _Totals:
     """How part totals are taken: per cohort for a period, or per month for one cohort."""
 
     size: int
+    span: tuple[Any, ...]
 
     def part(self, name: str, *, positive: bool = False) -> np.ndarray: ...
 
@@ -512,6 +595,7 @@ class _MonthTotals(_Totals):
     def __init__(self, engine: QueryEngine, first: int, last: int, cohort: str | None) -> None:
         activity = engine.require_activity()
         self.engine, self.first, self.size = engine, first, last - first + 1
+        self.span = ()
         rows = activity.month_slice(first, last)
         customer = activity.customer[rows]
         keep = engine.cohorts.mask(cohort or engine.cohorts.base)[customer]
@@ -537,6 +621,17 @@ class _MonthTotals(_Totals):
 
     def masks(self) -> list[np.ndarray]:
         return [self.car(np.zeros(0))]
+
+
+def _key(span: Period) -> tuple[Any, ...]:
+    return (span.kind, span.start, span.end)
+
+
+def _lifecycle_thresholds() -> dict[str, Any]:
+    """The lifecycle thresholds of the feature spec (for builds whose metadata has none)."""
+    from .features import load_feature_spec
+
+    return load_feature_spec()["lifecycle"]
 
 
 def _catalog_columns(catalog: Catalog) -> set[str]:

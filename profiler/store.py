@@ -11,6 +11,7 @@ on every platform), so a reader sees the old generation or the new one, whole, n
         car.parquet/part-*.parquet
         car_dictionary.csv
         activity.arrow
+        orders.arrow
         quarantine.csv
         car_meta.json             written last: the generation's manifest
       gen-20261202T091500-4242-d4e5f6/   the previous generation (kept for --rollback)
@@ -74,9 +75,10 @@ class Member:
 CAR = Member("car.parquet", "parquet", "one row per customer, every column documented")
 DICTIONARY = Member("car_dictionary.csv", "csv", "the CAR's data dictionary")
 ACTIVITY = Member("activity.arrow", "arrow", "customer x month parts of the row metrics")
+ORDERS = Member("orders.arrow", "arrow", "each order's customer and days: state at any date")
 QUARANTINE = Member("quarantine.csv", "csv", "source rows left out, with the reason")
 META = Member("car_meta.json", "json", "as-of date, counts, models; the manifest (written last)")
-MEMBERS = (CAR, DICTIONARY, ACTIVITY, QUARANTINE, META)
+MEMBERS = (CAR, DICTIONARY, ACTIVITY, ORDERS, QUARANTINE, META)
 
 POINTER = "CURRENT"
 GENERATION_PREFIX = "gen-"
@@ -147,7 +149,15 @@ class Generation:
     def read_activity(self) -> Any:
         from .activity import activity_from_table
 
-        return activity_from_table(self.read_arrow(ACTIVITY))
+        activity = activity_from_table(self.read_arrow(ACTIVITY))
+        if ORDERS.name in self.meta.get("members", {}):  # memory-mapped: read when used
+            activity.orders = self.read_orders()
+        return activity
+
+    def read_orders(self) -> Any:
+        from .activity import orders_from_table
+
+        return orders_from_table(self.read_arrow(ORDERS))
 
     def read_csv(self, member: Member, **kwargs: Any) -> pd.DataFrame:
         return self._read(lambda: pd.read_csv(self.file(member), **kwargs))
@@ -393,9 +403,12 @@ class GenerationWriter:
         )
 
     def write_activity(self, activity: Any) -> Path:
-        from .activity import activity_table
+        """The activity table and its order days (two members)."""
+        from .activity import activity_table, orders_table
 
-        return self.write_table(ACTIVITY, activity_table(activity))
+        path = self.write_table(ACTIVITY, activity_table(activity))
+        self.write_table(ORDERS, orders_table(activity.orders))
+        return path
 
     def write_csv(self, member: Member, frame: pd.DataFrame, *, raw: bool = False) -> Path:
         """A CSV member; safe for spreadsheets unless ``raw`` (``profiler/safecsv.py``)."""

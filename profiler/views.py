@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import indices
 from .activity import month_number
 from .errors import LeftOut, ProfilerError, clip
 from .periods import Period, parse_period
@@ -156,6 +157,14 @@ def deep_dive(
     metrics = [m for m in metrics if m in set(values["metric"])]
     mine = values[values["cohort"] == cohort].set_index("metric")
     theirs = values[values["cohort"] == base].set_index("metric")
+    against = _against(
+        engine,
+        metrics,
+        mine.loc[metrics, "value"].to_numpy(),
+        theirs.loc[metrics, "value"].to_numpy(),
+        engine.cohorts.size(cohort),
+        engine.cohorts.size(base),
+    )
     out = pd.DataFrame(
         {
             "area": [engine.metric(m).area for m in metrics],
@@ -166,9 +175,7 @@ def deep_dive(
             "customers": mine.loc[metrics, "customers"].to_numpy(),
             "base": base,
             "base_value": theirs.loc[metrics, "value"].to_numpy(),
-            "index": _index(
-                mine.loc[metrics, "value"].to_numpy(), theirs.loc[metrics, "value"].to_numpy()
-            ),
+            **against,
             "small": mine.loc[metrics, "small"].to_numpy(),
         }
     )
@@ -213,17 +220,31 @@ def compare(
             how="left",
         )
         state = merged["metric"].map(lambda m: not engine.supports(m, span)).to_numpy(dtype=bool)
-        merged.loc[state, ["vs_period", "vs_value"]] = ["", np.nan]
+        merged.loc[state, ["vs_period", "vs_value"]] = [
+            f"as of {engine.as_of:%Y-%m-%d} only",
+            np.nan,
+        ]
         merged["change"] = merged["value"] - merged["vs_value"]
         merged["change_pct"] = _change_pct(merged["value"], merged["vs_value"])
+        merged["verdict_vs"] = [
+            str(indices.verdict(engine.metric(m), d))
+            for m, d in zip(merged["metric"], merged["change"], strict=True)
+        ]
         out = merged
     base_rows = now[now["cohort"] == base].set_index("metric")["value"]
     out["base"] = base
     out["base_value"] = out["metric"].map(base_rows).to_numpy(dtype=float)
-    out["diff_vs_base"] = out["value"] - out["base_value"]
-    out["index_vs_base"] = _index(
-        out["value"].to_numpy(dtype=float), out["base_value"].to_numpy(dtype=float)
+    against = _against(
+        engine,
+        list(out["metric"]),
+        out["value"].to_numpy(dtype=float),
+        out["base_value"].to_numpy(dtype=float),
+        out["cohort"].map(engine.cohorts.size).to_numpy(dtype=float),
+        engine.cohorts.size(base),
     )
+    out["diff_vs_base"] = against["difference"]
+    out["index_vs_base"] = against["index"]
+    out["verdict_vs_base"] = against["verdict"]
     out = out.reset_index(drop=True)
     out.attrs.update(now.attrs)
     return _label(engine, out)
@@ -266,6 +287,9 @@ def dashboard(engine: QueryEngine, period: str | Period | None = None) -> pd.Dat
         record["last_year_period"] = "" if state else spans["last_year"].label
         record["vs_prior_pct"] = _change_pct(record["value"], record["prior"])
         record["vs_last_year_pct"] = _change_pct(record["value"], record["last_year"])
+        for column in ("prior", "last_year"):
+            delta = record["value"] - record[column]
+            record[f"vs_{column}_verdict"] = str(indices.verdict(engine.metric(name), delta))
         record["note"] = (
             f"as of {engine.as_of:%Y-%m-%d} only"
             if state
@@ -292,9 +316,28 @@ def _label(engine: QueryEngine, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _index(value: np.ndarray, base: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(base != 0, value / base * 100, np.nan)
+def _against(
+    engine: QueryEngine,
+    metrics: list[str],
+    value: np.ndarray,
+    base_value: np.ndarray,
+    customers: Any,
+    base_customers: Any,
+) -> dict[str, np.ndarray]:
+    """Index, difference and verdict of each metric's value against the base's
+    (``profiler/indices.py``: totals per customer of the cohort, shares in points, scores by
+    their difference only); ``customers`` are the cohorts' sizes."""
+    size = np.broadcast_to(np.asarray(customers, dtype=float), (len(metrics),))
+    base_size = np.broadcast_to(np.asarray(base_customers, dtype=float), (len(metrics),))
+    rows = [
+        indices.compare(engine.metric(m), v, b, c, bc, engine.catalog)
+        for m, v, b, c, bc in zip(metrics, value, base_value, size, base_size, strict=True)
+    ]
+    return {
+        "index": np.array([float(r["index"]) for r in rows]),
+        "difference": np.array([float(r["difference"]) for r in rows]),
+        "verdict": np.array([str(r["verdict"]) for r in rows], dtype=object),
+    }
 
 
 def _change_pct(now: Any, before: Any) -> Any:

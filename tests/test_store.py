@@ -37,6 +37,7 @@ BEFORE_SWAP = [
     "wrote:car.parquet",
     "wrote:car_dictionary.csv",
     "wrote:activity.arrow",
+    "wrote:orders.arrow",
     "wrote:car_meta.json",
     "renamed",
     "pointer-written",
@@ -136,6 +137,7 @@ def write_generation(folder: Path, value: float, more=None, **options) -> str:
         writer.write_csv(store.QUARANTINE, pd.DataFrame({"table": [], "reason": []}))
         writer.write_car(tiny_result(value))
         writer.write_table(store.ACTIVITY, pa.table({"row": [0], "month": [660]}))
+        writer.write_table(store.ORDERS, pa.table({"row": [0], "day": [20000], "gone": [20001]}))
         if more:
             more(writer)
     return store.current_name(folder)
@@ -237,6 +239,7 @@ def test_a_folder_of_the_old_layout_is_refused_then_replaced_by_a_build(
     write_generation(folder, 1.0)
     legacy = tmp_path / "legacy"
     shutil.copytree(folder / store.current_name(folder), legacy)
+    (legacy / store.ORDERS.name).unlink()  # the old layout had no order days
     (legacy / ".car.parquet.tmp").mkdir()
     assert main(["summary", "--car", str(legacy), "--period", "2024"]) == 1
     err = capsys.readouterr().err

@@ -24,6 +24,8 @@ from profiler.errors import ProfilerError
 from profiler.outputs import replacing
 from profiler.query import QueryEngine
 from workbook.content import (
+    BETTER,
+    WORSE,
     Block,
     SheetContent,
     default_inputs,
@@ -331,6 +333,12 @@ def _write_block(
                 w.add_color_scale(
                     ws, f"{xl_col_to_name(col)}{first + 1}:{xl_col_to_name(col)}{first + rows}"
                 )
+    for name, verdict in block.verdicts.items():
+        if name in columns and verdict in columns and len(frame):
+            col, word = xl_col_to_name(columns.index(name)), xl_col_to_name(columns.index(verdict))
+            w.add_verdict_colours(
+                ws, f"{col}{first + 1}:{col}{last + 1}", f"${word}{first + 1}", (BETTER, WORSE)
+            )
     if block.note:
         ws.write_string(last + 1, 0, block.note, styles.stamp)
     for i, spec in enumerate(block.charts if len(frame) else []):
@@ -372,6 +380,10 @@ def _write_tiles(w: XlsmWriter, ws: Any, block: Block, top: int, styles: _Styles
         _tile_formula(
             w, ws, row + 2, col, f"{xl_col_to_name(change_col)}{data_row + 1}", change, change_fmt
         )
+        if "verdict" in spec:  # the change is green or red by the KPI's polarity
+            verdict = f"${xl_col_to_name(columns.index(spec['verdict']))}${data_row + 1}"
+            cell = f"{xl_col_to_name(col)}{row + 3}"
+            w.add_verdict_colours(ws, cell, verdict, (BETTER, WORSE))
         ws.write_string(row + 2, col + 1, "vs prior", label_fmt)
         ws.set_column(col, col, 16)
 
@@ -420,7 +432,19 @@ def _definitions(engine: QueryEngine, shown: list[str]) -> SheetContent:
     for name in names:
         m = engine.metric(name)
         rows.append(
-            [m.label, name, m.description, m.area, m.unit, m.owner, m.status, m.version, m.hash]
+            [
+                m.label,
+                name,
+                m.description,
+                m.area,
+                m.unit,
+                m.owner,
+                m.status,
+                m.approved_by,  # who signed the definition off, and when (YYYY-MM-DD, as text)
+                m.approved_on,
+                m.version,
+                m.hash,
+            ]
         )
     metrics = pd.DataFrame(
         rows,
@@ -432,6 +456,8 @@ def _definitions(engine: QueryEngine, shown: list[str]) -> SheetContent:
             "Unit",
             "Owner",
             "Status",
+            "Approved by",
+            "Approved on",
             "Version",
             "Hash",
         ],

@@ -26,6 +26,11 @@ from profiler.query import QueryEngine
 from profiler.retention import retention_triangle
 
 DEFAULT_LAYOUT = TEMPLATES / "workbook.yaml"
+INDEX_NOTE = (
+    "Index: 100 = the base. Totals per customer of the cohort; shares and rates as their ratio, "
+    "their difference in points; scores (NPS) by difference only. Green is better and red worse "
+    "by each metric's polarity (docs/metrics.md)."
+)
 
 
 @dataclass
@@ -47,6 +52,9 @@ class Block:
     row_unit_columns: list[str] = field(default_factory=list)
     customers: pd.DataFrame | None = None
     heatmap: list[str] = field(default_factory=list)  # columns under a colour scale
+    # Columns coloured by the verdict in another column of the row (column -> verdict column):
+    # green where it says "better", red where "worse", by the metric's polarity, not its sign.
+    verdicts: dict[str, str] = field(default_factory=dict)
     charts: list[dict[str, Any]] = field(default_factory=list)  # {"type", "title", "x", "series"}
     tiles: dict[str, Any] | None = None  # {"value": column, "change": column}: KPI tiles beside
     note: str = ""
@@ -162,6 +170,15 @@ def sheet_content(
     return builder(engine, sheet, inputs, extras or {})
 
 
+BETTER, WORSE = "better", "worse"
+
+
+def verdict_words(verdicts: Any) -> list[str]:
+    """The sheet's words for ``indices.verdict`` (good / bad / neutral)."""
+    words = {"good": BETTER, "bad": WORSE}
+    return [words.get(str(v), "") for v in verdicts]
+
+
 def _get(inputs: dict[str, str], name: str) -> str:
     value = inputs.get(name)
     if value is None or str(value).strip() == "":
@@ -229,19 +246,22 @@ def _deep_dive(
             cohort: dive["value"],
             dive["base"].iloc[0]: dive["base_value"],
             "Index": dive["index"],
+            "Difference": dive["difference"],
+            "vs base": verdict_words(dive["verdict"]),
             "Customers": dive["customers"],
         }
     )
     counts = _counts(frame, pd.DataFrame({cohort: dive["customers"].to_numpy(dtype=float)}))
     block = Block(
         "deep_dive",
-        f"{cohort} against {dive['base'].iloc[0]} (index = cohort / base x 100)",
+        f"{cohort} against {dive['base'].iloc[0]}",
         frame,
         units={"Index": "index", "Customers": "customers"},
         row_units=dive["unit"].tolist(),
-        row_unit_columns=[cohort, dive["base"].iloc[0]],
+        row_unit_columns=[cohort, dive["base"].iloc[0], "Difference"],
         customers=counts,
-        heatmap=["Index"],
+        verdicts={"Index": "vs base", "Difference": "vs base"},
+        note=INDEX_NOTE,
     )
     return SheetContent(sheet["name"], [block], [], dive["metric"].tolist())
 
@@ -273,13 +293,21 @@ def _compare(
     frame[f"{base} (base)"] = base_rows["base_value"].to_numpy()
     value_cols.append(f"{base} (base)")
     units = {}
+    verdicts = {}
     for c in cohorts:
         rows = table[table["cohort"] == c].set_index("metric").loc[metrics]
         frame[f"Index {c}"] = rows["index_vs_base"].to_numpy()
+        frame[f"{c} vs base"] = verdict_words(rows["verdict_vs_base"])
         units[f"Index {c}"] = "index"
+        verdicts[f"Index {c}"] = f"{c} vs base"
         if vs:
             frame[f"Change {c}"] = rows["change_pct"].to_numpy()
+            frame[f"{c} vs {vs}"] = [
+                str(p) if str(p).endswith(" only") else w
+                for p, w in zip(rows["vs_period"], verdict_words(rows["verdict_vs"]), strict=True)
+            ]
             units[f"Change {c}"] = "%"
+            verdicts[f"Change {c}"] = f"{c} vs {vs}"
     block = Block(
         "compare",
         f"{', '.join(cohorts)} against {base}, {engine.period(period).label}"
@@ -289,7 +317,8 @@ def _compare(
         row_units=[engine.metric(m).unit for m in metrics],
         row_unit_columns=value_cols,
         customers=_counts(frame, counts),
-        heatmap=[c for c in frame.columns if c.startswith("Index ")],
+        verdicts=verdicts,
+        note=INDEX_NOTE,
     )
     return SheetContent(sheet["name"], [block], [], metrics)
 
@@ -335,6 +364,8 @@ def _executive(
             "vs prior": board["vs_prior_pct"],
             "Last year": board["last_year"],
             "vs last year": board["vs_last_year_pct"],
+            "Trend vs prior": verdict_words(board["vs_prior_verdict"]),
+            "Trend vs last year": verdict_words(board["vs_last_year_verdict"]),
             "Note": board["note"],
         }
     )
@@ -345,7 +376,13 @@ def _executive(
         units={"vs prior": "%", "vs last year": "%"},
         row_units=board["unit"].tolist(),
         row_unit_columns=["This period", "Prior period", "Last year"],
-        tiles={"value": "This period", "change": "vs prior", "across": 4},
+        tiles={
+            "value": "This period",
+            "change": "vs prior",
+            "verdict": "Trend vs prior",
+            "across": 4,
+        },
+        verdicts={"vs prior": "Trend vs prior", "vs last year": "Trend vs last year"},
         customers=_counts(
             kpis, pd.DataFrame({"This period": board["customers"].to_numpy(dtype=float)})
         ),

@@ -367,6 +367,23 @@ class XlsmWriter:
             },
         )
 
+    def add_verdict_colours(
+        self, ws: Any, cell_range: str, first_verdict: str, words: tuple[str, str]
+    ) -> None:
+        """Green where the row's verdict cell (``first_verdict``: the range's first row, the
+        column absolute) says ``words[0]`` (better), red where ``words[1]`` (worse): a rule on
+        the sheet, so the colours follow the values whichever way the sheet is refreshed."""
+        better, worse = words
+        for word, fill, font in ((better, "#C6EFCE", "#006100"), (worse, "#FFC7CE", "#9C0006")):
+            ws.conditional_format(
+                cell_range,
+                {
+                    "type": "formula",
+                    "criteria": f'={first_verdict}="{word}"',
+                    "format": self.fmt(bg_color=fill, font_color=font),
+                },
+            )
+
     # Charts ----------------------------------------------------------------------------------
 
     def add_chart(

@@ -102,12 +102,15 @@ def purchase_orders(ctx: CarContext) -> tuple[np.ndarray, np.ndarray]:
     return cust, time
 
 
-def stage_at(ctx: CarContext, cust: np.ndarray, day: np.ndarray, ref_day: int) -> pd.Categorical:
-    """Lifecycle stage of every customer on ``ref_day``, from purchases on or before it."""
-    t = ctx.spec["lifecycle"]
+def stage_at(
+    t: dict[str, int], n: int, cust: np.ndarray, day: np.ndarray, ref_day: int
+) -> pd.Categorical:
+    """Lifecycle stage of each of ``n`` customers on ``ref_day`` by the thresholds ``t`` (the
+    spec's ``lifecycle``), from purchases (customer, day: sorted by customer, then day) on or
+    before it.  The CAR's stage columns and the state metrics of any period
+    (``profiler/state.py``) are both this function."""
     seen = day <= ref_day
     cust, day = cust[seen], day[seen]
-    n = ctx.n
     # Rows are sorted by customer, then time: the first and last rows of a customer are enough.
     first_i, last_i = first_per_group(cust, n), last_per_group(cust, n)
     bought = first_i >= 0
@@ -139,7 +142,7 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     second = take(time, second_i)
     day = time.astype("datetime64[D]").astype(np.int64)
     d_day = int(np.datetime64(ctx.as_of, "D").astype(np.int64))
-    now = stage_at(ctx, cust, day, d_day)
+    now = stage_at(ctx.spec["lifecycle"], ctx.n, cust, day, d_day)
     first_ts = pd.Series(first)
     month = first_ts.dt.strftime("%Y-%m")
     quarter = (
@@ -158,6 +161,6 @@ def compute(ctx: CarContext) -> dict[str, Any]:
         "acquisition_month": pd.Categorical(month.where(first_ts.notna(), None)),
         "acquisition_quarter": pd.Categorical(quarter),
         "lifecycle_stage": now,
-        "lifecycle_stage_1y_ago": stage_at(ctx, cust, day, d_day - 365),
+        "lifecycle_stage_1y_ago": stage_at(ctx.spec["lifecycle"], ctx.n, cust, day, d_day - 365),
         "reactivated_flag": np.asarray(now == "reactivated"),
     }

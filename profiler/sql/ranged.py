@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.ipc  # noqa: F401  (pa.ipc)
 from sqlglot import exp
 
-from ..activity import activity_table, build_activity
+from ..activity import activity_table, build_activity, orders_table
 from ..car import (
     CarResult,
     _check_no_personal_data,
@@ -46,7 +46,7 @@ from ..contract import TABLES
 from ..families import FAMILIES, strategy, value
 from ..features import load_feature_spec
 from ..loading import ROW, SourceData
-from ..store import ACTIVITY, GenerationWriter
+from ..store import ACTIVITY, ORDERS, GenerationWriter
 from .car_families import PANDAS_FAMILIES
 from .context import SqlCarContext, build_sql_context
 from .engines import SqlEngine
@@ -110,6 +110,7 @@ def build_car_in_ranges(
         rows = _range_source(engine, source, ids[start:stop])
         activity = build_activity(rows, catalog, ids[start:stop], as_of_ts)
         _write_ipc(activity_table(activity, start), tmp / f"activity-{k:05d}.arrow")
+        _write_ipc(orders_table(activity.orders, start), tmp / f"orders-{k:05d}.arrow")
         seconds["activity"] = time.perf_counter() - clock
         say("  " + ", ".join(f"{name} {s:.0f} s" for name, s in seconds.items()))
         del columns, activity, rows
@@ -140,6 +141,7 @@ def build_car_in_ranges(
         writer.write_car_part(k, table.select(["customer_id", *order]))
     writer.finish_car(result, len(ids))
     _write_activity(tmp, len(starts), writer)
+    _write_orders(tmp, len(starts), writer)
     shutil.rmtree(tmp, ignore_errors=True)
     result.seconds = time.perf_counter() - started
     return result
@@ -260,6 +262,13 @@ def _write_ipc(table: pa.Table, path: Path) -> None:
 
 def _read_ipc(path: Path) -> pa.Table:
     return pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+
+
+def _write_orders(tmp: Path, ranges: int, writer: GenerationWriter) -> None:
+    """The ranges' order days, laid end to end: each range holds later CAR rows than the one
+    before and is sorted by row and day, so the whole is too."""
+    tables = [_read_ipc(tmp / f"orders-{k:05d}.arrow") for k in range(ranges)]
+    writer.write_table(ORDERS, pa.concat_tables(tables).combine_chunks())
 
 
 def _write_activity(tmp: Path, ranges: int, writer: GenerationWriter) -> None:

@@ -116,6 +116,7 @@ def _build(
         day_option("--as-of", as_of)
     started = time.perf_counter()
     spec = load_feature_spec(features)
+    writer.meta["lifecycle"] = dict(spec["lifecycle"])  # state metrics at any date use them
     if engine == "auto":
         engine, why = choose_engine(data)
         print(f"Engine: {engine} ({why}; choose with --engine)")

@@ -1,10 +1,12 @@
-"""``profiler metrics``: list, show, check and diff the metric catalog."""
+"""``profiler metrics``: list, show, check, release and diff the metric catalog."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import textwrap
+from pathlib import Path
 
 from workbook.cli_output import print_csv, print_table
 
@@ -12,12 +14,13 @@ from workbook.cli_output import print_csv, print_table
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "metrics",
-        help="list, show, check and diff the metric catalog",
+        help="list, show, check, release and diff the metric catalog",
         description="The metric catalog: one agreed definition of every metric (templates/metrics/).",
     )
     msub = p.add_subparsers(dest="metrics_command", metavar="COMMAND")
     msub.required = True
     catalog_help = "catalog folder or YAML file (default: templates/metrics)"
+    lock_help = "the lock file (default: catalog.lock in the catalog folder, or FILE.lock)"
 
     c = msub.add_parser("list", help="one line per metric", description="One line per metric.")
     c.add_argument("--catalog", help=catalog_help)
@@ -32,20 +35,46 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = msub.add_parser(
         "check",
-        help="validate the catalog; exit 1 on any problem",
-        description="Validate the catalog and print every problem as file:line: message.",
+        help="validate the catalog and compare it with its lock; exit 1 on any problem",
+        description=(
+            "Validate the catalog and print every problem as file:line: message; then compare "
+            "it with its lock (catalog.lock): a metric whose definition changed while its "
+            "version did not is an error, a raised version not yet released a warning, a metric "
+            "not in the lock a note. Example: profiler metrics check"
+        ),
     )
     c.add_argument("--catalog", help=catalog_help)
     c.add_argument("--car", help="a built CAR folder, to check the CAR columns metrics read")
+    c.add_argument("--lock", help=lock_help)
     c.set_defaults(func=run_check)
 
     c = msub.add_parser(
-        "diff",
-        help="metrics added, removed and changed between two catalogs",
-        description="Metrics added, removed and changed (with the changed fields) from OLD to NEW.",
+        "release",
+        help="record every metric's version and definition in the lock (catalog.lock)",
+        description=(
+            "Write the lock: the catalog version and each metric's version, definition hash "
+            "and defining fields. Refused while a definition changed without a new version, "
+            "or a metric re-versioned or removed under an already released catalog version. "
+            "Example: profiler metrics release"
+        ),
     )
-    c.add_argument("old", help="the catalog Finance signed off (folder or YAML file)")
-    c.add_argument("new", help="the proposed catalog (folder or YAML file)")
+    c.add_argument("--catalog", help=catalog_help)
+    c.add_argument("--lock", help=lock_help)
+    c.set_defaults(func=run_release)
+
+    c = msub.add_parser(
+        "diff",
+        help="metrics added, removed and changed since the lock, or between two catalogs",
+        description=(
+            "Metrics added, removed and changed (with the changed fields) from OLD to NEW; "
+            "without OLD and NEW, from the lock (the last release) to the catalog, with the "
+            "released and current definitions side by side. Example: profiler metrics diff"
+        ),
+    )
+    c.add_argument("old", nargs="?", help="the catalog Finance signed off (folder or YAML file)")
+    c.add_argument("new", nargs="?", help="the proposed catalog (folder or YAML file)")
+    c.add_argument("--catalog", help=f"without OLD NEW: the {catalog_help}")
+    c.add_argument("--lock", help=f"without OLD NEW: {lock_help}")
     c.add_argument("--csv", action="store_true", help="print CSV")
     c.set_defaults(func=run_diff)
 
@@ -126,6 +155,7 @@ def expression_text(m) -> str:
 
 def run_check(args: argparse.Namespace) -> int:
     from profiler.catalog import load_catalog, validate
+    from profiler.catalog_lock import check_lock, lock_path, read_lock
 
     catalog = load_catalog(args.catalog)
     car_columns = None
@@ -136,11 +166,76 @@ def run_check(args: argparse.Namespace) -> int:
     problems = validate(catalog, car_columns)
     for problem in problems:
         print(problem)
-    if problems:
-        print(f"{len(problems)} problem(s) in the catalog.", file=sys.stderr)
+    path = Path(args.lock) if args.lock else lock_path(args.catalog)
+    lock = read_lock(path)
+    findings = check_lock(catalog, lock) if lock else []
+    for finding in findings:
+        print(finding, file=sys.stderr)
+    if lock is None:
+        print(
+            f"Note: no lock file {path}: nothing released to compare with; "
+            "'profiler metrics release' writes it.",
+            file=sys.stderr,
+        )
+    drift = [f for f in findings if f.level == "error"]
+    if problems or drift:
+        print(
+            f"{len(problems)} problem(s) in the catalog, {len(drift)} against its lock.",
+            file=sys.stderr,
+        )
         return 1
     checked = "" if car_columns is not None else " (CAR columns not checked: give --car DIR)"
-    print(f"{catalog.stamp}: {len(catalog.metrics)} metrics, no problems{checked}.")
+    locked = "" if lock is None else _lock_summary(findings, path)
+    print(f"{catalog.stamp}: {len(catalog.metrics)} metrics, no problems{checked}{locked}.")
+    return 0
+
+
+def _lock_summary(findings: list, path: Path) -> str:
+    warnings = sum(f.level == "warning" for f in findings)
+    notes = sum(f.level == "note" for f in findings)
+    if not warnings and not notes:
+        return f"; as released in {path}"
+    return f"; {warnings} warning(s) and {notes} note(s) against {path}"
+
+
+def run_release(args: argparse.Namespace) -> int:
+    from profiler.catalog import load_catalog, validate
+    from profiler.catalog_lock import check_lock, diff_lock, lock_path, read_lock, write_lock
+
+    catalog = load_catalog(args.catalog)
+    problems = validate(catalog)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(
+            f"Error: {len(problems)} problem(s) in the catalog: nothing released.", file=sys.stderr
+        )
+        return 1
+    path = Path(args.lock) if args.lock else lock_path(args.catalog)
+    lock = read_lock(path)
+    findings = check_lock(catalog, lock) if lock else []
+    blocking = [f for f in findings if f.blocks]
+    for finding in blocking:
+        print(dataclasses.replace(finding, level="error"), file=sys.stderr)
+    if blocking:
+        print(
+            f"{len(blocking)} problem(s): nothing released; {path} is unchanged.", file=sys.stderr
+        )
+        return 1
+    changes = diff_lock(lock, catalog) if lock else []
+    write_lock(catalog, path)
+    if lock is None:
+        print(f"Released {catalog.stamp}: {len(catalog.metrics)} metrics, first lock at {path}.")
+        return 0
+    print(f"Released {catalog.stamp} to {path} (the lock had {lock.catalog_version}).")
+    for row in changes:
+        if row["change"] in ("added", "removed"):
+            version = row["new_version"] or row["old_version"]
+            print(f"  {row['change']:<8} {row['metric']} (version {version})")
+        else:
+            print(f"  {row['change']:<8} {row['metric']}: {'; '.join(row['details'])}")
+    if not changes:
+        print("  no metric changed since the last release.")
     return 0
 
 
@@ -148,7 +243,16 @@ def run_diff(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from profiler.catalog import diff, load_catalog
+    from profiler.errors import UsageError
 
+    if (args.old is None) != (args.new is None):
+        raise UsageError(
+            "give both OLD and NEW catalogs, or neither to compare the catalog with its lock."
+        )
+    if args.old is None:
+        return _diff_lock(args)
+    if args.catalog or args.lock:
+        raise UsageError("--catalog and --lock are for a diff against the lock, without OLD NEW.")
     old, new = load_catalog(args.old), load_catalog(args.new)
     rows = diff(old, new)
     frame = pd.DataFrame(
@@ -166,6 +270,66 @@ def run_diff(args: argparse.Namespace) -> int:
         print(f"  {row['change']:<8} {row['metric']}")
         for detail in row["details"]:
             print(f"             {detail}")
+        before, after = old.metrics.get(row["metric"]), new.metrics.get(row["metric"])
+        if before and after and before.definition_hash != after.definition_hash:
+            print(f"             old: {expression_text(before)}")
+            print(f"             new: {expression_text(after)}")
     counts = frame["change"].value_counts()
     print(", ".join(f"{counts.get(k, 0)} {k}" for k in ("added", "removed", "changed")))
+    return 0
+
+
+def _diff_lock(args: argparse.Namespace) -> int:
+    """From the last release (the lock) to the catalog: what the next release records."""
+    import pandas as pd
+
+    from profiler.catalog import load_catalog
+    from profiler.catalog_lock import diff_lock, lock_path, read_lock
+    from profiler.errors import UsageError
+
+    catalog = load_catalog(args.catalog)
+    path = Path(args.lock) if args.lock else lock_path(args.catalog)
+    lock = read_lock(path)
+    if lock is None:
+        raise UsageError(
+            f"no lock file {path}: nothing released to compare with; give OLD NEW catalogs, "
+            "or run 'profiler metrics release' first."
+        )
+    rows = diff_lock(lock, catalog)
+    for row in rows:
+        row["old_definition"] = expression_text(row["old"]) if row["old"] else ""
+        row["new_definition"] = expression_text(row["new"]) if row["new"] else ""
+    columns = [
+        "metric",
+        "change",
+        "fields",
+        "details",
+        "old_version",
+        "new_version",
+        "old_definition",
+        "new_definition",
+        "old_hash",
+        "new_hash",
+        "where",
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["details"] = frame["details"].map(" | ".join)
+    if args.csv:
+        print_csv(frame)
+        return 0
+    print(f"From {path} (metric catalog {lock.catalog_version}, released) to {catalog.stamp}:")
+    if frame.empty:
+        print("no metric added, removed, changed or re-versioned since the release.")
+        return 0
+    for row in rows:
+        print(f"  {row['change']:<8} {row['metric']} ({row['where']})")
+        for detail in row["details"]:
+            print(f"             {detail}")
+        if row["change"] == "changed":
+            print(f"             released: {row['old_definition']}")
+            print(f"             now:      {row['new_definition']}")
+    counts = frame["change"].value_counts()
+    kinds = ("added", "removed", "changed")
+    summary = [f"{counts.get(k, 0)} {k}" for k in kinds]
+    print(", ".join([*summary, f"{counts.get('version', 0)} re-versioned"]))
     return 0
