@@ -244,7 +244,7 @@ def test_compare_puts_the_cohorts_side_by_side(demo_car_dir, engine, capsys) -> 
     assert aov[8] == f"{frame.loc[(cohorts[0], 'aov'), 'base_value']:,.2f}"
     rate = next(row for row in body if row[0] == "return_rate")
     assert rate[2].endswith("%") and rate[8].endswith("%")
-    assert "index = cohort / All customers x 100" in out
+    assert "index: cohort / All customers x 100" in out and "vs 2024: the change from 2024" in out
 
 
 def test_small_cohorts_are_flagged_in_every_table(demo_car_dir, engine, capsys) -> None:

@@ -363,10 +363,9 @@ def _print_side_by_side(engine, frame, vs: str | None) -> None:
         groups=groups,
         headers=headers,
     )
-    print(
-        f"\nindex = cohort / {base} x 100"
-        + (f"; vs {vs} = change from {vs}, as a share of the {vs} value" if vs else "")
-    )
+    print(f"\nindex: cohort / {base} x 100 (totals per customer; scores have none)")
+    if vs:
+        print(f"vs {vs}: the change from {vs}, as a share of the {vs} value")
 
 
 def run_retention(args: argparse.Namespace) -> int:
