@@ -330,3 +330,11 @@ def test_dashboard_leaves_periods_before_the_data_empty(demo_car_dir, engine, ca
     assert f"no data in {span.previous().label} or {span.last_year().label}" in out
     spend = body[0]
     assert spend[0] == "Spend" and len(spend) == 2 and re.fullmatch(r"[\d,]+\.\d\d\*?", spend[1])
+
+
+def test_retention_outside_the_data_says_no_data(demo_car_dir, capsys) -> None:
+    args = ["retention", "--car", str(demo_car_dir), "--grain", "quarter"]
+    assert run_table([*args, "--start", "2030-Q1"], capsys) == "no data from 2030-Q1\n"
+    assert run_table([*args, "--end", "2010-Q4"], capsys) == "no data up to 2010-Q4\n"
+    out = run_table([*args, "--start", "2010-Q1", "--end", "2010-Q4"], capsys)
+    assert out == "no data in 2010-Q1 to 2010-Q4\n"

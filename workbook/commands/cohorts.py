@@ -369,7 +369,7 @@ def _print_side_by_side(engine, frame, vs: str | None) -> None:
 
 
 def run_retention(args: argparse.Namespace) -> int:
-    from profiler.retention import retention_triangle
+    from profiler.retention import WEIGHTED_MEAN, retention_triangle
 
     engine = _engine(args)
     frame = retention_triangle(
@@ -383,8 +383,22 @@ def run_retention(args: argparse.Namespace) -> int:
         cohort=args.cohort,
     )
     frame.columns = [str(c) for c in frame.columns]
+    empty = (frame["acquisition"] == WEIGHTED_MEAN).all()  # no acquisition cohort in range
+    if empty:
+        said = (
+            f"in {args.start} to {args.end}"
+            if args.start and args.end
+            else f"from {args.start}"
+            if args.start
+            else f"up to {args.end}"
+            if args.end
+            else "in the CAR"
+        )
+        print(f"no data {said}", file=sys.stderr if args.csv else sys.stdout)
     if args.csv:
         print_csv(frame)
+        return 0
+    if empty:
         return 0
     periods = [c for c in frame.columns if c.isdigit()]
     cell = MONEY if args.measure == "cumulative_spend" else Display("percent", 0)
