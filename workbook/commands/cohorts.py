@@ -19,10 +19,12 @@ from workbook.cli_output import (
     COUNT,
     INDEX,
     MONEY,
+    SMALL_FLAG,
     Display,
     display_format,
     print_csv,
     print_table,
+    small_footnote,
 )
 
 CAR_HELP = "CAR folder written by 'profiler build' (default: $PROFILER_CAR)"
@@ -236,8 +238,10 @@ def run_show(args: argparse.Namespace) -> int:
     cohorts = engine.cohorts
     size = cohorts.size(args.name)
     d = cohorts.definitions.get(args.name)
-    flag = f" (fewer than {cohorts.min_size:,}: flagged small)" if size < cohorts.min_size else ""
-    print(f"{args.name}: {size:,} customers ({size / max(engine.n, 1):.1%} of the CAR){flag}")
+    small = size < cohorts.min_size
+    print(
+        f"{args.name}: {size:,}{SMALL_FLAG if small else ''} customers ({size / max(engine.n, 1):.1%} of the CAR)"
+    )
     if d is not None:
         print(f"  group:      {d.group}")
         if d.description:
@@ -245,6 +249,8 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"  definition: {d.definition}")
         if d.by == "persona" and cohorts.personas is not None:
             print(f"  stands out: {cohorts.personas.describe(args.name)}")
+    if small:
+        print(small_footnote(cohorts.min_size))
     return 0
 
 
