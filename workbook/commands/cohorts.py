@@ -338,29 +338,29 @@ def _print_side_by_side(engine, frame, vs: str | None) -> None:
     table = pd.DataFrame({"metric": metrics, "period": first["period"].to_numpy()})
     formats: dict = {}
     flags: dict = {}
+    headers: dict = {}  # the table's columns are unique; what they are called is not
     groups = [("", 2)]
     for i, cohort in enumerate(cohorts):
         mine = rows.loc[cohort].loc[metrics]
         value = f"value {i}"
         table[value] = mine["value"].to_numpy()
         formats[value], flags[value] = shown, mine["small"].astype(bool).tolist()
+        headers[value] = "value"
         columns = [value]
         if vs is not None:
             change = f"vs {vs} {i}"
             table[change] = mine["change_pct"].to_numpy()
-            formats[change] = CHANGE
+            formats[change], headers[change] = CHANGE, f"vs {vs}"
             columns.append(change)
         index = f"index {i}"
         table[index] = mine["index_vs_base"].to_numpy()
-        formats[index] = INDEX
+        formats[index], headers[index] = INDEX, "index"
         columns.append(index)
         groups.append((cohort, len(columns)))
     base = str(frame["base"].iloc[0])
     table["base value"] = first["base_value"].to_numpy()
-    formats["base value"] = shown
+    formats["base value"], headers["base value"] = shown, "value"
     groups.append((base, 1))
-    headers = {c: c.rsplit(" ", 1)[0] for c in table.columns if c[-1].isdigit()}
-    headers["base value"] = "value"
     print_table(
         table,
         formats=formats,
