@@ -235,6 +235,12 @@ class Catalog:
             raise ProfilerError(f"Unknown metric '{clip(name)}'.{did_you_mean(name, self.metrics)}")
         return self.metrics[name]
 
+    def reads_state(self, name: str) -> bool:
+        """Whether a metric, or any metric it is computed from, reads the CAR (a customer state,
+        which only the query engine takes at a period's end: ``QueryEngine.timing``)."""
+        m = self.get(name)
+        return m.source == "customers" or any(self.reads_state(p) for p in m.parts)
+
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     if len(name) > ECHO_LIMIT:  # nothing known is that long; and difflib would take its time

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from . import store
-from .errors import ProfilerError
+from .errors import ProfilerError, clip
 from .query import QueryEngine, resolve_car_dir
 from .retention import retention_triangle
 
@@ -98,8 +98,17 @@ def _cell(value: Any) -> Any:
 
 @cell_errors
 def metric(name: str, cohort: str | None = None, period: Any = None, car: str | None = None) -> Any:
-    """One metric for one cohort (default: the base) and period (default: as of the CAR)."""
-    value = engine_for(car).value(str(name), cohort or None, _period(period))
+    """One metric for one cohort (default: the base) and period (default: as of the CAR).
+
+    A cell has no room for a label: a metric known only at the CAR's date, asked for another
+    period, is refused with a message saying so, rather than D's value under that period."""
+    engine = engine_for(car)
+    span = engine.period(_period(period))
+    if span.kind != "asof" and engine.timing(str(name)) == "as_of_d":
+        raise ProfilerError(
+            f"'{clip(str(name))}' is known as of {engine.as_of:%Y-%m-%d} only: ask for period asof."
+        )
+    value = engine.value(str(name), cohort or None, span)
     return None if math.isnan(value) else value
 
 

@@ -108,6 +108,11 @@ class MetricEngine:
             raise ProfilerError(
                 f"Metric '{name}' is not defined for {span.kind} periods; it supports {', '.join(metric.periods)}."
             )
+        if span.kind != "asof" and self.catalog.reads_state(name):
+            raise ProfilerError(
+                f"Metric '{name}' is a customer state: this engine knows it as of the CAR's date "
+                "only (period asof); the query engine takes it at any period's end."
+            )
         return self._value(metric, span, cohort, [by] if isinstance(by, str) else by)
 
     def _value(self, m: Metric, span: Period, cohort: Cohort, by: list[str] | None) -> Any:

@@ -262,7 +262,7 @@ class QueryEngine:
         taken at D), else a state if any part is one."""
         if name not in self._timings:
             m = self.catalog.get(name)
-            parts = self._parts(m)
+            parts = m.parts
             if parts:
                 timings = {self.timing(part) for part in parts}
                 timing = next((t for t in ("as_of_d", "period_end") if t in timings), "flow")
@@ -274,13 +274,6 @@ class QueryEngine:
                 timing = "flow"
             self._timings[name] = timing
         return self._timings[name]
-
-    def _parts(self, m: Metric) -> list[str]:
-        if m.aggregation in ("ratio", "rate"):
-            return [p for p in (m.numerator, m.denominator or m.base) if p]
-        if m.aggregation == "derived":
-            return sorted(expressions.names(self._parse(m.expression or "")))
-        return []
 
     def _reads(self, m: Metric) -> set[str]:
         """The CAR columns a metric of customer state reads."""
@@ -466,7 +459,7 @@ class QueryEngine:
         """Why a catalog metric cannot be computed on this CAR (a source table or column was
         not provided), or None when it can.  Views leave such metrics out with this note."""
         m = self.catalog.get(name)
-        parts = self._parts(m)
+        parts = m.parts
         for part in parts:
             reason = self.left_out_metric(part)
             if reason:

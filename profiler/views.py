@@ -194,7 +194,9 @@ def compare(
     """Up to 8 cohorts against a base cohort, in a period and (optionally) a comparison period.
 
     Columns: cohort, metric, period, value, customers, small; with ``vs``: vs_period, vs_value,
-    change (value - vs_value), change_pct; then base_value, diff_vs_base, index_vs_base.
+    change (value - vs_value), change_pct (relative), change_vs (``indices.change``: points for
+    shares and scores, relative otherwise) and verdict_vs; then base_value, diff_vs_base,
+    index_vs_base and verdict_vs_base (``indices.compare``).
     """
     if not cohorts:
         raise ProfilerError("Name at least one cohort to compare.")
@@ -226,6 +228,11 @@ def compare(
         ]
         merged["change"] = merged["value"] - merged["vs_value"]
         merged["change_pct"] = _change_pct(merged["value"], merged["vs_value"])
+        # In the metric's comparison unit: points for shares and scores, else relative.
+        merged["change_vs"] = [
+            float(indices.change(engine.metric(m), v, b))
+            for m, v, b in zip(merged["metric"], merged["value"], merged["vs_value"], strict=True)
+        ]
         merged["verdict_vs"] = [
             str(indices.verdict(engine.metric(m), d))
             for m, d in zip(merged["metric"], merged["change"], strict=True)

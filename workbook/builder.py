@@ -164,8 +164,15 @@ def write_workbook(
                 )
                 if block.tiles:
                     _write_tiles(w, ws, block, top, styles)
+            hidden = {
+                list(block.frame.columns).index(name)
+                for block, _ in placed
+                for name in block.hidden
+                if name in block.frame.columns
+            }
             for col, width in widths.items():
-                ws.set_column(col, col, min(max(width, 9.0), 60.0))
+                options = {"hidden": True} if col in hidden else {}
+                ws.set_column(col, col, min(max(width, 9.0), 60.0), None, options)
             if placed and placed[0][1] + 2 <= 14:
                 ws.freeze_panes(placed[0][1] + 2, 1)
             else:
@@ -310,11 +317,12 @@ def _write_block(
             if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
                 value, bool
             ):
-                unit = (
-                    block.row_units[r]
-                    if (block.row_units and name in row_unit_cols)
-                    else block.units.get(name, "")
-                )
+                if name in block.column_row_units:
+                    unit = block.column_row_units[name][r]
+                elif block.row_units and name in row_unit_cols:
+                    unit = block.row_units[r]
+                else:
+                    unit = block.units.get(name, "")
                 fmt = styles.number(unit, is_small)
                 widths[col] = max(widths.get(col, 0), 12.0)
             else:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from profiler import views
+from profiler import indices, views
 from profiler.errors import ProfilerError
 from profiler.features import TEMPLATES
 from profiler.periods import parse_period
@@ -52,9 +52,13 @@ class Block:
     row_unit_columns: list[str] = field(default_factory=list)
     customers: pd.DataFrame | None = None
     heatmap: list[str] = field(default_factory=list)  # columns under a colour scale
+    # Columns whose rows each have their own unit, different from ``row_units`` (a difference
+    # in points beside a share): column -> one unit per row.
+    column_row_units: dict[str, list[str]] = field(default_factory=dict)
     # Columns coloured by the verdict in another column of the row (column -> verdict column):
     # green where it says "better", red where "worse", by the metric's polarity, not its sign.
     verdicts: dict[str, str] = field(default_factory=dict)
+    hidden: list[str] = field(default_factory=list)  # columns kept on the sheet but not shown
     charts: list[dict[str, Any]] = field(default_factory=list)  # {"type", "title", "x", "series"}
     tiles: dict[str, Any] | None = None  # {"value": column, "change": column}: KPI tiles beside
     note: str = ""
@@ -179,6 +183,24 @@ def verdict_words(verdicts: Any) -> list[str]:
     return [words.get(str(v), "") for v in verdicts]
 
 
+def difference_units(engine: QueryEngine, metrics: Any) -> list[str]:
+    """The unit of each metric's difference against a base (``indices.difference``): points
+    for shares and scores, per customer for totals, the metric's own unit otherwise."""
+    out = []
+    for name in metrics:
+        m = engine.metric(name)
+        kind = indices.comparison(m, engine.catalog)
+        if kind == "share":
+            out.append("pp")
+        elif kind == "score":
+            out.append("points")
+        elif kind == "total":
+            out.append("GBP per customer" if m.unit == "GBP" else "per customer")
+        else:
+            out.append(m.unit)
+    return out
+
+
 def _get(inputs: dict[str, str], name: str) -> str:
     value = inputs.get(name)
     if value is None or str(value).strip() == "":
@@ -258,7 +280,8 @@ def _deep_dive(
         frame,
         units={"Index": "index", "Customers": "customers"},
         row_units=dive["unit"].tolist(),
-        row_unit_columns=[cohort, dive["base"].iloc[0], "Difference"],
+        row_unit_columns=[cohort, dive["base"].iloc[0]],
+        column_row_units={"Difference": difference_units(engine, dive["metric"])},
         customers=counts,
         verdicts={"Index": "vs base", "Difference": "vs base"},
         note=INDEX_NOTE,
@@ -294,6 +317,8 @@ def _compare(
     value_cols.append(f"{base} (base)")
     units = {}
     verdicts = {}
+    column_units: dict[str, list[str]] = {}
+    change_units = [indices.change_unit(engine.metric(m)) for m in metrics]
     for c in cohorts:
         rows = table[table["cohort"] == c].set_index("metric").loc[metrics]
         frame[f"Index {c}"] = rows["index_vs_base"].to_numpy()
@@ -301,7 +326,8 @@ def _compare(
         units[f"Index {c}"] = "index"
         verdicts[f"Index {c}"] = f"{c} vs base"
         if vs:
-            frame[f"Change {c}"] = rows["change_pct"].to_numpy()
+            frame[f"Change {c}"] = rows["change_vs"].to_numpy()
+            column_units[f"Change {c}"] = change_units
             frame[f"{c} vs {vs}"] = [
                 str(p) if str(p).endswith(" only") else w
                 for p, w in zip(rows["vs_period"], verdict_words(rows["verdict_vs"]), strict=True)
@@ -317,7 +343,9 @@ def _compare(
         row_units=[engine.metric(m).unit for m in metrics],
         row_unit_columns=value_cols,
         customers=_counts(frame, counts),
+        column_row_units=column_units,
         verdicts=verdicts,
+        hidden=list(verdicts.values()),  # the colours say it; the columns hold the rules' words
         note=INDEX_NOTE,
     )
     return SheetContent(sheet["name"], [block], [], metrics)

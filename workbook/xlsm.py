@@ -58,6 +58,11 @@ NUMBER_FORMATS = {
     "score": "0.0",
     "index": "0",
     "units": "#,##0",
+    # differences against a base (profiler/indices.py): points, signed
+    "pp": '+0.0" pp";-0.0" pp";0.0" pp"',
+    "points": "+0.0;-0.0;0.0",
+    "GBP per customer": "£#,##0.00",
+    "per customer": "#,##0.00",
 }
 DEFAULT_NUMBER_FORMAT = "#,##0.00"
 DATE_FORMAT = "yyyy-mm-dd"

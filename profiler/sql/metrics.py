@@ -302,6 +302,11 @@ def metric_table(
     cohorts = cohorts or {"all customers": None}
     for name in names:
         _check_period(catalog.get(name), span)
+        if span.kind != "asof" and catalog.reads_state(name):
+            raise ProfilerError(
+                f"Metric '{name}' is a customer state: in SQL it is known as of the CAR's date "
+                "only (period asof); the query engine takes it at any period's end."
+            )
     query = compile_metrics(names, catalog, span, list(cohorts.values()), shape, lapsed_days, as_of)
     result = engine.run(query).to_pandas().set_index(KEY).sort_index()
     labels = list(cohorts)
