@@ -15,7 +15,7 @@ from profiler.catalog import Metric, load_catalog
 from profiler.periods import parse_period
 from profiler.query import QueryEngine
 from workbook.cli import main
-from workbook.cli_output import CHANGE, display_format
+from workbook.cli_output import CHANGE, change_format, display_format
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +197,9 @@ def test_display_format_follows_the_catalog_unit_and_format(
 
 def test_changes_are_signed_percentages_and_every_catalog_metric_has_a_display() -> None:
     assert CHANGE(0.63) == "+63.0%" and CHANGE(-0.1234) == "-12.3%" and CHANGE(-0.00001) == "0.0%"
+    assert change_format(Metric(name="s", unit="%", format="0.0%"))(2.71) == "+2.7 pp"
+    assert change_format(Metric(name="n", unit="score", format="0.0"))(19.44) == "+19.4 pts"
+    assert change_format(Metric(name="g", unit="GBP", aggregation="sum"))(0.652) == "+65.2%"
     for metric in load_catalog().metrics.values():
         kind = display_format(metric).kind
         assert (kind == "percent") == (metric.unit == "%"), metric.name
@@ -244,7 +247,9 @@ def test_compare_puts_the_cohorts_side_by_side(demo_car_dir, engine, capsys) -> 
     assert aov[8] == f"{frame.loc[(cohorts[0], 'aov'), 'base_value']:,.2f}"
     rate = next(row for row in body if row[0] == "return_rate")
     assert rate[2].endswith("%") and rate[8].endswith("%")
-    assert "index: cohort / All customers x 100" in out and "vs 2024: the change from 2024" in out
+    # a share changes in percentage points, as on the workbook's Compare sheet
+    assert rate[3] == f"{frame.loc[(cohorts[0], 'return_rate'), 'change_vs']:+.1f} pp"
+    assert "index: cohort / All customers x 100" in out and "vs 2024: the change from 2024:" in out
 
 
 def test_small_cohorts_are_flagged_in_every_table(demo_car_dir, engine, capsys) -> None:

@@ -35,7 +35,8 @@ class Display:
 
     Kinds: ``count`` and ``number`` (thousands separators), ``money`` (two decimals),
     ``percent`` (a fraction shown x 100 with ``%``), ``change`` (a signed percentage: the
-    fraction ``(now - before) / before``), ``index`` (a whole number, 100 = the benchmark).
+    fraction ``(now - before) / before``), ``pp`` (signed percentage points), ``points``
+    (a signed difference of scores), ``index`` (a whole number, 100 = the benchmark).
     Missing and infinite values are empty cells."""
 
     kind: str
@@ -50,13 +51,15 @@ class Display:
             return ""
         if self.kind in ("percent", "change"):
             number *= 100
-        sign = "+" if self.kind == "change" else ""
+        sign = "+" if self.kind in SIGNED else ""
         text = f"{number:{sign},.{self.decimals}f}"
-        if float(text.replace(",", "").rstrip("%")) == 0:  # -0.0 rounds to "-0": no sign
+        if float(text.replace(",", "")) == 0:  # -0.0 rounds to "-0": no sign
             text = f"{0:.{self.decimals}f}"
-        return f"{text}%" if self.kind in ("percent", "change") else text
+        return text + SUFFIXES.get(self.kind, "")
 
 
+SIGNED = ("change", "pp", "points")
+SUFFIXES = {"percent": "%", "change": "%", "pp": " pp", "points": " pts"}
 COUNT = Display("count")
 MONEY = Display("money", 2)
 INDEX = Display("index")
@@ -81,6 +84,14 @@ def display_format(metric: Metric) -> Display:
         return Display("number", 2)
     decimals = _decimals(number_format)
     return Display("count" if decimals == 0 else "number", decimals)
+
+
+def change_format(metric: Metric) -> Display:
+    """How a change over time of a metric is shown, in the unit ``profiler.indices.change``
+    counts it in: percentage points for shares, points for scores, else a signed percentage."""
+    from profiler.indices import change_unit
+
+    return {"pp": Display("pp", 1), "points": Display("points", 1)}.get(change_unit(metric), CHANGE)
 
 
 def _decimals(number_format: str) -> int:

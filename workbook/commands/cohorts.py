@@ -21,6 +21,7 @@ from workbook.cli_output import (
     MONEY,
     SMALL_FLAG,
     Display,
+    change_format,
     display_format,
     print_csv,
     print_table,
@@ -335,6 +336,7 @@ def _print_side_by_side(engine, frame, vs: str | None) -> None:
     rows = frame.set_index(["cohort", "metric"])
     first = rows.loc[cohorts[0]].loc[metrics]
     shown = _displays(engine, metrics)
+    changes = [change_format(engine.metric(m)) for m in metrics]
     table = pd.DataFrame({"metric": metrics, "period": first["period"].to_numpy()})
     formats: dict = {}
     flags: dict = {}
@@ -347,10 +349,10 @@ def _print_side_by_side(engine, frame, vs: str | None) -> None:
         formats[value], flags[value] = shown, mine["small"].astype(bool).tolist()
         headers[value] = "value"
         columns = [value]
-        if vs is not None:
+        if vs is not None:  # in each metric's unit of change, as the workbook shows it
             change = f"vs {vs} {i}"
-            table[change] = mine["change_pct"].to_numpy()
-            formats[change], headers[change] = CHANGE, f"vs {vs}"
+            table[change] = mine["change_vs"].to_numpy()
+            formats[change], headers[change] = changes, f"vs {vs}"
             columns.append(change)
         index = f"index {i}"
         table[index] = mine["index_vs_base"].to_numpy()
@@ -371,7 +373,10 @@ def _print_side_by_side(engine, frame, vs: str | None) -> None:
     )
     print(f"\nindex: cohort / {base} x 100 (totals per customer; scores have none)")
     if vs:
-        print(f"vs {vs}: the change from {vs}, as a share of the {vs} value")
+        print(
+            f"vs {vs}: the change from {vs}: points for shares (pp) and scores (pts), "
+            f"else as a share of the {vs} value"
+        )
 
 
 def run_retention(args: argparse.Namespace) -> int:
