@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import indices
+from .activity import month_number
 from .errors import LeftOut, ProfilerError, clip
 from .periods import Period, parse_period
 from .query import QueryEngine
@@ -99,6 +100,21 @@ def last_complete_quarter(engine: QueryEngine) -> Period:
     day = engine.as_of
     quarter = parse_period(f"{day.year}-Q{(day.month - 1) // 3 + 1}")
     return quarter if engine.complete(quarter) else quarter.previous()
+
+
+def has_data(engine: QueryEngine, span: Period) -> bool:
+    """Whether the period overlaps the data: it starts by the CAR's date and ends in or after
+    the first month of activity.  The CAR snapshot (``asof``) always has data; without an
+    activity table only the CAR's date bounds it."""
+    if span.kind == "asof":
+        return True
+    if span.start > engine.as_of:
+        return False
+    activity = engine.activity
+    if activity is None or not len(activity):
+        return True
+    first = int(activity.month[0])  # sorted by month: the first month of activity
+    return month_number(span.end - pd.Timedelta(days=1)) >= first
 
 
 def summary(

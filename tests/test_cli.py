@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,10 @@ def test_demo_generates_validates_builds_and_summarises(
     out = capsys.readouterr().out
     assert "quarantined 0" in out
     assert "net_sales" in out and "aov" in out and "metric catalog 1.1.0" in out
+    # headlines in their metrics' formats: a count whole, money in pence, a share in %
+    assert re.search(r"^as of \S+\s+customers\s+300$", out, re.M)
+    assert re.search(r"^as of \S+\s+net_sales\s+\d{1,3}(,\d{3})+\.\d\d$", out, re.M)
+    assert re.search(r"^as of \S+\s+active_share\s+\d+\.\d%$", out, re.M)
     assert "every cell reconciles" in out
     assert "CAR as of " in out and "x 1," in out  # more than a thousand columns
     assert (tmp_path / "data" / "order_lines.parquet").exists()

@@ -4,6 +4,7 @@ the reconciling items are right on a month worked by hand."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -162,3 +163,26 @@ def test_usage_errors_are_one_line(demo_dir: Path, capsys: pytest.CaptureFixture
     assert "Period '2024-13' has month 13" in capsys.readouterr().err
     assert main(["reconcile", "--data", str(demo_dir), "--from", "2024-05"]) == 1
     assert "Give both --from and --to" in capsys.readouterr().err
+
+
+def test_the_summary_shows_money_in_pence_and_periods_outside_the_data_say_so(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["reconcile", "--data", str(demo_dir), "--period", "2024-11"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line for line in lines if line.startswith("2024-11")]
+    assert len(rows) == 2  # net_sales and returns
+    for row in rows:
+        cells = row.split()[2:]  # period, measure, then eight amounts
+        assert len(cells) == 8 and all(re.fullmatch(r"-?\d{1,3}(,\d{3})*\.\d\d", c) for c in cells)
+    # wholly after the data's end (no table can be made), and before the ledger begins
+    for period in ("2030", "2030-Q2", "2010-03"):
+        assert main(["reconcile", "--data", str(demo_dir), "--period", period]) == 0
+        assert capsys.readouterr().out == f"no data in {period}\n"
+    assert main(["reconcile", "--data", str(demo_dir), "--from", "2030-01", "--to", "2030-02"]) == 0
+    assert capsys.readouterr().out == "no data in 2030-01 to 2030-02\n"
+    # machines get the empty table as usual, and the line on stderr
+    for period in ("2030", "2010"):
+        assert main(["reconcile", "--data", str(demo_dir), "--period", period, "--json"]) == 0
+        said = capsys.readouterr()
+        assert json.loads(said.out)["cells"] == [] and said.err.endswith(f"no data in {period}\n")

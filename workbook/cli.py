@@ -24,6 +24,7 @@ from profiler.errors import ProfilerError, clip
 from profiler.memory import keep_freed_memory
 from profiler.outputs import describe_os_error
 from workbook import cli_output, commands
+from workbook.cli_output import display_format
 from workbook.cli_output import print_table as _print_table
 from workbook.cli_output import progress as _progress
 
@@ -60,7 +61,10 @@ def _demo_headlines(data: Path, car_dir: Path, as_of) -> None:
         "clv_12m_total",
     ]
     table = views.summary(engine, "asof", cohorts=[engine.cohorts.base], metrics=names)
-    _print_table(table[["period", "metric", "value"]], floatfmt="{:,.2f}")
+    _print_table(
+        table[["period", "metric", "value"]],
+        formats={"value": [display_format(engine.metric(m)) for m in table["metric"]]},
+    )
     last = as_of - pd.Timedelta(days=1)
     months = months_between(f"{last - pd.DateOffset(months=11):%Y-%m}", f"{last:%Y-%m}")
     recon = reconcile(load_sources(data), engine.catalog, months, as_of=as_of)
@@ -84,13 +88,17 @@ def _demo_workbook(car: Path, data: Path, path: Path) -> Path:
     table = views.summary(
         engine, period, metrics=["customers", "net_sales", "spend_per_customer", "clv_12m_mean"]
     )
-    wide = table.pivot(index="cohort", columns="metric", values="value")
-    order = list(dict.fromkeys(table["cohort"]))
-    wide = wide.loc[
-        order, ["customers", "net_sales", "spend_per_customer", "clv_12m_mean"]
-    ].reset_index()
+    metrics = ["customers", "net_sales", "spend_per_customer", "clv_12m_mean"]
+    order = list(dict.fromkeys(table["cohort"]))[:10]
+    wide = table.pivot(index="cohort", columns="metric", values="value").loc[order, metrics]
+    small = table.pivot(index="cohort", columns="metric", values="small").loc[order, metrics]
     print(f"Strategy segments ({period}; 'profiler summary --car {car}' shows more):")
-    _print_table(wide.head(10), floatfmt="{:,.0f}")
+    _print_table(
+        wide.reset_index(),
+        formats={m: display_format(engine.metric(m)) for m in metrics},
+        flags={m: small[m].astype(bool).tolist() for m in metrics},
+        min_size=engine.cohorts.min_size,
+    )
     print("Writing the Excel profiler")
     built = build_workbook(engine, path, data_dir=data)
     print(

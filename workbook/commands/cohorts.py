@@ -1,7 +1,12 @@
 """Cohort views on the command line: cohorts, summary, profile, compare, retention, dashboard.
 
 Every command reads a CAR folder written by ``profiler build`` (``--car DIR``, default
-$PROFILER_CAR) and prints an aligned table, or CSV with ``--csv``.
+$PROFILER_CAR) and prints an aligned table, or CSV with ``--csv``.  Tables show each value in
+its metric's format (``cli_output.display_format``) and mark values on fewer customers than
+the cohort spec's ``min_cohort_size`` with ``*``; CSV carries the values as computed, with the
+``small`` flag as a column.  A period outside the data (after the CAR's date, or before its
+first month of activity) prints ``no data in PERIOD`` and exits 0 (with ``--csv`` that line
+goes to stderr and the CSV is printed as computed).
 """
 
 from __future__ import annotations
@@ -9,7 +14,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbook.cli_output import print_csv, print_table
+from workbook.cli_output import (
+    CHANGE,
+    COUNT,
+    INDEX,
+    MONEY,
+    SMALL_FLAG,
+    Display,
+    change_format,
+    display_format,
+    print_csv,
+    print_table,
+    small_footnote,
+)
 
 CAR_HELP = "CAR folder written by 'profiler build' (default: $PROFILER_CAR)"
 
@@ -135,12 +152,27 @@ def _engine(args: argparse.Namespace):
     return QueryEngine.open(args.car)
 
 
-def _show(frame, args: argparse.Namespace, columns: list[str] | None = None) -> None:
-    if args.csv:
-        print_csv(frame)
-        _notes(frame.attrs.get("notes", []), args)
-        return
-    print_table(frame[columns] if columns else frame)
+def _no_data(engine, args: argparse.Namespace, *periods) -> bool:
+    """Say ``no data in PERIOD`` for the first period outside the data; True if one was.
+
+    On stdout in place of the table, or on stderr when stdout is CSV (printed as computed)."""
+    from profiler import views
+
+    for period in periods:
+        span = engine.period(period)
+        if not views.has_data(engine, span):
+            print(f"no data in {span.label}", file=sys.stderr if args.csv else sys.stdout)
+            return True
+    return False
+
+
+def _displays(engine, metrics) -> list[Display]:
+    """One display format per row, from each row's catalog metric."""
+    return [display_format(engine.metric(m)) for m in metrics]
+
+
+def _footer(frame, args: argparse.Namespace) -> None:
+    """The notes, then the catalog and CAR date the table was computed with."""
     _notes(frame.attrs.get("notes", []), args)
     if "catalog" in frame.attrs:
         print(f"\n{frame.attrs['catalog']}; CAR as of {frame.attrs.get('as_of', '?')}")
@@ -182,12 +214,15 @@ def run_list(args: argparse.Namespace) -> int:
     if args.csv:
         print_csv(frame)
         _notes(_list_notes(engine), args)
-    else:
-        print_table(frame)
-        _notes(_list_notes(engine), args)
-        print(
-            f"\n{len(frame)} cohorts; cohorts under {cohorts.min_size} customers are flagged small."
-        )
+        return 0
+    print_table(
+        frame.drop(columns="small"),
+        formats={"customers": COUNT},
+        flags={"customers": frame["small"]},
+        min_size=cohorts.min_size,
+    )
+    _notes(_list_notes(engine), args)
+    print(f"\n{len(frame)} cohorts.")
     return 0
 
 
@@ -204,7 +239,10 @@ def run_show(args: argparse.Namespace) -> int:
     cohorts = engine.cohorts
     size = cohorts.size(args.name)
     d = cohorts.definitions.get(args.name)
-    print(f"{args.name}: {size:,} customers ({size / max(engine.n, 1):.1%} of the CAR)")
+    small = size < cohorts.min_size
+    print(
+        f"{args.name}: {size:,}{SMALL_FLAG if small else ''} customers ({size / max(engine.n, 1):.1%} of the CAR)"
+    )
     if d is not None:
         print(f"  group:      {d.group}")
         if d.description:
@@ -212,6 +250,8 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"  definition: {d.definition}")
         if d.by == "persona" and cohorts.personas is not None:
             print(f"  stands out: {cohorts.personas.describe(args.name)}")
+    if small:
+        print(small_footnote(cohorts.min_size))
     return 0
 
 
@@ -221,17 +261,22 @@ def run_summary(args: argparse.Namespace) -> int:
     engine = _engine(args)
     cohorts = engine.cohorts.group_names(args.group) if args.group else _split(args.cohorts)
     frame = views.summary(engine, args.period, cohorts)
+    if _no_data(engine, args, args.period) and not args.csv:
+        return 0
     if args.csv:
         print_csv(frame)
         _notes(frame.attrs.get("notes", []), args)
         return 0
-    wide = frame.pivot(index="cohort", columns="metric", values="value")
-    wide = wide.loc[list(dict.fromkeys(frame["cohort"])), list(dict.fromkeys(frame["metric"]))]
-    print_table(wide.reset_index())
+    rows, metrics = list(dict.fromkeys(frame["cohort"])), list(dict.fromkeys(frame["metric"]))
+    wide = frame.pivot(index="cohort", columns="metric", values="value").loc[rows, metrics]
+    small = frame.pivot(index="cohort", columns="metric", values="small").loc[rows, metrics]
+    print_table(
+        wide.reset_index(),
+        formats=dict(zip(metrics, _displays(engine, metrics), strict=True)),
+        flags={m: small[m].astype(bool).tolist() for m in metrics},
+        min_size=engine.cohorts.min_size,
+    )
     _notes(frame.attrs.get("notes", []), args)
-    small = sorted(set(frame.loc[frame["small"], "cohort"]))
-    if small:
-        print(f"\nUnder {engine.cohorts.min_size} customers in some cells: {', '.join(small)}")
     print(
         f"\n{frame.attrs['catalog']}; CAR as of {frame.attrs['as_of']}; period {engine.period(args.period).label}"
     )
@@ -245,11 +290,20 @@ def run_profile(args: argparse.Namespace) -> int:
     frame = views.deep_dive(
         engine, args.cohort, args.period, args.base, [args.area] if args.area else None
     )
-    _show(
-        frame,
-        args,
-        ["area", "metric", "period", "value", "base_value", "index", "customers", "small"],
+    if _no_data(engine, args, args.period) and not args.csv:
+        return 0
+    if args.csv:
+        print_csv(frame)
+        _notes(frame.attrs.get("notes", []), args)
+        return 0
+    shown = _displays(engine, frame["metric"])
+    print_table(
+        frame[["area", "metric", "period", "value", "base_value", "index", "customers"]],
+        formats={"value": shown, "base_value": shown, "index": INDEX, "customers": COUNT},
+        flags={"value": frame["small"]},
+        min_size=engine.cohorts.min_size,
     )
+    _footer(frame, args)
     return 0
 
 
@@ -260,15 +314,73 @@ def run_compare(args: argparse.Namespace) -> int:
     frame = views.compare(
         engine, _split(args.cohorts) or [], _split(args.metrics), args.period, args.vs, args.base
     )
-    shown = ["cohort", "metric", "period", "value"]
-    if args.vs:
-        shown += ["vs_value", "change_pct"]
-    _show(frame, args, [*shown, "index_vs_base", "customers", "small"])
+    periods = [args.period, args.vs] if args.vs else [args.period]
+    if _no_data(engine, args, *periods) and not args.csv:
+        return 0
+    if args.csv:
+        print_csv(frame)
+        _notes(frame.attrs.get("notes", []), args)
+        return 0
+    _print_side_by_side(engine, frame, engine.period(args.vs).label if args.vs else None)
+    _footer(frame, args)
     return 0
 
 
+def _print_side_by_side(engine, frame, vs: str | None) -> None:
+    """Compare in the terminal: one row per metric, the cohorts side by side (each with its
+    change against ``vs`` and its index against the base), the base last."""
+    import pandas as pd
+
+    metrics = list(dict.fromkeys(frame["metric"]))
+    cohorts = list(dict.fromkeys(frame["cohort"]))
+    rows = frame.set_index(["cohort", "metric"])
+    first = rows.loc[cohorts[0]].loc[metrics]
+    shown = _displays(engine, metrics)
+    changes = [change_format(engine.metric(m)) for m in metrics]
+    table = pd.DataFrame({"metric": metrics, "period": first["period"].to_numpy()})
+    formats: dict = {}
+    flags: dict = {}
+    headers: dict = {}  # the table's columns are unique; what they are called is not
+    groups = [("", 2)]
+    for i, cohort in enumerate(cohorts):
+        mine = rows.loc[cohort].loc[metrics]
+        value = f"value {i}"
+        table[value] = mine["value"].to_numpy()
+        formats[value], flags[value] = shown, mine["small"].astype(bool).tolist()
+        headers[value] = "value"
+        columns = [value]
+        if vs is not None:  # in each metric's unit of change, as the workbook shows it
+            change = f"vs {vs} {i}"
+            table[change] = mine["change_vs"].to_numpy()
+            formats[change], headers[change] = changes, f"vs {vs}"
+            columns.append(change)
+        index = f"index {i}"
+        table[index] = mine["index_vs_base"].to_numpy()
+        formats[index], headers[index] = INDEX, "index"
+        columns.append(index)
+        groups.append((cohort, len(columns)))
+    base = str(frame["base"].iloc[0])
+    table["base value"] = first["base_value"].to_numpy()
+    formats["base value"], headers["base value"] = shown, "value"
+    groups.append((base, 1))
+    print_table(
+        table,
+        formats=formats,
+        flags=flags,
+        min_size=engine.cohorts.min_size,
+        groups=groups,
+        headers=headers,
+    )
+    print(f"\nindex: cohort / {base} x 100 (totals per customer; scores have none)")
+    if vs:
+        print(
+            f"vs {vs}: the change from {vs}: points for shares (pp) and scores (pts), "
+            f"else as a share of the {vs} value"
+        )
+
+
 def run_retention(args: argparse.Namespace) -> int:
-    from profiler.retention import retention_triangle
+    from profiler.retention import WEIGHTED_MEAN, retention_triangle
 
     engine = _engine(args)
     frame = retention_triangle(
@@ -282,13 +394,34 @@ def run_retention(args: argparse.Namespace) -> int:
         cohort=args.cohort,
     )
     frame.columns = [str(c) for c in frame.columns]
+    empty = (frame["acquisition"] == WEIGHTED_MEAN).all()  # no acquisition cohort in range
+    if empty:
+        said = (
+            f"in {args.start} to {args.end}"
+            if args.start and args.end
+            else f"from {args.start}"
+            if args.start
+            else f"up to {args.end}"
+            if args.end
+            else "in the CAR"
+        )
+        print(f"no data {said}", file=sys.stderr if args.csv else sys.stdout)
     if args.csv:
         print_csv(frame)
-    else:
-        print_table(frame, floatfmt="{:,.0f}" if args.measure == "cumulative_spend" else "{:.0%}")
-        print(
-            f"\nRetention ({args.measure}, {args.mode}) by acquisition {args.grain}; empty cells are periods not complete at {engine.as_of:%Y-%m-%d}."
-        )
+        return 0
+    if empty:
+        return 0
+    periods = [c for c in frame.columns if c.isdigit()]
+    cell = MONEY if args.measure == "cumulative_spend" else Display("percent", 0)
+    print_table(
+        frame,
+        formats={"customers": COUNT, **{p: cell for p in periods}},
+        flags={"customers": frame["customers"] < engine.cohorts.min_size},
+        min_size=engine.cohorts.min_size,
+    )
+    print(
+        f"\nRetention ({args.measure}, {args.mode}) by acquisition {args.grain}; empty cells are periods not complete at {engine.as_of:%Y-%m-%d}."
+    )
     return 0
 
 
@@ -296,10 +429,46 @@ def run_dashboard(args: argparse.Namespace) -> int:
     from profiler import views
 
     engine = _engine(args)
-    frame = views.dashboard(engine, args.period)
-    _show(
-        frame,
-        args,
-        ["kpi", "value", "prior", "vs_prior_pct", "last_year", "vs_last_year_pct", "note"],
+    span = (
+        views.last_complete_quarter(engine) if args.period is None else engine.period(args.period)
     )
+    frame = views.dashboard(engine, span)
+    if _no_data(engine, args, span) and not args.csv:
+        return 0
+    if args.csv:
+        print_csv(frame)
+        _notes(frame.attrs.get("notes", []), args)
+        return 0
+    table = frame[
+        ["kpi", "value", "prior", "vs_prior_pct", "last_year", "vs_last_year_pct", "note"]
+    ].copy()
+    missing = []
+    for then, change in ((span.previous(), "vs_prior_pct"), (span.last_year(), "vs_last_year_pct")):
+        if not views.has_data(engine, then):  # 0 there means no data, not a fall to nothing
+            column = "prior" if change == "vs_prior_pct" else "last_year"
+            table[[column, change]] = float("nan")
+            missing.append(then.label)
+    shown = _displays(engine, frame["metric"])
+    print_table(
+        table,
+        formats={
+            "value": shown,
+            "prior": shown,
+            "last_year": shown,
+            "vs_prior_pct": CHANGE,
+            "vs_last_year_pct": CHANGE,
+        },
+        flags={"value": frame["small"]},
+        min_size=engine.cohorts.min_size,
+        headers={
+            "value": span.label,
+            "prior": span.previous().label,
+            "vs_prior_pct": "vs prior",
+            "last_year": span.last_year().label,
+            "vs_last_year_pct": "vs last year",
+        },
+    )
+    if missing:
+        print(f"no data in {' or '.join(missing)}: those columns are empty")
+    _footer(frame, args)
     return 0

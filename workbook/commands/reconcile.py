@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from workbook.cli_output import print_csv, print_table, progress
+from workbook.cli_output import MONEY, print_csv, print_table, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,10 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from profiler.catalog import load_catalog
     from profiler.errors import UsageError
+    from profiler.facts import data_end
     from profiler.loading import load_sources
-    from profiler.reconcile import parse_months, reconcile
+    from profiler.reconcile import COLUMNS, parse_months, reconcile
 
     if args.tolerance_pct < 0:
         raise UsageError("--tolerance-pct must be 0 or more.")
@@ -58,8 +61,25 @@ def run(args: argparse.Namespace) -> int:
     as_of = _as_of(args.as_of, args.car)
     catalog = load_catalog(args.catalog)
     source = load_sources(args.data, progress=progress)
+    day = as_of if as_of is not None else data_end(source)
+    if months and all(m.start > day for m in months):  # wholly after the as-of date
+        _output(pd.DataFrame(columns=COLUMNS), catalog.stamp, day, args)
+        _no_data(args, months)
+        return 0
     result = reconcile(source, catalog, months, args.tolerance_pct, as_of)
-    table = result.table
+    machine = args.csv or args.json
+    if machine or result.table.empty:
+        _output(result.table, result.catalog, result.as_of, args)
+    if result.table.empty and months:  # before the ledger and the order lines begin
+        _no_data(args, months)
+        return 0
+    if not machine:
+        _print_summary(result)
+    return 0 if result.passed else 1
+
+
+def _output(table, catalog: str, as_of, args: argparse.Namespace) -> None:  # noqa: ANN001
+    """Every cell as CSV or JSON (nothing for the human summary)."""
     if args.csv:
         print_csv(table)
     elif args.json:
@@ -67,16 +87,25 @@ def run(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {
-                    "catalog": result.catalog,
-                    "as_of": f"{result.as_of:%Y-%m-%d}",
+                    "catalog": catalog,
+                    "as_of": f"{as_of:%Y-%m-%d}",
                     "tolerance_pct": args.tolerance_pct,
                     "cells": records,
                 }
             )
         )
-    else:
-        _print_summary(result)
-    return 0 if result.passed else 1
+
+
+def _no_data(args: argparse.Namespace, months) -> None:  # noqa: ANN001
+    """``no data in PERIOD``: on stdout, or on stderr when stdout is CSV or JSON."""
+    from profiler.periods import parse_period
+
+    label = (
+        parse_period(args.period).label
+        if args.period
+        else (months[0].label if len(months) == 1 else f"{months[0].label} to {months[-1].label}")
+    )
+    print(f"no data in {label}", file=sys.stderr if args.csv or args.json else sys.stdout)
 
 
 def _as_of(text: str | None, car: str | None):  # noqa: ANN202 (a Timestamp or None)
@@ -97,6 +126,8 @@ def _as_of(text: str | None, car: str | None):  # noqa: ANN202 (a Timestamp or N
 
 
 def _print_summary(result) -> None:
+    from profiler.reconcile import MONEY as MONEY_COLUMNS
+
     table = result.table
     first, last = table["period"].min(), table["period"].max()
     print(
@@ -118,7 +149,7 @@ def _print_summary(result) -> None:
         .sum()
         .reset_index()
     )
-    print_table(by_month)
+    print_table(by_month, formats={c: MONEY for c in by_month.columns if c in MONEY_COLUMNS})
     failures = result.failures
     cells = len(table)
     if failures.empty:
