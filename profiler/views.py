@@ -45,9 +45,14 @@ def view_metrics(engine: QueryEngine, view: str) -> list[Any]:
 
 
 def measured(
-    engine: QueryEngine, metrics: list[str], cohorts: list[str], span: Period
+    engine: QueryEngine,
+    metrics: list[str],
+    cohorts: list[str],
+    span: Period,
+    membership: str = "d",
 ) -> pd.DataFrame:
-    """Values for the period, and state metrics (as-of only) at the CAR's date.
+    """Values for the period; metrics known only at D, at D (labelled "as of D").  Cohort
+    members are taken at D, or at the period's end (``membership``: QueryEngine.values).
 
     Metrics this CAR cannot compute (a source table or column was not provided) are left out;
     ``attrs["notes"]`` says which and why, with the cohorts left out of the definitions."""
@@ -57,7 +62,7 @@ def measured(
         raise LeftOut(f"No metric to show: {reasons}.")
     in_period = [m for m in metrics if engine.supports(m, span)]
     as_of = [m for m in metrics if m not in in_period]
-    frames = [engine.values(in_period, cohorts, span)] if in_period else []
+    frames = [engine.values(in_period, cohorts, span, membership=membership)] if in_period else []
     if as_of:
         frames.append(engine.values(as_of, cohorts, "asof"))
     out = pd.concat(frames, ignore_index=True)
@@ -122,11 +127,12 @@ def summary(
     period: str | Period | None = None,
     cohorts: list[str] | None = None,
     metrics: list[str] | None = None,
+    membership: str = "d",
 ) -> pd.DataFrame:
     """Cohorts x headline KPIs (long: cohort, metric, period, value, customers, small)."""
     span = engine.period(period)
     cohorts = cohorts or default_cohorts(engine)
-    out = measured(engine, metrics or view_metrics(engine, "summary"), cohorts, span)
+    out = measured(engine, metrics or view_metrics(engine, "summary"), cohorts, span, membership)
     out["cohort"] = pd.Categorical(out["cohort"], categories=list(dict.fromkeys(cohorts)))
     out = out.sort_values(["cohort"], kind="stable").reset_index(drop=True)
     out["cohort"] = out["cohort"].astype(str)
@@ -139,6 +145,7 @@ def deep_dive(
     period: str | Period | None = None,
     base: str | None = None,
     areas: list[str] | None = None,
+    membership: str = "d",
 ) -> pd.DataFrame:
     """One cohort across the insight areas against the base: index = cohort / base x 100."""
     span = engine.period(period)
@@ -153,7 +160,7 @@ def deep_dive(
         for m in engine.catalog.metrics.values()
         if m.area == area and m.status != "retired"
     ]
-    values = measured(engine, metrics, list(dict.fromkeys([cohort, base])), span)
+    values = measured(engine, metrics, list(dict.fromkeys([cohort, base])), span, membership)
     metrics = [m for m in metrics if m in set(values["metric"])]
     mine = values[values["cohort"] == cohort].set_index("metric")
     theirs = values[values["cohort"] == base].set_index("metric")
@@ -190,6 +197,7 @@ def compare(
     period: str | Period | None = None,
     vs: str | Period | None = None,
     base: str | None = None,
+    membership: str = "d",
 ) -> pd.DataFrame:
     """Up to 8 cohorts against a base cohort, in a period and (optionally) a comparison period.
 
@@ -208,12 +216,12 @@ def compare(
     metrics = metrics or view_metrics(engine, "compare")
     span = engine.period(period)
     names = list(dict.fromkeys([*cohorts, base]))
-    now = measured(engine, metrics, names, span)
+    now = measured(engine, metrics, names, span, membership)
     key = ["cohort", "metric"]
     out = now[now["cohort"].isin(cohorts)].copy()
     metrics = list(dict.fromkeys(now["metric"]))
     if vs is not None:
-        before = measured(engine, metrics, names, engine.period(vs))
+        before = measured(engine, metrics, names, engine.period(vs), membership)
         merged = out.merge(
             before[[*key, "period", "value"]].rename(
                 columns={"period": "vs_period", "value": "vs_value"}

@@ -190,3 +190,30 @@ def test_membership_at_the_period_end_needs_a_cohort_of_state(demo_full) -> None
     # Buyers (orders to date > 0) at the end of 2024 bought by then: the state metric says so.
     table = engine.values(["buyers"], ["Buyers"], "2024", membership="period-end")
     assert table["value"].iloc[0] == engine.value("buyers", engine.cohorts.base, "2024")
+
+
+def test_the_compare_sheet_takes_members_at_each_period_end(demo_full) -> None:
+    from workbook.content import default_inputs, load_layout, sheet_content
+
+    engine = demo_full.engine
+    layout = load_layout()
+    sheet = next(s for s in layout["sheets"] if s["name"] == "Compare")
+    inputs = default_inputs(engine, layout) | {
+        **{f"CompareCohort{i}": "" for i in range(1, 7)},
+        "CompareCohort1": "Buyers",
+        "ComparePeriod": "2024",
+        "CompareVsPeriod": "2023",
+    }
+    at_d = sheet_content(engine, sheet, inputs)
+    at_end = sheet_content(engine, sheet, inputs | {"CompareMembership": "at each period's end"})
+    assert f"(members as of {DEMO_D})" in at_d.blocks[0].title
+    assert "(members at each period's end)" in at_end.blocks[0].title
+    # Buyers at the end of 2024 are fewer than buyers at D: their 2024 figures differ.
+    assert not at_d.blocks[0].frame["Buyers"].equals(at_end.blocks[0].frame["Buyers"])
+    with pytest.raises(ProfilerError, match="reads region"):
+        sheet_content(
+            engine,
+            sheet,
+            inputs
+            | {"CompareCohort1": "Region: Europe", "CompareMembership": "at each period's end"},
+        )

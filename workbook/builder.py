@@ -25,6 +25,7 @@ from profiler.outputs import replacing
 from profiler.query import QueryEngine
 from workbook.content import (
     BETTER,
+    MEMBERSHIPS,
     WORSE,
     Block,
     SheetContent,
@@ -48,6 +49,7 @@ LISTS = {
     "grains": ["month", "quarter"],
     "measures": ["active", "revenue", "cumulative_spend"],
     "modes": ["in", "in_or_after"],
+    "memberships": list(MEMBERSHIPS),
 }
 
 

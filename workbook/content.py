@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from profiler import indices, views
-from profiler.errors import ProfilerError
+from profiler.errors import ProfilerError, clip
 from profiler.features import TEMPLATES
 from profiler.periods import parse_period
 from profiler.query import QueryEngine
@@ -175,12 +175,21 @@ def sheet_content(
 
 
 BETTER, WORSE = "better", "worse"
+# The Compare sheet's "Cohort members" choices and what they mean to the engine.
+MEMBERSHIPS = {"as of D": "d", "at each period's end": "period-end"}
 
 
 def verdict_words(verdicts: Any) -> list[str]:
     """The sheet's words for ``indices.verdict`` (good / bad / neutral)."""
     words = {"good": BETTER, "bad": WORSE}
     return [words.get(str(v), "") for v in verdicts]
+
+
+def _members(engine: QueryEngine, membership: str) -> str:
+    """What a view's subtitle says of its cohorts' members."""
+    if membership == "d":
+        return f" (members as of {engine.as_of:%Y-%m-%d})"
+    return " (members at each period's end)"
 
 
 def difference_units(engine: QueryEngine, metrics: Any) -> list[str]:
@@ -238,7 +247,7 @@ def _summary(
     flags = counts.reset_index(drop=True).rename(columns=labels)
     block = Block(
         "summary",
-        f"Headline KPIs by strategy segment, {engine.period(period).label}",
+        f"Headline KPIs by strategy segment, {engine.period(period).label}{_members(engine, 'd')}",
         frame,
         units={labels[m]: engine.metric(m).unit for m in metrics},
         customers=_counts(frame, flags),
@@ -276,7 +285,7 @@ def _deep_dive(
     counts = _counts(frame, pd.DataFrame({cohort: dive["customers"].to_numpy(dtype=float)}))
     block = Block(
         "deep_dive",
-        f"{cohort} against {dive['base'].iloc[0]}",
+        f"{cohort} against {dive['base'].iloc[0]}{_members(engine, 'd')}",
         frame,
         units={"Index": "index", "Customers": "customers"},
         row_units=dive["unit"].tolist(),
@@ -302,7 +311,20 @@ def _compare(
     base = _get(inputs, "CompareBase")
     period = _check_period(_get(inputs, "ComparePeriod"))
     vs = str(inputs.get("CompareVsPeriod") or "").strip() or None
-    table = views.compare(engine, cohorts, None, period, _check_period(vs) if vs else None, base)
+    chosen = str(inputs.get("CompareMembership") or "").strip() or "as of D"
+    if chosen not in MEMBERSHIPS:
+        raise ProfilerError(
+            f"Compare's Cohort members cell says '{clip(chosen)}'; choose {' or '.join(MEMBERSHIPS)}."
+        )
+    table = views.compare(
+        engine,
+        cohorts,
+        None,
+        period,
+        _check_period(vs) if vs else None,
+        base,
+        membership=MEMBERSHIPS[chosen],
+    )
     metrics = list(dict.fromkeys(table["metric"]))
     frame = pd.DataFrame({"Metric": [engine.metric(m).label for m in metrics]})
     counts = pd.DataFrame(index=range(len(metrics)))
@@ -337,7 +359,8 @@ def _compare(
     block = Block(
         "compare",
         f"{', '.join(cohorts)} against {base}, {engine.period(period).label}"
-        + (f" vs {engine.period(vs).label}" if vs else ""),
+        + (f" vs {engine.period(vs).label}" if vs else "")
+        + _members(engine, MEMBERSHIPS[chosen]),
         frame,
         units=units,
         row_units=[engine.metric(m).unit for m in metrics],

@@ -42,6 +42,16 @@ def _common(p: argparse.ArgumentParser, *, period: bool = True) -> None:
     p.add_argument("--csv", action="store_true", help="print CSV")
 
 
+def _membership(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--membership",
+        choices=["d", "period-end"],
+        default="d",
+        help="cohort members as of the CAR's date (d, the default: the same customers in every "
+        "period) or at each period's end (period-end: cohorts of lifecycle stage and orders)",
+    )
+
+
 def _split(text: str | None) -> list[str] | None:
     """'a,b , c' -> ['a', 'b', 'c']; cohort names may hold spaces but not commas."""
     if text is None:
@@ -85,17 +95,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--group", help="all cohorts of this group instead of --cohorts")
     _common(p)
+    _membership(p)
     p.set_defaults(func=run_summary)
 
     p = sub.add_parser(
         "profile",
         help="deep dive: one cohort across the insight areas vs the base",
-        description="One cohort across the catalog's insight areas, indexed against the base (index = cohort / base x 100).",
+        description="One cohort across the catalog's insight areas against the base (index and difference by what each metric measures: docs/metrics.md).",
     )
     p.add_argument("cohort")
     p.add_argument("--base", help="benchmark cohort (default: the spec's base, All customers)")
     p.add_argument("--area", help="only this area")
     _common(p)
+    _membership(p)
     p.set_defaults(func=run_profile)
 
     p = sub.add_parser(
@@ -112,6 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vs", help="comparison period (e.g. the same period last year)")
     p.add_argument("--base", help="benchmark cohort (default: All customers)")
     _common(p)
+    _membership(p)
     p.set_defaults(func=run_compare)
 
     p = sub.add_parser(
@@ -260,7 +273,7 @@ def run_summary(args: argparse.Namespace) -> int:
 
     engine = _engine(args)
     cohorts = engine.cohorts.group_names(args.group) if args.group else _split(args.cohorts)
-    frame = views.summary(engine, args.period, cohorts)
+    frame = views.summary(engine, args.period, cohorts, membership=args.membership)
     if _no_data(engine, args, args.period) and not args.csv:
         return 0
     if args.csv:
@@ -288,7 +301,12 @@ def run_profile(args: argparse.Namespace) -> int:
 
     engine = _engine(args)
     frame = views.deep_dive(
-        engine, args.cohort, args.period, args.base, [args.area] if args.area else None
+        engine,
+        args.cohort,
+        args.period,
+        args.base,
+        [args.area] if args.area else None,
+        membership=args.membership,
     )
     if _no_data(engine, args, args.period) and not args.csv:
         return 0
@@ -312,7 +330,13 @@ def run_compare(args: argparse.Namespace) -> int:
 
     engine = _engine(args)
     frame = views.compare(
-        engine, _split(args.cohorts) or [], _split(args.metrics), args.period, args.vs, args.base
+        engine,
+        _split(args.cohorts) or [],
+        _split(args.metrics),
+        args.period,
+        args.vs,
+        args.base,
+        membership=args.membership,
     )
     periods = [args.period, args.vs] if args.vs else [args.period]
     if _no_data(engine, args, *periods) and not args.csv:
@@ -372,6 +396,10 @@ def _print_side_by_side(engine, frame, vs: str | None) -> None:
         headers=headers,
     )
     print(f"\nindex: cohort / {base} x 100 (totals per customer; scores have none)")
+    if vs is not None:
+        only = [m for m in metrics if str(first.loc[m, "vs_period"]).endswith(" only")]
+        if only:
+            print(f"{', '.join(only)}: {first.loc[only[0], 'vs_period']}, no change across periods")
     if vs:
         print(
             f"vs {vs}: the change from {vs}: points for shares (pp) and scores (pts), "
