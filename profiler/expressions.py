@@ -1080,7 +1080,14 @@ class _MaskEvaluator:
         series = self._text_column(node.operand)
         if series is not None and all(isinstance(v, String) for v in node.values):
             known = series.notna().to_numpy(dtype=bool)
-            hit = series.isin([v.value for v in node.values]).to_numpy(dtype=bool) & known
+            texts = [v.value for v in node.values]
+            if isinstance(series.dtype, pd.CategoricalDtype):  # by code: one lookup a row
+                table = np.zeros(len(series.cat.categories) + 1, dtype=bool)  # [-1]: missing
+                found = series.cat.categories.get_indexer(texts)
+                table[found[found >= 0]] = True
+                hit = table[series.cat.codes.to_numpy()] & known
+            else:
+                hit = series.isin(texts).to_numpy(dtype=bool) & known
             return _Cond(~hit & known, hit) if node.negated else _Cond(hit, ~hit & known)
         vec = self.value(node.operand)
         if vec.kind == "empty":

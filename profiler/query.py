@@ -35,7 +35,7 @@ from .cohorts import CohortSet, columns_used, load_cohort_spec
 from .compose import Part, compose
 from .errors import LeftOut, ProfilerError, clip
 from .periods import Period, asof_period, parse_period
-from .state import STATE_COLUMNS, day_number, state_at
+from .state import STATE_COLUMNS, day_number, states_at
 
 CAR_ENV = "PROFILER_CAR"
 # Loaded with every engine: consent (audiences) and the customer's key attributes.
@@ -229,23 +229,25 @@ class QueryEngine:
         )
         memo: dict[str, Part] = {}
         out = pd.DataFrame({"month": by.labels()})
-        for name in metrics:
-            m = self.catalog.get(name)
-            timing = self.timing(name)
+        timings = {name: self.timing(name) for name in metrics}
+        for name, timing in timings.items():
             if timing == "as_of_d":
                 raise ProfilerError(
                     f"Metric '{name}' is measured as of the CAR's date only: it has no monthly trend."
                 )
-            if timing == "period_end":  # a state: taken at each month's end
-                months = [
-                    self.values([name], [cohort or self.cohorts.base], m_) for m_ in by.labels()
-                ]
-                out[name] = [float(t["value"].iloc[0]) for t in months]
-                out[f"{name}_customers"] = [int(t["customers"].iloc[0]) for t in months]
-                continue
-            out[name], out[f"{name}_customers"] = self._eval(m, by, memo)
+        states = [name for name, timing in timings.items() if timing == "period_end"]
+        if states:  # taken at each month's end: every month's state in one pass over the orders
+            spans = [self.period(label) for label in by.labels()]
+            self.states([self.state_day(span) for span in spans])
+            tables = [self.values(states, [cohort or self.cohorts.base], span) for span in spans]
+            for i, name in enumerate(states):
+                out[name] = [float(t["value"].iloc[i]) for t in tables]
+                out[f"{name}_customers"] = [int(t["customers"].iloc[i]) for t in tables]
+        for name in metrics:
+            if timings[name] == "flow":
+                out[name], out[f"{name}_customers"] = self._eval(self.catalog.get(name), by, memo)
         out.attrs["catalog"] = self.stamp
-        return out
+        return out[["month", *(c for name in metrics for c in (name, f"{name}_customers"))]]
 
     def _label(self, span: Period) -> str:
         key = (span.kind, span.start, span.end)
@@ -300,8 +302,14 @@ class QueryEngine:
 
     def state(self, day: pd.Timestamp) -> pd.DataFrame:
         """The ``STATE_COLUMNS`` of every customer at the end of ``day`` (a few cached)."""
-        number = day_number(day)
-        if number not in self._states:
+        return self.states([day])[0]
+
+    def states(self, days: list[pd.Timestamp], keep: int = 8) -> list[pd.DataFrame]:
+        """``state`` for many days, those not cached computed in one pass over the orders; the
+        last ``keep`` days asked for stay cached."""
+        numbers = [day_number(day) for day in days]
+        missing = [n for n in dict.fromkeys(numbers) if n not in self._states]
+        if missing:
             if self._orders is None:
                 if self.generation is None:
                     raise ProfilerError(
@@ -309,10 +317,14 @@ class QueryEngine:
                     )
                 self._orders = self.generation.read_orders()
             thresholds = self.meta.get("lifecycle") or _lifecycle_thresholds()
-            self._states[number] = state_at(self._orders, self.n, thresholds, number)
-            if len(self._states) > 8:
+            found = states_at(self._orders, self.n, thresholds, missing)
+            for n in numbers:
+                if n in self._states:
+                    self._states.move_to_end(n)
+            self._states.update(zip(missing, found, strict=True))
+            while len(self._states) > max(keep, len(numbers)):
                 self._states.popitem(last=False)
-        return self._states[number]
+        return [self._states[n] for n in numbers]
 
     def _check_period(self, m: Metric, span: Period) -> None:
         if self.timing(m.name) != "flow":
@@ -404,7 +416,7 @@ class QueryEngine:
         keep = self._car_filter(m, frame, day)
         agg = m.aggregation
         if agg == "count":
-            counted = by.car(keep.astype(np.float64))
+            counted = by.count(keep)
             return counted, counted
         values = frame[m.column].astype(np.float64).to_numpy(na_value=np.nan)
         present = keep & ~np.isnan(values)
@@ -549,6 +561,9 @@ class _Totals:
 
     def car(self, vector: np.ndarray) -> np.ndarray: ...
 
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        return self.car(mask.astype(np.float64))
+
     def customers(self) -> np.ndarray: ...
 
     def masks(self) -> list[np.ndarray]: ...
@@ -590,15 +605,25 @@ class _CohortTotals(_Totals):
         if bit // 8 not in self._bytes:
             self._bytes[bit // 8] = np.ascontiguousarray(self._gathered[1][:, bit // 8])
         column = self._bytes[bit // 8]
-        flags = (column >> np.uint8(bit % 8)) & np.uint8(1)
+        return self._sum_members((column >> np.uint8(bit % 8)) & np.uint8(1))
+
+    def _sum_members(self, gathered: np.ndarray) -> np.ndarray:
+        """Per cohort, the sum of values gathered over its members (in indicator order)."""
         out = np.zeros(self.size)
         filled = np.diff(self.s.indptr) > 0  # reduceat cannot sum an empty cohort
         if filled.any():
-            out[filled] = np.add.reduceat(flags, self.s.indptr[:-1][filled], dtype=np.int64)
+            out[filled] = np.add.reduceat(gathered, self.s.indptr[:-1][filled], dtype=np.int64)
         return out
 
     def car(self, vector: np.ndarray) -> np.ndarray:
         return self.s @ vector
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        """Members of each cohort where ``mask`` holds (no float copy of the mask): for a few
+        cohorts, their member masks and'd with it; for many, a gather of their members."""
+        if self.size <= 4:
+            return np.array([np.count_nonzero(mask & m) for m in self.masks()], dtype=np.float64)
+        return self._sum_members(mask[self.s.indices])
 
     def customers(self) -> np.ndarray:
         return self.s.getnnz(axis=1).astype(np.float64)

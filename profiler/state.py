@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .activity import OrderDays
-from .families.lifecycle import stage_at
+from .families.lifecycle import STAGES, group_starts, stage_codes
 
 # CAR columns that state_at gives for any day (the names a state metric may read).
 STATE_COLUMNS = ("lifecycle_stage", "lifecycle_stage_1y_ago", "reactivated_flag", "orders_ltd")
@@ -35,15 +35,31 @@ def day_number(day: pd.Timestamp) -> int:
 def state_at(orders: OrderDays, n: int, thresholds: dict[str, Any], day: int) -> pd.DataFrame:
     """The ``STATE_COLUMNS`` of ``n`` customers (CAR rows) at the end of ``day``, as a CAR
     built as of that day would hold them."""
-    purchase = (orders.day <= day) & (orders.gone > day)
-    cust = orders.row[purchase].astype(np.int64)
-    days = orders.day[purchase].astype(np.int64)
-    now = stage_at(thresholds, n, cust, days, day)
-    return pd.DataFrame(
-        {
-            "lifecycle_stage": now,
-            "lifecycle_stage_1y_ago": stage_at(thresholds, n, cust, days, day - YEAR),
-            "reactivated_flag": np.asarray(now == "reactivated"),
-            "orders_ltd": np.bincount(cust, minlength=n).astype(np.int64),
-        }
-    )
+    return states_at(orders, n, thresholds, [day])[0]
+
+
+def states_at(
+    orders: OrderDays, n: int, thresholds: dict[str, Any], days: list[int]
+) -> list[pd.DataFrame]:
+    """``state_at`` for many days in one pass over the orders (a trend of month ends)."""
+    starts = group_starts(orders.row, n)
+    kept_on = np.array([*days, *days], dtype=np.int64)
+    ref_days = np.array([*days, *(d - YEAR for d in days)], dtype=np.int64)
+    codes, counts = stage_codes(thresholds, starts, orders.day, orders.gone, kept_on, ref_days)
+    out = []
+    for k in range(len(days)):
+        now = pd.Categorical.from_codes(codes[k], categories=STAGES)
+        out.append(
+            pd.DataFrame(
+                {
+                    "lifecycle_stage": now,
+                    "lifecycle_stage_1y_ago": pd.Categorical.from_codes(
+                        codes[len(days) + k], categories=STAGES
+                    ),
+                    "reactivated_flag": codes[k] == STAGES.index("reactivated"),
+                    "orders_ltd": counts[k],
+                },
+                copy=False,
+            )
+        )
+    return out

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit, prange
 
 from ..car_context import CarContext
 from ..features import ColumnDef
@@ -102,33 +103,124 @@ def purchase_orders(ctx: CarContext) -> tuple[np.ndarray, np.ndarray]:
     return cust, time
 
 
+NEVER = np.iinfo(np.int32).max  # the "gone" day of a purchase still kept
+
+
 def stage_at(
     t: dict[str, int], n: int, cust: np.ndarray, day: np.ndarray, ref_day: int
 ) -> pd.Categorical:
     """Lifecycle stage of each of ``n`` customers on ``ref_day`` by the thresholds ``t`` (the
     spec's ``lifecycle``), from purchases (customer, day: sorted by customer, then day) on or
-    before it.  The CAR's stage columns and the state metrics of any period
-    (``profiler/state.py``) are both this function."""
-    seen = day <= ref_day
-    cust, day = cust[seen], day[seen]
-    # Rows are sorted by customer, then time: the first and last rows of a customer are enough.
-    first_i, last_i = first_per_group(cust, n), last_per_group(cust, n)
-    bought = first_i >= 0
-    safe_day = day if len(day) else np.zeros(1, dtype=np.int64)
-    first = safe_day[np.maximum(first_i, 0)]
-    last = safe_day[np.maximum(last_i, 0)]
-    gap = np.diff(day, prepend=day[:1]) if len(day) else day
-    same = np.r_[False, cust[1:] == cust[:-1]] if len(cust) else np.zeros(0, dtype=bool)
-    back = same & (gap > t["lapsed_days"]) & (day > ref_day - t["active_days"])
-    reactivated = np.zeros(n, dtype=bool)
-    reactivated[cust[back]] = True
-    stage = np.full(n, 4, dtype=np.int8)  # lapsed
-    stage[last > ref_day - t["lapsed_days"]] = 3
-    stage[last > ref_day - t["active_days"]] = 2
-    stage[reactivated] = 5
-    stage[first > ref_day - t["new_days"]] = 1
-    stage[~bought] = 0
-    return pd.Categorical.from_codes(stage, categories=STAGES)
+    before it."""
+    starts = group_starts(cust, n)
+    gone = np.full(len(day), NEVER, dtype=np.int64)
+    codes = stage_codes(t, starts, day, gone, np.array([ref_day]), np.array([ref_day]))[0][0]
+    return pd.Categorical.from_codes(codes, categories=STAGES)
+
+
+def group_starts(cust: np.ndarray, n: int) -> np.ndarray:
+    """Where each of ``n`` customers' rows start in a customer-sorted array (n + 1 offsets)."""
+    return np.concatenate([[0], np.cumsum(np.bincount(cust, minlength=n))]).astype(np.int64)
+
+
+def stage_codes(
+    t: dict[str, int],
+    starts: np.ndarray,
+    day: np.ndarray,
+    gone: np.ndarray,
+    kept_on: np.ndarray,
+    ref_days: np.ndarray,
+) -> np.ndarray:
+    """Stage codes (index into ``STAGES``) and purchase counts, one row per (kept_on, ref_day)
+    pair, one column per customer: the stage on ``ref_day`` from the purchases on or before it
+    that were still purchases at the end of ``kept_on`` (``day <= ref_day`` and
+    ``gone > kept_on``), and how many such purchases there are.
+
+    The one implementation of the stage rule: the CAR's stage columns (``stage_at``) and the
+    state of any period's end (``profiler/state.py``) both come from here.  Compiled: the state
+    of 36 month ends over ~7.5M orders is one pass per customer."""
+    out = np.empty((len(ref_days), len(starts) - 1), dtype=np.int8)
+    counts = np.empty((len(ref_days), len(starts) - 1), dtype=np.int32)
+    _stage_codes(
+        starts,
+        np.ascontiguousarray(day),
+        np.ascontiguousarray(gone),
+        np.ascontiguousarray(kept_on, dtype=np.int64),
+        np.ascontiguousarray(ref_days, dtype=np.int64),
+        int(t["new_days"]),
+        int(t["active_days"]),
+        int(t["lapsed_days"]),
+        out,
+        counts,
+    )
+    return out, counts
+
+
+@njit(cache=True, nogil=True)
+def _stage(first, last, seen, back, ref, new, active, lapsed):  # noqa: ANN001, ANN202
+    stage = 4  # lapsed
+    if last > ref - lapsed:
+        stage = 3  # lapsing
+    if last > ref - active:
+        stage = 2  # active
+    if back:
+        stage = 5  # reactivated
+    if first > ref - new:
+        stage = 1  # new
+    if not seen:
+        stage = 0  # prospect
+    return stage
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _stage_codes(starts, day, gone, kept_on, ref_days, new, active, lapsed, out, counts):  # noqa: ANN001, ANN202
+    by_ref = np.argsort(ref_days)
+    never = 2**31 - 1  # NEVER, whatever the dtype of gone
+    for c in prange(len(starts) - 1):
+        lo, hi = starts[c], starts[c + 1]
+        kept_all = True
+        for i in range(lo, hi):
+            if gone[i] < never:
+                kept_all = False
+                break
+        if kept_all:
+            # Every purchase still one: walk them once, the days asked for in ascending order.
+            # Reactivated: the latest purchase after a gap of more than `lapsed` days is within
+            # `active` days of the day.
+            i, first, last, seen, count, back_day = lo, -1, -1, False, 0, -(2**62)
+            for j in range(len(by_ref)):
+                k = by_ref[j]
+                ref = ref_days[k]
+                while i < hi and day[i] <= ref:
+                    if seen and day[i] - last > lapsed:
+                        back_day = day[i]
+                    if not seen:
+                        first, seen = day[i], True
+                    last = day[i]
+                    count += 1
+                    i += 1
+                back = seen and back_day > ref - active
+                out[k, c] = _stage(first, last, seen, back, ref, new, active, lapsed)
+                counts[k, c] = count
+            continue
+        for k in range(len(ref_days)):
+            ref, kept = ref_days[k], kept_on[k]
+            first = last = -1
+            seen = back = False
+            count = 0
+            for i in range(lo, hi):
+                if day[i] > ref:
+                    break  # sorted by day
+                if gone[i] <= kept:
+                    continue
+                if seen and day[i] - last > lapsed and day[i] > ref - active:
+                    back = True
+                if not seen:
+                    first, seen = day[i], True
+                last = day[i]
+                count += 1
+            out[k, c] = _stage(first, last, seen, back, ref, new, active, lapsed)
+            counts[k, c] = count
 
 
 def compute(ctx: CarContext) -> dict[str, Any]:
