@@ -9,14 +9,15 @@ by the 91.4M lines of 5M customers.  Past the share of memory below, DuckDB's ou
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
 from .loading import find_source_file
 
 BYTES_PER_LINE = 490  # pandas engine's peak memory per order line, measured at 1M customers
-CSV_BYTES_PER_LINE = 110  # a CSV order line's size on disk (demo data), to estimate its rows
 MEMORY_SHARE = 0.6  # of physical memory the pandas engine may plan to use
+SAMPLE_BYTES = 4 * 1024**2  # of a CSV read to count its lines, or to estimate them past it
 
 
 def physical_memory() -> int:
@@ -26,27 +27,60 @@ def physical_memory() -> int:
         return 8 * 1024**3
 
 
-def order_line_count(data_dir: str | Path) -> int | None:
-    """The order lines' row count from Parquet metadata, or estimated from a CSV's size."""
+def order_line_count(data_dir: str | Path) -> tuple[int, str] | None:
+    """The order lines' row count and how it was known: from Parquet metadata; for a CSV
+    counted when the file is small, else estimated from the bytes per line of its first
+    ``SAMPLE_BYTES`` (of its text, for a .csv.gz: the file's own compression ratio)."""
     path = find_source_file(Path(data_dir), "order_lines")
     if path is None:
         return None
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
 
-        try:
-            return pq.ParquetFile(path).metadata.num_rows
-        except Exception:  # unreadable: loading reports it in one line
-            return None
-    return path.stat().st_size // CSV_BYTES_PER_LINE
+            return pq.ParquetFile(path).metadata.num_rows, "counted"
+        return _csv_lines(path)
+    except Exception:  # unreadable: loading reports it in one line
+        return None
+
+
+def _csv_lines(path: Path) -> tuple[int, str]:
+    """Counted when the text fits the sample; else the file's size over its bytes per line,
+    measured at its start, middle and end (ids and amounts grow longer down a file)."""
+    size = path.stat().st_size
+    with open(path, "rb") as raw:
+        if path.name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw) as text:
+                sample = text.read(SAMPLE_BYTES)
+                if not text.read(1):
+                    return _records(sample), "counted"
+                newlines, read = sample.count(b"\n"), raw.tell()  # compressed bytes behind it
+            return int(newlines * size / max(read, 1)), "estimated from the start of its text"
+        if size <= SAMPLE_BYTES:
+            return _records(raw.read()), "counted"
+        part = SAMPLE_BYTES // 3
+        newlines = 0
+        for offset in (0, size // 2, size - part):
+            raw.seek(offset)
+            newlines += raw.read(part).count(b"\n")
+    return int(newlines * size / (3 * part)) - 1, "estimated from its bytes per line"
+
+
+def _records(text: bytes) -> int:
+    lines = text.count(b"\n") + (0 if text.endswith(b"\n") or not text else 1)
+    return max(lines - 1, 0)  # the header
 
 
 def choose_engine(data_dir: str | Path, memory: int | None = None) -> tuple[str, str]:
     """``("pandas" | "duckdb", why)`` for the sources in ``data_dir``."""
-    lines = order_line_count(data_dir)
+    found = order_line_count(data_dir)
     memory = memory or physical_memory()
     limit = int(memory * MEMORY_SHARE / BYTES_PER_LINE)
-    if lines is None or lines <= limit:
-        shown = "unknown" if lines is None else f"{lines:,}"
-        return "pandas", f"{shown} order lines fit in memory (up to {limit:,} here)"
-    return "duckdb", f"{lines:,} order lines are more than fit in memory ({limit:,} here)"
+    if found is None:
+        return "pandas", f"order lines not counted; up to {limit:,} fit in memory here"
+    lines, how = found
+    about = "" if how == "counted" else "about "
+    counted = f"{about}{lines:,} order lines ({how})"
+    if lines <= limit:
+        return "pandas", f"{counted} fit in memory (up to {limit:,} here)"
+    return "duckdb", f"{counted} are more than fit in memory ({limit:,} here)"

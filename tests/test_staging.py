@@ -156,3 +156,34 @@ def test_validate_stages_when_the_lines_outgrow_memory(
         printed.append(capsys.readouterr().out.replace(str(out), "OUT"))
     assert printed[0] == printed[1]
     assert "order_lines" in printed[0] and "quarantined 0" in printed[0]
+
+
+def test_order_lines_are_counted_or_estimated_from_the_file_itself(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A small CSV is counted; a large one (past the sample) is estimated from its own bytes per
+    line (within 5% here, where lines grow longer down the file); a .csv.gz from the compression
+    ratio of its start (within 15%); the message says which."""
+    import gzip
+
+    from profiler import engine_choice
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    rows = [f"O{i},C{i % 97},2024-01-{1 + i % 28:02d},{i * 1.25:.2f}" for i in range(69_576)]
+    text = "order_id,customer_id,ordered_at,net_amount\n" + "\n".join(rows) + "\n"
+    (folder / "order_lines.csv").write_text(text)
+    assert engine_choice.order_line_count(folder) == (69_576, "counted")
+    assert "69,576 order lines (counted) fit in memory" in choose_engine(folder)[1]
+    monkeypatch.setattr(engine_choice, "SAMPLE_BYTES", 256 * 1024)
+    lines, how = engine_choice.order_line_count(folder)
+    assert how.startswith("estimated") and abs(lines - 69_576) < 0.05 * 69_576
+    assert "about " in choose_engine(folder)[1]
+    zipped = tmp_path / "zipped"
+    zipped.mkdir()
+    with gzip.open(zipped / "order_lines.csv.gz", "wt") as f:
+        f.write(text)
+    lines, how = engine_choice.order_line_count(zipped)
+    assert how.startswith("estimated") and abs(lines - 69_576) < 0.15 * 69_576
+    monkeypatch.setattr(engine_choice, "SAMPLE_BYTES", 64 * 1024**2)
+    assert engine_choice.order_line_count(zipped) == (69_576, "counted")
