@@ -125,6 +125,15 @@ def _unit_days(time_unit: str) -> float:
 # fitting helpers
 
 
+# Why a fit runs away, by model: what to check in the data.
+RUNAWAY_CAUSES = {
+    "BG/NBD": "check the time unit (weeks suit most retail data), that enough customers repeat, "
+    "and that dates are right",
+    "Gamma-Gamma": "the likely cause is spend nearly constant per customer (the model learns "
+    "from how a customer's order values vary); P(alive) and expected orders do not need it",
+}
+
+
 def _fit(
     objective: Any, x0: np.ndarray, names: tuple[str, ...], model: str
 ) -> tuple[np.ndarray, float, np.ndarray]:
@@ -169,9 +178,14 @@ def _fit(
                 break
     params = np.exp(theta)
     if not np.isfinite(value) or not np.all(np.isfinite(params)) or np.any(params > 1e8):
+        away = [
+            f"{name} = {value:.3g}"
+            for name, value in zip(names, params, strict=True)
+            if not np.isfinite(value) or value > 1e8
+        ]
         raise ConvergenceError(
-            f"The {model} fit did not converge ({', '.join(names)} = {np.round(params, 4).tolist()}). "
-            "Check the time unit (weeks suit most retail data), that enough customers repeat, and that dates are right."
+            f"The {model} fit did not converge: {', '.join(away) or 'the likelihood'} ran away; "
+            f"{RUNAWAY_CAUSES.get(model, 'check the data')}."
         )
     with np.errstate(all="ignore"):
         hess = _hessian(lambda p: objective(p)[1], params)
@@ -520,6 +534,12 @@ def customer_lifetime_value(
     return value
 
 
+def fitted_json(model: BetaGeoModel | GammaGammaModel) -> dict[str, Any]:
+    """A fitted model's estimates and log-likelihood, for car_meta.json and --json."""
+    assert model.params_ is not None
+    return {**{k: _num(v) for k, v in model.params_.items()}, "loglik": _num(model.loglik_)}
+
+
 @dataclass
 class ClvFit:
     """Both models fitted on one summary."""
@@ -531,16 +551,11 @@ class ClvFit:
 
     def as_json(self) -> dict[str, Any]:
         """The figures ``profiler clv fit --json`` prints."""
-        bg, gg = self.bgnbd, self.gamma_gamma
-        assert bg.params_ is not None and gg.params_ is not None
+        gg = self.gamma_gamma
         return {
             "customers": int(len(self.summary)),
-            "bgnbd": {**{k: _num(v) for k, v in bg.params_.items()}, "loglik": _num(bg.loglik_)},
-            "gamma_gamma": {
-                **{k: _num(v) for k, v in gg.params_.items()},
-                "loglik": _num(gg.loglik_),
-                "customers": int(gg.customers_ or 0),
-            },
+            "bgnbd": fitted_json(self.bgnbd),
+            "gamma_gamma": {**fitted_json(gg), "customers": int(gg.customers_ or 0)},
         }
 
     def parameter_table(self) -> pd.DataFrame:

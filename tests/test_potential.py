@@ -128,3 +128,40 @@ def test_a_fit_that_fails_leaves_the_columns_empty_and_says_why(tmp_path: Path) 
     buyers = frame["orders_ltd"] > 0
     assert frame.loc[buyers, "potential_value_tier"].isna().all()
     assert (frame.loc[~buyers, "potential_value_tier"] == "prospect").all()
+
+
+def test_a_spend_model_that_runs_away_leaves_p_alive_and_expected_orders(
+    tmp_path: Path, capsys
+) -> None:
+    """Every order of every customer costs the same: the Gamma-Gamma fit runs away (nothing
+    varies to learn from) while the BG/NBD fit converges.  Only the spend and CLV columns are
+    left empty; the note names the model, the parameters that ran away and the likely cause."""
+    from workbook.cli import main
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for c in range(400):
+        for k, day in enumerate(np.sort(rng.choice(700, rng.integers(1, 8), replace=False))):
+            at = pd.Timestamp("2023-01-01") + pd.Timedelta(days=int(day))
+            rows.append(
+                {
+                    "order_id": f"O{c}-{k}",
+                    "customer_id": f"C{c}",
+                    "ordered_at": f"{at:%Y-%m-%d}",
+                    "net_amount": "100.00",
+                }
+            )
+    write_table(tmp_path / "data", "order_lines", rows)
+    result = build_car(load_sources(tmp_path / "data"), "2024-12-31")
+    model = result.models["potential_value"]
+    assert "error" not in model and model["bgnbd"]["loglik"] < 0
+    said = model["gamma_gamma"]["error"]
+    assert said.startswith("The Gamma-Gamma fit did not converge: p = ")
+    assert "ran away" in said and "spend nearly constant per customer" in said
+    frame = result.to_frame()
+    buyers = frame["orders_ltd"] > 0
+    assert frame.loc[buyers, ["p_alive", "expected_orders_12m"]].notna().all().all()
+    assert frame[["expected_avg_spend", "clv_12m"]].isna().all().all()
+    assert main(["build", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "car")]) == 0
+    out = capsys.readouterr().out
+    assert "BG/NBD fitted on 400 buyers" in out and "spend and CLV columns are empty" in out

@@ -15,9 +15,12 @@ import pandas as pd
 from ..car_context import CarContext
 from ..clv import (
     DAYS_PER_UNIT,
+    BetaGeoModel,
+    ClvFit,
     ConvergenceError,
+    GammaGammaModel,
     customer_lifetime_value,
-    fit_clv,
+    fitted_json,
     summary_from_transactions,
 )
 from ..facts import pounds
@@ -125,25 +128,38 @@ def from_transactions(ctx: CarContext, transactions: pd.DataFrame) -> dict[str, 
         )
         rows = summary.index.to_numpy()
         buyer[rows] = True
+        # Each model degrades alone: without a purchase model nothing can be predicted; without
+        # a spend model, P(alive) and expected orders stay and only spend and CLV are empty.
+        x, t_x, big_t = (summary[c] for c in ("frequency", "recency", "T"))
         try:
-            fit = fit_clv(summary, spec["time_unit"])
+            bg = BetaGeoModel().fit(x, t_x, big_t)
         except ConvergenceError as exc:
             meta["potential_value"] = {"error": str(exc)}
         else:
-            x, t_x, big_t = (summary[c] for c in ("frequency", "recency", "T"))
             horizon = months * DAYS_PER_UNIT["M"] / DAYS_PER_UNIT[spec["time_unit"]]
-            p_alive[rows] = fit.bgnbd.probability_alive(x, t_x, big_t)
-            expected[rows] = fit.bgnbd.conditional_expected_purchases(horizon, x, t_x, big_t)
-            spend[rows] = fit.gamma_gamma.expected_average_spend(x, summary["monetary_value"])
-            clv[rows] = customer_lifetime_value(
-                fit.bgnbd,
-                fit.gamma_gamma,
-                summary,
-                months=months,
-                monthly_discount_rate=spec["monthly_discount_rate"],
-                time_unit=spec["time_unit"],
-            )
-            meta["potential_value"] = {**fit.as_json(), "time_unit": spec["time_unit"]}
+            p_alive[rows] = bg.probability_alive(x, t_x, big_t)
+            expected[rows] = bg.conditional_expected_purchases(horizon, x, t_x, big_t)
+            try:
+                gg = GammaGammaModel().fit(x, summary["monetary_value"])
+            except ConvergenceError as exc:
+                meta["potential_value"] = {
+                    "customers": int(len(summary)),
+                    "bgnbd": fitted_json(bg),
+                    "gamma_gamma": {"error": str(exc)},
+                    "time_unit": spec["time_unit"],
+                }
+            else:
+                spend[rows] = gg.expected_average_spend(x, summary["monetary_value"])
+                clv[rows] = customer_lifetime_value(
+                    bg,
+                    gg,
+                    summary,
+                    months=months,
+                    monthly_discount_rate=spec["monthly_discount_rate"],
+                    time_unit=spec["time_unit"],
+                )
+                fit = ClvFit(summary, bg, gg, spec["time_unit"])
+                meta["potential_value"] = {**fit.as_json(), "time_unit": spec["time_unit"]}
     band = share_bands(clv, buyer & np.isfinite(clv), [t["top_share"] for t in spec["tiers"]])
     tier = np.where(band >= 0, band, np.where(buyer, -1, len(names)))
     return {

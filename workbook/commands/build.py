@@ -155,9 +155,14 @@ def _print_summary(result: object, out: Path) -> None:
     if potential and "error" in potential:
         print(f"Note: potential-value columns are empty: {potential['error']}")
     elif potential:
-        bg = potential["bgnbd"]
+        bg, gg = potential["bgnbd"], potential["gamma_gamma"]
         print(
-            f"Potential value: BG/NBD fitted on {potential['customers']:,} buyers (log-likelihood {bg['loglik']:,.1f}), Gamma-Gamma on {potential['gamma_gamma']['customers']:,} repeat buyers"
+            f"Potential value: BG/NBD fitted on {potential['customers']:,} buyers (log-likelihood {bg['loglik']:,.1f})"
+            + (
+                f"; spend and CLV columns are empty: {gg['error']}"
+                if "error" in gg
+                else f", Gamma-Gamma on {gg['customers']:,} repeat buyers"
+            )
         )
     left = f"; left out: {', '.join(result.left_out)}" if result.left_out else ""
     current = store.current_name(out)
