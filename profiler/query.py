@@ -27,12 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from numba import prange
 
 from . import expressions, store
 from .activity import Activity, month_number, sum_part
 from .catalog import Catalog, Metric, did_you_mean, load_catalog
 from .cohorts import CohortSet, columns_used, load_cohort_spec
-from .compose import Part, compose
+from .compose import Part, compose, leaves
+from .cores import kernel
 from .errors import LeftOut, ProfilerError, clip
 from .periods import Period, asof_period, parse_period
 from .state import STATE_COLUMNS, day_number, states_at
@@ -50,6 +52,7 @@ BASE_COLUMNS = {
     "first_purchase_at",
     "last_purchase_at",
 }
+MATRIX_BYTES = 512 * 1024**2  # the largest parts matrix a query builds (QueryEngine.matrix)
 _CACHE_VECTORS = 256  # per-customer vectors kept (8 MB each at 1M customers)
 
 
@@ -89,6 +92,9 @@ class QueryEngine:
         self._parsed: dict[str, Any] = {}
         self._timings: dict[str, str] = {}
         self._states: OrderedDict[int, pd.DataFrame] = OrderedDict()
+        self._matrices: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self._periods: dict[str, Period] = {}
+        self._parts_read: dict[tuple[str, ...], list[str]] = {}
         self._orders: Any = getattr(activity, "orders", None)
         self.stamp = catalog.stamp
 
@@ -147,9 +153,14 @@ class QueryEngine:
         """A period from its written form; ``asof`` (or nothing) is the CAR's date."""
         if isinstance(period, Period):
             return period
-        if period is None or str(period).strip() in ("", "asof"):
-            return asof_period(self.as_of)
-        return parse_period(str(period))
+        text = "" if period is None else str(period).strip()
+        if text not in self._periods:
+            if len(self._periods) > 256:
+                self._periods.clear()
+            self._periods[text] = (
+                asof_period(self.as_of) if text in ("", "asof") else parse_period(text)
+            )
+        return self._periods[text]
 
     def complete(self, span: Period) -> bool:
         """Whether the period ended by the as-of day (later months have no data yet)."""
@@ -186,6 +197,8 @@ class QueryEngine:
             span.kind: (span, _CohortTotals(self, names, _key(span), day), {}),
             "asof": (at_d, _CohortTotals(self, names, _key(at_d)), {}),
         }
+        flows = [m for m in metrics if self.timing(m) != "as_of_d"]
+        plans[span.kind][1].prefetch(self._row_parts(flows))
         values, customers, labels = [], [], []
         for name in metrics:
             m = self.catalog.get(name)
@@ -391,6 +404,48 @@ class QueryEngine:
                 return Part(*self._eval_car(m, by))
             return Part(*self._eval_rows(m, by))
 
+    def _row_parts(self, metrics: list[str]) -> list[str]:
+        """The per-customer vectors the row metrics among ``metrics`` (and their parts) read:
+        what ``_eval_rows`` asks ``by.part`` for, apart from the customer counts (bits)."""
+        key = tuple(metrics)
+        if key not in self._parts_read:
+            if len(self._parts_read) > 256:
+                self._parts_read.clear()
+            self._parts_read[key] = self._find_row_parts(metrics)
+        return self._parts_read[key]
+
+    def _find_row_parts(self, metrics: list[str]) -> list[str]:
+        out: dict[str, None] = {}
+        for name in leaves(self.catalog, metrics):
+            m = self.catalog.get(name)
+            if m.source in (None, "customers") or self.left_out_metric(name):
+                continue
+            if m.aggregation == "count":
+                out[self._rows_part(m)] = None
+            elif m.aggregation == "count_distinct":
+                if m.column != "customer_id":
+                    out[f"{m.name}.distinct"] = None
+            else:
+                out[sum_part(m)[0]] = None
+                if m.aggregation == "mean":
+                    out[f"{m.name}.n"] = None
+        return list(out)
+
+    def matrix(self, parts: tuple[str, ...], span: tuple[Any, ...]) -> np.ndarray:
+        """The period's vectors of ``parts`` side by side, customers x parts, row-major: a
+        cohort's members then read all their parts from one or two cache lines each, instead
+        of one random read per part (the few last asked for are kept)."""
+        key = (parts, span)
+        if key not in self._matrices:
+            out = np.empty((self.n, len(parts)), dtype=np.float64)
+            for j, part in enumerate(parts):
+                out[:, j] = self._vector(part, span)
+            self._matrices[key] = out
+            while len(self._matrices) > 2:
+                self._matrices.popitem(last=False)
+        self._matrices.move_to_end(key)
+        return self._matrices[key]
+
     def _eval_rows(self, m: Metric, by: _Totals) -> tuple[np.ndarray, np.ndarray]:
         rows = self._rows_part(m)
         customers = by.part(rows, positive=True)
@@ -559,6 +614,9 @@ class _Totals:
 
     def part(self, name: str, *, positive: bool = False) -> np.ndarray: ...
 
+    def prefetch(self, parts: list[str]) -> None:
+        """Take these parts' totals together (where that is faster); ``part`` returns them."""
+
     def car(self, vector: np.ndarray) -> np.ndarray: ...
 
     def count(self, mask: np.ndarray) -> np.ndarray:
@@ -587,8 +645,21 @@ class _CohortTotals(_Totals):
         self.s = engine._indicator(names, day)
         self.size = len(names)
         self._gathered: tuple[int, np.ndarray] | None = None
+        self._totals: dict[str, np.ndarray] = {}
+
+    def prefetch(self, parts: list[str]) -> None:
+        """One sparse x dense product over the parts' matrix (``QueryEngine.matrix``) gives
+        every part's totals: the same sums, in the same order, as one product per part."""
+        if len(parts) < 2 or self.engine.n * len(parts) * 8 > MATRIX_BYTES:
+            return
+        matrix = self.engine.matrix(tuple(parts), self.span)
+        totals = np.zeros((self.size, len(parts)))
+        _member_sums(self.s.indptr, self.s.indices, matrix, totals)
+        self._totals = {part: totals[:, j] for j, part in enumerate(parts)}
 
     def part(self, name: str, *, positive: bool = False) -> np.ndarray:
+        if not positive and name in self._totals:
+            return self._totals[name]
         if positive:
             bit = self.engine._positive_bit(name, self.span)
             if bit is not None:
@@ -605,6 +676,8 @@ class _CohortTotals(_Totals):
         if bit // 8 not in self._bytes:
             self._bytes[bit // 8] = np.ascontiguousarray(self._gathered[1][:, bit // 8])
         column = self._bytes[bit // 8]
+        if self.size == 1:  # one cohort: a count of the members with the bit
+            return np.array([np.count_nonzero(column & np.uint8(1 << (bit % 8)))], dtype=float)
         return self._sum_members((column >> np.uint8(bit % 8)) & np.uint8(1))
 
     def _sum_members(self, gathered: np.ndarray) -> np.ndarray:
@@ -664,6 +737,27 @@ class _MonthTotals(_Totals):
 
     def masks(self) -> list[np.ndarray]:
         return [self.car(np.zeros(0))]
+
+
+@kernel
+def _member_sums(indptr, indices, matrix, out):  # noqa: ANN001, ANN202
+    """out[c] = the sum of ``matrix``'s rows over cohort c's members (``indices`` between
+    ``indptr[c]`` and ``indptr[c + 1]``), each cohort cut in chunks summed on every core.  The
+    parts are whole numbers (counts, pence, whole sums), so the order of addition does not
+    change a sum below 2**53."""
+    chunks = 8
+    cohorts, width = len(indptr) - 1, matrix.shape[1]
+    partial = np.zeros((cohorts * chunks, width))
+    for t in prange(cohorts * chunks):
+        c, j = t // chunks, t % chunks
+        lo, size = indptr[c], indptr[c + 1] - indptr[c]
+        for i in range(lo + size * j // chunks, lo + size * (j + 1) // chunks):
+            row = indices[i]
+            for p in range(width):
+                partial[t, p] += matrix[row, p]
+    for t in range(cohorts * chunks):
+        for p in range(width):
+            out[t // chunks, p] += partial[t, p]
 
 
 def _key(span: Period) -> tuple[Any, ...]:

@@ -217,3 +217,18 @@ def test_the_compare_sheet_takes_members_at_each_period_end(demo_full) -> None:
             inputs
             | {"CompareCohort1": "Region: Europe", "CompareMembership": "at each period's end"},
         )
+
+
+def test_a_forked_child_computes_states_after_its_parent_did(hand: Built) -> None:
+    """The stage kernel runs on every core; a child forked after the parent ran it (forked
+    workers, the fault-injection tests) runs it serially instead of being terminated."""
+    import os
+
+    engine = hand.engine
+    want = engine.values(["stage_active"], [engine.cohorts.base], "2023")["value"].iloc[0]
+    engine._states.clear()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        got = engine.values(["stage_active"], [engine.cohorts.base], "2023")["value"].iloc[0]
+        os._exit(0 if got == want else 3)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0

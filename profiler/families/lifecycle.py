@@ -9,6 +9,7 @@ import pandas as pd
 from numba import njit, prange
 
 from ..car_context import CarContext
+from ..cores import kernel
 from ..features import ColumnDef
 from ._util import days_between, first_per_group, last_per_group, take
 
@@ -172,7 +173,7 @@ def _stage(first, last, seen, back, ref, new, active, lapsed):  # noqa: ANN001, 
     return stage
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@kernel
 def _stage_codes(starts, day, gone, kept_on, ref_days, new, active, lapsed, out, counts):  # noqa: ANN001, ANN202
     by_ref = np.argsort(ref_days)
     never = 2**31 - 1  # NEVER, whatever the dtype of gone
