@@ -93,14 +93,28 @@ def index(
     catalog: Catalog | None = None,
 ) -> np.ndarray:
     """The index of ``value`` against ``base`` (100 = the same); NaN for scores."""
-    kind = comparison(metric, catalog)
+    kind, value, base = _compared(metric, value, base, customers, base_customers, catalog)
     if kind == "score":
-        return np.full(np.shape(np.asarray(value, dtype=float)), np.nan)
+        return np.full(np.shape(value), np.nan)
+    return ratio_index(value, base)
+
+
+def _compared(
+    metric: Metric,
+    value: Any,
+    base: Any,
+    customers: Any,
+    base_customers: Any,
+    catalog: Catalog | None,
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """The comparison kind and the two figures as compared: totals per customer."""
+    kind = comparison(metric, catalog)
     if kind == "total":
         if customers is None or base_customers is None:
             raise ValueError(f"{metric.name} is a total: give customers and base_customers")
         value, base = per_customer(value, customers), per_customer(base, base_customers)
-    return ratio_index(value, base)
+    value_, base_ = _arrays(value, base)
+    return kind, value_, base_
 
 
 def difference(
@@ -113,12 +127,7 @@ def difference(
 ) -> np.ndarray:
     """value - base in the comparison's unit: percentage points for shares, points for scores,
     per customer for totals, the metric's unit otherwise."""
-    kind = comparison(metric, catalog)
-    if kind == "total":
-        if customers is None or base_customers is None:
-            raise ValueError(f"{metric.name} is a total: give customers and base_customers")
-        value, base = per_customer(value, customers), per_customer(base, base_customers)
-    value_, base_ = _arrays(value, base)
+    kind, value_, base_ = _compared(metric, value, base, customers, base_customers, catalog)
     out = value_ - base_
     return out * 100 if kind == "share" else out
 

@@ -179,6 +179,18 @@ def _no_data(engine, args: argparse.Namespace, *periods) -> bool:
     return False
 
 
+def _answered(engine, frame, args: argparse.Namespace, *periods) -> bool:
+    """Whether the command is done before its table: a period outside the data said so (in
+    place of the table), or ``--csv`` printed the frame as computed (and its notes)."""
+    if _no_data(engine, args, *periods) and not args.csv:
+        return True
+    if args.csv:
+        print_csv(frame)
+        _notes(frame.attrs.get("notes", []), args)
+        return True
+    return False
+
+
 def _displays(engine, metrics) -> list[Display]:
     """One display format per row, from each row's catalog metric."""
     return [display_format(engine.metric(m)) for m in metrics]
@@ -274,11 +286,7 @@ def run_summary(args: argparse.Namespace) -> int:
     engine = _engine(args)
     cohorts = engine.cohorts.group_names(args.group) if args.group else _split(args.cohorts)
     frame = views.summary(engine, args.period, cohorts, membership=args.membership)
-    if _no_data(engine, args, args.period) and not args.csv:
-        return 0
-    if args.csv:
-        print_csv(frame)
-        _notes(frame.attrs.get("notes", []), args)
+    if _answered(engine, frame, args, args.period):
         return 0
     rows, metrics = list(dict.fromkeys(frame["cohort"])), list(dict.fromkeys(frame["metric"]))
     wide = frame.pivot(index="cohort", columns="metric", values="value").loc[rows, metrics]
@@ -308,11 +316,7 @@ def run_profile(args: argparse.Namespace) -> int:
         [args.area] if args.area else None,
         membership=args.membership,
     )
-    if _no_data(engine, args, args.period) and not args.csv:
-        return 0
-    if args.csv:
-        print_csv(frame)
-        _notes(frame.attrs.get("notes", []), args)
+    if _answered(engine, frame, args, args.period):
         return 0
     shown = _displays(engine, frame["metric"])
     print_table(
@@ -339,11 +343,7 @@ def run_compare(args: argparse.Namespace) -> int:
         membership=args.membership,
     )
     periods = [args.period, args.vs] if args.vs else [args.period]
-    if _no_data(engine, args, *periods) and not args.csv:
-        return 0
-    if args.csv:
-        print_csv(frame)
-        _notes(frame.attrs.get("notes", []), args)
+    if _answered(engine, frame, args, *periods):
         return 0
     _print_side_by_side(engine, frame, engine.period(args.vs).label if args.vs else None)
     _footer(frame, args)
@@ -461,11 +461,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
         views.last_complete_quarter(engine) if args.period is None else engine.period(args.period)
     )
     frame = views.dashboard(engine, span)
-    if _no_data(engine, args, span) and not args.csv:
-        return 0
-    if args.csv:
-        print_csv(frame)
-        _notes(frame.attrs.get("notes", []), args)
+    if _answered(engine, frame, args, span):
         return 0
     table = frame[
         ["kpi", "value", "prior", "vs_prior_pct", "last_year", "vs_last_year_pct", "note"]
