@@ -35,6 +35,8 @@ STATE_METRICS = [
     "retained",
     "retention_rate",
     "churn_rate",
+    "repeat_buyers",
+    "repeat_rate",
 ]
 
 
@@ -145,6 +147,15 @@ def test_a_return_ends_a_purchase_on_its_day(hand: Built) -> None:
     # End of 2023: A, D, E, F active (B, C lapsed): six buyers.  End of 2024: F's order is gone.
     assert at["2023"] == {"buyers": 6, "stage_active": 4}
     assert at["2024"]["buyers"] == 5
+
+
+def test_repeat_rate_at_each_period_end(hand: Built) -> None:
+    """End of 2023: A has two orders of the six buyers.  End of 2024: A, C and D have two or
+    more of the five buyers (F's only order came back)."""
+    engine = hand.engine
+    for period, (repeat, rate) in {"2023": (1, 1 / 6), "2024": (3, 3 / 5)}.items():
+        table = engine.values(["repeat_buyers", "repeat_rate"], [engine.cohorts.base], period)
+        assert list(table["value"]) == [repeat, rate], period
 
 
 def test_state_metrics_have_a_monthly_trend(hand: Built) -> None:
