@@ -191,6 +191,12 @@ def _answered(engine, frame, args: argparse.Namespace, *periods) -> bool:
     return False
 
 
+def _verdict_words(verdicts) -> list[str]:
+    """better / worse for the business (the metric's polarity), as the sheets say it."""
+    words = {"good": "better", "bad": "worse"}
+    return [words.get(str(v), "") for v in verdicts]
+
+
 def _displays(engine, metrics) -> list[Display]:
     """One display format per row, from each row's catalog metric."""
     return [display_format(engine.metric(m)) for m in metrics]
@@ -319,8 +325,10 @@ def run_profile(args: argparse.Namespace) -> int:
     if _answered(engine, frame, args, args.period):
         return 0
     shown = _displays(engine, frame["metric"])
+    table = frame[["area", "metric", "period", "value", "base_value", "index", "customers"]]
+    table.insert(6, "vs base", _verdict_words(frame["verdict"]))
     print_table(
-        frame[["area", "metric", "period", "value", "base_value", "index", "customers"]],
+        table,
         formats={"value": shown, "base_value": shown, "index": INDEX, "customers": COUNT},
         flags={"value": frame["small"]},
         min_size=engine.cohorts.min_size,
@@ -381,7 +389,10 @@ def _print_side_by_side(engine, frame, vs: str | None) -> None:
         index = f"index {i}"
         table[index] = mine["index_vs_base"].to_numpy()
         formats[index], headers[index] = INDEX, "index"
-        columns.append(index)
+        verdict = f"verdict {i}"
+        table[verdict] = _verdict_words(mine["verdict_vs_base"])
+        headers[verdict] = ""
+        columns += [index, verdict]
         groups.append((cohort, len(columns)))
     base = str(frame["base"].iloc[0])
     table["base value"] = first["base_value"].to_numpy()
