@@ -171,13 +171,14 @@ def retention(
 
 @cell_errors
 def dashboard(period: Any, car: str | None = None) -> list[list[Any]]:
-    """Executive KPIs: period, prior period, last year and the changes."""
+    """Executive KPIs: period, prior period, last year and the changes (in points for shares
+    and scores, relative otherwise: the unit is in ``change_unit``), as the Executive sheet
+    shows them."""
     from .views import dashboard as dashboard_view
 
     frame = dashboard_view(engine_for(car), _period(period))
-    return table(
-        frame[["kpi", "value", "prior", "vs_prior_pct", "last_year", "vs_last_year_pct", "note"]]
-    )
+    columns = ["kpi", "value", "prior", "vs_prior", "last_year", "vs_last_year", "change_unit"]
+    return table(frame[[*columns, "note"]])
 
 
 @cell_errors

@@ -290,8 +290,8 @@ def dashboard(engine: QueryEngine, period: str | Period | None = None) -> pd.Dat
         record: dict[str, Any] = {"kpi": row.get("kpi", name), "metric": name, "period": span.label}
         state = not engine.supports(name, span)
         for column, when in spans.items():
-            if state and column != "value":
-                record[column] = np.nan
+            if column != "value" and (state or not has_data(engine, when)):
+                record[column] = np.nan  # as of D only, or before the data: no comparison
                 continue
             table = engine.values([name], [base], "asof" if state else when)
             record[column] = float(table["value"].iloc[0])
@@ -304,7 +304,11 @@ def dashboard(engine: QueryEngine, period: str | Period | None = None) -> pd.Dat
         record["vs_last_year_pct"] = _change_pct(record["value"], record["last_year"])
         for column in ("prior", "last_year"):
             delta = record["value"] - record[column]
-            record[f"vs_{column}_verdict"] = str(indices.verdict(engine.metric(name), delta))
+            metric = engine.metric(name)
+            record[f"vs_{column}_verdict"] = str(indices.verdict(metric, delta))
+            # In the metric's unit of change: points for shares and scores, else relative.
+            record[f"vs_{column}"] = float(indices.change(metric, record["value"], record[column]))
+        record["change_unit"] = indices.change_unit(engine.metric(name))
         record["note"] = (
             f"as of {engine.as_of:%Y-%m-%d} only"
             if state

@@ -364,10 +364,18 @@ def _write_tiles(w: XlsmWriter, ws: Any, block: Block, top: int, styles: _Styles
     value_col, change_col = columns.index(spec["value"]), columns.index(spec["change"])
     left = len(columns) + 1
     label_fmt = w.fmt(font_name="Calibri", font_size=9, font_color="#595959", bg_color="#F2F2F2")
-    change_fmt = w.fmt(
-        font_name="Calibri", font_size=9, num_format="+0.0%;-0.0%;0.0%", bg_color="#F2F2F2"
-    )
+    change_units = block.column_row_units.get(spec["change"], [])
     for i, record in enumerate(block.frame.itertuples(index=False)):
+        # A relative change signed in %, points for shares (pp) and scores, as the table says.
+        change_unit = change_units[i] if i < len(change_units) else "%"
+        change_fmt = w.fmt(
+            font_name="Calibri",
+            font_size=9,
+            num_format="+0.0%;-0.0%;0.0%"
+            if change_unit == "%"
+            else number_format_code(change_unit),
+            bg_color="#F2F2F2",
+        )
         row = top + 1 + (i // spec.get("across", 4)) * 3
         col = left + (i % spec.get("across", 4)) * 2
         data_row = top + 2 + i

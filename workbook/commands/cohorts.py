@@ -15,7 +15,6 @@ import argparse
 import sys
 
 from workbook.cli_output import (
-    CHANGE,
     COUNT,
     INDEX,
     MONEY,
@@ -474,33 +473,36 @@ def run_dashboard(args: argparse.Namespace) -> int:
     frame = views.dashboard(engine, span)
     if _answered(engine, frame, args, span):
         return 0
-    table = frame[
-        ["kpi", "value", "prior", "vs_prior_pct", "last_year", "vs_last_year_pct", "note"]
-    ].copy()
+    table = frame[["kpi", "value", "prior", "vs_prior", "last_year", "vs_last_year", "note"]].copy()
+    table.insert(4, "trend", _verdict_words(frame["vs_prior_verdict"]))
     missing = []
-    for then, change in ((span.previous(), "vs_prior_pct"), (span.last_year(), "vs_last_year_pct")):
+    for then, change in ((span.previous(), "vs_prior"), (span.last_year(), "vs_last_year")):
         if not views.has_data(engine, then):  # 0 there means no data, not a fall to nothing
-            column = "prior" if change == "vs_prior_pct" else "last_year"
+            column = "prior" if change == "vs_prior" else "last_year"
             table[[column, change]] = float("nan")
+            if column == "prior":
+                table["trend"] = ""
             missing.append(then.label)
     shown = _displays(engine, frame["metric"])
+    changes = [change_format(engine.metric(m)) for m in frame["metric"]]
     print_table(
         table,
         formats={
             "value": shown,
             "prior": shown,
             "last_year": shown,
-            "vs_prior_pct": CHANGE,
-            "vs_last_year_pct": CHANGE,
+            "vs_prior": changes,
+            "vs_last_year": changes,
         },
         flags={"value": frame["small"]},
         min_size=engine.cohorts.min_size,
         headers={
             "value": span.label,
             "prior": span.previous().label,
-            "vs_prior_pct": "vs prior",
+            "vs_prior": "vs prior",
+            "trend": "",
             "last_year": span.last_year().label,
-            "vs_last_year_pct": "vs last year",
+            "vs_last_year": "vs last year",
         },
     )
     if missing:
