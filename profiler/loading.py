@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .contract import EARLIEST_DATE, LOAD_ORDER, TABLES, Column, Table
 from .errors import ContractError, MissingColumns
@@ -217,7 +218,7 @@ def read_table_file(path: Path) -> pd.DataFrame:
             # consolidation copy, and the file is not held twice in memory.
             frame = pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
         else:
-            frame = pd.read_csv(path, **_CSV_AS_TEXT)
+            frame = _csv_text(path)
     return _named(frame)
 
 
@@ -230,7 +231,7 @@ def read_table_batches(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
 
             batches = _whole_batches(pq.ParquetFile(path).iter_batches(batch_rows), batch_rows)
         else:
-            batches = iter(pd.read_csv(path, chunksize=batch_rows, **_CSV_AS_TEXT))
+            batches = _csv_text_batches(path, batch_rows)
     while True:
         with _reading(path):  # only the reading: errors of the caller's work pass through
             frame = next(batches, None)
@@ -240,21 +241,48 @@ def read_table_batches(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
 
 
 def _whole_batches(batches: Iterator, rows: int) -> Iterator[pd.DataFrame]:
-    """Parquet record batches (which stop at row-group ends) joined into frames of ``rows``."""
-    import pyarrow as pa
-
+    """Arrow record batches (which stop at row groups or read blocks) as frames of exactly
+    ``rows`` rows, the last one shorter."""
     pending, count = [], 0
     for batch in batches:
         pending.append(batch)
         count += batch.num_rows
-        if count >= rows:
-            yield pa.Table.from_batches(pending).to_pandas()
-            pending, count = [], 0
-    if pending:
+        while count >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows).to_pandas()
+            rest = table.slice(rows)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
         yield pa.Table.from_batches(pending).to_pandas()
 
 
-_CSV_AS_TEXT = dict(dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
+def _csv_text(path: Path) -> pd.DataFrame:
+    """A CSV (or .csv.gz) as text columns, read by pyarrow's multi-threaded reader: every
+    column a string, an empty cell missing, a quoted value holding a line break one value.
+    Spaces around values are stripped where each column is coerced (``_coerce``)."""
+    return pa.Table.from_batches(list(_csv_record_batches(path))).to_pandas()
+
+
+def _csv_text_batches(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """``_csv_text`` in frames of at most ``batch_rows`` rows, streamed."""
+    return _whole_batches(_csv_record_batches(path), batch_rows)
+
+
+def _csv_record_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    import pyarrow.csv as pv
+
+    names = pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 16)).schema.names
+    return pv.open_csv(
+        path,
+        read_options=pv.ReadOptions(block_size=16 << 20),
+        parse_options=pv.ParseOptions(newlines_in_values=True),
+        convert_options=pv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()),
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+        ),
+    )
 
 
 def _named(frame: pd.DataFrame) -> pd.DataFrame:

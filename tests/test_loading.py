@@ -318,3 +318,27 @@ def test_rows_read_equal_accepted_plus_quarantined(
     assert source.quarantine["reason"].str.len().gt(0).all()
     assert not set(lines["_row"]) & set(source.quarantine["row"])
     assert pd.Series(lines["_row"]).is_unique
+
+
+def test_a_quoted_line_break_is_one_record_in_both_readers(tmp_path: Path) -> None:
+    """A quoted value holding CR LF or LF stays one value: rows read equal the file's records,
+    whole or streamed in batches; spaces after a delimiter are stripped like before."""
+    from profiler.loading import read_table_batches, read_table_file
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    text = (
+        "order_id,customer_id,ordered_at,net_amount,store_id\r\n"
+        'O1,C1,2024-01-05,12.50,"Bond St\r\nLondon"\r\n'
+        'O2, C2,2024-01-06, 8.00,"Rue\nParis"\r\n'
+        "O3,C1,2024-02-01,3.25,S3\r\n"
+    )
+    (folder / "order_lines.csv").write_bytes(text.encode())
+    whole = read_table_file(folder / "order_lines.csv")
+    assert len(whole) == 3 and whole["store_id"].iloc[0] == "Bond St\r\nLondon"
+    assert [len(f) for f in read_table_batches(folder / "order_lines.csv", 2)] == [2, 1]
+    source = load_sources(folder, today="2025-01-01")
+    lines = source.tables["order_lines"].sort_values("order_id")
+    assert len(lines) == 3 and source.quarantine.empty
+    assert lines["customer_id"].tolist() == ["C1", "C2", "C1"]
+    assert lines["net_amount"].tolist() == [12.5, 8.0, 3.25]
