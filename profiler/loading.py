@@ -20,9 +20,10 @@ import pandas as pd
 import pyarrow as pa
 
 from .contract import EARLIEST_DATE, LOAD_ORDER, TABLES, Column, Table
-from .errors import ContractError, MissingColumns
+from .errors import ContractError, MissingColumns, clip
 from .keysort import by_customer_then_order, take_rows
 from .periods import day_option
+from .readers import sniff
 
 ROW = "_row"  # 1-based data row number in the source file (the header is not counted)
 QUARANTINE_COLUMNS = ["table", "file", "row", "column", "value", "rule", "reason"]
@@ -260,22 +261,31 @@ def _csv_text(path: Path) -> pd.DataFrame:
     """A CSV (or .csv.gz) as text columns, read by pyarrow's multi-threaded reader: every
     column a string, an empty cell missing, a quoted value holding a line break one value.
     Spaces around values are stripped where each column is coerced (``_coerce``)."""
-    return pa.Table.from_batches(list(_csv_record_batches(path))).to_pandas()
+    frame = pa.Table.from_batches(list(_csv_record_batches(path))).to_pandas()
+    frame.attrs["decimal"] = sniff(path).decimal
+    return frame
 
 
 def _csv_text_batches(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
     """``_csv_text`` in frames of at most ``batch_rows`` rows, streamed."""
-    return _whole_batches(_csv_record_batches(path), batch_rows)
+    decimal = sniff(path).decimal
+    for frame in _whole_batches(_csv_record_batches(path), batch_rows):
+        frame.attrs["decimal"] = decimal
+        yield frame
 
 
 def _csv_record_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """The file's record batches, every column text, in its own dialect (``readers.sniff``)."""
     import pyarrow.csv as pv
 
-    names = pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 16)).schema.names
+    dialect = sniff(path)
+    parse = pv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True)
+    read = pv.ReadOptions(block_size=1 << 16, encoding=dialect.encoding)
+    names = pv.open_csv(path, read_options=read, parse_options=parse).schema.names
     return pv.open_csv(
         path,
-        read_options=pv.ReadOptions(block_size=16 << 20),
-        parse_options=pv.ParseOptions(newlines_in_values=True),
+        read_options=pv.ReadOptions(block_size=16 << 20, encoding=dialect.encoding),
+        parse_options=parse,
         convert_options=pv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()),
             strings_can_be_null=True,
@@ -342,7 +352,9 @@ def validate_table(
             report.defaulted_columns.append(col.name)
             frame[col.name] = _default_column(spec, col, frame, raw)
             continue
-        values = _coerce(col, raw[col.name], path, problems, frame[ROW])
+        values = _coerce(
+            col, raw[col.name], path, problems, frame[ROW], raw.attrs.get("decimal", ".")
+        )
         frame[col.name] = values
         _check_values(col, frame, problems, today)
     _table_rules(spec, frame, problems)
@@ -425,7 +437,12 @@ def _default_column(spec: Table, col: Column, frame: pd.DataFrame, raw: pd.DataF
 
 
 def _coerce(
-    col: Column, values: pd.Series, path: Path, problems: Problems, rows: pd.Series
+    col: Column,
+    values: pd.Series,
+    path: Path,
+    problems: Problems,
+    rows: pd.Series,
+    decimal: str = ".",
 ) -> pd.Series:
     """Convert a column to its contract type; unreadable cells go to the quarantine."""
     kind = col.kind
@@ -438,16 +455,17 @@ def _coerce(
         converted = (
             values
             if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-            else pd.to_numeric(values.astype("object").map(_strip), errors="coerce")
+            else _coerce_number(values, decimal)
         )
         converted = converted.astype("float64")
+        converted = converted.where(np.isfinite(converted))  # NaN, inf: not amounts
         if kind == "int":
             fractional = converted.notna() & (converted != np.floor(converted.fillna(0)))
             converted = converted.mask(fractional)
     elif kind == "bool":
         converted = _coerce_bool(values)
     elif kind in ("timestamp", "date"):
-        converted = _coerce_datetime(values)
+        converted = _coerce_datetime(values, col.name, path)
         if kind == "date":
             converted = converted.dt.normalize()
     elif kind == "month":
@@ -482,14 +500,42 @@ def _coerce(
     return converted
 
 
+_MONEY_TEXT = r"^[-+(]?\s*[£$€¥]?\s*[-+]?[\d.,' ]+\s*(?:[£$€¥]|[A-Z]{3})?\)?$"
+
+
+def _coerce_number(values: pd.Series, decimal: str = ".") -> pd.Series:
+    """Numbers as text: plain, or written for people (a currency symbol or code, thousands
+    separators, a decimal comma in a file that says so) when that reads one way only."""
+    text = values.astype("object").map(_strip)
+    if decimal == ",":
+        text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    numbers = pd.to_numeric(text, errors="coerce")
+    unread = text.notna() & numbers.isna()
+    if unread.any():
+        shaped = text[unread].astype(str)
+        shaped = shaped[shaped.str.match(_MONEY_TEXT)]
+        cleaned = shaped.str.replace(r"[£$€¥' ]|[A-Z]{3}$", "", regex=True)
+        cleaned = cleaned.str.replace(r"^\((.*)\)$", r"-\1", regex=True)
+        # A comma that only groups thousands (1,234 or 1,234.50); anything else stays unread.
+        grouped = cleaned.str.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")
+        cleaned = cleaned.where(~grouped, cleaned.str.replace(",", "", regex=False))
+        numbers.loc[cleaned.index] = pd.to_numeric(cleaned, errors="coerce")
+    return numbers
+
+
 def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
+
+
+# What exports write for "no value" in an id column: read as missing (the row is quarantined).
+NULL_WORDS = frozenset({"null", "none", "nan", "n/a", "na", "-", "--", "?", "#n/a", "nil"})
 
 
 def _coerce_key(values: pd.Series) -> pd.Series:
     if pd.api.types.is_integer_dtype(values):
         return values.astype("int64")
     text = values.astype("object").map(_strip)
+    text = text.mask(text.map(lambda v: isinstance(v, str) and (not v or v.lower() in NULL_WORDS)))
     numbers = pd.to_numeric(text, errors="coerce")
     present = text.notna()
     # Integer-looking ids become int64 (compact and fast to join) when none is lost by it.
@@ -545,11 +591,23 @@ def _coerce_bool(values: pd.Series) -> pd.Series:
     return out
 
 
-def _coerce_datetime(values: pd.Series) -> pd.Series:
+_SLASHED = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}"  # 05/01/2024, 5.1.2024, 05-01-2024 (+ a time)
+
+
+def _coerce_datetime(values: pd.Series, column: str = "", path: Path | None = None) -> pd.Series:
+    """ISO 8601 date-times; offsets are normalised to UTC and a time without one is taken as
+    UTC (docs/data-contract.md).  Day-first or month-first dates (05/01/2024) are read only
+    when the column proves which (a first number above 12 is a day; a second one, a day);
+    a column that cannot tell is refused in one line."""
     if pd.api.types.is_datetime64_any_dtype(values):
         out = values
     else:
-        out = pd.to_datetime(values.astype("object").map(_strip), errors="coerce", format="ISO8601")
+        text = values.astype("object").map(_strip)
+        out = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+        present = text.notna()
+        slashed = text[present].astype(str).str.match(_SLASHED)
+        if present.any() and slashed.mean() > 0.5:
+            out = _day_month_dates(text, slashed, column, path)
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert("UTC").dt.tz_localize(None)
     # Years outside 1678-2261 do not fit nanoseconds; they are unreadable as dates here.
@@ -560,6 +618,27 @@ def _coerce_datetime(values: pd.Series) -> pd.Series:
         )
         times = np.where(outside, np.datetime64("NaT"), times).astype("datetime64[ns]")
     return pd.Series(times, index=out.index, name=out.name, copy=False)
+
+
+def _day_month_dates(
+    text: pd.Series, slashed: pd.Series, column: str, path: Path | None
+) -> pd.Series:
+    parts = text[slashed.index[slashed]].astype(str).str.extract(r"^(\d{1,2})[/.-](\d{1,2})")
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    if (first > 12).any() and not (second > 12).any():
+        day_first = True
+    elif (second > 12).any() and not (first > 12).any():
+        day_first = False
+    else:
+        example = text[slashed.index[slashed]].iloc[0]
+        raise ContractError(
+            f"{path}: column '{column}' holds dates like '{clip(str(example))}' that read either "
+            "day-first or month-first; write them as YYYY-MM-DD."
+        )
+    cleaned = text.astype(str).str.replace(r"[.-]", "/", n=2, regex=True)
+    return pd.to_datetime(
+        cleaned.where(text.notna()), errors="coerce", dayfirst=day_first, utc=True
+    )
 
 
 def _fill_default(values: pd.Series, col: Column) -> pd.Series:
