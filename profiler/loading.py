@@ -175,7 +175,7 @@ def load_sources(
             continue
         started = time.perf_counter()
         if progress:
-            progress(f"reading {path.name}")
+            progress(f"reading {path.name}{describe_format(path)}")
         raw = read_table_file(path)
         frame, report, bad = validate_table(spec, raw, path, today_ts, loaded)
         del raw  # its columns live on in ``frame`` where they needed no conversion
@@ -207,6 +207,16 @@ def missing_required(data_dir: Path, name: str) -> ContractError:
         f"{data_dir}: no {name}.csv or {name}.parquet found; order lines are required "
         "(columns order_id, customer_id, ordered_at, net_amount)."
     )
+
+
+def describe_format(path: Path) -> str:
+    """' (utf-8, semicolon-separated, decimal comma)' for a CSV, for the progress line."""
+    if path.suffix == ".parquet":
+        return ""
+    try:
+        return f" ({sniff(path).describe()})"
+    except OSError:
+        return ""  # reading it says why, in one line
 
 
 def read_table_file(path: Path) -> pd.DataFrame:

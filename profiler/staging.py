@@ -43,6 +43,7 @@ from .loading import (
     SourceData,
     StagedTable,
     TableReport,
+    describe_format,
     duplicate_rule,
     find_source_file,
     load_sources,
@@ -123,6 +124,8 @@ def stage_table(
     numbered = None
     edges = None
     first_row = 1
+    if progress:
+        progress(f"reading {path.name}{describe_format(path)}")
     for i, raw in enumerate(read_table_batches(path, batch_rows)):
         if progress:
             progress(f"validating {path.name} rows {first_row:,} to {first_row + len(raw) - 1:,}")
