@@ -131,7 +131,11 @@ class CohortSet:
                 self.left_out[title] = self._missing_reason([column], needs, f"group '{title}'")
                 return
             pattern = str(group.get("name", "{value}"))
-            for value in _values(self.car[column]):
+            values = _values(self.car[column])
+            if not values:  # e.g. strategy segments when the potential-value fit failed
+                self.left_out[title] = f"no customer has a value of {column}"
+                return
+            for value in values:
                 name = pattern.replace("{value}", str(value))
                 self._add(
                     CohortDef(

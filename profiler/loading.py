@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from . import mapping
 from .contract import EARLIEST_DATE, LOAD_ORDER, TABLES, Column, Table
 from .errors import ContractError, MissingColumns, clip
 from .keysort import by_customer_then_order, take_rows
@@ -131,7 +132,11 @@ def today_or_default(today: pd.Timestamp | str | None) -> pd.Timestamp:
 
 
 def find_source_file(data_dir: Path, table: str) -> Path | None:
-    """The file holding a table: ``<table>.parquet``, ``<table>.csv`` or ``<table>.csv.gz``."""
+    """The file holding a table: the one the data folder's mapping.yaml names for it
+    (``profiler/mapping.py``), else ``<table>.parquet``, ``<table>.csv`` or ``<table>.csv.gz``."""
+    mapped = mapping.source_file(mapping.load_mapping(data_dir), data_dir, table)
+    if mapped is not None:
+        return mapped
     for suffix in (".parquet", ".csv", ".csv.gz"):
         path = data_dir / f"{table}{suffix}"
         if path.exists():
@@ -176,7 +181,7 @@ def load_sources(
         started = time.perf_counter()
         if progress:
             progress(f"reading {path.name}{describe_format(path)}")
-        raw = read_table_file(path)
+        raw = mapping.apply(mapping.load_mapping(data_dir), name, read_table_file(path), path)
         frame, report, bad = validate_table(spec, raw, path, today_ts, loaded)
         del raw  # its columns live on in ``frame`` where they needed no conversion
         if name == "order_lines":
@@ -215,8 +220,8 @@ def describe_format(path: Path) -> str:
         return ""
     try:
         return f" ({sniff(path).describe()})"
-    except OSError:
-        return ""  # reading it says why, in one line
+    except (OSError, EOFError):  # unreadable, or a .gz cut short: reading it says why
+        return ""
 
 
 def read_table_file(path: Path) -> pd.DataFrame:
@@ -384,6 +389,8 @@ def validate_table(
 class Problems:
     """Collects (row, column, value, rule, reason) findings; keeps the first per row."""
 
+    day_first: bool | None = None  # the file's order of day and month, once a column proves it
+
     def __init__(self, table: str, file: str) -> None:
         self.table, self.file = table, file
         self._parts: list[pd.DataFrame] = []
@@ -475,7 +482,7 @@ def _coerce(
     elif kind == "bool":
         converted = _coerce_bool(values)
     elif kind in ("timestamp", "date"):
-        converted = _coerce_datetime(values, col.name, path)
+        converted = _coerce_datetime(values, col.name, path, problems)
         if kind == "date":
             converted = converted.dt.normalize()
     elif kind == "month":
@@ -604,7 +611,9 @@ def _coerce_bool(values: pd.Series) -> pd.Series:
 _SLASHED = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}"  # 05/01/2024, 5.1.2024, 05-01-2024 (+ a time)
 
 
-def _coerce_datetime(values: pd.Series, column: str = "", path: Path | None = None) -> pd.Series:
+def _coerce_datetime(
+    values: pd.Series, column: str = "", path: Path | None = None, problems: Problems | None = None
+) -> pd.Series:
     """ISO 8601 date-times; offsets are normalised to UTC and a time without one is taken as
     UTC (docs/data-contract.md).  Day-first or month-first dates (05/01/2024) are read only
     when the column proves which (a first number above 12 is a day; a second one, a day);
@@ -617,7 +626,7 @@ def _coerce_datetime(values: pd.Series, column: str = "", path: Path | None = No
         present = text.notna()
         slashed = text[present].astype(str).str.match(_SLASHED)
         if present.any() and slashed.mean() > 0.5:
-            out = _day_month_dates(text, slashed, column, path)
+            out = _day_month_dates(text, slashed, column, path, problems)
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert("UTC").dt.tz_localize(None)
     # Years outside 1678-2261 do not fit nanoseconds; they are unreadable as dates here.
@@ -631,20 +640,34 @@ def _coerce_datetime(values: pd.Series, column: str = "", path: Path | None = No
 
 
 def _day_month_dates(
-    text: pd.Series, slashed: pd.Series, column: str, path: Path | None
+    text: pd.Series,
+    slashed: pd.Series,
+    column: str,
+    path: Path | None,
+    problems: Problems | None = None,
 ) -> pd.Series:
+    """The file's order of day and month: proven by this column, or by an earlier date column
+    of the same file (a return date that copies an order date cannot prove it alone)."""
     parts = text[slashed.index[slashed]].astype(str).str.extract(r"^(\d{1,2})[/.-](\d{1,2})")
     first, second = parts[0].astype(int), parts[1].astype(int)
     if (first > 12).any() and not (second > 12).any():
         day_first = True
     elif (second > 12).any() and not (first > 12).any():
         day_first = False
+    elif (
+        problems is not None
+        and problems.day_first is not None
+        and not ((first > 12).any() and (second > 12).any())
+    ):
+        day_first = problems.day_first
     else:
         example = text[slashed.index[slashed]].iloc[0]
         raise ContractError(
             f"{path}: column '{column}' holds dates like '{clip(str(example))}' that read either "
             "day-first or month-first; write them as YYYY-MM-DD."
         )
+    if problems is not None:
+        problems.day_first = day_first
     cleaned = text.astype(str).str.replace(r"[.-]", "/", n=2, regex=True)
     return pd.to_datetime(
         cleaned.where(text.notna()), errors="coerce", dayfirst=day_first, utc=True

@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import mapping
 from .contract import LOAD_ORDER, TABLES
 from .errors import ContractError
 from .loading import (
@@ -126,7 +127,9 @@ def stage_table(
     first_row = 1
     if progress:
         progress(f"reading {path.name}{describe_format(path)}")
+    mapped = mapping.load_mapping(path.parent)
     for i, raw in enumerate(read_table_batches(path, batch_rows)):
+        raw = mapping.apply(mapped, STAGED, raw, path)
         if progress:
             progress(f"validating {path.name} rows {first_row:,} to {first_row + len(raw) - 1:,}")
         if numbered is None:

@@ -139,6 +139,10 @@ GOLDEN: list[tuple[str, str, float]] = [
     ("lapsed_customers", "2024", 0),  # c2 lapses 2025-06-29 (O7 cancelled), after D
     ("lapsed_customers", "2025-06", 0),
     ("buyers", "asof", 4),
+    # orders kept at D: c1 O1, O2, O3 (O4 is after D); c2 O5, O6 (its return is after D); c3 O8,
+    # O9; c4 O10
+    ("repeat_buyers", "asof", 3),
+    ("repeat_rate", "asof", 3 / 4),
     ("stage_new", "asof", 1),  # c4
     ("stage_active", "asof", 1),  # c1: 'within 365 days' is the 365 days ending on D ...
     ("stage_lapsing", "asof", 1),  # ... so c2, who last bought exactly 365 days before D, lapses

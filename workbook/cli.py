@@ -159,6 +159,11 @@ def _validate(data: Path, out: Path, today: str | None, raw: bool = False) -> ob
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    if args.suggest_mapping:
+        from profiler.mapping import export_headers, suggest
+
+        print(suggest(export_headers(Path(args.data))), end="")
+        return 0
     source = _validate(Path(args.data), Path(args.out), args.today, args.raw)
     return 1 if args.strict and len(source.quarantine) else 0
 
@@ -238,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--today", default=None, help="dates after this day are 'in the future' (default: today)"
     )
     p.add_argument("--strict", action="store_true", help="exit 1 when any row was quarantined")
+    p.add_argument(
+        "--suggest-mapping",
+        action="store_true",
+        help="print a mapping.yaml proposed from the headers of the CSV files in --data (an export "
+        "that names its columns its own way: docs/data-contract.md, 'Mapping')",
+    )
     p.add_argument(
         "--raw",
         action="store_true",

@@ -236,7 +236,7 @@ def _summary(
     engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
 ) -> SheetContent:
     period = _check_period(_get(inputs, "SummaryPeriod"))
-    segments = engine.cohorts.group_names("Strategy segments")
+    segments = views.default_cohorts(engine)[1:]  # none when they could not be formed
     cohorts = [engine.cohorts.base, "Buyers", *segments]
     table = views.summary(engine, period, cohorts)
     metrics = list(dict.fromkeys(table["metric"]))
@@ -253,14 +253,20 @@ def _summary(
         customers=_counts(frame, flags),
         note="Customers and retention are as of the CAR's date; the other KPIs cover the period.",
     )
-    check = Check(
-        "Strategy segments add up to buyers (net sales)",
-        "summary",
-        labels["net_sales"],
-        list(range(2, 2 + len(segments))),
-        1,
+    checks = (
+        [
+            Check(
+                "Strategy segments add up to buyers (net sales)",
+                "summary",
+                labels["net_sales"],
+                list(range(2, 2 + len(segments))),
+                1,
+            )
+        ]
+        if segments and "net_sales" in labels
+        else []  # nothing to add up
     )
-    return SheetContent(sheet["name"], [block], [check], metrics)
+    return SheetContent(sheet["name"], [block], checks, metrics)
 
 
 def _deep_dive(
@@ -473,7 +479,7 @@ def _executive(
             },
         ],
     )
-    segments = engine.cohorts.group_names("Strategy segments")
+    segments = views.default_cohorts(engine)[1:]  # none when they could not be formed
     sizes = pd.DataFrame(
         {"Segment": segments, "Customers": [engine.cohorts.size(s) for s in segments]}
     )
@@ -499,7 +505,7 @@ def _executive(
 def _potential(
     engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
 ) -> SheetContent:
-    segments = engine.cohorts.group_names("Strategy segments")
+    segments = views.default_cohorts(engine)[1:]  # none when they could not be formed
     names = ["customers", "clv_12m_total", "clv_12m_mean", "clv_12m_p90", "p_alive_mean"]
     table = engine.values(names, [engine.cohorts.base, *segments], "asof")
     wide = table.pivot(index="cohort", columns="metric", values="value").loc[
