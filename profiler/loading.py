@@ -137,7 +137,7 @@ def find_source_file(data_dir: Path, table: str) -> Path | None:
     mapped = mapping.source_file(mapping.load_mapping(data_dir), data_dir, table)
     if mapped is not None:
         return mapped
-    for suffix in (".parquet", ".csv", ".csv.gz"):
+    for suffix in (".parquet", ".csv", ".csv.gz", ".xlsx"):
         path = data_dir / f"{table}{suffix}"
         if path.exists():
             return path
@@ -216,8 +216,8 @@ def missing_required(data_dir: Path, name: str) -> ContractError:
 
 def describe_format(path: Path) -> str:
     """' (utf-8, semicolon-separated, decimal comma)' for a CSV, for the progress line."""
-    if path.suffix == ".parquet":
-        return ""
+    if path.suffix in (".parquet", ".xlsx"):
+        return " (first sheet)" if path.suffix == ".xlsx" else ""
     try:
         return f" ({sniff(path).describe()})"
     except (OSError, EOFError):  # unreadable, or a .gz cut short: reading it says why
@@ -233,6 +233,8 @@ def read_table_file(path: Path) -> pd.DataFrame:
             # One block per column, Arrow buffers freed as they are converted: no
             # consolidation copy, and the file is not held twice in memory.
             frame = pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
+        elif path.suffix == ".xlsx":
+            frame = _xlsx(path)
         else:
             frame = _csv_text(path)
     return _named(frame)
@@ -246,6 +248,12 @@ def read_table_batches(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
             import pyarrow.parquet as pq
 
             batches = _whole_batches(pq.ParquetFile(path).iter_batches(batch_rows), batch_rows)
+        elif path.suffix == ".xlsx":  # a sheet fits in memory (Excel stops at 1,048,576 rows)
+            whole = _xlsx(path)
+            batches = (
+                whole.iloc[i : i + batch_rows].reset_index(drop=True).copy()
+                for i in range(0, max(len(whole), 1), batch_rows)
+            )
         else:
             batches = _csv_text_batches(path, batch_rows)
     while True:
@@ -270,6 +278,16 @@ def _whole_batches(batches: Iterator, rows: int) -> Iterator[pd.DataFrame]:
             pending, count = rest.to_batches(), rest.num_rows
     if count:
         yield pa.Table.from_batches(pending).to_pandas()
+
+
+def _xlsx(path: Path) -> pd.DataFrame:
+    """The first sheet of an .xlsx export (python-calamine: no Excel library), cells as Excel
+    holds them: numbers, text, dates.  Date columns stored as serial numbers are read as dates
+    where each column is coerced (``_coerce_datetime``)."""
+    frame = pd.read_excel(path, sheet_name=0, engine="calamine", dtype=object)
+    frame = frame.replace({"": None})
+    frame.attrs["excel"] = True
+    return frame
 
 
 def _csv_text(path: Path) -> pd.DataFrame:
@@ -360,6 +378,7 @@ def validate_table(
         )
     report.ignored_columns = [c for c in raw.columns if c not in spec.column_names]
     problems = Problems(spec.name, path.name)
+    problems.excel = bool(raw.attrs.get("excel"))
     frame = pd.DataFrame(index=raw.index)
     frame[ROW] = np.arange(first_row, first_row + len(raw), dtype=np.int64)
     for col in spec.columns:
@@ -390,6 +409,7 @@ class Problems:
     """Collects (row, column, value, rule, reason) findings; keeps the first per row."""
 
     day_first: bool | None = None  # the file's order of day and month, once a column proves it
+    excel: bool = False  # an .xlsx sheet: dates may be serial numbers
 
     def __init__(self, table: str, file: str) -> None:
         self.table, self.file = table, file
@@ -482,6 +502,8 @@ def _coerce(
     elif kind == "bool":
         converted = _coerce_bool(values)
     elif kind in ("timestamp", "date"):
+        if problems.excel:
+            values = _excel_serials(values)
         converted = _coerce_datetime(values, col.name, path, problems)
         if kind == "date":
             converted = converted.dt.normalize()
@@ -637,6 +659,17 @@ def _coerce_datetime(
         )
         times = np.where(outside, np.datetime64("NaT"), times).astype("datetime64[ns]")
     return pd.Series(times, index=out.index, name=out.name, copy=False)
+
+
+def _excel_serials(values: pd.Series) -> pd.Series:
+    """Excel's serial day numbers (days since 1899-12-30, the fraction the time of day) as
+    date-times; other cells as they are."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    serial = numbers.between(1, 2958465)  # 1900-01-01 to 9999-12-31
+    if not serial.any():
+        return values
+    days = pd.to_datetime("1899-12-30") + pd.to_timedelta(numbers.where(serial), unit="D")
+    return values.astype(object).where(~serial, days.dt.round("s"))
 
 
 def _day_month_dates(

@@ -124,3 +124,23 @@ def test_null_words_and_non_finite_amounts_are_quarantined(tmp_path: Path) -> No
     assert all("net_amount" in reasons[r] for r in (4, 5, 6))
     counts = source.reports["order_lines"]
     assert (counts.rows_read, counts.accepted, counts.quarantined) == (7, 1, 6)
+
+
+def test_an_xlsx_export_with_dates_as_dates_and_as_serial_numbers(tmp_path: Path) -> None:
+    """The first sheet of an .xlsx: ids and amounts as numbers, one order's date a date cell,
+    the other's a serial number (days since 1899-12-30), as exports from Excel hold them."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    sheet.append(["O1", "Cé1", pd.Timestamp("2024-01-05").to_pydatetime(), 1234.5])
+    sheet.append(["O2", 2, 45304.0, 8])  # 2024-01-13 as Excel's serial number
+    (tmp_path / "data").mkdir()
+    book.save(tmp_path / "data" / "order_lines.xlsx")
+    source = load_sources(tmp_path / "data", today="2025-01-01")
+    got = lines(source)
+    assert source.quarantine.empty
+    assert got["customer_id"].astype(str).tolist() == ["Cé1", "2"]
+    assert got["net_amount"].tolist() == WANT_AMOUNTS
+    assert got["ordered_at"].tolist() == WANT_DAYS
