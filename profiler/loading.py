@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import mapping
+from . import mapping, readers
 from .contract import EARLIEST_DATE, LOAD_ORDER, TABLES, Column, Table
 from .errors import ContractError, MissingColumns, clip
 from .keysort import by_customer_then_order, take_rows
@@ -284,7 +284,13 @@ def _xlsx(path: Path) -> pd.DataFrame:
     """The first sheet of an .xlsx export (python-calamine: no Excel library), cells as Excel
     holds them: numbers, text, dates.  Date columns stored as serial numbers are read as dates
     where each column is coerced (``_coerce_datetime``)."""
-    frame = pd.read_excel(path, sheet_name=0, engine="calamine", dtype=object)
+    sheet = readers.CHOSEN.sheet
+    try:
+        frame = pd.read_excel(path, sheet_name=sheet or 0, engine="calamine", dtype=object)
+    except (ValueError, KeyError) as err:
+        if sheet and "not found" in str(err).lower():
+            raise ContractError(f"{path}: no sheet '{clip(sheet)}' (--sheet).") from None
+        raise
     frame = frame.replace({"": None})
     frame.attrs["excel"] = True
     return frame
@@ -644,6 +650,9 @@ def _coerce_datetime(
         out = values
     else:
         text = values.astype("object").map(_strip)
+        chosen = readers.CHOSEN.date_format
+        if chosen:  # --date-format: every date column of the run, as the user says
+            return _coerce_datetime(pd.to_datetime(text, errors="coerce", format=chosen, utc=True))
         out = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
         present = text.notna()
         slashed = text[present].astype(str).str.match(_SLASHED)
@@ -697,7 +706,7 @@ def _day_month_dates(
         example = text[slashed.index[slashed]].iloc[0]
         raise ContractError(
             f"{path}: column '{column}' holds dates like '{clip(str(example))}' that read either "
-            "day-first or month-first; write them as YYYY-MM-DD."
+            "day-first or month-first; give --date-format (e.g. %d/%m/%Y) or write YYYY-MM-DD."
         )
     if problems is not None:
         problems.day_first = day_first

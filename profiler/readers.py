@@ -23,9 +23,36 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ContractError, clip
+
 SAMPLE = 64 * 1024
 DELIMITERS = (",", ";", "\t", "|")
 _DECIMAL_COMMA = re.compile(r"(?:^|[;\t|])\s*-?\d+,\d{1,4}\s*(?:$|[;\t|])", re.MULTILINE)
+
+
+@dataclass
+class Chosen:
+    """What the user set for this run (``--delimiter``, ``--decimal``, ``--encoding``,
+    ``--date-format``, ``--sheet``): it wins over what the files suggest."""
+
+    delimiter: str | None = None
+    decimal: str | None = None
+    encoding: str | None = None
+    date_format: str | None = None
+    sheet: str | None = None
+
+
+CHOSEN = Chosen()
+
+
+def choose(**options: str | None) -> None:
+    """Set how this run reads its files (None: told from each file)."""
+    for name, value in options.items():
+        if value is not None and name in ("delimiter", "decimal") and len(value) != 1:
+            value = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(
+                value, value
+            )
+        setattr(CHOSEN, name, value)
 
 
 @dataclass(frozen=True)
@@ -47,14 +74,17 @@ def sniff(path: Path) -> Dialect:
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "rb") as f:
         raw = f.read(SAMPLE)
-    encoding = _encoding(raw)
-    text = raw.decode(encoding, errors="ignore")
+    encoding = CHOSEN.encoding or _encoding(raw)
+    try:
+        text = raw.decode(encoding, errors="ignore")
+    except LookupError:
+        raise ContractError(f"--encoding {clip(encoding)}: not an encoding Python knows.") from None
     if len(raw) == SAMPLE:  # the last line may be cut
         text = text[: text.rfind("\n") + 1] or text
     lines = text.splitlines()[:20]
-    delimiter = _delimiter(lines)
+    delimiter = CHOSEN.delimiter or _delimiter(lines)
     decimal = "," if delimiter != "," and _DECIMAL_COMMA.search("\n".join(lines[1:])) else "."
-    return Dialect(encoding, delimiter, decimal)
+    return Dialect(CHOSEN.encoding or encoding, delimiter, CHOSEN.decimal or decimal)
 
 
 def _encoding(raw: bytes) -> str:

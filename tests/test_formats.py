@@ -144,3 +144,55 @@ def test_an_xlsx_export_with_dates_as_dates_and_as_serial_numbers(tmp_path: Path
     assert got["customer_id"].astype(str).tolist() == ["Cé1", "2"]
     assert got["net_amount"].tolist() == WANT_AMOUNTS
     assert got["ordered_at"].tolist() == WANT_DAYS
+
+
+def test_what_the_user_sets_wins(tmp_path: Path, capsys) -> None:
+    """--date-format reads dates the file cannot prove; --delimiter, --decimal and --encoding
+    override detection; --xlsx-sheet picks a sheet; the next run tells from the files again."""
+    from openpyxl import Workbook
+
+    from workbook.cli import main
+
+    head = ",".join(HEADER) + "\n"
+    ambiguous = tmp_path / "ambiguous"
+    ambiguous.mkdir()
+    (ambiguous / "order_lines.csv").write_text(head + "O1,C1,05/01/2024,1\nO2,C2,06/01/2024,2\n")
+    assert main(["validate", "--data", str(ambiguous), "--out", str(tmp_path / "o")]) == 1
+    assert "--date-format" in capsys.readouterr().err
+    args = ["validate", "--data", str(ambiguous), "--out", str(tmp_path / "o")]
+    assert main([*args, "--date-format", "%d/%m/%Y"]) == 0
+    assert "order_lines.csv          2         2            0" in capsys.readouterr().out
+    spaced = tmp_path / "spaced"
+    spaced.mkdir()
+    (spaced / "order_lines.csv").write_text(head.replace(",", ";") + "O1;C1;2024-01-05;1,5\n")
+    assert (
+        main(
+            [
+                "validate",
+                "--data",
+                str(spaced),
+                "--out",
+                str(tmp_path / "o"),
+                "--delimiter",
+                "semicolon",
+                "--decimal",
+                ",",
+            ]
+        )
+        == 0
+    )
+    assert "semicolon-separated, decimal comma" in capsys.readouterr().err
+    book = Workbook()
+    book.active.title = "Notes"
+    book.active.append(["nothing here"])
+    orders = book.create_sheet("Orders")
+    orders.append(HEADER)
+    orders.append(["O1", "C1", "2024-01-05", 3])
+    sheets = tmp_path / "sheets"
+    sheets.mkdir()
+    book.save(sheets / "order_lines.xlsx")
+    args = ["validate", "--data", str(sheets), "--out", str(tmp_path / "o")]
+    assert main([*args, "--xlsx-sheet", "Orders"]) == 0
+    assert main([*args, "--xlsx-sheet", "Sales"]) == 1
+    assert "no sheet 'Sales'" in capsys.readouterr().err
+    assert main(args) == 1  # the first sheet has no order lines: the default is back

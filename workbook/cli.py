@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from profiler import locks
+from profiler import locks, readers
 from profiler.errors import ProfilerError, clip
 from profiler.memory import keep_freed_memory
 from profiler.outputs import describe_os_error
@@ -243,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--today", default=None, help="dates after this day are 'in the future' (default: today)"
     )
     p.add_argument("--strict", action="store_true", help="exit 1 when any row was quarantined")
+    cli_output.add_read_options(p)
     p.add_argument(
         "--suggest-mapping",
         action="store_true",
@@ -301,6 +302,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     locks.set_command(list(sys.argv[1:] if argv is None else argv))
     keep_freed_memory()
     cli_output.RAW_CSV = bool(getattr(args, "raw", False))
+    readers.choose(
+        delimiter=getattr(args, "delimiter", None),
+        decimal=getattr(args, "decimal", None),
+        encoding=getattr(args, "encoding", None),
+        date_format=getattr(args, "date_format", None),
+        sheet=getattr(args, "xlsx_sheet", None),
+    )
     try:
         return int(args.func(args) or 0)
     except ProfilerError as exc:

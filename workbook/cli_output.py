@@ -212,3 +212,19 @@ def print_csv(frame: pd.DataFrame) -> None:
     """Write a DataFrame as CSV to stdout: no cell runs as a formula when the output is opened
     in a spreadsheet, unless the command was given ``--raw``."""
     write_csv(frame, sys.stdout, raw=RAW_CSV)
+
+
+def add_read_options(p) -> None:  # noqa: ANN001 (an argparse parser)
+    """How the run reads CSV and .xlsx exports when telling it from the files is not enough
+    (docs/data-contract.md, "File formats"); applied by ``workbook.cli.main``."""
+    group = p.add_argument_group("reading exports (default: told from each file)")
+    group.add_argument("--delimiter", help="CSV delimiter: , ; tab or | (default: detected)")
+    group.add_argument("--decimal", help="decimal mark of CSV numbers: . or , (default: detected)")
+    group.add_argument(
+        "--encoding", help="CSV encoding, e.g. utf-8, utf-16, cp1252 (default: detected)"
+    )
+    group.add_argument(
+        "--date-format",
+        help="how dates are written, e.g. %%d/%%m/%%Y (default: ISO 8601, or day/month order proven by the file)",
+    )
+    group.add_argument("--xlsx-sheet", help="the sheet of an .xlsx export (default: the first)")

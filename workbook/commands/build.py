@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from workbook.cli_output import add_wait_option, progress
+from workbook.cli_output import add_read_options, add_wait_option, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Load and validate the sources in --data, build one row per customer as of a date, and write a new generation of the CAR folder OUT: the CAR (car.parquet), its dictionary, the activity table (customer x month metric parts, for periods and retention), the quarantine and the metadata. The new generation becomes current in one step once complete, so readers see the previous build or the new one, never a mix; the last --keep generations are kept (see docs/store.md).",
     )
     p.add_argument("--data", help="folder with the source tables (required unless --rollback)")
+    add_read_options(p)
     p.add_argument("--out", required=True, help="CAR folder to write (created if missing)")
     p.add_argument(
         "--rollback",

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from workbook.cli_output import MONEY, print_csv, print_table, progress
+from workbook.cli_output import MONEY, add_read_options, print_csv, print_table, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--data", required=True, help="folder with the source tables, ledger included")
+    add_read_options(p)
     p.add_argument("--period", help="a month, quarter or year: YYYY-MM, YYYY-Qn or YYYY")
     p.add_argument("--from", dest="first", help="first month, YYYY-MM")
     p.add_argument("--to", dest="last", help="last month, YYYY-MM")
