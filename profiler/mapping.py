@@ -18,7 +18,7 @@ contract table, which file holds it and how its columns are made::
       values:                         # contract column: one value for every row
         currency: GBP
       credit_notes:                   # returns written as credit notes
-        order_prefix: C
+        order_prefix: C               # and/or negative_quantity: true (a line of quantity < 0)
 
 Derivations use the profiler's expression language (+ - * / over column names and numbers; no
 code is run).  Credit notes: lines whose order id starts with the prefix are returns; each
@@ -74,6 +74,7 @@ class TableMapping:
     derive: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     credit_prefix: str | None = None
+    negative_returns: bool = False  # a line with a negative quantity is a return
 
 
 @dataclass
@@ -146,7 +147,14 @@ def _table(mapping: Mapping, table: str, spec: Any) -> TableMapping:
         except expressions.ExpressionError as err:
             raise ContractError(f"{mapping.where(table, 'derive', column)}: {err}") from None
     credit = spec.get("credit_notes") or {}
+    unknown = sorted(set(credit) - {"order_prefix", "negative_quantity"})
+    if unknown:
+        raise ContractError(
+            f"{mapping.where(table, 'credit_notes')}: unknown credit_notes entry "
+            f"'{clip(unknown[0])}'; expected order_prefix or negative_quantity."
+        )
     out.credit_prefix = str(credit["order_prefix"]) if credit.get("order_prefix") else None
+    out.negative_returns = bool(credit.get("negative_quantity"))
     return out
 
 
@@ -186,8 +194,8 @@ def apply(mapping: Mapping | None, table: str, raw: pd.DataFrame, file: Path) ->
         out[column] = expressions.evaluate_number(node, numbers.__getitem__, str(text))
     for column, value in spec.values.items():
         out[column] = pd.Categorical.from_codes(np.zeros(len(out), dtype=np.int8), [str(value)])
-    if spec.credit_prefix and "order_id" in out:
-        _credit_notes(out, spec.credit_prefix)
+    if (spec.credit_prefix and "order_id" in out) or spec.negative_returns:
+        _credit_notes(out, spec.credit_prefix, spec.negative_returns)
     out.attrs.update(raw.attrs)
     return out
 
@@ -204,9 +212,14 @@ def _numbers(values: pd.Series) -> np.ndarray:
         return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
 
 
-def _credit_notes(frame: pd.DataFrame, prefix: str) -> None:
-    """Lines of credit notes become returned lines, in place (see the module docstring)."""
-    credit = frame["order_id"].astype(str).str.startswith(prefix).to_numpy()
+def _credit_notes(frame: pd.DataFrame, prefix: str | None, negative: bool = False) -> None:
+    """Lines of credit notes (or, with ``negative``, of a negative quantity) become returned
+    lines, in place (see the module docstring)."""
+    credit = np.zeros(len(frame), dtype=bool)
+    if prefix and "order_id" in frame:
+        credit |= frame["order_id"].astype(str).str.startswith(prefix).to_numpy()
+    if negative and "quantity" in frame:
+        credit |= (pd.to_numeric(frame["quantity"], errors="coerce") < 0).to_numpy()
     if not credit.any():
         return
     frame["status"] = np.where(credit, "returned", frame.get("status", "completed"))

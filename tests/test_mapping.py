@@ -87,3 +87,15 @@ def test_a_wrong_mapping_is_one_line(export: Path, edit, expected: str, capsys) 
     assert main(["validate", "--data", str(export)]) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and "mapping.yaml:" in errors[0]
+
+
+def test_returns_as_negative_quantity_lines(export: Path) -> None:
+    """Without credit-note numbers, a line of a negative quantity is the return."""
+    path = export / "mapping.yaml"
+    path.write_text(path.read_text().replace("order_prefix: C", "negative_quantity: true"))
+    text = (export / "invoices.csv").read_text().replace("\nC", "\n")  # plain invoice numbers
+    (export / "invoices.csv").write_text(text)
+    lines = load_sources(export, today="2012-01-01").tables["order_lines"]
+    returned = lines[lines["status"] == "returned"]
+    assert len(returned) == 3 and (returned["quantity"] > 0).all()
+    assert (returned["returned_at"] == returned["ordered_at"]).all()
