@@ -179,6 +179,14 @@ class Metric:
                 return []
         return []
 
+    @property
+    def columns_read(self) -> set[str]:
+        """The columns of its source the metric reads: its column and its filter's names."""
+        names = {self.column} if self.column else set()
+        if self.filter:
+            names |= expressions.names(expressions.parse(self.filter))
+        return names
+
     def definition(self) -> dict[str, Any]:
         """The normalised definition the hash is taken over (no file positions)."""
         out: dict[str, Any] = {}

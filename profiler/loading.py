@@ -300,24 +300,24 @@ def _csv_text(path: Path) -> pd.DataFrame:
     """A CSV (or .csv.gz) as text columns, read by pyarrow's multi-threaded reader: every
     column a string, an empty cell missing, a quoted value holding a line break one value.
     Spaces around values are stripped where each column is coerced (``_coerce``)."""
-    frame = pa.Table.from_batches(list(_csv_record_batches(path))).to_pandas()
-    frame.attrs["decimal"] = sniff(path).decimal
+    dialect = sniff(path)
+    frame = pa.Table.from_batches(list(_csv_record_batches(path, dialect))).to_pandas()
+    frame.attrs["decimal"] = dialect.decimal
     return frame
 
 
 def _csv_text_batches(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
     """``_csv_text`` in frames of at most ``batch_rows`` rows, streamed."""
-    decimal = sniff(path).decimal
-    for frame in _whole_batches(_csv_record_batches(path), batch_rows):
-        frame.attrs["decimal"] = decimal
+    dialect = sniff(path)
+    for frame in _whole_batches(_csv_record_batches(path, dialect), batch_rows):
+        frame.attrs["decimal"] = dialect.decimal
         yield frame
 
 
-def _csv_record_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    """The file's record batches, every column text, in its own dialect (``readers.sniff``)."""
+def _csv_record_batches(path: Path, dialect: readers.Dialect) -> Iterator[pa.RecordBatch]:
+    """The file's record batches, every column text, in its dialect (``readers.sniff``)."""
     import pyarrow.csv as pv
 
-    dialect = sniff(path)
     parse = pv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True)
     read = pv.ReadOptions(block_size=1 << 16, encoding=dialect.encoding)
     names = pv.open_csv(path, read_options=read, parse_options=parse).schema.names

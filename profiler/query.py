@@ -293,20 +293,13 @@ class QueryEngine:
                 timings = {self.timing(part) for part in parts}
                 timing = next((t for t in ("as_of_d", "period_end") if t in timings), "flow")
             elif m.source == "customers":
-                read = self._reads(m)
+                read = m.columns_read
                 state = read and read <= set(STATE_COLUMNS)
                 timing = "period_end" if state else "as_of_d"
             else:
                 timing = "flow"
             self._timings[name] = timing
         return self._timings[name]
-
-    def _reads(self, m: Metric) -> set[str]:
-        """The CAR columns a metric of customer state reads."""
-        names = {m.column} if m.column else set()
-        if m.filter:
-            names |= expressions.names(self._parse(m.filter))
-        return names
 
     def state_day(self, span: Period | tuple[Any, ...]) -> pd.Timestamp:
         """The day a state metric of the period describes: its last day, or D if earlier."""
@@ -553,7 +546,7 @@ class QueryEngine:
         if parts:
             return None
         if m.source == "customers":
-            absent = sorted(n for n in self._reads(m) if n not in self.known_columns)
+            absent = sorted(n for n in m.columns_read if n not in self.known_columns)
             if absent:
                 return f"needs CAR column {', '.join(absent)}, which this CAR does not have"
             return None
@@ -773,14 +766,9 @@ def _lifecycle_thresholds() -> dict[str, Any]:
 
 def _catalog_columns(catalog: Catalog) -> set[str]:
     """CAR columns read by the catalog's metrics of customer state."""
-    used: set[str] = set()
-    for m in catalog.metrics.values():
-        if m.source == "customers":
-            if m.column:
-                used.add(m.column)
-            if m.filter:
-                used |= expressions.names(expressions.parse(m.filter))
-    return used
+    return set().union(
+        *(m.columns_read for m in catalog.metrics.values() if m.source == "customers")
+    )
 
 
 def car_as_of(car_dir: str | Path | None) -> pd.Timestamp:

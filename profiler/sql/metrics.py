@@ -275,9 +275,8 @@ def catalog_columns(catalog: Catalog) -> dict[str, set[str]]:
     for m in catalog.metrics.values():
         if m.source:
             used = out.setdefault(m.source, {"customer_id"})
-            used |= {c for c in (m.column, pence_column(m.source, m.column), m.date_column) if c}
-            if m.filter:
-                used |= expressions.names(expressions.parse(m.filter))
+            used |= m.columns_read
+            used |= {c for c in (pence_column(m.source, m.column), m.date_column) if c}
     return out
 
 
