@@ -4,8 +4,8 @@
   rebuilds the whole file from the layout with XlsxWriter into a temporary file beside it and
   swaps it in only when complete, so charts and formats are never lost and a failed refresh
   leaves the previous workbook intact.
-- ``LiveBook``: an open Excel workbook through xlwings.  Writing puts the values of each block
-  where the builder put them (same placement function); charts redraw from the cells.
+- ``LiveBook``: an open Excel workbook through xlwings.  Writing rebuilds each refreshed sheet
+  below its inputs where the builder puts things (same placement, units and small-cell rules).
 """
 
 from __future__ import annotations
@@ -13,12 +13,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from profiler.errors import ProfilerError
 from profiler.outputs import replacing
 from profiler.query import QueryEngine
-from workbook.content import SheetContent, sheet_content
-from workbook.layout import placements, safe_text
-from workbook.xlsm import CONF_SHEET
+from workbook.content import Block, SheetContent, sheet_content
+from workbook.layout import (
+    CHART_ROWS,
+    LISTS_SHEET,
+    SMALL_CELLS,
+    cell_unit,
+    checks_row,
+    placements,
+    safe_text,
+    small_cells,
+    table_name,
+)
+from workbook.xlsm import CONF_SHEET, number_format_code
+
+SMALL_FILL = (217, 217, 217)  # the builder's grey for cells on too few customers
+# The builder's chart types (XlsxWriter) as xlwings names them.
+LIVE_CHART_TYPES = {"line": "line", "bar": "bar_clustered", "column": "column_clustered"}
 
 
 class Book(Protocol):
@@ -36,6 +52,16 @@ class Book(Protocol):
         layout: dict[str, Any],
         extras: dict[str, Any],
     ) -> None: ...
+
+
+def folder_setting(book: Book, key: str) -> Path | None:
+    """A folder named on the settings sheet (PROFILER_CAR, PROFILER_DATA): relative to the
+    workbook's folder unless absolute; None when blank."""
+    value = book.settings().get(key, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else book.path().parent / path
 
 
 class FileBook:
@@ -73,8 +99,9 @@ class FileBook:
         for name, defined in book.defined_names.items():
             for sheet, cell in defined.destinations:
                 if sheet in book.sheetnames and ":" not in cell:  # inputs are single cells
-                    value = book[sheet][cell.replace("$", "")].value
-                    out[name] = "" if value is None else str(value)
+                    # as stored: a number or date Excel made of a typed period is read back
+                    # by workbook/inputs.py's input_text
+                    out[name] = book[sheet][cell.replace("$", "")].value
         return out
 
     def settings(self) -> dict[str, str]:
@@ -112,7 +139,13 @@ class FileBook:
 
 
 class LiveBook:
-    """An open Excel workbook (xlwings ``Book``); used by the buttons' ``main()``."""
+    """An open Excel workbook (xlwings ``Book``); used by the buttons' macros (workbook/excel.py).
+
+    A refreshed sheet is rebuilt below its inputs: values, number formats, small-cell shading,
+    tables, colour scales and charts are all made again for the new shape (a quarter triangle
+    that becomes a month one keeps nothing of the old), and the Lists sheet's record of small
+    cells is rewritten, so a snapshot taken next suppresses the right cells.
+    """
 
     def __init__(self, book: Any) -> None:
         self.book = book
@@ -130,11 +163,15 @@ class LiveBook:
         return out
 
     def settings(self) -> dict[str, str]:
+        """Keys and values of the xlwings.conf sheet, read by key: a blank value (such as
+        Interpreter_Win, which xlwings allows blank) does not end the list."""
         try:
-            rows = self.book.sheets[CONF_SHEET].range("A1").expand("table").value
-        except Exception:
+            sheet = self.book.sheets[CONF_SHEET]
+        except Exception:  # no settings sheet: the environment's settings apply
             return {}
-        return {str(k): str(v or "") for k, v in rows}
+        last = sheet.range("A1").end("down").row if sheet.range("A2").value else 1
+        rows = sheet.range((1, 1), (last, 2)).options(ndim=2).value
+        return {str(k).strip(): "" if v is None else str(v) for k, v in rows if k is not None}
 
     def write(
         self,
@@ -145,23 +182,108 @@ class LiveBook:
         extras: dict[str, Any],
     ) -> None:
         specs = {s["name"]: s for s in layout["sheets"]}
+        small = []
         for content in contents:
+            spec = specs[content.name]
             sheet = self.book.sheets[content.name]
             sheet.api.Unprotect()
             try:
-                first = placements(specs[content.name], content)[0][1] if content.blocks else None
-                if first is not None:
-                    sheet.range((first + 1, 1), (first + 2000, 80)).clear_contents()
-                for block, top in placements(specs[content.name], content):
-                    rows = [[block.title], list(block.frame.columns)]
-                    rows += [
-                        [_cell(v) for v in record] for record in block.frame.itertuples(index=False)
-                    ]
-                    for offset, row in enumerate(rows):
-                        sheet.range((top + 1 + offset, 1)).value = [row]
+                _clear_views(sheet, checks_row(spec))
+                for block, top in placements(spec, content):
+                    _write_live_block(sheet, block, top, engine.cohorts.min_size)
             finally:
                 sheet.api.Protect(DrawingObjects=False, Contents=True, Scenarios=True)
+            small += small_cells(spec, content)
+        self._record_small_cells({c.name for c in contents}, small)
         self.book.save()
+
+    def _record_small_cells(self, refreshed: set[str], small: list[tuple[str, int]]) -> None:
+        """Replace the refreshed sheets' entries of the Lists sheet's small-cell record."""
+        lists = self.book.sheets[LISTS_SHEET]
+        heads = lists.range("A1").expand("right").value
+        col = heads.index(SMALL_CELLS) + 1
+        last = lists.range((1, col)).end("down").row if lists.range((2, col)).value else 1
+        kept = []
+        if last > 1:
+            for ref, count in lists.range((2, col), (last, col + 1)).options(ndim=2).value:
+                if ref and _sheet_of(str(ref)) not in refreshed:
+                    kept.append((str(ref), int(count)))
+        if last > 1:
+            lists.range((2, col), (last, col + 1)).clear_contents()
+        rows = [[ref, count] for ref, count in kept + small]
+        if rows:
+            lists.range((2, col)).value = rows
+
+
+def _sheet_of(ref: str) -> str:
+    """The sheet name of a reference like ``'Deep Dive'!C9``."""
+    return ref.rsplit("!", 1)[0].strip("'").replace("''", "'")
+
+
+def _clear_views(sheet: Any, first_row: int) -> None:
+    """Everything below the inputs (0-based ``first_row``): values, formats, tables, colour
+    scales and charts, so the new content is drawn on a clean sheet."""
+    for table in list(sheet.tables):
+        table.delete()
+    for chart in list(sheet.charts):
+        chart.delete()
+    area = sheet.range((first_row + 1, 1), (first_row + 4000, 80))
+    area.api.FormatConditions.Delete()
+    area.clear()
+
+
+def _write_live_block(sheet: Any, block: Block, top: int, min_size: int) -> None:
+    """One block as the builder lays it out: title, a table of the values with their units'
+    number formats, small cells shaded, colour scales and charts."""
+    frame = block.frame.reset_index(drop=True)
+    columns = [str(c) for c in frame.columns]
+    first = top + 3  # 1-based row of the first data row
+    sheet.range((top + 1, 1)).value = block.title
+    sheet.range((top + 2, 1)).value = [columns] + [
+        [_cell(v) for v in record] for record in frame.itertuples(index=False)
+    ]
+    if not len(frame):
+        return
+    last = first + len(frame) - 1
+    sheet.tables.add(
+        source=sheet.range((top + 2, 1), (last, len(columns))),
+        name=table_name(sheet.name, block.key),
+        table_style_name="TableStyleLight9",
+    )
+    for c, name in enumerate(columns, start=1):
+        for r in range(len(frame)):
+            value = frame.iat[r, c - 1]
+            if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+                value, bool
+            ):
+                sheet.range((first + r, c)).number_format = number_format_code(
+                    cell_unit(block, r, name)
+                )
+            count = block.customers.iloc[r][name] if block.customers is not None else None
+            if count is not None and count < min_size:
+                sheet.range((first + r, c)).color = SMALL_FILL
+    for name in block.heatmap:
+        if name in columns:
+            c = columns.index(name) + 1
+            rows = len(frame) - (1 if block.key == "retention" else 0)
+            if rows > 0:
+                sheet.range((first, c), (first + rows - 1, c)).api.FormatConditions.AddColorScale(3)
+    left = (len(columns) + 1) * 64.0  # beside the table, as the builder puts it
+    for i, spec in enumerate(block.charts):
+        chart = sheet.charts.add(
+            left=left, top=(first - 1 + i * CHART_ROWS) * 15.0, width=620, height=320
+        )
+        chart.chart_type = LIVE_CHART_TYPES.get(spec["type"], "line")
+        x = columns.index(spec["x"]) + 1
+        start = first + (1 if spec.get("skip_first") else 0)
+        end = last - (1 if spec.get("skip_last") else 0)
+        ranges = [sheet.range((start, x), (end, x))]
+        ranges += [
+            sheet.range((top + 2, columns.index(s) + 1), (end, columns.index(s) + 1))
+            for s in spec["series"]
+        ]
+        chart.set_source_data(ranges[0].api.Application.Union(*[r.api for r in ranges]))
+        chart.name = spec.get("title", block.title)[:60]
 
 
 def _cell(value: Any) -> Any:

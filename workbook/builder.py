@@ -25,32 +25,32 @@ from profiler.outputs import replacing
 from profiler.query import QueryEngine
 from workbook.content import (
     BETTER,
-    MEMBERSHIPS,
     WORSE,
     Block,
     SheetContent,
     default_inputs,
     load_layout,
-    period_choices,
     sheet_content,
 )
-from workbook.layout import CHART_ROWS, INPUT_ROW, LISTS_SHEET, checks_row, placements
+from workbook.inputs import ACCEPTS, input_lists
+from workbook.layout import (
+    CHART_ROWS,
+    INPUT_ROW,
+    LISTS_SHEET,
+    SMALL_CELLS,
+    SMALL_COUNTS,
+    cell_unit,
+    checks_row,
+    placements,
+    small_cells,
+    table_name,
+)
 from workbook.xlsm import XlsmWriter, number_format_code
 
 UDF_MODULE = "udfs.profiler_udfs"
-# Cells computed on fewer customers than this are listed (with their counts) on the Lists sheet,
-# so a snapshot can suppress under any minimum up to it.
-RECORDED_BELOW = 100
-SMALL_CELLS, SMALL_COUNTS = "small_cells", "small_counts"
 SMALL_MARK = (
     "Cells on fewer than {k} customers are shaded grey and italic; snapshots suppress them."
 )
-LISTS = {
-    "grains": ["month", "quarter"],
-    "measures": ["active", "revenue", "cumulative_spend"],
-    "modes": ["in", "in_or_after"],
-    "memberships": list(MEMBERSHIPS),
-}
 
 
 def build_workbook(
@@ -72,24 +72,25 @@ def build_workbook(
     inputs = default_inputs(engine, layout)
     extras = extras_for(engine, data_dir)
     contents = [sheet_content(engine, sheet, inputs, extras) for sheet in layout["sheets"]]
-    settings = {"PROFILER_DATA": extras.get("data_dir", "")}
+    settings = {
+        "PROFILER_CAR": conf_path(engine.car_dir, path),
+        "PROFILER_DATA": conf_path(extras.get("data_dir"), path),
+    }
     with replacing(path) as tmp:
         write_workbook(tmp, engine, layout, inputs, contents, settings=settings)
-    write_button_module(path)
     return path
 
 
-def write_button_module(path: Path) -> Path:
-    """The xlwings quickstart VBA runs ``import <workbook name>; <workbook name>.main()``: this
-    is that module, next to the workbook."""
-    module = path.with_suffix(".py")
-    with replacing(module) as tmp:
-        tmp.write_text(
-            '"""Called by the Customer Profiler workbook\'s buttons (xlwings RunPython)."""\n\n'
-            "from workbook.excel import main  # noqa: F401\n",
-            encoding="utf-8",
-        )
-    return module
+def conf_path(folder: str | Path | None, workbook: Path) -> str:
+    """A folder as the workbook's settings hold it: relative to the workbook's folder when it
+    lies inside it (the pair can be moved or shared together), else as given; blank if none."""
+    if not folder:
+        return ""
+    folder = Path(folder).resolve()
+    try:
+        return folder.relative_to(workbook.resolve().parent).as_posix() or "."
+    except ValueError:
+        return str(folder)
 
 
 class _Styles:
@@ -103,8 +104,14 @@ class _Styles:
         self.stamp = writer.fmt(**base, italic=True, font_color="#595959")
         self.block = writer.fmt(font_name="Calibri", bold=True, font_size=11, font_color="#1F3864")
         self.label = writer.fmt(**base, bold=True)
+        # Text: Excel keeps "2025" and "2026-06" as typed instead of a number and a date.
         self.input = writer.fmt(
-            **base, bg_color="#FFF2CC", border=1, border_color="#BF9000", locked=False
+            **base,
+            bg_color="#FFF2CC",
+            border=1,
+            border_color="#BF9000",
+            locked=False,
+            num_format="@",
         )
         self.text = writer.fmt(**base)
         self.wrap = writer.fmt(**base, text_wrap=True, valign="top")
@@ -128,8 +135,8 @@ def write_workbook(
 ) -> Path:
     """Write the whole workbook from computed contents (one per layout sheet, in order)."""
     by_name = {c.name: c for c in contents}
-    lists = {"cohorts": engine.cohorts.names, "periods": period_choices(engine), **LISTS}
-    small_cells: list[tuple[str, int]] = []
+    lists = input_lists(engine)
+    small: list[tuple[str, int]] = []
     stamp = (
         f"Data as of {engine.as_of:%Y-%m-%d} · {engine.stamp} · built "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · "
@@ -153,17 +160,16 @@ def write_workbook(
                 content = _definitions(engine, shown_metrics)
             ws.write_string(0, 0, name, styles.title)
             ws.write_string(1, 0, stamp, styles.stamp)
-            ws.insert_button(
-                0, 3, {"macro": "SampleCall", "caption": "Refresh", "width": 90, "height": 24}
-            )
+            _buttons(ws, [("RefreshThisSheet", "Refresh this sheet")])
+            if spec.get("view") == "reconciliation":
+                _buttons(ws, [("RunReconciliation", "Run reconciliation")], first=1)
             _write_inputs(w, ws, spec, inputs, list_refs, styles)
             _write_checks(w, ws, spec, content, styles)
             widths: dict[int, float] = {0: 28.0}
             placed = placements(spec, content)
+            small.extend(small_cells(spec, content))
             for block, top in placed:
-                small_cells.extend(
-                    _write_block(w, ws, block, top, styles, widths, engine.cohorts.min_size)
-                )
+                _write_block(w, ws, block, top, styles, widths, engine.cohorts.min_size)
                 if block.tiles:
                     _write_tiles(w, ws, block, top, styles)
             hidden = {
@@ -183,16 +189,33 @@ def write_workbook(
             w.protect(ws)
         _page_setup(sheets["About"])
         _write_about(w, sheets["About"], engine, layout, styles, settings or {})
+        _buttons(
+            sheets["About"],
+            [
+                ("RefreshAll", "Refresh all sheets"),
+                ("RunReconciliation", "Run reconciliation"),
+                ("TakeSnapshot", "Take snapshot"),
+            ],
+        )
         w.protect(sheets["About"])
-        _write_small_list(lists_ws, small_cells, len(lists), styles)
+        _write_small_list(lists_ws, small, len(lists), styles)
         w.add_xlwings_conf(
             {
                 "UDF Modules": UDF_MODULE,
-                "PROFILER_CAR": str(engine.car_dir.resolve()) if engine.car_dir else "",
+                "PROFILER_CAR": (settings or {}).get("PROFILER_CAR", ""),
                 "PROFILER_DATA": (settings or {}).get("PROFILER_DATA", ""),
             }
         )
     return Path(path)
+
+
+def _buttons(ws: Any, buttons: list[tuple[str, str]], first: int = 0) -> None:
+    """Buttons in the sheet's top row from column D, each bound to a macro of our VBA module
+    (templates/vba/Profiler.bas)."""
+    for i, (macro, caption) in enumerate(buttons, start=first):
+        ws.insert_button(
+            0, 3 + 2 * i, {"macro": macro, "caption": caption, "width": 130, "height": 24}
+        )
 
 
 def _write_lists(
@@ -234,7 +257,13 @@ def _write_inputs(
         sheet = spec["name"].replace("'", "''")
         w.add_name(item["name"], f"='{sheet}'!$B${row + 1}")
         if item.get("list") in refs:
-            w.add_list_validation(ws, f"B{row + 1}", refs[item["list"]])
+            w.add_list_validation(
+                ws,
+                f"B{row + 1}",
+                refs[item["list"]],
+                title=str(item.get("label", item["name"])),
+                accepts=ACCEPTS.get(item["list"], ""),
+            )
     if spec.get("inputs"):
         ws.write_string(
             INPUT_ROW - 1,
@@ -282,15 +311,12 @@ def _write_block(
     styles: _Styles,
     widths: dict[int, float],
     min_size: int,
-) -> list[tuple[str, int]]:
-    """The block's title, then an Excel table; returns the cells computed on fewer than
-    RECORDED_BELOW customers, with their counts."""
+) -> None:
+    """The block's title, then an Excel table (cells on too few customers shaded)."""
     frame = block.frame.reset_index(drop=True)
     ws.write_string(top, 0, block.title, styles.block)
     columns = [str(c) for c in frame.columns]
     header, first, last = top + 1, top + 2, top + 1 + len(frame)
-    small: list[tuple[str, int]] = []
-    sheet = ws.get_name().replace("'", "''")
     if len(frame):
         ws.add_table(
             header,
@@ -298,7 +324,7 @@ def _write_block(
             last,
             len(columns) - 1,
             {
-                "name": _table_name(ws.get_name(), block.key),
+                "name": table_name(ws.get_name(), block.key),
                 "columns": [{"header": c} for c in _unique(columns)],
                 "style": "Table Style Light 9",
                 "autofilter": False,
@@ -309,7 +335,6 @@ def _write_block(
             ws.write_string(header, col, name, styles.label)
     for col, name in enumerate(columns):
         widths[col] = max(widths.get(col, 0), len(name) * 1.1)
-    row_unit_cols = set(block.row_unit_columns)
     for r, record in enumerate(frame.itertuples(index=False)):
         for col, value in enumerate(record):
             name = columns[col]
@@ -319,20 +344,12 @@ def _write_block(
             if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
                 value, bool
             ):
-                if name in block.column_row_units:
-                    unit = block.column_row_units[name][r]
-                elif block.row_units and name in row_unit_cols:
-                    unit = block.row_units[r]
-                else:
-                    unit = block.units.get(name, "")
-                fmt = styles.number(unit, is_small)
+                fmt = styles.number(cell_unit(block, r, name), is_small)
                 widths[col] = max(widths.get(col, 0), 12.0)
             else:
                 fmt = styles.number("", True) if is_small else styles.text
                 widths[col] = max(widths.get(col, 0), min(len(str(value)) * 1.05, 60))
             w.write_value(ws, first + r, col, value, fmt)
-            if count < RECORDED_BELOW:
-                small.append((f"'{sheet}'!{xl_col_to_name(col)}{first + r + 1}", int(count)))
     for name in block.heatmap:
         if name in columns and len(frame):
             col = columns.index(name)
@@ -353,7 +370,6 @@ def _write_block(
         ws.write_string(last + 1, 0, block.note, styles.stamp)
     for i, spec in enumerate(block.charts if len(frame) else []):
         _chart(w, ws, spec, block, columns, first, last, len(columns) + 1, i)
-    return small
 
 
 def _write_tiles(w: XlsmWriter, ws: Any, block: Block, top: int, styles: _Styles) -> None:
@@ -533,7 +549,10 @@ def _write_about(
         ),
         ("Data as of", f"{engine.as_of:%Y-%m-%d} ({engine.n:,} customers)"),
         ("Metric catalog", engine.stamp),
-        ("CAR folder", str(engine.car_dir) if engine.car_dir else "(in memory)"),
+        (
+            "CAR folder",
+            settings.get("PROFILER_CAR") or "(not set: $PROFILER_CAR is used)",
+        ),
         ("Small cells", SMALL_MARK.format(k=engine.cohorts.min_size)),
         (
             "How to use",
@@ -593,11 +612,6 @@ def _page_setup(ws: Any) -> None:
     ws.fit_to_pages(1, 0)
     ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.5)
     ws.set_header("&L&8Customer Profiler — &A&R&8&D")
-
-
-def _table_name(sheet: str, key: str) -> str:
-    clean = "".join(ch for ch in f"{sheet}_{key}" if ch.isalnum() or ch == "_")
-    return f"T_{clean}"[:250]
 
 
 def _unique(columns: list[str]) -> list[str]:

@@ -1,35 +1,93 @@
-"""What the workbook's buttons run in Excel: ``main()`` refreshes the sheet it was called from.
+"""What the workbook's macros run in Excel: one function per button.
 
-The xlwings VBA in the workbook runs ``import Customer_Profiler; Customer_Profiler.main()``;
-``profiler workbook`` writes that module beside the workbook and it imports this function.
-Errors are shown to the user in Excel's status bar and a message box, not as a traceback.
+The VBA macros (``templates/vba/Profiler.bas``) call these through xlwings' ``RunPython`` with
+this module's fixed path, so the workbook's file name does not matter.  Each reads the workbook's
+settings (the CAR folder, the data folder), does its work through ``workbook.macros`` and says
+what it did in the status bar; a problem is shown as one message box, never a traceback.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
-def main() -> None:
+TITLE = "Customer Profiler"
+
+
+def refresh_all() -> None:
+    """Every sheet, with the reconciliation and CLV holdout when the data folder is set."""
+    _run(lambda live, engine, data: _refresh(live, engine, data, None))
+
+
+def refresh_this_sheet() -> None:
+    """The sheet whose button was pressed (all sheets from the About sheet)."""
+
+    def work(live: Any, engine: Any, data: str | None) -> str:
+        sheet = live.book.sheets.active.name
+        return _refresh(live, engine, data, None if sheet == "About" else sheet)
+
+    _run(work)
+
+
+def run_reconciliation() -> None:
+    """Tie the catalog's net sales and returns to the ledger in the data folder."""
+    from profiler.errors import ProfilerError
+    from workbook.macros import run_reconciliation as reconcile
+
+    def work(live: Any, engine: Any, data: str | None) -> str:
+        if not data:
+            raise ProfilerError(
+                "No data folder: set PROFILER_DATA on the xlwings.conf sheet (unhide it: "
+                "right-click a sheet tab > Unhide) to the folder holding ledger.csv."
+            )
+        reconcile(live, engine, data)
+        return "Reconciled to the ledger"
+
+    _run(work)
+
+
+def take_snapshot() -> None:
+    """A values-only copy beside the workbook, safe to email (small cells suppressed)."""
+    from workbook.macros import take_snapshot as snapshot
+
+    def work(live: Any, engine: Any, data: str | None) -> str:
+        live.book.save()  # the snapshot copies the file: it must hold what the user sees
+        path = live.path()
+        out = path.with_name(f"{path.stem} snapshot {dt.date.today():%Y-%m-%d}.xlsx")
+        snapshot(live, out, force=True)
+        live.book.app.alert(f"Snapshot saved as {out}", title=TITLE)
+        return f"Snapshot {out.name}"
+
+    _run(work)
+
+
+def _refresh(live: Any, engine: Any, data: str | None, sheet: str | None) -> str:
+    from workbook.macros import extras_for, refresh_sheet
+
+    done = refresh_sheet(live, engine, sheet, extras=extras_for(engine, data))
+    what = done[0] if len(done) == 1 else f"{len(done)} sheets"
+    return f"Refreshed {what} (CAR as of {engine.as_of:%Y-%m-%d})"
+
+
+def _run(work: Callable[[Any, Any, str | None], str]) -> None:
+    """Open the calling workbook's engine and run ``work``; one message on a problem."""
     import xlwings as xw
 
     from profiler.cells import engine_for
     from profiler.errors import ProfilerError
-    from workbook.book import LiveBook
-    from workbook.macros import extras_for, refresh_all, refresh_sheet
+    from workbook.book import LiveBook, folder_setting
 
     book = xw.Book.caller()
     live = LiveBook(book)
-    settings = live.settings()
     try:
-        engine = engine_for(settings.get("PROFILER_CAR") or None)
-        sheet = book.sheets.active.name
-        if sheet == "Reconciliation":
-            refresh_sheet(
-                live, engine, sheet, extras=extras_for(engine, settings.get("PROFILER_DATA"))
-            )
-        elif sheet == "About":
-            refresh_all(live, engine)
-        else:
-            refresh_sheet(live, engine, sheet)
-        book.app.status_bar = f"Refreshed {sheet} (CAR as of {engine.as_of:%Y-%m-%d})"
+        car = folder_setting(live, "PROFILER_CAR")
+        data = folder_setting(live, "PROFILER_DATA")
+        engine = engine_for(str(car) if car else None)
+        book.app.status_bar = work(live, engine, str(data) if data else None)
     except ProfilerError as err:
-        book.app.alert(str(err), title="Customer Profiler")
+        book.app.alert(str(err), title=TITLE)
+    except OSError as err:  # a folder or file the workbook points at cannot be read or written
+        book.app.alert(
+            f"{getattr(err, 'filename', '') or ''} {err.strerror or err}".strip(), title=TITLE
+        )

@@ -16,6 +16,10 @@ INPUT_ROW = 3
 CHART_ROWS = 18
 GAP = 2
 FORMULA_START = ("=", "+", "-", "@")
+# Cells computed on fewer customers than this are listed (with their counts) on the Lists sheet,
+# so a snapshot can suppress under any minimum up to it.
+RECORDED_BELOW = 100
+SMALL_CELLS, SMALL_COUNTS = "small_cells", "small_counts"
 
 
 def checks_row(sheet: dict[str, Any]) -> int:
@@ -34,6 +38,44 @@ def placements(sheet: dict[str, Any], content: SheetContent) -> list[tuple[Block
             height = max(height, CHART_ROWS * len(block.charts))
         top += height + GAP
     return out
+
+
+def small_cells(sheet: dict[str, Any], content: SheetContent) -> list[tuple[str, int]]:
+    """Each cell of the sheet computed on fewer than RECORDED_BELOW customers, as a reference
+    (``'Sheet'!B12``) with its count: what the Lists sheet records for snapshots, whichever way
+    the sheet was written."""
+    from xlsxwriter.utility import xl_col_to_name
+
+    name = content.name.replace("'", "''")
+    out = []
+    for block, top in placements(sheet, content):
+        if block.customers is None:
+            continue
+        first = top + 3  # 1-based row of the first data row: title and header above it
+        counts = block.customers.reset_index(drop=True)
+        for col, column in enumerate(block.frame.columns):
+            if column not in counts.columns:
+                continue
+            for r, count in enumerate(counts[column]):
+                if count < RECORDED_BELOW:  # NaN (no count) is never small
+                    out.append((f"'{name}'!{xl_col_to_name(col)}{first + r}", int(count)))
+    return out
+
+
+def cell_unit(block: Block, row: int, column: str) -> str:
+    """The unit of one numeric cell: a column's own per-row units, else the row's unit for a
+    table of mixed metrics, else the column's."""
+    if column in block.column_row_units:
+        return block.column_row_units[column][row]
+    if block.row_units and column in block.row_unit_columns:
+        return block.row_units[row]
+    return block.units.get(column, "")
+
+
+def table_name(sheet: str, key: str) -> str:
+    """The Excel table's name for a block (letters, digits and underscores only)."""
+    clean = "".join(ch for ch in f"{sheet}_{key}" if ch.isalnum() or ch == "_")
+    return f"T_{clean}"[:250]
 
 
 def safe_text(value: Any) -> Any:

@@ -15,6 +15,7 @@ from profiler.errors import LeftOut, ProfilerError
 from profiler.query import QueryEngine
 from workbook.book import Book
 from workbook.content import SheetContent, default_inputs, load_layout, sheet_content
+from workbook.inputs import check_inputs, input_text
 
 
 def _contents(
@@ -25,10 +26,9 @@ def _contents(
     only: str | None = None,
 ) -> tuple[list[SheetContent], dict[str, Any]]:
     """Every (or one) sheet's content, computed before anything is written, and the inputs."""
-    inputs = {
-        **default_inputs(engine, layout),
-        **{k: v for k, v in book.read_inputs().items() if v not in (None, "")},
-    }
+    given = {name: input_text(value) for name, value in book.read_inputs().items()}
+    inputs = {**default_inputs(engine, layout), **{k: v for k, v in given.items() if v != ""}}
+    check_inputs(engine, layout, inputs)
     sheets = [s for s in layout["sheets"] if only is None or s["name"] == only]
     if only is not None and not sheets:
         names = ", ".join(s["name"] for s in layout["sheets"])

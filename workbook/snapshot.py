@@ -34,8 +34,7 @@ from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name
 from profiler import privacy
 from profiler.errors import ProfilerError
 from profiler.outputs import replacing
-from workbook.builder import RECORDED_BELOW, SMALL_CELLS, SMALL_COUNTS
-from workbook.layout import LISTS_SHEET
+from workbook.layout import LISTS_SHEET, RECORDED_BELOW, SMALL_CELLS, SMALL_COUNTS
 from workbook.xlsm import CONF_SHEET
 
 NS = {
@@ -237,7 +236,7 @@ class _Book:
             rid = sheet.get(f"{{{NS['r']}}}id")
             self.sheets[sheet.get("name")] = (
                 rid,
-                posixpath.normpath(posixpath.join("xl", targets[rid])),
+                _part("xl", targets[rid]),
             )
 
     def sheet_names(self) -> list[str]:
@@ -315,9 +314,7 @@ class _Book:
         out = []
         for rel in ET.fromstring(self.parts[rels_path]).findall("rel:Relationship", NS):
             if rel.get("Type", "").endswith("/table"):
-                target = posixpath.normpath(
-                    posixpath.join(posixpath.dirname(path), rel.get("Target"))
-                )
+                target = _part(posixpath.dirname(path), rel.get("Target"))
                 ref = ET.fromstring(self.parts[target]).get("ref")
                 (r1, c1), (r2, c2) = (xl_cell_to_rowcol(x.replace("$", "")) for x in ref.split(":"))
                 out.append((c1 + 1, r1 + 2, c2 + 1, r2 + 1))  # 1-based, below the header row
@@ -405,9 +402,7 @@ class _Book:
         rels = self.parts[rels_path].decode("utf-8")
         target = re.search(rf'<Relationship Id="{match.group(1)}"[^>]*Target="([^"]+)"', rels)
         if target:
-            self.parts.pop(
-                posixpath.normpath(posixpath.join(posixpath.dirname(path), target.group(1))), None
-            )
+            self.parts.pop(_part(posixpath.dirname(path), target.group(1)), None)
         self.parts[rels_path] = re.sub(
             rf'<Relationship Id="{match.group(1)}"[^>]*/>', "", rels
         ).encode("utf-8")
@@ -564,10 +559,7 @@ class _Book:
             targets = re.findall(r'<Relationship [^>]*Target="([^"]+)"[^>]*/>', rels)
             base = posixpath.dirname(posixpath.dirname(sheet_rels))
             for target in targets:
-                if (
-                    posixpath.normpath(posixpath.join(base, target)) not in present
-                    and "drawing" in target
-                ):
+                if _part(base, target) not in present and "drawing" in target:
                     rels = re.sub(
                         rf'<Relationship [^>]*Target="{re.escape(target)}"[^>]*/>', "", rels
                     )
@@ -594,3 +586,11 @@ def _value(attrs: str, body: str, strings: list[str]) -> Any:
 def _rels_path(part: str) -> str:
     """Where a part's relationships live: ``xl/worksheets/_rels/sheet1.xml.rels``."""
     return posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
+
+
+def _part(folder: str, target: str) -> str:
+    """A relationship's target as a zip member name: relative to the folder of the part that
+    points at it, or absolute from the package root (``/xl/...``, as openpyxl writes)."""
+    if target.startswith("/"):
+        return target.lstrip("/")
+    return posixpath.normpath(posixpath.join(folder, target))

@@ -1,9 +1,8 @@
-"""Writing the .xlsm: XlsxWriter plus the xlwings VBA project, with text always kept as text.
+"""Writing the .xlsm: XlsxWriter plus the workbook's VBA project, with text always kept as text.
 
-The VBA project is taken unchanged from the installed xlwings package's standalone quickstart
-workbook (its ``xl/vbaProject.bin``): ``RunPython`` and "Import Functions" then work on a
-Windows machine with Python and this package.  Sheet code names must match the project's
-document modules (ThisWorkbook, Sheet1 for the first sheet, Sheet2 for ``xlwings.conf``).
+The VBA project is compiled from our macros and xlwings' own module (workbook/vba.py), with a
+document module for the workbook and for each sheet: sheets get the code names Sheet1, Sheet2,
+... in the order they are added, and the project is made when the file is written.
 
 Only writing primitives live here; what goes on which sheet is the builder's business.
 """
@@ -11,14 +10,9 @@ Only writing primitives live here; what goes on which sheet is the builder's bus
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import io
-import re
-import struct
-import zipfile
 from collections.abc import Mapping
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -70,115 +64,6 @@ TABLE_STYLE = "Table Style Light 9"
 MIN_WIDTH, MAX_WIDTH = 8.0, 60.0
 
 
-def _find_template() -> Path | None:
-    # find_spec locates a top-level package without importing it (xlwings is slow to import).
-    spec = importlib.util.find_spec("xlwings")
-    if spec is None or spec.origin is None:
-        return None
-    return Path(spec.origin).parent / "quickstart_standalone.xlsm"
-
-
-XLWINGS_TEMPLATE: Path | None = _find_template()
-
-
-def xlwings_template() -> Path:
-    """The template path, or a one-line error saying how to get it."""
-    if XLWINGS_TEMPLATE is None or not XLWINGS_TEMPLATE.exists():
-        raise ProfilerError(
-            "xlwings' quickstart_standalone.xlsm is missing: pip install -e . installs the "
-            "pinned xlwings."
-        )
-    return XLWINGS_TEMPLATE
-
-
-@cache
-def vba_project_bytes() -> bytes:
-    """``xl/vbaProject.bin`` of the xlwings template, read once."""
-    with zipfile.ZipFile(xlwings_template()) as z:
-        return z.read("xl/vbaProject.bin")
-
-
-def vba_modules(vba: bytes) -> dict[str, str]:
-    """Source text of every module of a VBA project (MS-OVBA: the ``dir`` stream names each
-    module's stream and where its compressed source starts)."""
-    try:
-        import olefile
-    except ImportError:  # pragma: no cover - msoffcrypto-tool installs it
-        raise ProfilerError("olefile is missing: pip install -e . installs it.") from None
-
-    with olefile.OleFileIO(vba) as ole:
-        directory = decompress(ole.openstream("VBA/dir").read())
-        out = {}
-        for name, offset in _module_offsets(directory):
-            stream = ole.openstream(f"VBA/{name}").read()
-            out[name] = decompress(stream[offset:]).decode("latin-1")
-    return out
-
-
-def xlwings_vba_version(vba: bytes) -> str:
-    """The XLWINGS_VERSION constant of the project's xlwings module: it must equal the
-    installed package's version or RunPython refuses to run."""
-    source = vba_modules(vba).get("xlwings", "")
-    match = re.search(r'XLWINGS_VERSION\s*(?:As\s+String\s*)?=\s*"([^"]+)"', source)
-    if not match:
-        raise ProfilerError("The VBA project has no xlwings module with XLWINGS_VERSION.")
-    return match.group(1)
-
-
-def _module_offsets(directory: bytes) -> list[tuple[str, int]]:
-    """(stream name, source offset) of each module from the decompressed ``dir`` stream."""
-    modules, name, pos = [], None, 0
-    while pos + 6 <= len(directory):
-        record, size = struct.unpack_from("<HI", directory, pos)
-        pos += 6
-        if record == 0x0009:  # PROJECTVERSION: its size field says 4 but 6 bytes follow
-            pos += 6
-            continue
-        data = directory[pos : pos + size]
-        pos += size
-        if record == 0x001A:  # MODULESTREAMNAME
-            name = data.decode("latin-1")
-        elif record == 0x0031 and name is not None:  # MODULEOFFSET
-            modules.append((name, struct.unpack("<I", data)[0]))
-            name = None
-    return modules
-
-
-def decompress(data: bytes) -> bytes:
-    """MS-OVBA 2.4.1 decompression of a compressed container."""
-    if not data or data[0] != 1:
-        raise ProfilerError("Not a compressed VBA container.")
-    out = bytearray()
-    pos = 1
-    while pos < len(data):
-        header = struct.unpack_from("<H", data, pos)[0]
-        end = min(pos + (header & 0x0FFF) + 3, len(data))
-        pos += 2
-        if not header & 0x8000:  # a raw chunk
-            out += data[pos : pos + 4096]
-            pos += 4096
-            continue
-        start = len(out)
-        while pos < end:
-            flags = data[pos]
-            pos += 1
-            for bit in range(8):
-                if pos >= end:
-                    break
-                if not (flags >> bit) & 1:
-                    out.append(data[pos])
-                    pos += 1
-                    continue
-                token = struct.unpack_from("<H", data, pos)[0]
-                pos += 2
-                bits = max((len(out) - start - 1).bit_length(), 4)
-                length = (token & (0xFFFF >> bits)) + 3
-                offset = (token >> (16 - bits)) + 1
-                for _ in range(length):
-                    out.append(out[-offset])
-    return bytes(out)
-
-
 def number_format_code(unit: str | None, fmt: str | None = None) -> str:
     """The Excel number format for a catalog unit; an explicit format wins."""
     return fmt or NUMBER_FORMATS.get(unit or "", DEFAULT_NUMBER_FORMAT)
@@ -218,7 +103,6 @@ class XlsmWriter:
             str(self.path),
             {"strings_to_formulas": False, "strings_to_urls": False, "nan_inf_to_errors": True},
         )
-        self.workbook.add_vba_project(io.BytesIO(vba_project_bytes()), is_stream=True)
         self.workbook.set_vba_name("ThisWorkbook")
         self._formats: dict[tuple[tuple[str, Any], ...], Any] = {}
         self._sheets = 0
@@ -236,17 +120,16 @@ class XlsmWriter:
     # Sheets ---------------------------------------------------------------------------------
 
     def add_sheet(self, name: str, *, hidden: bool = False) -> Any:
-        """A worksheet; the first gets code name Sheet1, later ones Sheet3, Sheet4, ...
-        (Sheet2 is the VBA module of ``xlwings.conf``)."""
+        """A worksheet with the next code name (Sheet1, Sheet2, ...)."""
         ws = self.workbook.add_worksheet(name)
         self._sheets += 1
-        ws.set_vba_name("Sheet1" if self._sheets == 1 else f"Sheet{self._sheets + 1}")
+        ws.set_vba_name(f"Sheet{self._sheets}")
         if hidden:
             ws.hide()
         return ws
 
     def add_xlwings_conf(self, settings: Mapping[str, str]) -> Any:
-        """The ``xlwings.conf`` sheet (code name Sheet2): xlwings' keys in column A from
+        """The hidden ``xlwings.conf`` sheet: xlwings' keys in column A from
         A1 down without a blank row (its VBA stops at the first blank), then any extra keys;
         values as text in column B.  ``UDF Modules`` must be given, or UDFs cannot import."""
         merged = {key: CONF_DEFAULTS.get(key, "") for key in CONF_KEYS}
@@ -255,8 +138,7 @@ class XlsmWriter:
             raise ProfilerError("xlwings.conf needs 'UDF Modules' (the Python module of the UDFs).")
         if any(not key.strip() for key in merged):
             raise ProfilerError("xlwings.conf keys cannot be blank: xlwings stops reading there.")
-        ws = self.workbook.add_worksheet(CONF_SHEET)
-        ws.set_vba_name("Sheet2")
+        ws = self.add_sheet(CONF_SHEET, hidden=True)
         for row, (key, value) in enumerate(merged.items()):
             ws.write_string(row, 0, key)
             ws.write_string(row, 1, value)
@@ -355,10 +237,27 @@ class XlsmWriter:
         """A workbook-level defined name, e.g. ``add_name("Cohort", "='Overview'!$B$4")``."""
         self.workbook.define_name(name, ref if ref.startswith("=") else f"={ref}")
 
-    def add_list_validation(self, ws: Any, cell_range: str, source_ref: str) -> None:
-        """A drop-down of the values in ``source_ref`` (a range or name, e.g. ``=List_x``)."""
+    def add_list_validation(
+        self, ws: Any, cell_range: str, source_ref: str, *, title: str = "", accepts: str = ""
+    ) -> None:
+        """A drop-down of the values in ``source_ref`` (a range or name, e.g. ``=List_x``), with
+        an input message saying what the cell accepts.  A value not in the list gets a warning
+        the user may accept (other periods and cohort intersections are valid): the refresh
+        checks it and names the cell if it is wrong."""
         source = source_ref if source_ref.startswith("=") else f"={source_ref}"
-        ws.data_validation(cell_range, {"validate": "list", "source": source, "ignore_blank": True})
+        options: dict[str, Any] = {"validate": "list", "source": source, "ignore_blank": True}
+        if accepts:
+            # Excel caps the titles at 32 characters and the messages at 255.
+            options |= {
+                "input_title": title[:32],
+                "input_message": f"Choose from the list, or type {accepts}."[:255],
+                "error_title": f"{title}: not in the list"[:32],
+                "error_message": (f"Expected {accepts}. Keep it anyway? The refresh checks it.")[
+                    :255
+                ],
+                "error_type": "warning",
+            }
+        ws.data_validation(cell_range, options)
 
     def add_color_scale(self, ws: Any, cell_range: str) -> None:
         """Red (low) - yellow - green (high), Excel's own 3-colour scale."""
@@ -434,6 +333,9 @@ class XlsmWriter:
     def close(self) -> None:
         """Write the file.  A file that cannot be written raises its ``OSError`` (which the
         command line prints as one line, ``profiler/outputs.py``)."""
+        from workbook.vba import project_bytes
+
+        self.workbook.add_vba_project(io.BytesIO(project_bytes(self._sheets)), is_stream=True)
         try:
             self.workbook.close()
         except xlsxwriter.exceptions.FileCreateError as err:

@@ -103,16 +103,15 @@ def run_refresh(args: argparse.Namespace) -> int:
     from profiler.locks import exclusive
     from profiler.outputs import stage
     from profiler.query import QueryEngine
-    from workbook.book import FileBook
+    from workbook.book import FileBook, folder_setting
     from workbook.macros import extras_for, refresh_all, refresh_sheet
 
     started = time.perf_counter()
     book = FileBook(args.workbook)
     with exclusive(args.workbook, wait=args.wait):  # read inputs and write: one refresh at a time
         stage("refresh:locked")
-        settings = book.settings()
-        car = args.car or settings.get("PROFILER_CAR") or None
-        data = args.data or settings.get("PROFILER_DATA") or None
+        car = args.car or folder_setting(book, "PROFILER_CAR")
+        data = args.data or folder_setting(book, "PROFILER_DATA")
         engine = QueryEngine.open(car)
         extras = extras_for(engine, data)
         if args.sheet:
