@@ -28,9 +28,12 @@ _lock = threading.Lock()
 _loaded: dict[str, tuple[str | None, QueryEngine]] = {}
 
 
-def engine_for(car_dir: str | Path | None = None) -> QueryEngine:
+def engine_for(car_dir: str | Path | QueryEngine | None = None) -> QueryEngine:
     """The engine of a CAR folder (default $PROFILER_CAR), loaded once, reloaded when a build
-    makes another generation current."""
+    makes another generation current.  An engine given is used as it is (the workbook builder
+    works out the functions' example results with the engine it has open)."""
+    if isinstance(car_dir, QueryEngine):
+        return car_dir
     folder = str(Path(resolve_car_dir(car_dir)).resolve())
     stamp = store.current_name(folder)
     with _lock:
@@ -108,8 +111,10 @@ def metric(name: str, cohort: str | None = None, period: Any = None, car: str | 
         raise ProfilerError(
             f"'{clip(str(name))}' is known as of {engine.as_of:%Y-%m-%d} only: ask for period asof."
         )
-    value = engine.value(str(name), cohort or None, span)
-    return None if math.isnan(value) else value
+    row = engine.values([str(name)], [cohort or engine.cohorts.base], span).iloc[0]
+    if row["small"]:
+        return small_mark(engine)
+    return None if math.isnan(row["value"]) else float(row["value"])
 
 
 @cell_errors
@@ -123,6 +128,7 @@ def compare(
     frame = compare_view(
         engine, as_list(cohorts), as_list(metrics) or None, _period(period), _period(vs)
     )
+    frame = frame.assign(value=_hidden(frame, "value", engine))
     value = frame.pivot(index="metric", columns="cohort", values="value")
     order = list(dict.fromkeys(frame["metric"]))
     columns = list(dict.fromkeys(frame["cohort"]))
@@ -144,7 +150,12 @@ def profile(
     """Deep dive of one cohort in one insight area (or all): value, base value and index."""
     from .views import deep_dive
 
-    frame = deep_dive(engine_for(car), str(cohort), _period(period), None, as_list(area) or None)
+    engine = engine_for(car)
+    frame = deep_dive(engine, str(cohort), _period(period), None, as_list(area) or None)
+    small = frame["customers"].to_numpy() < engine.cohorts.min_size
+    frame = frame.assign(
+        value=_hidden(frame, "value", engine, small), index=_hidden(frame, "index", engine, small)
+    )
     return table(
         frame[["area", "metric", "label", "period", "value", "base_value", "index", "customers"]]
     )
@@ -159,13 +170,19 @@ def retention(
     car: str | None = None,
 ) -> list[list[Any]]:
     """The retention triangle (acquisition cohorts x periods since acquisition)."""
+    engine = engine_for(car)
     frame = retention_triangle(
-        engine_for(car),
+        engine,
         grain=str(grain or "month"),
         measure=str(measure or "active"),
         start=_period(start),
         end=_period(end),
     )
+    # Every cell of an acquisition cohort is computed on its customers.
+    small = frame["customers"].to_numpy() < engine.cohorts.min_size
+    cells = frame.columns.difference(["acquisition", "customers"], sort=False)
+    frame = frame.astype({c: object for c in cells})
+    frame.loc[small, cells] = small_mark(engine)
     return table(frame)
 
 
@@ -217,7 +234,24 @@ def clv(cohort: str | None = None, car: str | None = None) -> list[list[Any]]:
         "expected_orders_12m",
     ]
     frame = engine.values(names, [cohort or engine.cohorts.base], "asof")
-    return [["metric", "value"], *[[r.metric, _cell(r.value)] for r in frame.itertuples()]]
+    shown = _hidden(frame, "value", engine)
+    return [
+        ["metric", "value"],
+        *[[m, _cell(v)] for m, v in zip(frame["metric"], shown, strict=True)],
+    ]
+
+
+def small_mark(engine: QueryEngine) -> str:
+    """What a cell computed on too few customers returns: the snapshots' mark (``n<k``)."""
+    from .privacy import mark
+
+    return mark(engine.cohorts.min_size)
+
+
+def _hidden(frame: pd.DataFrame, column: str, engine: QueryEngine, small: Any = None) -> pd.Series:
+    """``column`` with the small-cell mark where the row was computed on too few customers."""
+    small = frame["small"].to_numpy() if small is None else small
+    return frame[column].astype(object).where(~small, small_mark(engine))
 
 
 def configured_car() -> str | None:

@@ -194,7 +194,7 @@ def test_headless_refresh_reads_inputs_and_replaces_atomically(
     wb["Deep Dive"]["B4"] = "Cross-channel explorers"
     wb.save(copy)
     assert main(["refresh", str(copy)]) == 0
-    assert "Refreshed 9 sheets" in capsys.readouterr().out
+    assert "Refreshed 10 sheets" in capsys.readouterr().out
     refreshed = load_workbook(copy, data_only=True)
     titles = [
         row[0] for row in refreshed["Deep Dive"].iter_rows(values_only=True) if row and row[0]
@@ -376,3 +376,131 @@ def test_a_live_refresh_that_changes_shape_keeps_snapshots_right(
     assert live_marks == file_marks & valued
     under = {ref.split("!")[1] for ref, count in expected if count < k}
     assert under & valued and under & valued <= live_marks
+
+
+# Inputs, settings, functions -----------------------------------------------------------------
+
+
+def test_inputs_are_text_cells_with_messages(book: Path) -> None:
+    wb = load_workbook(book, keep_vba=True)
+    ws = wb["Summary"]
+    assert ws["B4"].number_format == "@" and not ws["B4"].protection.locked
+    validation = next(v for v in ws.data_validations.dataValidation if "B4" in str(v.sqref))
+    assert validation.type == "list" and validation.errorStyle == "warning"
+    assert "YYYY-Qn" in validation.prompt and "YYYY-Qn" in validation.error
+    assert validation.promptTitle == "Period" and validation.showInputMessage
+
+
+def test_numbers_and_dates_excel_made_of_periods_are_read_as_periods(
+    book: Path, tmp_path: Path, engine: QueryEngine
+) -> None:
+    import datetime as dt
+
+    from workbook.inputs import input_text
+
+    assert [
+        input_text(v) for v in (2025.0, 2025, dt.datetime(2026, 6, 1), None, " r12:2026-05 ")
+    ] == [
+        "2025",
+        "2025",
+        "2026-06",
+        "",
+        "r12:2026-05",
+    ]
+    copy = tmp_path / "Customer_Profiler.xlsm"
+    copy.write_bytes(book.read_bytes())
+    wb = load_workbook(copy, keep_vba=True)
+    wb["Summary"]["B4"] = 2025  # as Excel stores a typed 2025 in a General cell
+    wb["Executive"]["B4"] = dt.datetime(2026, 3, 1)  # a typed 2026-03
+    wb.save(copy)
+    refresh_all(FileBook(copy), engine)
+    refreshed = load_workbook(copy)
+    assert refreshed["Summary"]["B4"].value == "2025"
+    assert refreshed["Executive"]["B4"].value == "2026-03"
+
+
+def test_a_wrong_input_is_named_by_sheet_and_cell(
+    book: Path, tmp_path: Path, engine: QueryEngine
+) -> None:
+    copy = tmp_path / "Customer_Profiler.xlsm"
+    copy.write_bytes(book.read_bytes())
+    wb = load_workbook(copy, keep_vba=True)
+    wb["Compare"]["B5"] = "Crown jewel"
+    wb.save(copy)
+    before = copy.read_bytes()
+    with pytest.raises(ProfilerError, match=r"^Compare!B5 \(Cohort 2\): .*Crown jewel"):
+        refresh_all(FileBook(copy), engine)
+    assert copy.read_bytes() == before
+
+
+def test_settings_are_read_by_key_with_a_blank_interpreter(book: Path) -> None:
+    from workbook.book import LiveBook, folder_setting
+
+    live = LiveBook(FakeBook(book))
+    settings = live.settings()
+    assert settings["Interpreter_Win"] == "" and settings["UDF Modules"] == "udfs.profiler_udfs"
+    assert folder_setting(live, "PROFILER_CAR") == folder_setting(FileBook(book), "PROFILER_CAR")
+    assert folder_setting(live, "PROFILER_CAR").is_dir()
+    with zipfile.ZipFile(book) as z:  # no machine paths in any text of the file
+        texts = "".join(z.read(n).decode() for n in z.namelist() if n.endswith(".xml"))
+    assert str(book.parent.parent) not in texts and "pytest-of" not in texts
+
+
+def test_udfs_return_plain_arrays_and_the_small_cell_mark(engine: QueryEngine, monkeypatch) -> None:
+    monkeypatch.setenv("PROFILER_CAR", str(engine.car_dir))
+    k = engine.cohorts.min_size
+    for fn in profiler_udfs.UDFS:
+        source = inspect.getsource(fn)
+        assert "expand" not in source, fn.__name__  # native dynamic arrays, no xlwings resize
+    small = next(n for n in engine.cohorts.names if 0 < engine.cohorts.size(n) < k)
+    assert profiler_udfs.CP_METRIC("net_sales", small, "asof") == f"n<{k}"
+    table = profiler_udfs.CP_COMPARE("net_sales", f"Buyers,{small}", "asof")
+    assert table[1][2] == pytest.approx(engine.value("net_sales", "Buyers", "asof"))
+    assert table[1][3] == f"n<{k}"
+    assert dict(map(tuple, profiler_udfs.CP_CLV(small)[1:]))["clv_12m_total"] == f"n<{k}"
+    triangle = profiler_udfs.CP_RETENTION("month", "active")
+    for row in triangle[1:]:
+        if row[1] < k:
+            assert set(row[2:]) <= {f"n<{k}"}
+
+
+def test_my_formulas_shows_each_function_with_its_result(
+    book: Path, tmp_path: Path, engine: QueryEngine
+) -> None:
+    from workbook.builder import USER_ROW, formula_examples
+
+    wb = load_workbook(book)
+    ws = wb["My formulas"]
+    assert not ws.protection.sheet
+    shown = {
+        row[0].value: row
+        for row in ws.iter_rows(min_row=5)
+        if row[0].value in {f.__name__ for f in profiler_udfs.UDFS}
+    }
+    assert set(shown) == {f.__name__ for f in profiler_udfs.UDFS}
+    inputs = default_inputs(engine, load_layout())
+    for name, formula, result in formula_examples(engine, inputs):
+        row = shown[name]
+        assert row[1].value == formula and row[1].data_type == "s"  # shown, not evaluated
+        first = result[0][0] if isinstance(result, list) else result
+        if isinstance(first, float):
+            assert row[2].value == pytest.approx(first)
+        else:
+            assert row[2].value == first
+    # the UDF itself returns the example's result
+    name, formula, result = formula_examples(engine, inputs)[0]
+    args = [a.strip('"') for a in formula[len(name) + 2 : -1].split('","')]
+    assert profiler_udfs.CP_METRIC(*args, caller=None) == result or result == pytest.approx(
+        engine.value(*args)
+    )
+    # a user's own formula survives a headless refresh
+    copy = tmp_path / "Customer_Profiler.xlsm"
+    copy.write_bytes(book.read_bytes())
+    wb = load_workbook(copy, keep_vba=True)
+    wb["My formulas"].cell(USER_ROW + 2, 2).value = '=CP_METRIC("aov","Buyers","2025")'
+    wb["My formulas"].cell(USER_ROW + 2, 1).value = "Buyers' AOV"
+    wb.save(copy)
+    refresh_all(FileBook(copy), engine)
+    kept = load_workbook(copy)["My formulas"]
+    assert kept.cell(USER_ROW + 2, 2).value == '=CP_METRIC("aov","Buyers","2025")'
+    assert kept.cell(USER_ROW + 2, 1).value == "Buyers' AOV"

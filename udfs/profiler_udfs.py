@@ -5,7 +5,9 @@ Import them once in Excel (xlwings add-in or ribbon: "Import Functions"); the wo
 ``PROFILER_CAR`` key of that sheet or the environment variable of the same name.  ``caller`` is
 xlwings' reserved argument (the calling cell, hidden from Excel): it is how a function finds its
 workbook's settings.  Every function
-returns the engine's value, a 2-D table that spills, or a short error message for the cell.
+returns the engine's value, a 2-D table (a plain array: it spills natively in Excel 365 and
+2021), or a short error message for the cell.  A value computed on fewer customers than the
+minimum cohort size returns the same mark a snapshot shows (``n<10``), never the number.
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ def documented(**docs: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
 def _car(caller: Any = None) -> str | None:
     """The PROFILER_CAR setting of the calling workbook's xlwings.conf sheet, else the environment."""
     try:
-        sheet = caller.sheet.book.sheets["xlwings.conf"]
-        for key, value in sheet.range("A1").expand("table").value:
-            if str(key).strip().upper() == "PROFILER_CAR" and value:
-                return str(value)
+        from workbook.book import LiveBook, folder_setting
+
+        folder = folder_setting(LiveBook(caller.sheet.book), "PROFILER_CAR")
+        if folder is not None:
+            return str(folder)
     except Exception:  # no caller outside Excel, or no such key: fall back to the environment
         pass
     return cells.configured_car()
@@ -61,7 +64,6 @@ def CP_METRIC(metric, cohort=None, period=None, caller=None):
     period=PERIOD_DOC,
     vs_period="Optional comparison period; adds the change against it",
 )
-@xw.ret(expand="table")
 def CP_COMPARE(metrics, cohorts, period=None, vs_period=None, caller=None):
     """Cohorts side by side for a period (spills a table: metric, label, one column per cohort)."""
     return cells.compare(metrics, cohorts, period, vs_period, _car(caller))
@@ -72,7 +74,6 @@ def CP_COMPARE(metrics, cohorts, period=None, vs_period=None, caller=None):
     area="sales, product, lifecycle, engagement, preferences, interests, demographics or potential (default: all)",
     period=PERIOD_DOC,
 )
-@xw.ret(expand="table")
 def CP_PROFILE(cohort, area=None, period=None, caller=None):
     """Deep dive: one cohort against the base across an insight area (index = cohort / base x 100)."""
     return cells.profile(cohort, area, period, _car(caller))
@@ -84,14 +85,12 @@ def CP_PROFILE(cohort, area=None, period=None, caller=None):
     start="First acquisition cohort (YYYY-MM or YYYY-Qn), optional",
     end="Last acquisition cohort, optional",
 )
-@xw.ret(expand="table")
 def CP_RETENTION(grain="month", measure="active", start=None, end=None, caller=None):
     """Retention triangle: acquisition cohorts x periods since acquisition."""
     return cells.retention(grain, measure, start, end, _car(caller))
 
 
 @documented(period="A month, quarter, year, ytd: or r12: period")
-@xw.ret(expand="table")
 def CP_DASHBOARD(period, caller=None):
     """Executive KPIs for a period against the prior period and last year."""
     return cells.dashboard(period, _car(caller))
@@ -104,21 +103,18 @@ def CP_DEFINITION(metric, caller=None):
 
 
 @documented()
-@xw.ret(expand="table")
 def CP_METRICS(caller=None):
     """Every metric of the catalog (spills: metric, label, area, unit, owner)."""
     return cells.metrics_list(_car(caller))
 
 
 @documented()
-@xw.ret(expand="table")
 def CP_COHORTS(caller=None):
     """Every cohort (spills: cohort, group, customers)."""
     return cells.cohorts_list(_car(caller))
 
 
 @documented(cohort=COHORT_DOC)
-@xw.ret(expand="table")
 def CP_CLV(cohort=None, caller=None):
     """Potential value of a cohort: customers, 12-month CLV total, mean and p90, P(alive)."""
     return cells.clv(cohort, _car(caller))

@@ -133,9 +133,32 @@ class FileBook:
             for s in layout["sheets"]
         ]
         settings = self.settings()
+        user_cells = self._user_cells(layout)
         with replacing(self._path) as tmp:  # a unique name: refreshes never share it
-            write_workbook(tmp, engine, layout, inputs, every, settings=settings)
+            write_workbook(
+                tmp, engine, layout, inputs, every, settings=settings, user_cells=user_cells
+            )
         self._loaded = None  # the file changed
+
+    def _user_cells(self, layout: dict[str, Any]) -> dict[tuple[int, int], Any]:
+        """The user's own cells (formulas as written) on the formulas sheet, to keep them."""
+        from openpyxl import load_workbook
+
+        from workbook.builder import USER_ROW
+
+        names = [s["name"] for s in layout["sheets"] if s.get("view") == "formulas"]
+        book = load_workbook(self._path, read_only=True, data_only=False, keep_vba=False)
+        try:
+            if not names or names[0] not in book.sheetnames:
+                return {}
+            out = {}
+            for row in book[names[0]].iter_rows(min_row=USER_ROW + 1):
+                for cell in row:
+                    if cell.value is not None:
+                        out[(cell.row - 1, cell.column - 1)] = cell.value
+            return out
+        finally:
+            book.close()
 
 
 class LiveBook:
@@ -184,6 +207,8 @@ class LiveBook:
         specs = {s["name"]: s for s in layout["sheets"]}
         small = []
         for content in contents:
+            if not content.blocks:  # About, Definitions, My formulas: written at build
+                continue
             spec = specs[content.name]
             sheet = self.book.sheets[content.name]
             sheet.api.Unprotect()

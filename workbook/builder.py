@@ -12,6 +12,7 @@ sheet protection.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from workbook.layout import (
 from workbook.xlsm import XlsmWriter, number_format_code
 
 UDF_MODULE = "udfs.profiler_udfs"
+USER_ROW = 140  # 0-based first row of the user's own area on the formulas sheet
 SMALL_MARK = (
     "Cells on fewer than {k} customers are shaded grey and italic; snapshots suppress them."
 )
@@ -82,15 +84,15 @@ def build_workbook(
 
 
 def conf_path(folder: str | Path | None, workbook: Path) -> str:
-    """A folder as the workbook's settings hold it: relative to the workbook's folder when it
-    lies inside it (the pair can be moved or shared together), else as given; blank if none."""
+    """A folder as the workbook's settings hold it: relative to the workbook's folder (the
+    settings then name no machine's absolute paths, and the workbook and its data can move
+    together), absolute only where no relative path exists (another drive); blank if none."""
     if not folder:
         return ""
-    folder = Path(folder).resolve()
     try:
-        return folder.relative_to(workbook.resolve().parent).as_posix() or "."
-    except ValueError:
-        return str(folder)
+        return Path(os.path.relpath(Path(folder).resolve(), workbook.resolve().parent)).as_posix()
+    except ValueError:  # Windows: another drive
+        return str(Path(folder).resolve())
 
 
 class _Styles:
@@ -132,8 +134,10 @@ def write_workbook(
     contents: list[SheetContent],
     *,
     settings: dict[str, str] | None = None,
+    user_cells: dict[tuple[int, int], Any] | None = None,
 ) -> Path:
-    """Write the whole workbook from computed contents (one per layout sheet, in order)."""
+    """Write the whole workbook from computed contents (one per layout sheet, in order);
+    ``user_cells`` are the user's own cells of the formulas sheet, kept across a rebuild."""
     by_name = {c.name: c for c in contents}
     lists = input_lists(engine)
     small: list[tuple[str, int]] = []
@@ -154,7 +158,7 @@ def write_workbook(
             name, ws = spec["name"], sheets[spec["name"]]
             content = by_name.get(name) or SheetContent(name, [])
             shown_metrics.extend(content.metrics)
-            if spec.get("view") == "about":
+            if spec.get("view") in ("about", "formulas"):
                 continue
             if spec.get("view") == "definitions":
                 content = _definitions(engine, shown_metrics)
@@ -198,6 +202,9 @@ def write_workbook(
             ],
         )
         w.protect(sheets["About"])
+        for spec in layout["sheets"]:
+            if spec.get("view") == "formulas":  # not protected: the user's own formulas go here
+                _write_formulas(w, sheets[spec["name"]], engine, inputs, styles, user_cells or {})
         _write_small_list(lists_ws, small, len(lists), styles)
         w.add_xlwings_conf(
             {
@@ -216,6 +223,91 @@ def _buttons(ws: Any, buttons: list[tuple[str, str]], first: int = 0) -> None:
         ws.insert_button(
             0, 3 + 2 * i, {"macro": macro, "caption": caption, "width": 130, "height": 24}
         )
+
+
+def formula_examples(engine: QueryEngine, inputs: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """A worked example of each Excel function: (function, formula, what it returns here),
+    the result computed by the same call the function makes (profiler/cells.py)."""
+    from profiler import cells
+
+    first = inputs.get("CompareCohort1") or engine.cohorts.base
+    second = inputs.get("CompareCohort2") or engine.cohorts.base
+    period = inputs.get("ComparePeriod") or "asof"
+    quarter = inputs.get("DashboardPeriod") or period
+    calls = [
+        ("CP_METRIC", ("net_sales", first, period), cells.metric),
+        ("CP_COMPARE", ("net_sales,buyers", f"{first},{second}", period), cells.compare),
+        ("CP_PROFILE", (first, "sales", period), cells.profile),
+        ("CP_RETENTION", ("quarter", "active"), cells.retention),
+        ("CP_DASHBOARD", (quarter,), cells.dashboard),
+        ("CP_DEFINITION", ("net_sales",), cells.definition),
+        ("CP_METRICS", (), cells.metrics_list),
+        ("CP_COHORTS", (), cells.cohorts_list),
+        ("CP_CLV", (first,), cells.clv),
+    ]
+    out = []
+    for name, args, call in calls:
+        formula = "=" + name + "(" + ",".join(f'"{a}"' for a in args) + ")"
+        out.append((name, formula, call(*args, car=engine)))  # type: ignore[arg-type]
+    return out
+
+
+FORMULA_ROWS = 8  # rows of a spilled result shown in an example
+USER_AREA = "Your own formulas (kept when the workbook is refreshed)"
+
+
+def _write_formulas(
+    w: XlsmWriter,
+    ws: Any,
+    engine: QueryEngine,
+    inputs: dict[str, Any],
+    styles: _Styles,
+    user_cells: dict[tuple[int, int], Any],
+) -> None:
+    """The unprotected formulas sheet: each function's example and result, then room for the
+    user's own formulas (kept across refreshes: FileBook reads them back)."""
+    ws.write_string(0, 0, "My formulas", styles.title)
+    ws.write_string(
+        1,
+        0,
+        "The profiler's Excel functions. Run xlwings 'Import Functions' once (docs/excel-guide.md); "
+        "tables spill into the cells below and to the right. Results on fewer than "
+        f"{engine.cohorts.min_size} customers show n<{engine.cohorts.min_size}. This sheet is not "
+        "protected: write your own formulas below.",
+        styles.stamp,
+    )
+    row = 3
+    for col, head in enumerate(["Function", "Formula", "Result for this workbook's data"]):
+        ws.write_string(row, col, head, styles.label)
+    row += 1
+    for name, formula, result in formula_examples(engine, inputs):
+        ws.write_string(row, 0, name, styles.label)
+        ws.write_string(row, 1, formula, styles.text)  # text: it shows the formula to type
+        if isinstance(result, list):
+            for r, values in enumerate(result[: FORMULA_ROWS + 1]):
+                for c, value in enumerate(values[:10]):
+                    w.write_value(ws, row + r, 2 + c, value, styles.text if r == 0 else None)
+            shown = min(len(result), FORMULA_ROWS + 1)
+            if len(result) > shown:
+                ws.write_string(
+                    row + shown, 2, f"... {len(result) - shown} more rows", styles.stamp
+                )
+                shown += 1
+            row += shown + 1
+        else:
+            w.write_value(ws, row, 2, result)
+            row += 2
+    if row >= USER_ROW:
+        raise ProfilerError("The function examples overrun the user's area of 'My formulas'.")
+    ws.write_string(USER_ROW - 1, 0, USER_AREA, styles.block)
+    for (r, c), value in sorted(user_cells.items()):
+        if isinstance(value, str) and value.startswith("="):
+            ws.write_formula(r, c, value)  # the user's formula, recalculated by Excel
+        else:
+            w.write_value(ws, r, c, value)
+    ws.set_column(0, 0, 16)
+    ws.set_column(1, 1, 60)
+    ws.set_column(2, 12, 14)
 
 
 def _write_lists(
