@@ -648,13 +648,13 @@ def _write_about(
         ("Small cells", SMALL_MARK.format(k=engine.cohorts.min_size)),
         (
             "How to use",
-            "Choose values in the yellow input cells of each sheet (dropdowns), then refresh. Sheets: "
+            "Choose values in the yellow input cells of each sheet (each says what it accepts), then refresh. Sheets: "
             + ", ".join(s["name"] for s in layout["sheets"][1:])
             + ".",
         ),
         (
             "Refresh in Excel",
-            "Press a sheet's Refresh button (xlwings RunPython: Customer_Profiler.py beside the workbook calls workbook.excel.main).",
+            "Press a sheet's 'Refresh this sheet' button, or 'Refresh all sheets' above. The buttons run the installed profiler (xlwings RunPython), whatever the file is called. Set-up and messages: docs/excel-guide.md.",
         ),
         (
             "Refresh without Excel",
@@ -664,11 +664,11 @@ def _write_about(
             "Excel functions",
             "=CP_METRIC(metric, cohort, period), CP_COMPARE, CP_PROFILE, CP_RETENTION, CP_DASHBOARD, CP_DEFINITION, CP_METRICS, CP_COHORTS, CP_CLV: run xlwings 'Import Functions' once (module "
             + UDF_MODULE
-            + ").",
+            + "). Worked examples and room for your own: the My formulas sheet.",
         ),
         (
             "Configuration",
-            "The xlwings.conf sheet: PROFILER_CAR (the CAR folder) and PROFILER_DATA (source data, for reconciliation); the environment variables of the same names are used when the sheet has none. Interpreter_Win: full path to python.exe.",
+            "The hidden xlwings.conf sheet (right-click a tab > Unhide): PROFILER_CAR (the CAR folder) and PROFILER_DATA (source data, for reconciliation), relative to this workbook's folder unless absolute; the environment variables of the same names are used when the sheet has none. Interpreter_Win: full path to python.exe.",
         ),
         (
             "Checks",
@@ -680,7 +680,7 @@ def _write_about(
         ),
         (
             "Snapshots",
-            "profiler snapshot Customer_Profiler.xlsm --out FILE.xlsx: values only, no personal data, small cells suppressed.",
+            "The 'Take snapshot' button, or profiler snapshot Customer_Profiler.xlsm --out FILE.xlsx: values only, no personal data, small cells suppressed.",
         ),
     ]
     missing = availability.left_out(engine)
