@@ -28,7 +28,10 @@ class Recorder:
 
 class FakeRange:
     def __init__(self, sheet: FakeSheet, first: Any, last: tuple[int, int] | None = None) -> None:
-        if isinstance(first, str):  # "A1"
+        self.areas = None
+        if isinstance(first, str) and ("," in first or ":" in first):  # "B5:B9,D5:D9"
+            self.areas, first = first, (0, 0)
+        elif isinstance(first, str):  # "A1"
             from openpyxl.utils.cell import coordinate_to_tuple
 
             first = coordinate_to_tuple(first)
@@ -39,6 +42,13 @@ class FakeRange:
     @property
     def row(self) -> int:
         return self.first[0]
+
+    @property
+    def address(self) -> str:
+        from openpyxl.utils.cell import get_column_letter
+
+        (r1, c1), (r2, c2) = self.first, self.last
+        return f"${get_column_letter(c1)}${r1}:${get_column_letter(c2)}${r2}"
 
     def _cells(self):
         (r1, c1), (r2, c2) = self.first, self.last
@@ -117,10 +127,11 @@ class FakeRange:
 
 
 class FakeTable:
-    def __init__(self, tables: list, source: FakeRange, name: str) -> None:
+    def __init__(self, tables: list, source: FakeRange | None, name: str) -> None:
         self.tables, self.source, self.name = tables, source, name
+        self.api = self
 
-    def delete(self) -> None:
+    def Delete(self) -> None:  # noqa: N802 - the ListObject's COM method
         self.tables.remove(self)
 
 
@@ -132,19 +143,28 @@ class FakeTables(list):
 
 
 class FakeChart:
-    def __init__(self, charts: list) -> None:
-        self.charts, self.chart_type, self.name, self.source = charts, None, "", None
+    def __init__(self, charts: list, calls: Counter) -> None:
+        self.charts, self.chart_type, self.name = charts, None, ""
+        self.source = self.categories = None
+        self.api = (Recorder(calls), Recorder(calls))  # (ChartObject, Chart), as on Windows
 
-    def set_source_data(self, source: Any) -> None:
-        self.source = source
+    def set_source_data(self, source: FakeRange, plot_by: str | None = None) -> None:
+        self.source = source.areas or source.address
+
+    def set_x_axis_values(self, source: FakeRange) -> None:
+        self.categories = source.address
 
     def delete(self) -> None:
         self.charts.remove(self)
 
 
 class FakeCharts(list):
+    def __init__(self, calls: Counter) -> None:
+        super().__init__()
+        self.calls = calls
+
     def add(self, **position: float) -> FakeChart:
-        chart = FakeChart(self)
+        chart = FakeChart(self, self.calls)
         self.append(chart)
         return chart
 
@@ -155,7 +175,7 @@ class FakeSheet:
         self.formats: dict = {}
         self.fills: dict = {}
         self.tables = FakeTables()
-        self.charts = FakeCharts()
+        self.charts = FakeCharts(calls)
         self.protected = True
         self.api = self
 
@@ -178,10 +198,22 @@ class FakeSheets(dict):
     active: FakeSheet | None = None
 
 
+class FakeApp:
+    """Excel's status bar and message boxes, recorded."""
+
+    def __init__(self) -> None:
+        self.status_bar = ""
+        self.alerts: list[str] = []
+
+    def alert(self, prompt: str, title: str = "") -> None:
+        self.alerts.append(prompt)
+
+
 class FakeBook:
     """An xlwings Book stand-in loaded from a workbook file's values."""
 
     def __init__(self, path: Path) -> None:
+        self.app = FakeApp()
         wb = load_workbook(path, data_only=True)
         self.fullname = str(path)
         self.calls: Counter = Counter()

@@ -329,7 +329,7 @@ def test_a_live_refresh_that_changes_shape_keeps_snapshots_right(
     suppresses the new shape's small cells, exactly as after a headless refresh."""
     from workbook.book import LiveBook
     from workbook.content import sheet_content
-    from workbook.layout import small_cells
+    from workbook.layout import placements, small_cells
     from workbook.macros import refresh_sheet
     from workbook.snapshot import snapshot
 
@@ -355,6 +355,12 @@ def test_a_live_refresh_that_changes_shape_keeps_snapshots_right(
     assert len(sheet.tables) == sum(1 for b in content.blocks if len(b.frame))
     assert len(sheet.charts) == sum(len(b.charts) for b in content.blocks if len(b.frame))
     assert sheet.calls["AddColorScale"] >= 1 and sheet.protected
+    placed = [(b, top) for b, top in placements(spec, content) if b.charts and len(b.frame)]
+    charts = iter(sheet.charts)
+    for block, top in placed:  # each chart reads its block's rows in the new shape
+        last = top + 2 + len(block.frame) - (1 if block.charts[0].get("skip_last") else 0)
+        chart = next(charts)
+        assert chart.categories.endswith(f"${last}") and chart.source.endswith(f"${last}")
     expected = small_cells(spec, content)
     assert expected  # a month triangle has cells on few customers
     lists = live.sheets["Lists"]
@@ -504,3 +510,36 @@ def test_my_formulas_shows_each_function_with_its_result(
     kept = load_workbook(copy)["My formulas"]
     assert kept.cell(USER_ROW + 2, 2).value == '=CP_METRIC("aov","Buyers","2025")'
     assert kept.cell(USER_ROW + 2, 1).value == "Buyers' AOV"
+
+
+def test_each_button_runs_its_python_target(
+    book: Path, tmp_path: Path, engine: QueryEngine, monkeypatch
+) -> None:
+    """What RefreshThisSheet, RefreshAll, RunReconciliation and TakeSnapshot run, against the
+    Excel stand-in: status-bar messages on success, one message box on a problem."""
+    import xlwings as xw
+
+    from workbook import excel
+
+    copy = tmp_path / "Customer Profiler (1).xlsm"
+    copy.write_bytes(book.read_bytes())
+    live = FakeBook(copy)
+    monkeypatch.setattr(xw.Book, "caller", staticmethod(lambda: live), raising=False)
+
+    live.sheets.active = live.sheets["Compare"]
+    excel.refresh_this_sheet()
+    assert live.app.status_bar.startswith("Refreshed Compare (CAR as of") and not live.app.alerts
+    excel.refresh_all()
+    assert live.app.status_bar.startswith("Refreshed 10 sheets")
+    excel.run_reconciliation()
+    assert live.app.status_bar == "Reconciled to the ledger" and not live.app.alerts
+    excel.take_snapshot()
+    shots = list(tmp_path.glob("Customer Profiler (1) snapshot *.xlsx"))
+    assert len(shots) == 1 and live.app.alerts == [f"Snapshot saved as {shots[0]}"]
+
+    live.app.alerts.clear()
+    grain = next(n for n in live.names if n.name == "RetentionGrain")
+    grain.refers_to_range.value = "weekly"
+    live.sheets.active = live.sheets["Cohorts"]
+    excel.refresh_this_sheet()
+    assert live.app.alerts and live.app.alerts[0].startswith("Cohorts!B4 (Grain): 'weekly'")

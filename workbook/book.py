@@ -249,7 +249,7 @@ def _clear_views(sheet: Any, first_row: int) -> None:
     """Everything below the inputs (0-based ``first_row``): values, formats, tables, colour
     scales and charts, so the new content is drawn on a clean sheet."""
     for table in list(sheet.tables):
-        table.delete()
+        table.api.Delete()  # the ListObject; its cells are cleared below
     for chart in list(sheet.charts):
         chart.delete()
     area = sheet.range((first_row + 1, 1), (first_row + 4000, 80))
@@ -302,13 +302,14 @@ def _write_live_block(sheet: Any, block: Block, top: int, min_size: int) -> None
         x = columns.index(spec["x"]) + 1
         start = first + (1 if spec.get("skip_first") else 0)
         end = last - (1 if spec.get("skip_last") else 0)
-        ranges = [sheet.range((start, x), (end, x))]
-        ranges += [
-            sheet.range((top + 2, columns.index(s) + 1), (end, columns.index(s) + 1))
-            for s in spec["series"]
-        ]
-        chart.set_source_data(ranges[0].api.Application.Union(*[r.api for r in ranges]))
-        chart.name = spec.get("title", block.title)[:60]
+        series = [columns.index(name) + 1 for name in spec["series"]]
+        areas = ",".join(sheet.range((start, c), (end, c)).address for c in series)
+        chart.set_source_data(sheet.range(areas), plot_by="columns")
+        chart.set_x_axis_values(sheet.range((start, x), (end, x)))
+        for n, name in enumerate(spec["series"], start=1):
+            chart.api[1].SeriesCollection(n).Name = name
+        chart.api[1].HasTitle = True
+        chart.api[1].ChartTitle.Text = spec.get("title", block.title)
 
 
 def _cell(value: Any) -> Any:
