@@ -61,6 +61,7 @@ class SnapshotReport:
     encrypted: bool
     customers: int = 0
     notes: list[str] = field(default_factory=list)
+    stamp_text: str = ""  # when, from what and as of what: the cover's and the e-mail's line
 
     @property
     def size(self) -> int:
@@ -99,7 +100,7 @@ def snapshot(
     except ProfilerError as err:
         raise ProfilerError(f"{source}: {err}") from None
     stamp = _stamp(book, source)
-    report = SnapshotReport(out, [], 0, 0, 0, bool(password))
+    report = SnapshotReport(out, [], 0, 0, 0, bool(password), stamp_text=stamp["header"])
     for name in book.sheet_names():
         if name in DROPPED_SHEETS:
             book.drop_sheet(name)

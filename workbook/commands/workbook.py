@@ -6,8 +6,11 @@ headless (a scheduled refresh), replacing the file only when the new one is comp
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import time
 from pathlib import Path
+from typing import Any
 
 from workbook.cli_output import add_wait_option
 from workbook.commands.cohorts import CAR_HELP
@@ -53,10 +56,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("workbook", help="the profiler .xlsm")
     p.add_argument("--out", required=True, help="snapshot to write (.xlsx)")
-    p.add_argument(
-        "--password",
-        help="encrypt the file (Office agile encryption): it opens only with this password",
+    secret = p.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="encrypt the file (Office agile encryption) with the password in FILE (its first line)",
     )
+    secret.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="encrypt with the password in environment variable VAR",
+    )
+    secret.add_argument(
+        "--encrypt",
+        action="store_true",
+        help="encrypt with a password typed at a prompt (not echoed)",
+    )
+    secret.add_argument(
+        "--password",
+        help="encrypt with this password (for scripts: other users can see it in the process "
+        "list and it stays in the shell history; prefer --password-file or --password-env)",
+    )
+    p.add_argument(
+        "--email",
+        metavar="TO",
+        help="send the snapshot to these addresses (comma-separated); needs --smtp",
+    )
+    p.add_argument("--smtp", metavar="HOST:PORT", help="the mail server for --email")
+    p.add_argument("--starttls", action="store_true", help="upgrade the SMTP connection to TLS")
+    p.add_argument("--from", dest="sender", metavar="ADDR", help="sender address for --email")
+    p.add_argument("--subject", help="subject for --email (default: the snapshot's name and date)")
     p.add_argument(
         "--min-cohort-size",
         type=int,
@@ -126,16 +155,19 @@ def run_refresh(args: argparse.Namespace) -> int:
 
 def run_snapshot(args: argparse.Namespace) -> int:
     from profiler.locks import exclusive
+    from workbook import mail
     from workbook.commands.cohorts import _split
     from workbook.snapshot import snapshot
 
+    password = snapshot_password(args)
+    recipients, server = _mail_settings(args)
     # The workbook copied is locked: a snapshot waits for a refresh of it to finish, so it
     # shows the refreshed numbers (the snapshot file itself is written under a unique name).
     with exclusive(args.workbook, wait=args.wait):
         report = snapshot(
             args.workbook,
             args.out,
-            password=args.password,
+            password=password,
             min_cohort_size=args.min_cohort_size,
             force=args.force,
             include_customers=args.include_customers,
@@ -148,4 +180,88 @@ def run_snapshot(args: argparse.Namespace) -> int:
         f"Snapshot {report.path} ({report.size / 1e3:,.0f} KB, {len(report.sheets)} sheets{', encrypted' if report.encrypted else ''}): "
         f"{report.suppressed} cells under {args.min_cohort_size} customers suppressed, {report.complementary} complementary, {report.scrubbed} texts removed{extra}"
     )
+    if recipients:
+        sender = args.sender or os.environ.get(mail.USER_ENV) or f"profiler@{socket.getfqdn()}"
+        subject = args.subject or f"Customer Profiler snapshot {report.path.name}"
+        body = snapshot_body(report, args.min_cohort_size)
+        mail.send(mail.message(report.path, recipients, sender, subject, body), server)
+        print(f"Sent to {', '.join(recipients)} through {server.host}:{server.port}")
+    log = mail.audit(
+        Path(args.workbook).resolve().parent,
+        report.path,
+        recipients,
+        args.min_cohort_size,
+        report.suppressed,
+        report.complementary,
+        report.encrypted,
+    )
+    print(f"Logged in {log}")
     return 0
+
+
+def snapshot_password(args: argparse.Namespace) -> str | None:
+    """The password from a file, an environment variable, a prompt or (warned) the command
+    line; None for an unencrypted snapshot.  An empty password is refused."""
+    import getpass
+    import sys
+
+    from profiler.errors import ProfilerError
+
+    if args.password_file:
+        try:
+            lines = Path(args.password_file).read_text(encoding="utf-8").splitlines()
+        except OSError as err:
+            raise ProfilerError(
+                f"{args.password_file}: cannot read the password ({err.strerror})."
+            ) from None
+        password, where = (lines[0] if lines else ""), args.password_file
+    elif args.password_env:
+        password, where = os.environ.get(args.password_env, ""), f"${args.password_env}"
+    elif args.encrypt:
+        if not sys.stdin.isatty():
+            raise ProfilerError(
+                "--encrypt asks for the password at a prompt; with no terminal use --password-file or --password-env."
+            )
+        password, where = getpass.getpass("Snapshot password: "), "the prompt"
+        if password and getpass.getpass("Again: ") != password:
+            raise ProfilerError("The two passwords differ; nothing was written.")
+    elif args.password is not None:
+        print(
+            "Warning: a password on the command line is visible to other users of this machine and stays in the shell history; prefer --password-file or --password-env.",
+            file=sys.stderr,
+        )
+        password, where = args.password, "--password"
+    else:
+        return None
+    if not password.strip():
+        raise ProfilerError(
+            f"The password from {where} is empty: a snapshot is never encrypted with an empty password; nothing was written."
+        )
+    return password
+
+
+def _mail_settings(args: argparse.Namespace) -> tuple[list[str], Any]:
+    """Recipients and server, checked before anything is written."""
+    from profiler.errors import ProfilerError
+    from workbook import mail
+
+    if not args.email:
+        if args.smtp:
+            raise ProfilerError("--smtp is for --email: say who the snapshot goes to.")
+        return [], None
+    if not args.smtp:
+        raise ProfilerError("--email needs --smtp HOST:PORT, the mail server to send through.")
+    return mail.parse_recipients(args.email), mail.parse_server(args.smtp, args.starttls)
+
+
+def snapshot_body(report: Any, k: int) -> str:
+    """The e-mail's text: what the attachment holds (never the password)."""
+    lines = [
+        "The attached snapshot of the Customer Profiler holds values only: no macros, formulas or personal data.",
+        "",
+        report.stamp_text,
+        f"Cells computed on fewer than {k} customers are suppressed: {report.suppressed} cells, and {report.complementary} more so that totals cannot reveal them.",
+    ]
+    if report.encrypted:
+        lines.append("The file is encrypted; the password is sent separately.")
+    return "\n".join(lines) + "\n"
