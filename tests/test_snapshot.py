@@ -1,5 +1,6 @@
-"""Snapshots of the demo workbook: values only, nothing personal, small cells suppressed, same
-numbers as the source in LibreOffice, optionally encrypted."""
+"""Snapshots of the demo workbook: written from content, values only, nothing personal anywhere
+in the bytes, small cells and their complements hidden everywhere (charts and tiles too), the
+same numbers as the source in LibreOffice, a one-page cover, optionally encrypted."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import msoffcrypto
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from msoffcrypto.exceptions import DecryptionError, InvalidKeyError
 from openpyxl import load_workbook
 
@@ -20,6 +23,7 @@ from tests import libreoffice
 from workbook.builder import build_workbook
 from workbook.cli import main
 from workbook.snapshot import snapshot
+from workbook.suppression import COMPLEMENTARY
 
 K = 10
 
@@ -58,7 +62,7 @@ def recorded(source: Path) -> dict[tuple[str, str], int]:
 
 def test_values_only_no_macros_links_or_hidden_sheets(snap: Path) -> None:
     xml = parts(snap)
-    assert "xl/vbaProject.bin" not in xml
+    assert "xl/vbaProject.bin" not in xml and "My formulas" not in xml["xl/workbook.xml"]
     assert not any(n.startswith(("xl/externalLinks", "xl/connections")) for n in xml)
     sheets = [n for n in xml if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n)]
     assert sheets and all("<f>" not in xml[n] and "<f " not in xml[n] for n in sheets)
@@ -67,6 +71,8 @@ def test_values_only_no_macros_links_or_hidden_sheets(snap: Path) -> None:
     assert "macroEnabled" not in xml["[Content_Types].xml"] and "definedName" not in workbook
     assert not any("vmlDrawing" in n for n in xml)  # the macro buttons are gone
     assert "small_cells" not in xml["xl/sharedStrings.xml"]  # no text of the dropped sheets
+    strings = xml["xl/sharedStrings.xml"]
+    assert "Refresh" not in strings and "dropdown" not in strings and "Interpreter" not in strings
     names = load_workbook(snap).sheetnames
     assert names[0] == "Snapshot" and "Summary" in names and "Definitions" in names
 
@@ -124,7 +130,7 @@ def test_libreoffice_shows_the_source_numbers(source: Path, snap: Path, tmp_path
             for cell in row:
                 if isinstance(cell.value, (int, float)) and not isinstance(cell.value, bool):
                     seen = shown[sheet][cell.coordinate].value
-                    if seen != privacy.mark(K):
+                    if seen not in (privacy.mark(K), COMPLEMENTARY):
                         assert seen == pytest.approx(cell.value), (sheet, cell.coordinate)
                         compared += 1
     assert compared > 200
@@ -148,9 +154,9 @@ def test_password_encrypts_with_office_agile_encryption(
     office.decrypt(plain)
     opened, reference = load_workbook(plain), load_workbook(snap)
     assert opened.sheetnames == reference.sheetnames
-    for name in ("Summary", "Executive"):
-        assert [[c for c in r] for r in opened[name].iter_rows(values_only=True)] == [
-            [c for c in r] for r in reference[name].iter_rows(values_only=True)
+    for name in ("Summary", "Executive"):  # the same rows but the stamp (taken at another minute)
+        assert [list(r) for r in opened[name].iter_rows(min_row=3, values_only=True)] == [
+            list(r) for r in reference[name].iter_rows(min_row=3, values_only=True)
         ]
 
 
@@ -216,3 +222,163 @@ def test_personal_or_local_texts() -> None:
         assert privacy.personal_or_local(text)
     for text in ("2026-07-01", "Crown jewels", "r12:2026-06", "@SUM(1+1)", "metric catalog 1.1.0"):
         assert not privacy.personal_or_local(text)
+
+
+# Proven from the bytes ------------------------------------------------------------------------
+
+NUMBER = re.compile(r"<(?:c:)?v>(-?[\d.]+(?:[eE][-+]?\d+)?)</(?:c:)?v>")
+# A cell and its attributes: t="s" marks a shared-string index, not a number.
+CELL_VALUE = re.compile(r"<c ([^>]*)>(?:<f>[^<]*</f>)?<v>([^<]*)</v>")
+NUM_CACHE = re.compile(r"<c:numCache>(.*?)</c:numCache>", re.S)
+
+
+def numbers_in(path: Path) -> set[float]:
+    """Every number stored anywhere in the file: number cells and the charts' number caches
+    (shared-string indices and category labels are not numbers)."""
+    found = set()
+    for name, text in parts(path).items():
+        if name.startswith("xl/worksheets/"):
+            for attrs, value in CELL_VALUE.findall(text):
+                if 't="' not in attrs or 't="n"' in attrs:
+                    found.add(round(float(value), 6))
+        elif name.startswith("xl/charts/"):
+            for cache in NUM_CACHE.findall(text):
+                found |= {round(float(v), 6) for v in NUMBER.findall(cache)}
+    return found
+
+
+def hidden_and_shown(source: Path, k: int) -> tuple[set[float], set[float]]:
+    """The values a snapshot at k must hide (computed on fewer than k customers, and their
+    complements), and those it shows, from the same contents the snapshot is written from."""
+    from workbook.book import FileBook, folder_setting
+    from workbook.builder import definitions_content
+    from workbook.content import load_layout
+    from workbook.macros import contents_of, extras_for
+    from workbook.suppression import suppress
+
+    book = FileBook(source)
+    engine = QueryEngine.open(folder_setting(book, "PROFILER_CAR"))
+    extras = extras_for(engine, folder_setting(book, "PROFILER_DATA"))
+    contents, _ = contents_of(book, engine, load_layout(), extras)
+    contents.append(definitions_content(engine, [m for c in contents for m in c.metrics]))
+    hidden, shown = set(), set()
+    for content in contents:
+        safe, _ = suppress(content, k)
+        for before, after in zip(content.blocks, safe.blocks, strict=True):
+            for column_before, column_after in zip(
+                before.frame.reset_index(drop=True).items(), after.frame.items(), strict=True
+            ):
+                for a, b in zip(column_before[1], column_after[1], strict=True):
+                    if isinstance(a, (int, float)) and not isinstance(a, bool) and a == a:
+                        (hidden if isinstance(b, str) else shown).add(round(float(a), 6))
+    return hidden, shown
+
+
+@settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(k=st.sampled_from([3, 10, 25, 60, 150, 400]))
+def test_no_hidden_value_anywhere_in_the_bytes(source: Path, tmp_path_factory, k: int) -> None:
+    """Whatever the minimum, no value it hides is stored in any part of the file (cells,
+    chart caches, tiles), and no table column holds a single hidden value."""
+    out = tmp_path_factory.mktemp("k") / f"k{k}.xlsx"
+    report = snapshot(source, out, min_cohort_size=k)
+    hidden, shown = hidden_and_shown(source, k)
+    assert report.suppressed > 0 and hidden
+    stored = numbers_in(out)
+    leaked = (hidden - shown) & stored
+    assert not leaked, sorted(leaked)[:10]
+    wb = load_workbook(out)
+    for ws in wb.worksheets[1:]:
+        for table in ws.tables.values():
+            cells = [[c.value for c in row] for row in ws[table.ref]][1:]
+            for column in zip(*cells, strict=True):
+                marks = [v for v in column if isinstance(v, str) and v.startswith("n<")]
+                others = [v for v in column if v == COMPLEMENTARY]
+                numbers = [v for v in column if isinstance(v, (int, float))]
+                assert not (len(marks) + len(others) == 1 and numbers), (ws.title, table.name)
+
+
+def test_charts_and_definitions_hold_no_small_value(source: Path, snap: Path) -> None:
+    xml = parts(snap)
+    charts = [n for n in xml if n.startswith("xl/charts/chart")]
+    assert charts
+    hidden, shown = hidden_and_shown(source, K)
+    cached = set()
+    for name in charts:
+        for cache in NUM_CACHE.findall(xml[name]):
+            cached |= {round(float(v), 6) for v in NUMBER.findall(cache)}
+    assert cached and not (hidden - shown) & cached
+    wb = load_workbook(snap)
+    rows = list(wb["Definitions"].iter_rows(values_only=True))
+    head = next(i for i, r in enumerate(rows) if r and r[0] == "Cohort")
+    sizes = [r[5] for r in rows[head + 1 :] if r and r[0]]
+    assert privacy.mark(K) in sizes  # the demo has cohorts under 10
+    assert all(s == privacy.mark(K) or s == COMPLEMENTARY or s >= K for s in sizes)
+
+
+def test_marks_are_right_aligned_and_complements_told_apart(snap: Path) -> None:
+    wb = load_workbook(snap)
+    marks = [
+        c
+        for ws in wb.worksheets[1:]
+        for row in ws.iter_rows()
+        for c in row
+        if c.value in (privacy.mark(K), COMPLEMENTARY)
+    ]
+    assert {c.value for c in marks} == {privacy.mark(K), COMPLEMENTARY}
+    assert all(c.alignment.horizontal == "right" for c in marks)
+    cover = {r[0]: r[1] for r in wb["Snapshot"].iter_rows(values_only=True) if r and r[0]}
+    in_tables = {
+        (ws.title, c.coordinate)
+        for ws in wb.worksheets[1:]
+        for table in ws.tables.values()
+        for row in ws[table.ref]
+        for c in row
+    }
+    primary = sum(  # a KPI tile repeats its table's cell: counted once, in the table
+        c.value == privacy.mark(K) and (c.parent.title, c.coordinate) in in_tables for c in marks
+    )
+    assert cover[f"Shown as {privacy.mark(K)}"].startswith(f"{primary} values")
+    assert cover["Minimum cohort size (k)"] == str(K)
+
+
+def test_the_cover_prints_on_one_page(snap: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    pdf = libreoffice.convert(snap, "pdf", tmp_path)
+    first = subprocess.run(
+        ["pdftotext", "-layout", "-f", "1", "-l", "1", str(pdf), "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    second = subprocess.run(
+        ["pdftotext", "-layout", "-f", "2", "-l", "2", str(pdf), "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "Customer Profiler snapshot" in first and "Metrics shown" in first
+    assert "Customer Profiler — Summary" in second  # the next sheet starts on page 2
+    assert "yellow" not in first.lower() and "Refresh" not in first
+
+
+def test_planted_personal_text_stops_the_snapshot(source: Path, snap: Path) -> None:
+    from workbook.leaks import refuse_leaks, scan_parts
+
+    data = snap.read_bytes()
+    refuse_leaks(data, [], "clean.xlsx")  # the demo snapshot: nothing found
+    with pytest.raises(
+        ProfilerError, match=r"^x\.xlsx: not written: .*xl/.*customer name 'Crown jewels'"
+    ):
+        refuse_leaks(data, ["Crown jewels"], "x.xlsx")  # as if a customer were named so
+    planted = {
+        "xl/tables/table3.xml": b'<table displayName="T"><tableColumn name="vip&#64;example.com"/></table>',
+        "xl/charts/chart1.xml": b"<c:v>Country: +44 20 7946 0958</c:v>",
+        "xl/comments1.xml": b"<t>see C:\\Users\\ann\\car</t>",
+        "docProps/core.xml": b"<dc:creator>/home/ann</dc:creator>",
+    }
+    found = {(leak.part, leak.kind) for leak in scan_parts(planted)}
+    assert found == {
+        ("xl/tables/table3.xml", "e-mail address"),
+        ("xl/charts/chart1.xml", "phone number"),
+        ("xl/comments1.xml", "local path"),
+        ("docProps/core.xml", "local path"),
+    }

@@ -377,9 +377,8 @@ def test_a_live_refresh_that_changes_shape_keeps_snapshots_right(
         for p in (live_copy, file_copy)
     ]
     live_marks, file_marks = (_marked(s, "Cohorts") for s in shots)
-    # the same cells hidden, but for blank cells (no value to hide) the file refresh had styled
+    assert live_marks == file_marks  # written from the same inputs, whichever refresh saved them
     valued = {f"{get_column_letter(c)}{r}" for (r, c), v in sheet.cells.items() if v is not None}
-    assert live_marks == file_marks & valued
     under = {ref.split("!")[1] for ref, count in expected if count < k}
     assert under & valued and under & valued <= live_marks
 

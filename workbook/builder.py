@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ from workbook.layout import (
     small_cells,
     table_name,
 )
+from workbook.suppression import is_mark
 from workbook.xlsm import XlsmWriter, number_format_code
 
 UDF_MODULE = "udfs.profiler_udfs"
@@ -95,6 +98,26 @@ def conf_path(folder: str | Path | None, workbook: Path) -> str:
         return str(Path(folder).resolve())
 
 
+@dataclass
+class SnapshotForm:
+    """How write_workbook writes a snapshot: its stamp line and its cover sheet."""
+
+    stamp: str
+    cover: Callable[[XlsmWriter, Any, Any], None]
+    cover_name: str = "Snapshot"
+
+
+def _write_chosen(
+    w: XlsmWriter, ws: Any, spec: dict[str, Any], inputs: dict[str, Any], styles: _Styles
+) -> None:
+    """A snapshot's inputs: what was chosen, as plain text (nothing to edit, no dropdown)."""
+    for i, item in enumerate(spec.get("inputs") or []):
+        value = str(inputs.get(item["name"], ""))
+        if value:
+            ws.write_string(INPUT_ROW + i, 0, str(item.get("label", item["name"])), styles.label)
+            w.write_value(ws, INPUT_ROW + i, 1, value, styles.text)
+
+
 class _Styles:
     """The workbook's few consistent styles, and number formats by unit."""
 
@@ -119,6 +142,11 @@ class _Styles:
         self.wrap = writer.fmt(**base, text_wrap=True, valign="top")
         self.passed = writer.fmt(**base, bold=True, font_color="#006100", bg_color="#C6EFCE")
         self.broken = writer.fmt(**base, bold=True, font_color="#9C0006", bg_color="#FFC7CE")
+        # suppression marks sit in number columns: right-aligned like the numbers
+        self.mark = writer.fmt(**base, align="right", font_color="#7F7F7F")
+        self.mark_small = writer.fmt(
+            **base, align="right", italic=True, font_color="#7F7F7F", bg_color="#D9D9D9"
+        )
 
     def number(self, unit: str, small: bool = False) -> Any:
         """The unit's number format; shaded grey and italic for a cell on too few customers."""
@@ -135,47 +163,68 @@ def write_workbook(
     *,
     settings: dict[str, str] | None = None,
     user_cells: dict[tuple[int, int], Any] | None = None,
+    snapshot: SnapshotForm | None = None,
 ) -> Path:
     """Write the whole workbook from computed contents (one per layout sheet, in order);
-    ``user_cells`` are the user's own cells of the formulas sheet, kept across a rebuild."""
+    ``user_cells`` are the user's own cells of the formulas sheet, kept across a rebuild.
+
+    With ``snapshot``, the same views as a plain .xlsx of values to send: a cover first, no
+    VBA, buttons, dropdowns, names, formulas, settings or lists, no About or formulas sheet;
+    the contents given are already suppressed (workbook/suppression.py)."""
     by_name = {c.name: c for c in contents}
     lists = input_lists(engine)
     small: list[tuple[str, int]] = []
     stamp = (
-        f"Data as of {engine.as_of:%Y-%m-%d} · {engine.stamp} · built "
-        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · "
-        + SMALL_MARK.format(k=engine.cohorts.min_size)
+        snapshot.stamp
+        if snapshot
+        else (
+            f"Data as of {engine.as_of:%Y-%m-%d} · {engine.stamp} · built "
+            f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · "
+            + SMALL_MARK.format(k=engine.cohorts.min_size)
+        )
     )
-    with XlsmWriter(Path(path)) as w:
+    kept = [
+        spec
+        for spec in layout["sheets"]
+        if snapshot is None or spec.get("view") not in ("about", "formulas")
+    ]
+    with XlsmWriter(Path(path), vba=snapshot is None) as w:
         styles = _Styles(w)
+        if snapshot is not None:
+            snapshot.cover(w, w.add_sheet(snapshot.cover_name), styles)
         sheets = {}
-        for spec in layout["sheets"]:
+        for spec in kept:
             sheets[spec["name"]] = w.add_sheet(spec["name"])
-        lists_ws = w.add_sheet(LISTS_SHEET, hidden=True)
-        list_refs = _write_lists(w, lists_ws, lists, styles)
+        lists_ws = list_refs = None
+        if snapshot is None:
+            lists_ws = w.add_sheet(LISTS_SHEET, hidden=True)
+            list_refs = _write_lists(w, lists_ws, lists, styles)
         shown_metrics: list[str] = []
-        for spec in layout["sheets"]:
+        for spec in kept:
             name, ws = spec["name"], sheets[spec["name"]]
             content = by_name.get(name) or SheetContent(name, [])
             shown_metrics.extend(content.metrics)
             if spec.get("view") in ("about", "formulas"):
                 continue
-            if spec.get("view") == "definitions":
-                content = _definitions(engine, shown_metrics)
+            if spec.get("view") == "definitions" and not content.blocks:
+                content = definitions_content(engine, shown_metrics)
             ws.write_string(0, 0, name, styles.title)
             ws.write_string(1, 0, stamp, styles.stamp)
-            _buttons(ws, [("RefreshThisSheet", "Refresh this sheet")])
-            if spec.get("view") == "reconciliation":
-                _buttons(ws, [("RunReconciliation", "Run reconciliation")], first=1)
-            _write_inputs(w, ws, spec, inputs, list_refs, styles)
-            _write_checks(w, ws, spec, content, styles)
+            if snapshot is None:
+                _buttons(ws, [("RefreshThisSheet", "Refresh this sheet")])
+                if spec.get("view") == "reconciliation":
+                    _buttons(ws, [("RunReconciliation", "Run reconciliation")], first=1)
+                _write_inputs(w, ws, spec, inputs, list_refs or {}, styles)
+            else:
+                _write_chosen(w, ws, spec, inputs, styles)
+            _write_checks(w, ws, spec, content, styles, formulas=snapshot is None)
             widths: dict[int, float] = {0: 28.0}
             placed = placements(spec, content)
             small.extend(small_cells(spec, content))
             for block, top in placed:
                 _write_block(w, ws, block, top, styles, widths, engine.cohorts.min_size)
                 if block.tiles:
-                    _write_tiles(w, ws, block, top, styles)
+                    _write_tiles(w, ws, block, top, styles, formulas=snapshot is None)
             hidden = {
                 list(block.frame.columns).index(name)
                 for block, _ in placed
@@ -189,8 +238,11 @@ def write_workbook(
                 ws.freeze_panes(placed[0][1] + 2, 1)
             else:
                 ws.freeze_panes(2, 0)
-            _page_setup(ws)
-            w.protect(ws)
+            _page_setup(ws, snapshot.stamp if snapshot else None)
+            if snapshot is None:
+                w.protect(ws)
+        if snapshot is not None:
+            return Path(path)
         _page_setup(sheets["About"])
         _write_about(w, sheets["About"], engine, layout, styles, settings or {})
         _buttons(
@@ -366,7 +418,12 @@ def _write_inputs(
 
 
 def _write_checks(
-    w: XlsmWriter, ws: Any, spec: dict[str, Any], content: SheetContent, styles: _Styles
+    w: XlsmWriter,
+    ws: Any,
+    spec: dict[str, Any],
+    content: SheetContent,
+    styles: _Styles,
+    formulas: bool = True,
 ) -> None:
     if not content.checks:
         return
@@ -385,6 +442,11 @@ def _write_checks(
         ok = check.passed(block)
         formula = f'=IF(ABS(SUM({parts})-{total})<={check.tolerance},"PASS","BREAK")'
         ws.write_string(row + i, 0, check.title, styles.text)
+        if not formulas:  # a snapshot: the result as it was, no formula
+            ws.write_string(
+                row + i, 1, "PASS" if ok else "BREAK", styles.passed if ok else styles.broken
+            )
+            continue
         w.write_formula(
             ws,
             row + i,
@@ -438,6 +500,9 @@ def _write_block(
             ):
                 fmt = styles.number(cell_unit(block, r, name), is_small)
                 widths[col] = max(widths.get(col, 0), 12.0)
+            elif is_mark(value):  # a suppressed number: right-aligned like the numbers
+                fmt = styles.mark_small if is_small else styles.mark
+                widths[col] = max(widths.get(col, 0), 12.0)
             else:
                 fmt = styles.number("", True) if is_small else styles.text
                 widths[col] = max(widths.get(col, 0), min(len(str(value)) * 1.05, 60))
@@ -464,9 +529,12 @@ def _write_block(
         _chart(w, ws, spec, block, columns, first, last, len(columns) + 1, i)
 
 
-def _write_tiles(w: XlsmWriter, ws: Any, block: Block, top: int, styles: _Styles) -> None:
+def _write_tiles(
+    w: XlsmWriter, ws: Any, block: Block, top: int, styles: _Styles, formulas: bool = True
+) -> None:
     """KPI tiles beside a table: each tile's number and change are formulas pointing at the
-    table (cached results written), so they follow the table whichever way it is refreshed."""
+    table (cached results written), so they follow the table whichever way it is refreshed;
+    in a snapshot, the values themselves (already suppressed where they must be)."""
     spec = block.tiles or {}
     columns = [str(c) for c in block.frame.columns]
     value_col, change_col = columns.index(spec["value"]), columns.index(spec["change"])
@@ -499,13 +567,23 @@ def _write_tiles(w: XlsmWriter, ws: Any, block: Block, top: int, styles: _Styles
         ws.write_string(row, col, str(record[0]), label_fmt)
         ws.write_blank(row, col + 1, None, label_fmt)
         value, change = record[value_col], record[change_col]
-        _tile_formula(
-            w, ws, row + 1, col, f"{xl_col_to_name(value_col)}{data_row + 1}", value, value_fmt
-        )
+        if formulas:
+            _tile_formula(
+                w, ws, row + 1, col, f"{xl_col_to_name(value_col)}{data_row + 1}", value, value_fmt
+            )
+            _tile_formula(
+                w,
+                ws,
+                row + 2,
+                col,
+                f"{xl_col_to_name(change_col)}{data_row + 1}",
+                change,
+                change_fmt,
+            )
+        else:
+            for at, shown, fmt in ((row + 1, value, value_fmt), (row + 2, change, change_fmt)):
+                w.write_value(ws, at, col, shown, styles.mark if is_mark(shown) else fmt)
         ws.write_blank(row + 1, col + 1, None, value_fmt)
-        _tile_formula(
-            w, ws, row + 2, col, f"{xl_col_to_name(change_col)}{data_row + 1}", change, change_fmt
-        )
         if "verdict" in spec:  # the change is green or red by the KPI's polarity
             verdict = f"${xl_col_to_name(columns.index(spec['verdict']))}${data_row + 1}"
             cell = f"{xl_col_to_name(col)}{row + 3}"
@@ -552,7 +630,8 @@ def _chart(
     )
 
 
-def _definitions(engine: QueryEngine, shown: list[str]) -> SheetContent:
+def definitions_content(engine: QueryEngine, shown: list[str]) -> SheetContent:
+    """The Definitions sheet: every metric shown, and every cohort with its size."""
     names = [m for m in dict.fromkeys(shown) if m in engine.catalog.metrics]
     rows = []
     for name in names:
@@ -604,6 +683,10 @@ def _definitions(engine: QueryEngine, shown: list[str]) -> SheetContent:
     cohort_frame = pd.DataFrame(
         crow, columns=["Cohort", "Group", "Column", "Value", "Definition", "Customers"]
     )
+    # A size is a count of customers: under the minimum it is shaded, and a snapshot hides it.
+    sizes = pd.DataFrame({"Customers": cohort_frame["Customers"].astype(float)}).reindex(
+        columns=cohort_frame.columns
+    )
     return SheetContent(
         "Definitions",
         [
@@ -618,6 +701,7 @@ def _definitions(engine: QueryEngine, shown: list[str]) -> SheetContent:
                 "Cohorts (templates/cohorts.yaml), membership as of the CAR's date",
                 cohort_frame,
                 units={"Customers": "customers"},
+                customers=sizes,
             ),
         ],
     )
@@ -697,13 +781,15 @@ def _write_about(
         w.write_value(ws, i, 1, value, styles.wrap)
 
 
-def _page_setup(ws: Any) -> None:
-    """Print (and PDF) each sheet landscape, one page wide, with the sheet name in the header."""
+def _page_setup(ws: Any, stamp: str | None = None) -> None:
+    """Print (and PDF) each sheet landscape, one page wide, with the sheet name in the header
+    (a snapshot's also says when and from what it was taken)."""
     ws.set_landscape()
     ws.set_paper(9)  # A4
     ws.fit_to_pages(1, 0)
     ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.5)
-    ws.set_header("&L&8Customer Profiler — &A&R&8&D")
+    right = stamp.replace("&", "&&")[:200] if stamp else "&D"
+    ws.set_header(f"&L&8Customer Profiler — &A&R&8{right}")
 
 
 def _unique(columns: list[str]) -> list[str]:

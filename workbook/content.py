@@ -74,8 +74,12 @@ class Check:
     parts: list[int]  # row positions within the block summed
     total: int  # row position of the total
     tolerance: float = 0.5
+    # Decided on the computed numbers, for a copy whose numbers may be hidden (a snapshot).
+    outcome: bool | None = None
 
     def passed(self, block: Block) -> bool:
+        if self.outcome is not None:
+            return self.outcome
         values = block.frame[self.column].astype(float)
         return abs(values.iloc[self.parts].sum() - values.iloc[self.total]) <= self.tolerance
 

@@ -49,13 +49,13 @@ def run_reconciliation() -> None:
 
 def take_snapshot() -> None:
     """A values-only copy beside the workbook, safe to email (small cells suppressed)."""
-    from workbook.macros import take_snapshot as snapshot
+    from workbook.snapshot import snapshot
 
     def work(live: Any, engine: Any, data: str | None) -> str:
-        live.book.save()  # the snapshot copies the file: it must hold what the user sees
+        live.book.save()  # the snapshot reads the inputs the user chose from the file
         path = live.path()
         out = path.with_name(f"{path.stem} snapshot {dt.date.today():%Y-%m-%d}.xlsx")
-        snapshot(live, out, force=True)
+        snapshot(path, out, force=True)
         live.book.app.alert(f"Snapshot saved as {out}", title=TITLE)
         return f"Snapshot {out.name}"
 

@@ -18,7 +18,7 @@ from workbook.content import SheetContent, default_inputs, load_layout, sheet_co
 from workbook.inputs import check_inputs, input_text
 
 
-def _contents(
+def contents_of(
     book: Book,
     engine: QueryEngine,
     layout: dict[str, Any],
@@ -57,7 +57,7 @@ def refresh_sheet(
 ) -> list[str]:
     """Recompute one sheet (the one whose button was pressed), or all with ``sheet=None``."""
     layout = layout or load_layout()
-    contents, inputs = _contents(book, engine, layout, extras or {}, only=sheet)
+    contents, inputs = contents_of(book, engine, layout, extras or {}, only=sheet)
     book.write(contents, inputs, engine, layout, extras or {})
     return [c.name for c in contents]
 
@@ -77,13 +77,6 @@ def run_reconciliation(
         raise LeftOut(extras["reconciliation_note"])
     refresh_sheet(book, engine, "Reconciliation", layout=layout, extras=extras)
     return extras["reconciliation"]
-
-
-def take_snapshot(book: Book, out: str | Path, **options: Any) -> Path:
-    """A values-only copy that is safe to email (workbook/snapshot.py)."""
-    from workbook.snapshot import snapshot
-
-    return snapshot(book.path(), out, **options)
 
 
 def reconciliation_extras(

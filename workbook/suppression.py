@@ -135,14 +135,17 @@ def suppress_block(block: Block, k: int) -> tuple[Block, Counts]:
 
 
 def suppress(content: SheetContent, k: int) -> tuple[SheetContent, Counts]:
-    """Every block of a sheet made safe; the checks stay (they are written as values)."""
+    """Every block of a sheet made safe; each check keeps the outcome it has on the computed
+    numbers (a snapshot shows PASS or BREAK as text, never the hidden cells it summed)."""
     total = Counts()
     blocks = []
+    by_key = {b.key: b for b in content.blocks}
+    checks = [dataclasses.replace(c, outcome=c.passed(by_key[c.block])) for c in content.checks]
     for block in content.blocks:
         safe, counts = suppress_block(block, k)
         blocks.append(safe)
         total.add(counts)
-    return dataclasses.replace(content, blocks=blocks), total
+    return dataclasses.replace(content, blocks=blocks, checks=checks), total
 
 
 def _number(value: object) -> float | None:

@@ -97,13 +97,15 @@ class XlsmWriter:
     building never leaves a half-made workbook behind.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, vba: bool = True) -> None:
         self.path = Path(path)
+        self.vba = vba  # False: a plain .xlsx (a snapshot)
         self.workbook = xlsxwriter.Workbook(
             str(self.path),
             {"strings_to_formulas": False, "strings_to_urls": False, "nan_inf_to_errors": True},
         )
-        self.workbook.set_vba_name("ThisWorkbook")
+        if vba:
+            self.workbook.set_vba_name("ThisWorkbook")
         self._formats: dict[tuple[tuple[str, Any], ...], Any] = {}
         self._sheets = 0
         self._date = self.fmt(num_format=DATE_FORMAT)
@@ -123,7 +125,8 @@ class XlsmWriter:
         """A worksheet with the next code name (Sheet1, Sheet2, ...)."""
         ws = self.workbook.add_worksheet(name)
         self._sheets += 1
-        ws.set_vba_name(f"Sheet{self._sheets}")
+        if self.vba:
+            ws.set_vba_name(f"Sheet{self._sheets}")
         if hidden:
             ws.hide()
         return ws
@@ -335,7 +338,8 @@ class XlsmWriter:
         command line prints as one line, ``profiler/outputs.py``)."""
         from workbook.vba import project_bytes
 
-        self.workbook.add_vba_project(io.BytesIO(project_bytes(self._sheets)), is_stream=True)
+        if self.vba:
+            self.workbook.add_vba_project(io.BytesIO(project_bytes(self._sheets)), is_stream=True)
         try:
             self.workbook.close()
         except xlsxwriter.exceptions.FileCreateError as err:
