@@ -10,7 +10,7 @@ import pytest
 
 from profiler.catalog import DEFAULT_CATALOG, load_catalog
 from profiler.catalog_lock import LOCK_NAME, check_lock, lock_text, read_lock
-from workbook.builder import _definitions
+from workbook.builder import definitions_content
 from workbook.cli import main
 
 NET_SALES_FILTER = """  filter: 'status == "completed"'\n  dimensions: [channel"""
@@ -254,7 +254,7 @@ def test_the_definitions_sheet_shows_who_approved_and_when(tmp_path: Path) -> No
         cohorts=SimpleNamespace(definitions={}),
         stamp=catalog.stamp,
     )
-    content = _definitions(engine, ["net_sales", "aov"])  # type: ignore[arg-type]
+    content = definitions_content(engine, ["net_sales", "aov"])  # type: ignore[arg-type]
     frame = content.blocks[0].frame.set_index("Metric")
     assert list(frame.columns[6:8]) == ["Approved by", "Approved on"]
     assert frame.loc["net_sales", "Approved by"] == "Jane Roe (CFO)"

@@ -251,7 +251,7 @@ def hidden_and_shown(source: Path, k: int) -> tuple[set[float], set[float]]:
     """The values a snapshot at k must hide (computed on fewer than k customers, and their
     complements), and those it shows, from the same contents the snapshot is written from."""
     from workbook.book import FileBook, folder_setting
-    from workbook.builder import definitions_content
+    from workbook.builder import cohort_definitions_content, definitions_content
     from workbook.content import load_layout
     from workbook.macros import contents_of, extras_for
     from workbook.suppression import suppress
@@ -261,6 +261,7 @@ def hidden_and_shown(source: Path, k: int) -> tuple[set[float], set[float]]:
     extras = extras_for(engine, folder_setting(book, "PROFILER_DATA"))
     contents, _ = contents_of(book, engine, load_layout(), extras)
     contents.append(definitions_content(engine, [m for c in contents for m in c.metrics]))
+    contents.append(cohort_definitions_content(engine, "Cohort definitions"))
     hidden, shown = set(), set()
     for content in contents:
         safe, _ = suppress(content, k)
@@ -310,7 +311,7 @@ def test_charts_and_definitions_hold_no_small_value(source: Path, snap: Path) ->
             cached |= {round(float(v), 6) for v in NUMBER.findall(cache)}
     assert cached and not (hidden - shown) & cached
     wb = load_workbook(snap)
-    rows = list(wb["Definitions"].iter_rows(values_only=True))
+    rows = list(wb["Cohort definitions"].iter_rows(values_only=True))
     head = next(i for i, r in enumerate(rows) if r and r[0] == "Cohort")
     sizes = [r[5] for r in rows[head + 1 :] if r and r[0]]
     assert privacy.mark(K) in sizes  # the demo has cohorts under 10

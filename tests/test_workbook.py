@@ -194,7 +194,7 @@ def test_headless_refresh_reads_inputs_and_replaces_atomically(
     wb["Deep Dive"]["B4"] = "Cross-channel explorers"
     wb.save(copy)
     assert main(["refresh", str(copy)]) == 0
-    assert "Refreshed 10 sheets" in capsys.readouterr().out
+    assert "Refreshed 11 sheets" in capsys.readouterr().out
     refreshed = load_workbook(copy, data_only=True)
     titles = [
         row[0] for row in refreshed["Deep Dive"].iter_rows(values_only=True) if row and row[0]
@@ -529,7 +529,7 @@ def test_each_button_runs_its_python_target(
     excel.refresh_this_sheet()
     assert live.app.status_bar.startswith("Refreshed Compare (CAR as of") and not live.app.alerts
     excel.refresh_all()
-    assert live.app.status_bar.startswith("Refreshed 10 sheets")
+    assert live.app.status_bar.startswith("Refreshed 11 sheets")
     excel.run_reconciliation()
     assert live.app.status_bar == "Reconciled to the ledger" and not live.app.alerts
     excel.take_snapshot()

@@ -144,6 +144,7 @@ class _Styles:
         self.broken = writer.fmt(**base, bold=True, font_color="#9C0006", bg_color="#FFC7CE")
         # suppression marks sit in number columns: right-aligned like the numbers
         self.mark = writer.fmt(**base, align="right", font_color="#7F7F7F")
+        self.number_head = writer.fmt(**base, bold=True, align="right")
         self.mark_small = writer.fmt(
             **base, align="right", italic=True, font_color="#7F7F7F", bg_color="#D9D9D9"
         )
@@ -208,6 +209,8 @@ def write_workbook(
                 continue
             if spec.get("view") == "definitions" and not content.blocks:
                 content = definitions_content(engine, shown_metrics)
+            if spec.get("view") == "cohort_definitions" and not content.blocks:
+                content = cohort_definitions_content(engine, name)
             ws.write_string(0, 0, name, styles.title)
             ws.write_string(1, 0, stamp, styles.stamp)
             if snapshot is None:
@@ -239,6 +242,7 @@ def write_workbook(
             else:
                 ws.freeze_panes(2, 0)
             _page_setup(ws, snapshot.stamp if snapshot else None)
+            _print_pages(ws, spec, placed, widths)
             if snapshot is None:
                 w.protect(ws)
         if snapshot is not None:
@@ -360,6 +364,7 @@ def _write_formulas(
     ws.set_column(0, 0, 16)
     ws.set_column(1, 1, 60)
     ws.set_column(2, 12, 14)
+    _page_setup(ws)
 
 
 def _write_lists(
@@ -479,7 +484,12 @@ def _write_block(
             len(columns) - 1,
             {
                 "name": table_name(ws.get_name(), block.key),
-                "columns": [{"header": c} for c in _unique(columns)],
+                "columns": [
+                    {"header": c, "header_format": styles.number_head}
+                    if _numeric(frame.iloc[:, i])
+                    else {"header": c}
+                    for i, c in enumerate(_unique(columns))
+                ],
                 "style": "Table Style Light 9",
                 "autofilter": False,
             },
@@ -503,20 +513,24 @@ def _write_block(
             elif is_mark(value):  # a suppressed number: right-aligned like the numbers
                 fmt = styles.mark_small if is_small else styles.mark
                 widths[col] = max(widths.get(col, 0), 12.0)
+            elif name in WRAPPED:  # long texts wrap in a fixed width, top-aligned
+                fmt = styles.wrap
+                widths[col] = 60.0
             else:
                 fmt = styles.number("", True) if is_small else styles.text
                 widths[col] = max(widths.get(col, 0), min(len(str(value)) * 1.05, 60))
             w.write_value(ws, first + r, col, value, fmt)
-    for name in block.heatmap:
-        if name in columns and len(frame):
-            col = columns.index(name)
-            rows = len(frame) - (
-                1 if block.key == "retention" else 0
-            )  # the weighted mean row stays plain
-            if rows > 0:
-                w.add_color_scale(
-                    ws, f"{xl_col_to_name(col)}{first + 1}:{xl_col_to_name(col)}{first + rows}"
-                )
+    heat = [columns.index(name) for name in block.heatmap if name in columns]
+    if block.key == "retention" and len(heat) > 1:
+        heat = heat[1:]  # period 0 is everyone (100%): it would flatten the scale
+    rows = len(frame) - (1 if block.key == "retention" else 0)  # the mean row stays plain
+    if heat and rows > 0:
+        # one scale over the whole area, so colours compare across periods and the last
+        # period (a single cohort) is coloured too
+        w.add_color_scale(
+            ws,
+            f"{xl_col_to_name(min(heat))}{first + 1}:{xl_col_to_name(max(heat))}{first + rows}",
+        )
     for name, verdict in block.verdicts.items():
         if name in columns and verdict in columns and len(frame):
             col, word = xl_col_to_name(columns.index(name)), xl_col_to_name(columns.index(verdict))
@@ -539,7 +553,9 @@ def _write_tiles(
     columns = [str(c) for c in block.frame.columns]
     value_col, change_col = columns.index(spec["value"]), columns.index(spec["change"])
     left = len(columns) + 1
-    label_fmt = w.fmt(font_name="Calibri", font_size=9, font_color="#595959", bg_color="#F2F2F2")
+    label_fmt = w.fmt(
+        font_name="Calibri", font_size=9, font_color="#595959", bg_color="#F2F2F2", valign="top"
+    )
     change_units = block.column_row_units.get(spec["change"], [])
     for i, record in enumerate(block.frame.itertuples(index=False)):
         # A relative change signed in %, points for shares (pp) and scores, as the table says.
@@ -563,6 +579,7 @@ def _write_tiles(
             font_color="#1F3864",
             bg_color="#F2F2F2",
             num_format=number_format_code(unit),
+            valign="bottom",
         )
         ws.write_string(row, col, str(record[0]), label_fmt)
         ws.write_blank(row, col + 1, None, label_fmt)
@@ -588,7 +605,10 @@ def _write_tiles(
             verdict = f"${xl_col_to_name(columns.index(spec['verdict']))}${data_row + 1}"
             cell = f"{xl_col_to_name(col)}{row + 3}"
             w.add_verdict_colours(ws, cell, verdict, (BETTER, WORSE))
-        ws.write_string(row + 2, col + 1, "vs prior", label_fmt)
+        if isinstance(change, int | float | np.integer | np.floating) and change == change:
+            ws.write_string(row + 2, col + 1, "vs prior", label_fmt)
+        else:
+            ws.write_blank(row + 2, col + 1, None, label_fmt)
         ws.set_column(col, col, 16)
 
 
@@ -616,10 +636,12 @@ def _chart(
     x = columns.index(spec["x"])
     start = first + (1 if spec.get("skip_first") else 0)  # e.g. the base row above segments
     last = last - (1 if spec.get("skip_last") else 0)  # e.g. a total row below the bands
+    unit = block.units.get(spec["series"][0], "")
     w.add_chart(
         spec["type"],
         ws,
         xl_rowcol_to_cell(first - 1 + index * CHART_ROWS, at_col),
+        value_format=number_format_code(unit) if unit else None,
         title=spec.get("title", block.title),
         categories=[sheet, start, x, last, x],
         series={
@@ -667,6 +689,22 @@ def definitions_content(engine: QueryEngine, shown: list[str]) -> SheetContent:
             "Hash",
         ],
     )
+    return SheetContent(
+        "Definitions",
+        [
+            Block(
+                "metric_definitions",
+                f"Every metric shown in this workbook ({engine.stamp})",
+                metrics,
+                units={"Version": "count"},
+            )
+        ],
+    )
+
+
+def cohort_definitions_content(engine: QueryEngine, name: str) -> SheetContent:
+    """Every cohort with its definition and size (its own sheet: each long table of the
+    definitions prints with its header on every page)."""
     cohorts = engine.cohorts
     crow = []
     for d in cohorts.definitions.values():
@@ -688,14 +726,8 @@ def definitions_content(engine: QueryEngine, shown: list[str]) -> SheetContent:
         columns=cohort_frame.columns
     )
     return SheetContent(
-        "Definitions",
+        name,
         [
-            Block(
-                "metric_definitions",
-                f"Every metric shown in this workbook ({engine.stamp})",
-                metrics,
-                units={"Version": "count"},
-            ),
             Block(
                 "cohort_definitions",
                 "Cohorts (templates/cohorts.yaml), membership as of the CAR's date",
@@ -790,6 +822,63 @@ def _page_setup(ws: Any, stamp: str | None = None) -> None:
     ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.5)
     right = stamp.replace("&", "&&")[:200] if stamp else "&D"
     ws.set_header(f"&L&8Customer Profiler — &A&R&8{right}")
+
+
+WRAPPED = {"Description", "Definition"}  # text columns that wrap instead of spreading
+
+
+def _numeric(column: pd.Series) -> bool:
+    """A column of numbers (marks and blanks aside): its header is right-aligned."""
+    values = [v for v in column if v is not None and not is_mark(v) and v == v]
+    return bool(values) and all(
+        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        for v in values
+    )
+
+
+# A4 landscape inside the margins and header of _page_setup, in pixels at 96 per inch.
+PRINT_WIDTH_PX, PRINT_HEIGHT_PX = (11.69 - 0.8) * 96, (8.27 - 1.1 - 0.35) * 96
+ROW_PX = 20  # Excel's default row: 15 points
+ONE_PAGE_VIEWS = {"summary", "executive"}
+
+
+def _print_pages(
+    ws: Any, spec: dict[str, Any], placed: list[tuple[Block, int]], widths: dict[int, float]
+) -> None:
+    """Pages a reader can follow: Summary and Executive on one page; elsewhere the header of
+    the longest table repeated on every page, and a page break before any block (with its
+    chart) that would otherwise be cut, estimated from the fit-to-width scale."""
+    if spec.get("view") in ONE_PAGE_VIEWS:
+        ws.fit_to_pages(1, 1)
+        return
+    tables = [(block, top) for block, top in placed if len(block.frame)]
+    if not tables:
+        return
+    longest, top = max(tables, key=lambda item: len(item[0].frame))
+    columns_px = {c: w * 7 + 5 for c, w in widths.items()}
+    used = max(widths) + 1 if widths else 1
+    total = sum(columns_px.get(c, 64) for c in range(used))
+    for block, _ in placed:  # a chart sits beside its table
+        if block.charts:
+            left = sum(columns_px.get(c, 64) for c in range(len(block.frame.columns) + 1))
+            total = max(total, left + 620)
+    scale = min(1.0, PRINT_WIDTH_PX / total)
+    per_page = int(PRINT_HEIGHT_PX / (ROW_PX * scale))
+    if 2 + len(longest.frame) > per_page:  # it spans pages: its header on each of them
+        ws.repeat_rows(top + 1)
+    breaks, page = [], 0
+    for block, start in placed:
+        height = 2 + len(block.frame)
+        if block.charts:
+            height = max(height, CHART_ROWS * len(block.charts) + 1)
+        end = start + height
+        if end > page + per_page and height <= per_page and start > page:
+            breaks.append(start)  # the block starts a page rather than being cut
+            page = start
+        while end > page + per_page:
+            page += per_page
+    if breaks:
+        ws.set_h_pagebreaks(breaks)
 
 
 def _unique(columns: list[str]) -> list[str]:

@@ -196,6 +196,26 @@ def _members(engine: QueryEngine, membership: str) -> str:
     return " (members at each period's end)"
 
 
+# Units that count things: a total of them is whole, a ratio of them (units per order, orders
+# per customer) is an average with decimals.
+COUNT_UNITS = {
+    "units",
+    "orders",
+    "lines",
+    "interactions",
+    "purchases",
+    "responses",
+    "customers",
+    "categories",
+}
+
+
+def shown_unit(engine: QueryEngine, name: str) -> str:
+    """The unit a cell's number format follows: a ratio of counts is an ``average``."""
+    m = engine.metric(name)
+    return "average" if m.numerator and m.unit in COUNT_UNITS else m.unit
+
+
 def difference_units(engine: QueryEngine, metrics: Any) -> list[str]:
     """The unit of each metric's difference against a base (``indices.difference``): points
     for shares and scores, per customer for totals, the metric's own unit otherwise."""
@@ -210,7 +230,7 @@ def difference_units(engine: QueryEngine, metrics: Any) -> list[str]:
         elif kind == "total":
             out.append("GBP per customer" if m.unit == "GBP" else "per customer")
         else:
-            out.append(m.unit)
+            out.append(shown_unit(engine, name))
     return out
 
 
@@ -253,7 +273,7 @@ def _summary(
         "summary",
         f"Headline KPIs by strategy segment, {engine.period(period).label}{_members(engine, 'd')}",
         frame,
-        units={labels[m]: engine.metric(m).unit for m in metrics},
+        units={labels[m]: shown_unit(engine, m) for m in metrics},
         customers=_counts(frame, flags),
         note="Customers and retention are as of the CAR's date; the other KPIs cover the period.",
     )
@@ -298,7 +318,7 @@ def _deep_dive(
         f"{cohort} against {dive['base'].iloc[0]}{_members(engine, 'd')}",
         frame,
         units={"Index": "index", "Customers": "customers"},
-        row_units=dive["unit"].tolist(),
+        row_units=[shown_unit(engine, m) for m in dive["metric"]],
         row_unit_columns=[cohort, dive["base"].iloc[0]],
         column_row_units={"Difference": difference_units(engine, dive["metric"])},
         customers=counts,
@@ -373,7 +393,7 @@ def _compare(
         + _members(engine, MEMBERSHIPS[chosen]),
         frame,
         units=units,
-        row_units=[engine.metric(m).unit for m in metrics],
+        row_units=[shown_unit(engine, m) for m in metrics],
         row_unit_columns=value_cols,
         customers=_counts(frame, counts),
         column_row_units=column_units,
@@ -512,6 +532,8 @@ def _potential(
     segments = views.default_cohorts(engine)[1:]  # none when they could not be formed
     names = ["customers", "clv_12m_total", "clv_12m_mean", "clv_12m_p90", "p_alive_mean"]
     table = engine.values(names, [engine.cohorts.base, *segments], "asof")
+    mean = table[table["metric"] == "clv_12m_mean"].set_index("cohort")["value"]
+    segments = sorted(segments, key=lambda c: -mean.get(c, 0.0))  # largest first, as charted
     wide = table.pivot(index="cohort", columns="metric", values="value").loc[
         [engine.cohorts.base, *segments], names
     ]
@@ -524,7 +546,7 @@ def _potential(
         "clv",
         f"12-month customer lifetime value by strategy segment, as of {engine.as_of:%Y-%m-%d}",
         frame,
-        units={labels[m]: engine.metric(m).unit for m in names},
+        units={labels[m]: shown_unit(engine, m) for m in names},
         customers=_counts(frame, counts.reset_index(drop=True).rename(columns=labels)),
         charts=[
             {
@@ -564,7 +586,7 @@ def _potential(
                 pd.DataFrame(
                     {
                         "Note": [
-                            "Build the workbook with --data DIR to add the holdout calibration of the CLV model."
+                            "Not available: the holdout check of the CLV model needs the source data, and this workbook has no data folder (PROFILER_DATA)."
                         ]
                     }
                 ),
@@ -583,7 +605,7 @@ def _reconciliation(
                 "Note": [
                     extras.get(
                         "reconciliation_note",
-                        "No ledger was given: run 'profiler workbook --data DIR' or the run_reconciliation macro to tie net sales to the ledger.",
+                        "Not available: the reconciliation needs the finance ledger, and this workbook has no data folder (PROFILER_DATA).",
                     )
                 ]
             }
@@ -610,11 +632,58 @@ def _reconciliation(
     ]
     block = Block(
         "reconciliation",
-        f"Net sales and returns tied to the ledger by month x channel x category ({len(frame):,} cells; {int((recon['status'] == 'fail').sum())} outside tolerance)",
+        f"Detail: by month x channel x category ({len(frame):,} cells; {int((recon['status'] == 'fail').sum())} outside tolerance)",
         frame,
         units={**{c: "GBP" for c in money}, "Residual pct": "%"},
     )
-    return SheetContent(sheet["name"], [block], [], ["net_sales", "returns_booked"])
+    summary = monthly_reconciliation(recon)
+    head = Block(
+        "reconciliation_months",
+        "Net sales and returns tied to the ledger, by month (totals last)",
+        summary,
+        units={
+            c: "GBP"
+            for c in summary.columns
+            if c not in ("Month", "Measure", "Cells outside tolerance")
+        }
+        | {"Cells outside tolerance": "count"},
+    )
+    return SheetContent(sheet["name"], [head, block], [], ["net_sales", "returns_booked"])
+
+
+# The reconciliation's money columns in the order a reader follows them: ledger, catalog, the
+# items that explain the difference, what is left.
+RECONCILING = {
+    "ledger": "Ledger",
+    "profiler": "Catalog",
+    "difference": "Difference",
+    "returns_timing": "Returns timing",
+    "late_cancellations": "Late cancellations",
+    "fx": "FX",
+    "journals": "Journals",
+    "residual": "Residual",
+}
+
+
+def monthly_reconciliation(recon: pd.DataFrame) -> pd.DataFrame:
+    """The detail summed by month and measure, in whole pence (the sum of the detail's
+    figures, not a second computation), with a total row per measure."""
+    money = [c for c in RECONCILING if c in recon.columns]
+    pence = recon[["period", "measure"]].copy()
+    for column in money:
+        pence[column] = (recon[column].astype(float) * 100).round().astype("int64")
+    pence["fails"] = (recon["status"] == "fail").astype("int64")
+    months = pence.groupby(["period", "measure"], sort=True)[[*money, "fails"]].sum().reset_index()
+    totals = months.groupby("measure", sort=False)[[*money, "fails"]].sum().reset_index()
+    totals.insert(0, "period", "Total")
+    table = pd.concat([months, totals], ignore_index=True)
+    out = pd.DataFrame(
+        {"Month": table["period"].astype(str), "Measure": table["measure"].str.replace("_", " ")}
+    )
+    for column in money:
+        out[RECONCILING[column]] = table[column].to_numpy() / 100
+    out["Cells outside tolerance"] = table["fails"].to_numpy()
+    return out
 
 
 _VIEWS = {

@@ -34,7 +34,12 @@ from profiler.errors import ProfilerError
 from profiler.outputs import replacing
 from profiler.query import QueryEngine
 from workbook.book import FileBook, folder_setting
-from workbook.builder import SnapshotForm, definitions_content, write_workbook
+from workbook.builder import (
+    SnapshotForm,
+    cohort_definitions_content,
+    definitions_content,
+    write_workbook,
+)
 from workbook.content import load_layout
 from workbook.leaks import refuse_leaks
 from workbook.macros import contents_of, extras_for
@@ -85,10 +90,11 @@ def snapshot(
     extras = extras_for(engine, folder_setting(book, "PROFILER_DATA"))
     contents, inputs = contents_of(book, engine, layout, extras)
     shown = [m for c in contents for m in c.metrics]
-    contents = [
-        definitions_content(engine, shown) if _view(layout, c.name) == "definitions" else c
-        for c in contents
-    ]
+    made = {
+        "definitions": lambda c: definitions_content(engine, shown),
+        "cohort_definitions": lambda c: cohort_definitions_content(engine, c.name),
+    }
+    contents = [made.get(_view(layout, c.name), lambda c: c)(c) for c in contents]
     counts = Counts()
     safe = []
     for content in contents:

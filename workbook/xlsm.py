@@ -57,6 +57,13 @@ NUMBER_FORMATS = {
     "points": "+0.0;-0.0;0.0",
     "GBP per customer": "£#,##0.00",
     "per customer": "#,##0.00",
+    "average": "#,##0.00",  # a ratio of counts: units per order, orders per customer
+    "lines": "#,##0",
+    "interactions": "#,##0",
+    "purchases": "#,##0",
+    "responses": "#,##0",
+    "categories": "#,##0",
+    "years": "0.0",
 }
 DEFAULT_NUMBER_FORMAT = "#,##0.00"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -303,8 +310,11 @@ class XlsmWriter:
         categories: str | list[Any],
         series: Mapping[str, str | list[Any]],
         size: tuple[int, int] = (620, 320),
+        value_format: str | None = None,
     ) -> Any:
-        """A line (never smoothed), column or bar chart of ``series`` (name -> values ref)."""
+        """A line (never smoothed), column or bar chart of ``series`` (name -> values ref); the
+        value axis in ``value_format`` (thousands separators, the currency); a bar chart lists
+        its categories top-down in the table's order."""
         if not series:
             raise ProfilerError(f"Chart {title!r} has no series.")
         chart = self.workbook.add_chart({"type": kind})
@@ -318,6 +328,12 @@ class XlsmWriter:
                 options["smooth"] = False
                 options["marker"] = {"type": "none"}
             chart.add_series(options)
+        value_axis = {"num_format": value_format} if value_format else {}
+        if kind == "bar":  # the value axis is horizontal; categories read from the top
+            chart.set_x_axis(value_axis)
+            chart.set_y_axis({"reverse": True})
+        else:
+            chart.set_y_axis(value_axis)
         chart.set_title({"name": title, "name_font": {"size": 11}})
         chart.set_legend({"position": "bottom" if len(series) > 1 else "none"})
         chart.set_size({"width": size[0], "height": size[1]})
