@@ -331,7 +331,7 @@ class XlsmWriter:
         value_axis = {"num_format": value_format} if value_format else {}
         if kind == "bar":  # the value axis is horizontal; categories read from the top
             chart.set_x_axis(value_axis)
-            chart.set_y_axis({"reverse": True})
+            chart.set_y_axis({"reverse": True, "crossing": "max"})  # value axis stays below
         else:
             chart.set_y_axis(value_axis)
         chart.set_title({"name": title, "name_font": {"size": 11}})
