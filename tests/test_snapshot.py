@@ -219,11 +219,20 @@ def test_complementary_suppression_protects_a_lone_small_cell() -> None:
     assert privacy.complementary(cells, hidden) == {"B4"}  # the smallest other number in B
 
 
-def test_personal_or_local_texts() -> None:
+def test_personal_or_local_texts_are_found_inside_longer_texts() -> None:
+    from workbook.leaks import scan_parts
+
     for text in ("ann@example.com", "+44 20 7946 0000", "/home/ann/car", "C:\\Users\\ann\\car"):
-        assert privacy.personal_or_local(text)
-    for text in ("2026-07-01", "Crown jewels", "r12:2026-06", "@SUM(1+1)", "metric catalog 1.1.0"):
-        assert not privacy.personal_or_local(text)
+        assert scan_parts({"x.xml": f"<t>Note: {text} (old)</t>".encode()}), text
+    for text in (
+        "2026-07-01",
+        "Crown jewels",
+        "r12:2026-06",
+        "@SUM(1+1)",
+        "metric catalog 1.1.0",
+        "20000",
+    ):
+        assert not scan_parts({"x.xml": f"<t>{text}</t><v>{text}</v>".encode()}), text
 
 
 # Proven from the bytes ------------------------------------------------------------------------
