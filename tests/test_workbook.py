@@ -542,3 +542,23 @@ def test_each_button_runs_its_python_target(
     live.sheets.active = live.sheets["Cohorts"]
     excel.refresh_this_sheet()
     assert live.app.alerts and live.app.alerts[0].startswith("Cohorts!B4 (Grain): 'weekly'")
+
+
+def test_a_workbook_moved_without_its_data_says_which_setting(
+    book: Path, tmp_path: Path, engine: QueryEngine, demo_source, capsys
+) -> None:
+    moved = tmp_path / "elsewhere" / "deeper" / "Customer_Profiler.xlsm"
+    moved.parent.mkdir(parents=True)
+    moved.write_bytes(book.read_bytes())
+    assert main(["refresh", str(moved)]) == 1
+    err = capsys.readouterr().err
+    assert "its PROFILER_CAR setting '" in err and "--car DIR" in err and "Traceback" not in err
+    args = [
+        "refresh",
+        str(moved),
+        "--car",
+        str(engine.car_dir),
+        "--data",
+        str(demo_source.data_dir),
+    ]
+    assert main(args) == 0

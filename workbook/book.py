@@ -56,12 +56,20 @@ class Book(Protocol):
 
 def folder_setting(book: Book, key: str) -> Path | None:
     """A folder named on the settings sheet (PROFILER_CAR, PROFILER_DATA): relative to the
-    workbook's folder unless absolute; None when blank."""
+    workbook's folder unless absolute; None when blank.  A folder that is not there is one
+    line saying which setting points where (a workbook moved without its data)."""
     value = book.settings().get(key, "").strip()
     if not value:
         return None
     path = Path(value).expanduser()
-    return path if path.is_absolute() else book.path().parent / path
+    path = path if path.is_absolute() else book.path().parent / path
+    if not path.is_dir():
+        raise ProfilerError(
+            f"{book.path().name}: its {key} setting '{value}' points to {path}, which is not a "
+            f"folder here; set {key} on the xlwings.conf sheet (docs/excel-guide.md) or pass "
+            f"--{'car' if key == 'PROFILER_CAR' else 'data'} DIR."
+        )
+    return path
 
 
 class FileBook:
