@@ -188,6 +188,10 @@ class CohortSet:
 
     def group_names(self, group: str) -> list[str]:
         """The cohorts of one group, in definition order (e.g. the 27 strategy segments)."""
+        known = {
+            g.casefold(): g for g in [*self.left_out, *(d.group for d in self.definitions.values())]
+        }
+        group = known.get(str(group).strip().casefold(), group)  # as typed: any letter case
         found = [d.name for d in self.definitions.values() if d.group == group]
         if not found and group in self.left_out:
             raise LeftOut(f"Cohort group '{group}' is left out: {self.left_out[group]}.")

@@ -346,3 +346,9 @@ def test_retention_outside_the_data_says_no_data(demo_car_dir, capsys) -> None:
     assert run_table([*args, "--end", "2010-Q4"], capsys) == "no data up to 2010-Q4\n"
     out = run_table([*args, "--start", "2010-Q1", "--end", "2010-Q4"], capsys)
     assert out == "no data in 2010-Q1 to 2010-Q4\n"
+
+
+def test_a_group_is_named_in_any_letter_case(engine) -> None:
+    assert engine.cohorts.group_names("strategy segments") == engine.cohorts.group_names(
+        "Strategy segments"
+    )

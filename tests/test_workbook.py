@@ -562,3 +562,12 @@ def test_a_workbook_moved_without_its_data_says_which_setting(
         str(demo_source.data_dir),
     ]
     assert main(args) == 0
+
+
+def test_a_sheet_is_named_in_any_letter_case(book: Path, tmp_path: Path, capsys) -> None:
+    copy = tmp_path / "Customer_Profiler.xlsm"
+    copy.write_bytes(book.read_bytes())
+    assert main(["refresh", str(copy), "--sheet", "compare"]) == 0
+    assert "Refreshed 1 sheets" in capsys.readouterr().out
+    assert main(["refresh", str(copy), "--sheet", "Comparison"]) == 1
+    assert "its sheets are About, Summary" in capsys.readouterr().err

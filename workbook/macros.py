@@ -29,7 +29,9 @@ def contents_of(
     given = {name: input_text(value) for name, value in book.read_inputs().items()}
     inputs = {**default_inputs(engine, layout), **{k: v for k, v in given.items() if v != ""}}
     check_inputs(engine, layout, inputs)
-    sheets = [s for s in layout["sheets"] if only is None or s["name"] == only]
+    # a sheet named as the user types it: "compare" is the Compare sheet
+    wanted = None if only is None else only.strip().casefold()
+    sheets = [s for s in layout["sheets"] if wanted is None or s["name"].casefold() == wanted]
     if only is not None and not sheets:
         names = ", ".join(s["name"] for s in layout["sheets"])
         raise ProfilerError(f"No sheet '{only}' in the profiler; its sheets are {names}.")
