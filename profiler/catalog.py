@@ -11,6 +11,7 @@ returns.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 from collections.abc import Iterable
@@ -179,9 +180,10 @@ class Metric:
                 return []
         return []
 
-    @property
+    @functools.cached_property
     def columns_read(self) -> set[str]:
-        """The columns of its source the metric reads: its column and its filter's names."""
+        """The columns of its source the metric reads: its column and its filter's names
+        (parsed once per metric: the query engine asks on every plan)."""
         names = {self.column} if self.column else set()
         if self.filter:
             names |= expressions.names(expressions.parse(self.filter))

@@ -13,8 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from profiler.errors import ProfilerError
 from profiler.outputs import replacing
 from profiler.query import QueryEngine
@@ -25,6 +23,8 @@ from workbook.layout import (
     SMALL_CELLS,
     cell_unit,
     checks_row,
+    heatmap_area,
+    is_number,
     placements,
     safe_text,
     small_cells,
@@ -285,22 +285,19 @@ def _write_live_block(sheet: Any, block: Block, top: int, min_size: int) -> None
     )
     for c, name in enumerate(columns, start=1):
         for r in range(len(frame)):
-            value = frame.iat[r, c - 1]
-            if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-                value, bool
-            ):
+            if is_number(frame.iat[r, c - 1]):
                 sheet.range((first + r, c)).number_format = number_format_code(
                     cell_unit(block, r, name)
                 )
             count = block.customers.iloc[r][name] if block.customers is not None else None
             if count is not None and count < min_size:
                 sheet.range((first + r, c)).color = SMALL_FILL
-    for name in block.heatmap:
-        if name in columns:
-            c = columns.index(name) + 1
-            rows = len(frame) - (1 if block.key == "retention" else 0)
-            if rows > 0:
-                sheet.range((first, c), (first + rows - 1, c)).api.FormatConditions.AddColorScale(3)
+    area = heatmap_area(block)  # the builder's one scale over the same cells
+    if area is not None:
+        left, right, rows = area
+        sheet.range(
+            (first, left + 1), (first + rows - 1, right + 1)
+        ).api.FormatConditions.AddColorScale(3)
     left = (len(columns) + 1) * 64.0  # beside the table, as the builder puts it
     for i, spec in enumerate(block.charts):
         chart = sheet.charts.add(

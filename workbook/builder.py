@@ -44,6 +44,8 @@ from workbook.layout import (
     SMALL_COUNTS,
     cell_unit,
     checks_row,
+    heatmap_area,
+    is_number,
     placements,
     small_cells,
     table_name,
@@ -505,9 +507,7 @@ def _write_block(
             count = block.customers.iloc[r][name] if block.customers is not None else np.nan
             is_small = bool(count < min_size)  # NaN (no count) is never small
             fmt = None
-            if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-                value, bool
-            ):
+            if is_number(value):
                 fmt = styles.number(cell_unit(block, r, name), is_small)
                 widths[col] = max(widths.get(col, 0), 12.0)
             elif is_mark(value):  # a suppressed number: right-aligned like the numbers
@@ -520,16 +520,11 @@ def _write_block(
                 fmt = styles.number("", True) if is_small else styles.text
                 widths[col] = max(widths.get(col, 0), min(len(str(value)) * 1.05, 60))
             w.write_value(ws, first + r, col, value, fmt)
-    heat = [columns.index(name) for name in block.heatmap if name in columns]
-    if block.key == "retention" and len(heat) > 1:
-        heat = heat[1:]  # period 0 is everyone (100%): it would flatten the scale
-    rows = len(frame) - (1 if block.key == "retention" else 0)  # the mean row stays plain
-    if heat and rows > 0:
-        # one scale over the whole area, so colours compare across periods and the last
-        # period (a single cohort) is coloured too
+    area = heatmap_area(block)
+    if area is not None:
+        left, right, rows = area
         w.add_color_scale(
-            ws,
-            f"{xl_col_to_name(min(heat))}{first + 1}:{xl_col_to_name(max(heat))}{first + rows}",
+            ws, f"{xl_col_to_name(left)}{first + 1}:{xl_col_to_name(right)}{first + rows}"
         )
     for name, verdict in block.verdicts.items():
         if name in columns and verdict in columns and len(frame):
@@ -605,7 +600,7 @@ def _write_tiles(
             verdict = f"${xl_col_to_name(columns.index(spec['verdict']))}${data_row + 1}"
             cell = f"{xl_col_to_name(col)}{row + 3}"
             w.add_verdict_colours(ws, cell, verdict, (BETTER, WORSE))
-        if isinstance(change, int | float | np.integer | np.floating) and change == change:
+        if is_number(change) and change == change:
             ws.write_string(row + 2, col + 1, "vs prior", label_fmt)
         else:
             ws.write_blank(row + 2, col + 1, None, label_fmt)
@@ -830,10 +825,7 @@ WRAPPED = {"Description", "Definition"}  # text columns that wrap instead of spr
 def _numeric(column: pd.Series) -> bool:
     """A column of numbers (marks and blanks aside): its header is right-aligned."""
     values = [v for v in column if v is not None and not is_mark(v) and v == v]
-    return bool(values) and all(
-        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
-        for v in values
-    )
+    return bool(values) and all(is_number(v) for v in values)
 
 
 # A4 landscape inside the margins and header of _page_setup, in pixels at 96 per inch.

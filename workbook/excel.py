@@ -70,11 +70,13 @@ def _refresh(live: Any, engine: Any, data: str | None, sheet: str | None) -> str
     from workbook.content import load_layout
     from workbook.macros import extras_for, refresh_sheet
 
-    views = {s["name"]: s.get("view") for s in load_layout()["sheets"]}
+    layout = load_layout()
+    views = {s["name"]: s.get("view") for s in layout["sheets"]}
     # Reading the sources takes time at scale: only for a sheet that shows what they add (a
     # live refresh writes only the sheets asked for).
     wanted = sheet is None or views.get(sheet) in NEEDS_DATA
-    done = refresh_sheet(live, engine, sheet, extras=extras_for(engine, data if wanted else None))
+    extras = extras_for(engine, data if wanted else None)
+    done = refresh_sheet(live, engine, sheet, layout=layout, extras=extras)
     what = done[0] if len(done) == 1 else f"{len(done)} sheets"
     return f"Refreshed {what} (CAR as of {engine.as_of:%Y-%m-%d})"
 

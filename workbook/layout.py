@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from workbook.content import Block, SheetContent
 
 LISTS_SHEET = "Lists"
@@ -16,8 +18,8 @@ INPUT_ROW = 3
 CHART_ROWS = 18
 GAP = 2
 FORMULA_START = ("=", "+", "-", "@")
-# Cells computed on fewer customers than this are listed (with their counts) on the Lists sheet,
-# so a snapshot can suppress under any minimum up to it.
+# Cells computed on fewer customers than this are listed (with their counts) on the hidden
+# Lists sheet: a record, kept current by either refresh, of where the small cells are.
 RECORDED_BELOW = 100
 SMALL_CELLS, SMALL_COUNTS = "small_cells", "small_counts"
 
@@ -70,6 +72,26 @@ def cell_unit(block: Block, row: int, column: str) -> str:
     if block.row_units and column in block.row_unit_columns:
         return block.row_units[row]
     return block.units.get(column, "")
+
+
+def is_number(value: Any) -> bool:
+    """A cell value written as a number (a bool is not one, though Python says so)."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def heatmap_area(block: Block) -> tuple[int, int, int] | None:
+    """The block's colour-scale area as (first column, last column, rows), 0-based columns
+    from the block's first: one scale over every heatmap column, so colours compare across
+    periods and a last period of one cohort is coloured too.  A retention triangle leaves
+    period 0 (everyone, 100%) and its mean row out of it."""
+    columns = list(block.frame.columns)
+    heat = [columns.index(name) for name in block.heatmap if name in columns]
+    if block.key == "retention" and len(heat) > 1:
+        heat = heat[1:]
+    rows = len(block.frame) - (1 if block.key == "retention" else 0)
+    if not heat or rows <= 0:
+        return None
+    return min(heat), max(heat), rows
 
 
 def table_name(sheet: str, key: str) -> str:

@@ -90,16 +90,16 @@ def snapshot(
     extras = extras_for(engine, folder_setting(book, "PROFILER_DATA"))
     contents, inputs = contents_of(book, engine, layout, extras)
     shown = [m for c in contents for m in c.metrics]
-    made = {
+    written_at_build = {
         "definitions": lambda c: definitions_content(engine, shown),
         "cohort_definitions": lambda c: cohort_definitions_content(engine, c.name),
     }
-    contents = [made.get(_view(layout, c.name), lambda c: c)(c) for c in contents]
+    contents = [written_at_build.get(_view(layout, c.name), lambda c: c)(c) for c in contents]
     counts = Counts()
     safe = []
     for content in contents:
-        made, found = suppress(content, min_cohort_size)
-        safe.append(made)
+        made_safe, found = suppress(content, min_cohort_size)
+        safe.append(made_safe)
         counts.add(found)
     taken = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
     stamp = (
@@ -118,7 +118,7 @@ def snapshot(
         customers=len(customers) - 1 if customers else 0,
         stamp_text=stamp,
     )
-    facts = _cover_facts(engine, source, taken, min_cohort_size, report, safe, layout)
+    facts = _cover_facts(engine, source, taken, min_cohort_size, report, shown)
 
     def cover(w: Any, ws: Any, styles: Any) -> None:
         _write_cover(w, ws, styles, facts)
@@ -160,13 +160,11 @@ def _cover_facts(
     taken: str,
     k: int,
     report: SnapshotReport,
-    contents: list[Any],
-    layout: dict[str, Any],
+    shown: list[str],
 ) -> dict[str, Any]:
-    shown = list(dict.fromkeys(m for c in contents for m in c.metrics))
     definitions = [
         (engine.metric(m).label, engine.metric(m).description)
-        for m in shown
+        for m in dict.fromkeys(shown)
         if m in engine.catalog.metrics
     ]
     lines = [

@@ -21,6 +21,7 @@ import pandas as pd
 
 from profiler import privacy
 from workbook.content import Block, SheetContent
+from workbook.layout import is_number
 from workbook.leaks import KINDS
 
 COMPLEMENTARY = "suppressed"
@@ -149,7 +150,7 @@ def suppress(content: SheetContent, k: int) -> tuple[SheetContent, Counts]:
 
 
 def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+    if not is_number(value):
         return None
     number = float(value)
     return None if np.isnan(number) else number
