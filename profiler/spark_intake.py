@@ -123,8 +123,8 @@ def stage_with_spark(
     stage_dir : where the accepted rows are written (see the module docstring).
     today : dates after this are "in the future" and quarantined (default: now).
     buckets : customer buckets of the order lines.
-    partitions : validate each table in this many batches of consecutive rows (default: as
-        Spark splits the file).
+    partitions : validate the order lines in this many batches of consecutive rows (default: as
+        Spark splits the file; the other tables are one batch each, as the loader sees them).
     progress : called with a short message as each table is read.
     """
     data_dir = source_folder(data_dir)
@@ -258,6 +258,7 @@ class _Intake:
         self.spark, self.spec, self.path = spark, spec, path
         self.mapped, self.today, self.parents = mapped, today, parents
         self.partitions = partitions
+        self.rows = 0  # rows in the file, once read
         self._persisted: list[Any] = []
         self.accepted: Any = None  # the accepted rows (Spark), once run
         self.dtypes: dict[str, str] = {}
@@ -293,6 +294,7 @@ class _Intake:
                 raise ContractError(
                     f"{self.path}: cannot be read as Parquet by Spark ({_one_line(exc)})."
                 ) from None
+            self.rows = pq.ParquetFile(self.path).metadata.num_rows
             return frame, names
         return self._read_csv()
 
@@ -326,6 +328,7 @@ class _Intake:
         for block in blocks:
             bases.append((block["__block"], before - block["first"]))
             before += block["n"]
+        self.rows = before - 1  # the header is not a row
         base = self.spark.createDataFrame(
             bases,
             T.StructType(
@@ -358,10 +361,11 @@ class _Intake:
         numbered = spec.name == STAGED and "line_id" not in mapped_columns
         if numbered:
             raw = raw.withColumn(_LINE, self._line_numbers())
-        if self.partitions:
-            raw = raw.repartitionByRange(self.partitions, _ROW)
         if spec.name != STAGED:
             raw = raw.coalesce(1)  # a side table is one batch, as the loader sees it
+        elif self.partitions:  # batches of consecutive rows, without sampling the file
+            batch = F.floor((F.col(_ROW) - 1) * self.partitions / max(self.rows, 1))
+            raw = raw.repartition(self.partitions, batch)
         schema = self._checked_schema()
         check = _checker(
             spec.name,
@@ -455,7 +459,8 @@ class _Intake:
         for col in self.spec.columns:
             seen = [m["dtypes"][col.name] for m in metas if m["rows"]]
             if col.kind == "key":
-                dtypes[col.name] = "int64" if all(s == "int64" for s in seen) else "object"
+                text = [s for s in seen if s != "int64"]  # ids as text somewhere: text all over
+                dtypes[col.name] = text[0] if text else "int64"
             elif col.kind == "int":
                 dtypes[col.name] = "Int64" if "Int64" in seen else seen[0]
             elif col.kind in ("timestamp", "date"):
@@ -602,10 +607,12 @@ def _csv_parser(path: str, names: list[str], dialect: readers.Dialect) -> Callab
         for batch in batches:
             if not len(batch):
                 continue
-            lines, rows = batch[_TEXT].tolist(), batch[_ROW].to_numpy()
-            odd = [i for i, line in enumerate(lines) if line.count('"') % 2]
-            error = None
-            if odd:
+            rows = batch[_ROW].to_numpy()
+            lines, error = _texts(batch[_TEXT], rows, path)
+            odd = [] if error else [i for i, line in enumerate(lines) if line.count('"') % 2]
+            if error:
+                pass
+            elif odd:
                 error = (
                     rows[odd[0]],
                     f"{path}: row {rows[odd[0]]} holds a line break inside quotes; the Spark "
@@ -631,6 +638,19 @@ def _csv_parser(path: str, names: list[str], dialect: readers.Dialect) -> Callab
             yield frame
 
     return parse
+
+
+def _texts(texts: pd.Series, rows: np.ndarray, path: str) -> tuple[list[str], tuple | None]:
+    """The lines as text, or the first line that is not UTF-8 (Spark passes its bytes on)."""
+    try:
+        return texts.tolist(), None
+    except (UnicodeDecodeError, pa.ArrowException):
+        for i in range(len(texts)):
+            try:
+                texts.iloc[i : i + 1].tolist()
+            except (UnicodeDecodeError, pa.ArrowException):
+                return [], (rows[i], f"{path}: cannot be read (row {rows[i]}: not UTF-8 text).")
+        raise  # pragma: no cover
 
 
 def _first_unsplit(lines: list[str], rows: np.ndarray, split: Callable, path: str) -> tuple:

@@ -1,0 +1,253 @@
+"""Spark reads and validates the sources (profiler/spark_intake.py) as load_sources does: same
+counts, same quarantine rows and reasons, same accepted rows and values; the order lines come
+back from their customer buckets in file order.
+
+Tables are validated in several partitions here, so duplicates, line numbering and the types
+of id columns cross batch boundaries.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from profiler.errors import ContractError
+from profiler.loading import load_sources, type_name
+from profiler.spark_intake import read_bucket, stage_with_spark, staged_types
+from tests.conftest import CUSTOMERS, ORDER_LINES, PRODUCTS, SPARK_TEST_CONFIG, write_table
+
+pytestmark = pytest.mark.spark
+
+TODAY = "2026-11-22"
+BUCKETS = 4
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from profiler.sql.spark import SparkUnavailable, _shared_session
+
+    try:
+        return _shared_session("local[2]", "profiler-tests", dict(SPARK_TEST_CONFIG))
+    except SparkUnavailable as exc:
+        pytest.skip(f"Spark is not available: {exc}")
+
+
+def intake(spark, folder: Path, stage: Path, partitions: int = 3):  # noqa: ANN001, ANN201
+    return stage_with_spark(
+        spark, folder, stage, today=TODAY, buckets=BUCKETS, partitions=partitions
+    )
+
+
+def _dtypes(frame: pd.DataFrame) -> list[str]:
+    """Column types; text ids are 'object' or 'str' in the loader's frame (pandas makes them
+    'str' when the loader regroups the lines by customer), the same values either way."""
+    return [{"str": "object"}.get(str(t), str(t)) for t in frame.dtypes]
+
+
+def assert_same_load(expected, got, stage: Path) -> None:  # noqa: ANN001 (two SourceData)
+    """Same reports, same quarantine, same side tables; the order lines read back bucket by
+    bucket are the loader's, in file order, with the loader's values and types."""
+    counts = {
+        k: (r.rows_read, r.accepted, r.quarantined, r.defaulted_columns, r.ignored_columns)
+        for k, r in expected.reports.items()
+    }
+    assert {
+        k: (r.rows_read, r.accepted, r.quarantined, r.defaulted_columns, r.ignored_columns)
+        for k, r in got.reports.items()
+    } == counts
+    pd.testing.assert_frame_equal(
+        got.quarantine.astype(str).reset_index(drop=True),
+        expected.quarantine.astype(str).reset_index(drop=True),
+    )
+    assert set(got.tables) == set(expected.tables) - {"order_lines"}
+    for name, frame in got.tables.items():
+        pd.testing.assert_frame_equal(
+            frame, expected.tables[name], check_categorical=False, obj=name
+        )
+    want = expected.tables["order_lines"].sort_values("_row").reset_index(drop=True)
+    buckets = [read_bucket(stage, "order_lines", b) for b in range(BUCKETS)]
+    for part in buckets:
+        assert part["_row"].is_monotonic_increasing
+        assert list(part.columns) == list(want.columns)
+        assert _dtypes(part) == _dtypes(want)
+    # Buckets hold disjoint, rising ranges of customer ids.
+    ranges = [(p["customer_id"].min(), p["customer_id"].max()) for p in buckets if len(p)]
+    assert all(high < low for (_, high), (low, _) in zip(ranges, ranges[1:], strict=False))
+    lines = pd.concat(buckets, ignore_index=True).sort_values("_row").reset_index(drop=True)
+    for column in want.columns:
+        pd.testing.assert_series_equal(
+            lines[column].astype(object), want[column].astype(object), obj=column
+        )
+        if column != "_row":
+            assert got.column_type("order_lines", column) == type_name(want[column].dtype)
+    for column in ("ordered_at", "returned_at"):
+        if want[column].notna().any():
+            assert got.latest("order_lines", column) == want[column].max()
+    assert got.staged["order_lines"].parts
+
+
+def test_demo_sources_intake_as_they_load(spark, demo_source, tmp_path: Path) -> None:
+    """Every demo table (Parquet) read by Spark and validated in 4 partitions."""
+    stage = tmp_path / "stage"
+    got = intake(spark, demo_source.data_dir, stage, partitions=4)
+    assert_same_load(demo_source, got, stage)
+    assert len(got.staged["order_lines"].parts) == BUCKETS
+    assert len(staged_types(stage / "order_lines")["edges"]) == BUCKETS - 1
+
+
+def _line(order: str, line: str, customer: str = "1", **cells: str) -> dict:
+    row = {**ORDER_LINES[0], "order_id": order, "line_id": line, "customer_id": customer}
+    return {**row, **cells}
+
+
+@pytest.fixture
+def bad_rows(tmp_path: Path) -> Path:
+    """The loader's row rules (tests/test_loading.py), all in one CSV folder: every rule, a
+    duplicate of an accepted row, of a quarantined row and a bad repeat of a bad row, across
+    partitions; a quarantined customer's lines; values matched case-insensitively."""
+    folder = tmp_path / "data"
+    customers = copy.deepcopy(CUSTOMERS)
+    customers[2]["created_at"] = "yesterday"  # customer 3 quarantined: its lines are orphans
+    customers.append({**CUSTOMERS[0], "customer_id": ""})
+    products = [*PRODUCTS, {"product_id": "P3", "category": "toys", "price_point": "core"}]
+    lines = [
+        _line("O1", "1"),
+        _line("O1", "2", status="returned", returned_at="2024-02-03T12:00:00"),
+        _line("", "1"),
+        _line("O3", "1", quantity="-1"),
+        _line("O4", "1", currency="XYZ"),
+        _line("O5", "1", ordered_at="2031-01-01"),
+        _line("O6", "1", ordered_at="1985-06-01"),
+        _line("O7", "1", customer="99"),
+        _line("O8", "1", product_id="P404"),
+        _line("O9", "1", status="returned"),
+        _line("O10", "1", returned_at="2024-02-05"),
+        _line("O11", "1", net_amount="12,00x"),
+        _line("O12", "1", status="shipped"),
+        _line("O13", "1", quantity="1.5"),
+        _line("O14", "1", customer="3"),
+        _line("O1", "1", channel="web"),  # duplicate of row 1
+        _line("O3", "1"),  # duplicate of row 4, which is quarantined itself
+        _line("O12", "1", net_amount="abc"),  # bad, and a repeat of a bad row
+        _line("O15", "1", channel=" Store ", currency="eur"),
+        _line("O16", "1", returned_at="2024-01-01", status="returned"),
+        _line("O1", "1"),  # duplicate of row 1 again
+        _line("O17", "1", customer="2"),
+    ]
+    write_table(folder, "customers", customers)
+    write_table(folder, "products", products)
+    write_table(folder, "order_lines", lines)
+    return folder
+
+
+def test_every_row_rule_quarantines_as_the_loader_does(
+    spark, bad_rows: Path, tmp_path: Path
+) -> None:
+    expected = load_sources(bad_rows, today=TODAY)
+    stage = tmp_path / "stage"
+    got = intake(spark, bad_rows, stage, partitions=3)
+    assert_same_load(expected, got, stage)
+    rules = got.quarantine.groupby(["table", "rule"]).size().to_dict()
+    assert rules[("order_lines", "duplicate")] == 3
+    assert rules[("order_lines", "reference")] == 3
+    duplicates = got.quarantine[got.quarantine["rule"] == "duplicate"]
+    assert duplicates["reason"].tolist() == [
+        "duplicate key (order_id, line_id) = (O1, 1); first seen at row 1",
+        "duplicate key (order_id, line_id) = (O3, 1); first seen at row 4",
+        "duplicate key (order_id, line_id) = (O1, 1); first seen at row 1",
+    ]
+
+
+@pytest.fixture(scope="module")
+def numbered_csv(demo_source, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo order lines as CSV without line_id (numbered per order in file order), with a
+    type error, an unknown customer and lines repeated further down, next to the demo
+    customers and products."""
+    folder = tmp_path_factory.mktemp("numbered-csv")
+    for name in ("customers", "products"):
+        shutil.copy(demo_source.data_dir / f"{name}.parquet", folder)
+    lines = pd.read_parquet(demo_source.data_dir / "order_lines.parquet").astype(str)
+    lines.loc[5, "net_amount"] = "abc"
+    lines.loc[1500, "customer_id"] = "99999999"
+    n = len(lines)
+    repeated = lines.loc[[10, 5, 2000]].copy()
+    lines = pd.concat([lines.iloc[: n - 100], repeated, lines.iloc[n - 100 :]], ignore_index=True)
+    lines.drop(columns="line_id").to_csv(folder / "order_lines.csv", index=False)
+    return folder
+
+
+def test_csv_without_line_ids_across_partitions(spark, numbered_csv: Path, tmp_path: Path) -> None:
+    expected = load_sources(numbered_csv, today=TODAY)
+    stage = tmp_path / "stage"
+    got = intake(spark, numbered_csv, stage, partitions=5)
+    assert_same_load(expected, got, stage)
+    assert got.quarantine.groupby("rule").size().to_dict() == {"type": 2, "reference": 1}
+    assert "line_id" in got.reports["order_lines"].defaulted_columns
+
+
+def test_ids_text_in_one_partition_are_text_everywhere(
+    spark, source_dir: Path, tmp_path: Path
+) -> None:
+    """An order id that is not a number makes the whole column text, in every bucket, as the
+    loader makes it for the whole file."""
+    lines = [_line(f"{i}", "1", customer=str(1 + i % 3)) for i in range(1, 13)]
+    lines[-1]["order_id"] = "X-1"
+    write_table(source_dir, "order_lines", lines)
+    expected = load_sources(source_dir, today=TODAY)
+    assert type_name(expected.tables["order_lines"]["order_id"].dtype) == "object"
+    stage = tmp_path / "stage"
+    got = intake(spark, source_dir, stage, partitions=3)
+    assert_same_load(expected, got, stage)
+
+
+def test_an_unreadable_column_is_the_loaders_one_line(
+    spark, source_dir: Path, tmp_path: Path
+) -> None:
+    lines = [_line("O1", str(i), net_amount="n/a") for i in range(1, 5)]
+    write_table(source_dir, "order_lines", lines)
+    with pytest.raises(ContractError) as loaded:
+        load_sources(source_dir, today=TODAY)
+    with pytest.raises(ContractError) as read:
+        intake(spark, source_dir, tmp_path / "stage", partitions=1)
+    assert str(read.value) == str(loaded.value)
+    assert "\n" not in str(read.value)
+
+
+def test_files_spark_cannot_number_are_refused_in_one_line(
+    spark, source_dir: Path, tmp_path: Path
+) -> None:
+    """A quoted value holding a line break (the loader reads it), and a file not in UTF-8."""
+    path = source_dir / "order_lines.csv"
+    text = (
+        "order_id,customer_id,ordered_at,net_amount,store_id\n"
+        "O1,1,2024-01-05,12.50,S1\n"
+        'O2,2,2024-01-06,8.00,"Bond St\nLondon"\n'
+    )
+    path.write_text(text)
+    assert len(load_sources(source_dir, today=TODAY).tables["order_lines"]) == 2
+    with pytest.raises(ContractError) as err:
+        intake(spark, source_dir, tmp_path / "stage")
+    assert str(err.value) == (
+        f"{path}: row 2 holds a line break inside quotes; the Spark intake reads one row a "
+        "line (remove the line breaks, or load without Spark)."
+    )
+    cafe = text.replace("Bond St\nLondon", "Caf\xe9")
+    path.write_bytes((cafe + "O3,1,2024-01-07,1.00,S1\n").encode("cp1252"))
+    with pytest.raises(ContractError) as err:
+        intake(spark, source_dir, tmp_path / "stage")
+    assert str(err.value) == (
+        f"{path}: cp1252 text; the Spark intake reads UTF-8 files (save it as UTF-8, or load "
+        "without Spark)."
+    )
+    # A stray byte the sniffer cannot see (the file's last character): the loader cannot read
+    # the file either.
+    path.write_bytes(cafe.encode("cp1252"))
+    with pytest.raises(ContractError, match="cannot be read"):
+        load_sources(source_dir, today=TODAY)
+    with pytest.raises(ContractError) as err:
+        intake(spark, source_dir, tmp_path / "stage")
+    assert str(err.value) == f"{path}: cannot be read (row 2: not UTF-8 text)."
