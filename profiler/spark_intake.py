@@ -159,7 +159,7 @@ def stage_with_spark(
             staged[name] = intake.write_buckets(out, buckets)
         else:
             intake.write_whole(out)
-            tables[name] = read_staged(stage_dir, name)
+            tables[name] = intake.whole
         intake.close()
         report.seconds = time.perf_counter() - started
         reports[name] = report
@@ -262,7 +262,8 @@ class _Intake:
         self._persisted: list[Any] = []
         self.accepted: Any = None  # the accepted rows (Spark), once run
         self.dtypes: dict[str, str] = {}
-        self.empty: pd.DataFrame | None = None  # a file without rows: validated by the loader
+        # The accepted rows in memory: a side table, or a file without rows.
+        self.whole: pd.DataFrame | None = None
 
     def close(self) -> None:
         for frame in self._persisted:
@@ -381,11 +382,15 @@ class _Intake:
         # Every row with its first problem, duplicates marked: kept for the writes that follow.
         checked = self._duplicates(raw.mapInPandas(check, schema)).persist()
         self._persisted.append(checked)
+        whole = spec.name != STAGED  # a side table comes back whole, in this one pass
         notes = (
-            checked.filter((F.col(_KIND) != "row") | F.col(_Q["reason"]).isNotNull())
-            .select(_ROW, _KIND, *_Q.values())
-            .toPandas()
+            checked
+            if whole
+            else checked.filter((F.col(_KIND) != "row") | F.col(_Q["reason"]).isNotNull())
         )
+        notes = notes.select(
+            _ROW, _KIND, *_Q.values(), *(spec.column_names if whole else [])
+        ).toPandas()
         errors = notes[notes[_KIND] == "error"].sort_values(_ROW, kind="stable")
         if len(errors):
             raise ContractError(errors[_Q["reason"]].iloc[0])
@@ -400,13 +405,18 @@ class _Intake:
         ]
         report.ignored_columns = metas[0]["ignored"]
         self.dtypes = self._whole_file_dtypes(metas)
+        if whole:
+            self.whole = self._accepted_frame(
+                notes[(notes[_KIND] == "row") & notes[_Q["reason"]].isna()]
+            )
+            notes = notes[notes[_Q["reason"]].notna()]
         bad = notes[notes[_KIND] == "row"].rename(columns={_ROW: "row"})
         bad = bad.rename(columns={q: name for name, q in _Q.items()})
         bad = bad.sort_values("row", kind="stable").reset_index(drop=True)
         bad["row"] = bad["row"].astype(np.int64)
         bad.insert(0, "file", self.path.name)
         bad.insert(0, "table", spec.name)
-        bad = bad[QUARANTINE_COLUMNS]
+        bad = bad[QUARANTINE_COLUMNS].copy()
         self.accepted = checked.filter(
             (F.col(_KIND) == "row") & F.col(_Q["reason"]).isNull()
         ).select(
@@ -422,6 +432,14 @@ class _Intake:
         # Every row read is a 'row' of a batch, with a problem or without.
         report.accepted = report.rows_read - report.quarantined
         return report, bad
+
+    def _accepted_frame(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Accepted rows collected from Spark, in the loader's types and order."""
+        rows = rows.sort_values(_ROW, kind="stable").reset_index(drop=True)
+        frame = pd.DataFrame({ROW: rows[_ROW].astype(np.int64)})
+        for column in self.spec.column_names:
+            frame[column] = _as_dtype(rows[column], self.dtypes[column])
+        return frame
 
     def _decimal(self) -> str:
         if self.path.name.lower().endswith(".parquet"):
@@ -510,7 +528,7 @@ class _Intake:
         out), and its empty frame is what is written."""
         raw = mapping.apply(self.mapped, self.spec.name, read_table_file(self.path), self.path)
         frame, report, bad = validate_table(self.spec, raw, self.path, self.today, self.parents)
-        self.empty = frame
+        self.whole = frame
         self.dtypes = {c: str(frame[c].dtype) for c in frame.columns if c != ROW}
         return report, bad
 
@@ -520,22 +538,17 @@ class _Intake:
         meta = {"dtypes": self.dtypes, **more}
         (out / TYPES_FILE).write_text(json.dumps(meta, default=str), encoding="utf-8")
 
-    def _write_empty(self, out: Path) -> None:
+    def _write_frame(self, out: Path) -> None:
         import shutil
 
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
-        table = pa.Table.from_pandas(self.empty, preserve_index=False)
+        table = pa.Table.from_pandas(self.whole, preserve_index=False)
         pq.write_table(table, out / "part-00000.parquet", coerce_timestamps="us")
 
     def write_whole(self, out: Path) -> None:
-        """The accepted rows as Parquet under ``out``, sorted by ``_row``."""
-        if self.accepted is None:
-            self._write_empty(out)
-        else:
-            self.accepted.coalesce(1).sortWithinPartitions(ROW).write.mode("overwrite").parquet(
-                str(out)
-            )
+        """The accepted rows (held in memory: ``whole``) as one Parquet file under ``out``."""
+        self._write_frame(out)
         self._write_types(out)
 
     def write_buckets(self, out: Path, buckets: int) -> StagedTable:
@@ -543,7 +556,7 @@ class _Intake:
         from pyspark.sql import functions as F
 
         if self.accepted is None:
-            self._write_empty(out)
+            self._write_frame(out)
             self._write_types(out, edges=[])
             return StagedTable(sorted(out.glob("*.parquet")), self._types(), {})
         accepted = self.accepted
