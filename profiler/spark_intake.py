@@ -2,8 +2,9 @@
 
 ``stage_with_spark`` gives what ``load_sources`` gives (same counts, same quarantine rows and
 reasons, same accepted rows and values), but the files are read by Spark and validated on its
-executors; the driver sees only one summary row per partition, the quarantine and the bucket
-edges.
+executors.  Of the order lines the driver sees one summary row per partition, the quarantined
+rows and one row per customer (for the bucket edges and the latest dates); the other tables,
+small, come back whole, as the loader returns them.
 
 Reading, with each row's number in its file (``_row``, what the quarantine's ``row`` cites):
 
@@ -39,18 +40,28 @@ Staged layout, under ``stage_dir``:
   customer ids into ``buckets`` groups of equal size (staging's ``bucket_edges`` rule, applied
   to every customer rather than to the first batch's); ids below the first edge are bucket 000.
   Parts are sorted by ``_row``; ``read_bucket`` reads one bucket back in file order.
-- ``<table>/*.parquet`` for every other table: its accepted rows, whole; they are also returned
-  in memory (``SourceData.tables``), as the loader returns them.
+- ``<table>/part-00000.parquet`` for every other table: its accepted rows, validated by Spark
+  as one batch (one partition: the loader's whole-file rules hold exactly), collected and
+  written whole; they are also returned in memory (``SourceData.tables``).
 - ``<table>/_types.json``: the column types the loader would give (Spark's Parquet has no
   categories and no nullable integers), and for the order lines the bucket edges.
 
 The quarantine is returned (``SourceData.quarantine``), in the loader's columns and order, for
 the caller to write as it writes the loader's (``store`` writer).
 
-What still differs from ``load_sources`` (as in ``profiler/staging.py``, whose batches these
-partitions are): a column none of whose values can be read stops loading when one partition
-shows it, and day-first dates (05/01/2024) are decided per partition, so a partition whose
-dates cannot tell stops with the loader's one-line message where the whole file could tell.
+What still differs from ``load_sources``:
+
+- for the order lines, as in ``profiler/staging.py`` (whose batches these partitions are), a
+  column none of whose values can be read stops loading when one partition shows it, and
+  day-first dates (05/01/2024) are decided per partition, so a partition whose dates cannot
+  tell stops with the loader's one-line message where the whole file could tell;
+- text ids come back as ``object`` columns; the loader's order lines may hold them as ``str``
+  (pandas infers it when the loader regroups the lines by customer): the same values;
+- a Parquet id column of whole numbers with an empty cell (floats in pandas) comes back as text
+  ('5.0') where the loader keeps the floats; a Parquet file Spark cannot read (nanosecond
+  times) is refused in one line;
+- the error for a CSV line that cannot be split names the same problem in pyarrow's words, but
+  from that line alone.
 """
 
 from __future__ import annotations
