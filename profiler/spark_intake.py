@@ -20,8 +20,9 @@ Reading, with each row's number in its file (``_row``, what the quarantine's ``r
 - Excel sheets are refused in one line (the loader reads them whole, on one machine).
 
 Validating: each Spark partition is one batch for ``loading.check_table``, the loader's own
-coercion and rules, run by ``mapInPandas``.  Three rules need the whole file and are applied
-here on top:
+coercion and rules, run by ``mapInPandas``.  A side table (customers, products, ...) is one
+partition, so the loader's rules hold for it exactly, duplicate keys included.  The order lines
+are many partitions; three rules need the whole file and are applied on top:
 
 - duplicate keys: Spark groups every row (quarantined rows too, as the loader does) by its key;
   the first row of a key is kept, later ones are quarantined with the loader's reason ("first
@@ -391,7 +392,10 @@ class _Intake:
             self._decimal(),
         )
         # Every row with its first problem, duplicates marked: kept for the writes that follow.
-        checked = self._duplicates(raw.mapInPandas(check, schema)).persist()
+        checked = raw.mapInPandas(check, schema)
+        if spec.name == STAGED:  # a side table is one batch: the loader's rule ran in it
+            checked = self._duplicates(checked)
+        checked = checked.persist()
         self._persisted.append(checked)
         whole = spec.name != STAGED  # a side table comes back whole, in this one pass
         notes = (
@@ -725,7 +729,7 @@ def _checker(
             if line is not None:
                 raw["line_id"] = line
             frame, report, bad = check_table(
-                spec, raw, file, today, parents.value, rows=rows, duplicates=False
+                spec, raw, file, today, parents.value, rows=rows, duplicates=table != STAGED
             )
         except ContractError as exc:
             yield _note(out_columns, "error", rows[0], str(exc))
