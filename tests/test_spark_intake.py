@@ -249,3 +249,19 @@ def test_files_spark_cannot_number_are_refused_in_one_line(spark, tmp_path: Path
     with pytest.raises(ContractError) as err:
         intake(spark, source_dir, tmp_path / "stage")
     assert str(err.value) == f"{path}: cannot be read (row 2: not UTF-8 text)."
+
+
+def test_a_line_that_cannot_be_split_is_the_loaders_one_line(spark, tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "order_lines.csv").write_text(
+        "order_id,customer_id,ordered_at,net_amount,store_id\n"
+        "O1,1,2024-01-05,12.50,S1\n"
+        "O2,2,2024-01-06,8.00,S2,extra\n"
+    )
+    with pytest.raises(ContractError) as loaded:
+        load_sources(folder, today=TODAY)
+    with pytest.raises(ContractError) as read:
+        intake(spark, folder, tmp_path / "stage")
+    assert str(read.value) == str(loaded.value)
+    assert "Expected 5 columns, got 6" in str(read.value)
