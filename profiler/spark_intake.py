@@ -165,14 +165,16 @@ def stage_with_spark(
             if parent in tables
         }
         intake = _Intake(spark, spec, path, mapped, today_ts, parents, partitions)
-        report, bad = intake.run()
-        out = stage_dir / name
-        if name == STAGED:
-            staged[name] = intake.write_buckets(out, buckets)
-        else:
-            intake.write_whole(out)
-            tables[name] = intake.whole
-        intake.close()
+        try:
+            report, bad = intake.run()
+            out = stage_dir / name
+            if name == STAGED:
+                staged[name] = intake.write_buckets(out, buckets)
+            else:
+                intake.write_whole(out)
+                tables[name] = intake.whole
+        finally:
+            intake.close()  # the table's cached rows
         report.seconds = time.perf_counter() - started
         reports[name] = report
         if len(bad):

@@ -265,3 +265,16 @@ def test_a_line_that_cannot_be_split_is_the_loaders_one_line(spark, tmp_path: Pa
         intake(spark, folder, tmp_path / "stage")
     assert str(read.value) == str(loaded.value)
     assert "Expected 5 columns, got 6" in str(read.value)
+
+
+def test_an_export_read_through_its_mapping(spark, tmp_path: Path) -> None:
+    """The invoice export of tests/test_mapping.py: columns renamed, an amount derived, a
+    currency given, credit notes turned into returns, lines numbered by invoice, guest lines
+    quarantined; every step on the executors."""
+    folder = tmp_path / "export"
+    shutil.copytree(Path(__file__).parent / "data" / "invoices", folder)
+    expected = load_sources(folder, today="2012-01-01")
+    stage = tmp_path / "stage"
+    got = stage_with_spark(spark, folder, stage, today="2012-01-01", buckets=BUCKETS, partitions=3)
+    assert_same_load(expected, got, stage)
+    assert len(got.quarantine) and got.reports["order_lines"].file == "invoices.csv"
