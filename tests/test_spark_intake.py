@@ -17,7 +17,7 @@ import pytest
 
 from profiler.errors import ContractError
 from profiler.loading import load_sources, type_name
-from profiler.spark_intake import read_bucket, stage_with_spark, staged_types
+from profiler.spark_intake import read_bucket, read_staged, stage_with_spark, staged_types
 from tests.conftest import CUSTOMERS, ORDER_LINES, PRODUCTS, SPARK_TEST_CONFIG, write_table
 
 pytestmark = pytest.mark.spark
@@ -68,6 +68,8 @@ def assert_same_load(expected, got, stage: Path) -> None:  # noqa: ANN001 (two S
         pd.testing.assert_frame_equal(
             frame, expected.tables[name], check_categorical=False, obj=name
         )
+        written = read_staged(stage, name)
+        pd.testing.assert_frame_equal(written, frame, check_categorical=False, obj=name)
     want = expected.tables["order_lines"].sort_values("_row").reset_index(drop=True)
     buckets = [read_bucket(stage, "order_lines", b) for b in range(BUCKETS)]
     for part in buckets:
@@ -254,10 +256,12 @@ def test_files_spark_cannot_number_are_refused_in_one_line(spark, tmp_path: Path
 def test_a_line_that_cannot_be_split_is_the_loaders_one_line(spark, tmp_path: Path) -> None:
     folder = tmp_path / "data"
     folder.mkdir()
+    # Past the header's first 64 KB block, so that an executor meets the line.
+    good = "".join(f"O{i},1,2024-01-05,12.50,S1\n" for i in range(4000))
     (folder / "order_lines.csv").write_text(
         "order_id,customer_id,ordered_at,net_amount,store_id\n"
-        "O1,1,2024-01-05,12.50,S1\n"
-        "O2,2,2024-01-06,8.00,S2,extra\n"
+        + good
+        + "O2,2,2024-01-06,8.00,S2,extra\n"
     )
     with pytest.raises(ContractError) as loaded:
         load_sources(folder, today=TODAY)
