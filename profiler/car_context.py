@@ -60,7 +60,16 @@ class Population:
     source: SourceData
     customer_ids: np.ndarray  # sorted; row i of the CAR is customer_ids[i]
     built: dict[str, Any] = field(default_factory=dict)  # columns of the families computed so far
-    cache: dict[Any, Any] = field(default_factory=dict)  # levels, codes and bins reused by families
+    cache: dict[Any, Any] = field(default_factory=dict)  # codes and bins reused by families
+    # What needs every customer (levels, fitted models, rank cuts), by family: the global pass's
+    # (profiler/partition.py), the same for every part.
+    globals: dict[str, Any] = field(default_factory=dict)
+    row0: int = 0  # the CAR row of this part's first customer
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The CAR row of each customer of the part (ranks break ties by it)."""
+        return np.arange(self.row0, self.row0 + self.n, dtype=np.int64)
 
     @property
     def n(self) -> int:
@@ -122,7 +131,7 @@ class CarContext(Population):
     cancelled: np.ndarray  # bool: cancelled (cancellations carry no date)
     order_starts: np.ndarray  # first line of each order (lines are grouped by order)
     order_cust: np.ndarray
-    order_time: np.ndarray  # datetime64[ns] of each order
+    order_time: np.ndarray  # datetime64[ns] of each order: its earliest line's
     order_kept: np.ndarray  # bool: the order has at least one kept line
     _period_masks: dict[str, np.ndarray] = field(default_factory=dict)
     _order_period_masks: dict[str, np.ndarray] = field(default_factory=dict)
@@ -198,6 +207,14 @@ class CarContext(Population):
         return self._order_period_masks[period]
 
 
+def order_times(line_times: np.ndarray, order_starts: np.ndarray) -> np.ndarray:
+    """An order's time is its earliest line's: lines of one order may carry different times
+    (a line added later), and the earliest is the same whatever order the file lists them in."""
+    if not len(order_starts):
+        return line_times[:0]
+    return np.minimum.reduceat(line_times.view(np.int64), order_starts).view(line_times.dtype)
+
+
 def compact_int(count: int) -> type:
     """The smallest signed integer type holding -1 .. count."""
     for dtype in (np.int8, np.int16, np.int32):
@@ -220,7 +237,9 @@ CONTEXT_COLUMNS = (
 )
 
 
-def build_context(source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any]) -> CarContext:
+def build_context(
+    source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any], *, row0: int = 0
+) -> CarContext:
     """The order facts as of D (``facts.order_facts``), customers coded and lines grouped by
     order."""
     cutoff = as_of + DAY
@@ -261,6 +280,7 @@ def build_context(source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any])
         cancelled=is_status["cancelled"],
         order_starts=order_starts,
         order_cust=cust[order_starts],
-        order_time=facts["ordered_at"].to_numpy()[order_starts],
+        order_time=order_times(facts["ordered_at"].to_numpy(), order_starts),
         order_kept=order_kept,
+        row0=row0,
     )

@@ -103,7 +103,7 @@ def compute(ctx: CarContext) -> dict[str, Any]:
         return names, matrix
 
     cats, by_cat = by_level("category")
-    base_share = ratio(by_cat.sum(axis=0), np.full(len(cats), spend.sum()))
+    base_share = _base_share(ctx, cats)
     for j, c in enumerate(cats):
         out[f"affinity_{slug(c)}"] = (
             ratio(by_cat[:, j], spend) / np.where(base_share[j] > 0, base_share[j], np.nan) * 100
@@ -144,3 +144,33 @@ def compute(ctx: CarContext) -> dict[str, Any]:
         np.bincount(lc, weights=np.where(fresh, net, 0.0), minlength=n), spend
     )
     return out
+
+
+def summarize(ctx: CarContext) -> dict[str, Any]:
+    """Kept net pence of each category present in this part, and in all."""
+    pence = ctx.facts["net_pence"].to_numpy()[ctx.kept]
+    present = ctx.present_values("category")
+    codes = ctx.level_codes("category", present)[ctx.kept]
+    ok = codes >= 0
+    by_value = np.bincount(codes[ok], weights=pence[ok], minlength=len(present))
+    return {
+        "category_pence": {v: int(p) for v, p in zip(present, by_value, strict=True)},
+        "total_pence": int(pence.sum()),
+    }
+
+
+def reduce(parts: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any]:
+    """Every customer's kept net pence by category and in all: the affinity index's base,
+    exact integers, the same in any order or parts."""
+    by_category: dict[str, int] = {}
+    for part in parts:
+        for value, pence in part["category_pence"].items():
+            by_category[value] = by_category.get(value, 0) + pence
+    return {"category_pence": by_category, "total_pence": sum(p["total_pence"] for p in parts)}
+
+
+def _base_share(ctx: CarContext, cats: list[str]) -> np.ndarray:
+    """Each category's share of everyone's kept net spend."""
+    base = ctx.globals["interests"]
+    by_cat = np.array([base["category_pence"].get(c, 0) for c in cats], dtype=np.float64)
+    return ratio(by_cat, np.full(len(cats), float(base["total_pence"])))
