@@ -36,11 +36,13 @@ are many partitions; three rules need the whole file and are applied on top:
 
 Staged layout, under ``stage_dir``:
 
-- ``order_lines/bucket=NNN/*.parquet``: the accepted order lines (column ``_row`` and the
+- ``order_lines/bucket=NNN/part-KKKKK-NNN.parquet``: the accepted order lines (column ``_row`` and the
   contract's columns), bucketed by customer id: the edges split the accepted lines' distinct
   customer ids into ``buckets`` groups of equal size (staging's ``bucket_edges`` rule, applied
   to every customer rather than to the first batch's); ids below the first edge are bucket 000.
-  Parts are sorted by ``_row``; ``read_bucket`` reads one bucket back in file order.
+  Parts are sorted by ``_row``; ``read_bucket`` reads one bucket back in file order.  The
+  returned ``StagedTable`` lists the parts and the edges as ``stage_sources`` does, so the
+  out-of-core and Spark builds (``outofcore.plan_buckets``) take either.
 - ``<table>/part-00000.parquet`` for every other table: its accepted rows, validated by Spark
   as one batch (one partition: the loader's whole-file rules hold exactly), collected and
   written whole; they are also returned in memory (``SourceData.tables``).
@@ -103,7 +105,7 @@ from .loading import (
     type_name,
     validate_table,
 )
-from .staging import BUCKETS, STAGED, bucket_edges
+from .staging import STAGED, bucket_count, bucket_edges
 
 TYPES_FILE = "_types.json"
 # Internal columns of the Spark frames (a source column of these names would clash).
@@ -121,7 +123,7 @@ def stage_with_spark(
     stage_dir: str | Path,
     *,
     today: pd.Timestamp | str | None = None,
-    buckets: int = BUCKETS,
+    buckets: int | None = None,
     partitions: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SourceData:
@@ -134,7 +136,8 @@ def stage_with_spark(
     data_dir : folder holding one file per table (CSV or Parquet), read by every executor.
     stage_dir : where the accepted rows are written (see the module docstring).
     today : dates after this are "in the future" and quarantined (default: now).
-    buckets : customer buckets of the order lines.
+    buckets : customer buckets of the order lines (default: as ``stage_sources`` splits them,
+        ``staging.bucket_count``).
     partitions : validate the order lines in this many batches of consecutive rows (default: as
         Spark splits the file; the other tables are one batch each, as the loader sees them).
     progress : called with a short message as each table is read.
@@ -169,7 +172,7 @@ def stage_with_spark(
             report, bad = intake.run()
             out = stage_dir / name
             if name == STAGED:
-                staged[name] = intake.write_buckets(out, buckets)
+                staged[name] = intake.write_buckets(out, buckets or bucket_count(path))
             else:
                 intake.write_whole(out)
                 tables[name] = intake.whole
@@ -584,7 +587,8 @@ class _Intake:
             .agg(F.max("ordered_at").alias("ordered_at"), F.max("returned_at").alias("returned_at"))
             .toPandas()
         )
-        edges = bucket_edges(customers["customer_id"], buckets).tolist()
+        split = bucket_edges(customers["customer_id"], buckets)
+        edges = split.tolist()
         latest = {}
         for column in ("ordered_at", "returned_at"):
             value = customers[column].max()
@@ -603,10 +607,24 @@ class _Intake:
             .parquet(str(out))
         )
         self._write_types(out, edges=edges)
-        return StagedTable(sorted(out.glob("bucket=*/*.parquet")), self._types(), latest)
+        return StagedTable(_named_parts(out), self._types(), latest, split if edges else None)
 
     def _types(self) -> dict[str, str]:
         return {c: type_name(pd.api.types.pandas_dtype(d)) for c, d in self.dtypes.items()}
+
+
+def _named_parts(out: Path) -> list[Path]:
+    """Spark's part files renamed ``bucket=BBB/part-NNNNN-BBB.parquet``: the bucket ends the
+    name, as in staging's parts (``part-BATCH-BUCKET.parquet``), which the out-of-core and Spark
+    builds pick a bucket's parts by (``outofcore.plan_buckets``)."""
+    parts = []
+    for folder in sorted(out.glob("bucket=*")):
+        bucket = folder.name.split("=", 1)[1]
+        for n, part in enumerate(sorted(folder.glob("*.parquet"))):
+            parts.append(part.rename(folder / f"part-{n:05d}-{bucket}.parquet"))
+        for checksum in folder.glob(".*.crc"):  # Spark's, of the old names
+            checksum.unlink()
+    return parts
 
 
 def _one_line(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ import copy
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -36,9 +37,9 @@ def spark():
         pytest.skip(f"Spark is not available: {exc}")
 
 
-def intake(spark, folder: Path, stage: Path, partitions: int = 3):  # noqa: ANN001, ANN201
+def intake(spark, folder: Path, stage: Path, partitions: int = 3, buckets: int | None = BUCKETS):  # noqa: ANN001, ANN201
     return stage_with_spark(
-        spark, folder, stage, today=TODAY, buckets=BUCKETS, partitions=partitions
+        spark, folder, stage, today=TODAY, buckets=buckets, partitions=partitions
     )
 
 
@@ -48,7 +49,7 @@ def _dtypes(frame: pd.DataFrame) -> list[str]:
     return [{"str": "object"}.get(str(t), str(t)) for t in frame.dtypes]
 
 
-def assert_same_load(expected, got, stage: Path) -> None:  # noqa: ANN001 (two SourceData)
+def assert_same_load(expected, got, stage: Path, buckets: int = BUCKETS) -> None:  # noqa: ANN001
     """Same reports, same quarantine, same side tables; the order lines read back bucket by
     bucket are the loader's, in file order, with the loader's values and types."""
     counts = {
@@ -71,7 +72,7 @@ def assert_same_load(expected, got, stage: Path) -> None:  # noqa: ANN001 (two S
         written = read_staged(stage, name)
         pd.testing.assert_frame_equal(written, frame, check_categorical=False, obj=name)
     want = expected.tables["order_lines"].sort_values("_row").reset_index(drop=True)
-    buckets = [read_bucket(stage, "order_lines", b) for b in range(BUCKETS)]
+    buckets = [read_bucket(stage, "order_lines", b) for b in range(buckets)]
     for part in buckets:
         assert part["_row"].is_monotonic_increasing
         assert list(part.columns) == list(want.columns)
@@ -93,12 +94,27 @@ def assert_same_load(expected, got, stage: Path) -> None:  # noqa: ANN001 (two S
 
 
 def test_demo_sources_intake_as_they_load(spark, demo_source, tmp_path: Path) -> None:
-    """Every demo table (Parquet) read by Spark and validated in 4 partitions."""
+    """Every demo table (Parquet) read by Spark and validated in 4 partitions; the buckets are
+    staging's (one batch here: the same edges), so the out-of-core build's bucket sources are
+    the same from either."""
+    from profiler.outofcore import bucket_source, plan_buckets
+    from profiler.staging import stage_sources
+
     stage = tmp_path / "stage"
-    got = intake(spark, demo_source.data_dir, stage, partitions=4)
-    assert_same_load(demo_source, got, stage)
-    assert len(got.staged["order_lines"].parts) == BUCKETS
-    assert len(staged_types(stage / "order_lines")["edges"]) == BUCKETS - 1
+    got = intake(spark, demo_source.data_dir, stage, partitions=4, buckets=None)
+    assert_same_load(demo_source, got, stage, buckets=16)
+    assert len(got.staged["order_lines"].parts) == 16
+    assert len(staged_types(stage / "order_lines")["edges"]) == 15
+    staged = stage_sources(demo_source.data_dir, tmp_path / "staged", today=TODAY)
+    np.testing.assert_array_equal(
+        got.staged["order_lines"].edges, staged.staged["order_lines"].edges
+    )
+    ours, theirs = plan_buckets(got, TODAY, None), plan_buckets(staged, TODAY, None)
+    for b in range(0, 16, 5):
+        mine, wanted = bucket_source(ours, b).tables, bucket_source(theirs, b).tables
+        assert set(mine) == set(wanted)
+        for name, frame in wanted.items():
+            pd.testing.assert_frame_equal(mine[name], frame, check_categorical=False, obj=name)
 
 
 def _line(order: str, line: str, customer: str = "1", **cells: str) -> dict:
