@@ -71,8 +71,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -236,14 +234,10 @@ def _as_dtype(values: pd.Series, dtype: str) -> pd.Series:
 
 
 def _session(spark: Any) -> Any:
-    """A session of our own (UTC, so date-times cross between pandas and Spark unchanged);
-    in local mode, Python workers run this interpreter unless one was configured."""
+    """A session of our own, in UTC, so date-times cross between pandas and Spark unchanged.
+    Its executors run Python with this package (``profiler.sql.spark`` starts Spark so)."""
     own = spark.newSession()
     own.conf.set("spark.sql.session.timeZone", "UTC")
-    context = own.sparkContext
-    configured = context.getConf().get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON")
-    if context.master.startswith("local") and not configured:
-        context.pythonExec = sys.executable
     return own
 
 

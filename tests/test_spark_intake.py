@@ -180,33 +180,6 @@ def test_every_row_rule_quarantines_as_the_loader_does(
     ]
 
 
-@pytest.fixture(scope="module")
-def numbered_csv(demo_source, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo order lines as CSV without line_id (numbered per order in file order), with a
-    type error, an unknown customer and lines repeated further down, next to the demo
-    customers and products."""
-    folder = tmp_path_factory.mktemp("numbered-csv")
-    for name in ("customers", "products"):
-        shutil.copy(demo_source.data_dir / f"{name}.parquet", folder)
-    lines = pd.read_parquet(demo_source.data_dir / "order_lines.parquet").astype(str)
-    lines.loc[5, "net_amount"] = "abc"
-    lines.loc[1500, "customer_id"] = "99999999"
-    n = len(lines)
-    repeated = lines.loc[[10, 5, 2000]].copy()
-    lines = pd.concat([lines.iloc[: n - 100], repeated, lines.iloc[n - 100 :]], ignore_index=True)
-    lines.drop(columns="line_id").to_csv(folder / "order_lines.csv", index=False)
-    return folder
-
-
-def test_csv_without_line_ids_across_partitions(spark, numbered_csv: Path, tmp_path: Path) -> None:
-    expected = load_sources(numbered_csv, today=TODAY)
-    stage = tmp_path / "stage"
-    got = intake(spark, numbered_csv, stage, partitions=5)
-    assert_same_load(expected, got, stage)
-    assert got.quarantine.groupby("rule").size().to_dict() == {"type": 2, "reference": 1}
-    assert "line_id" in got.reports["order_lines"].defaulted_columns
-
-
 def test_ids_text_in_one_partition_are_text_everywhere(spark, tmp_path: Path) -> None:
     """An order id that is not a number makes the whole column text, in every bucket, as the
     loader makes it for the whole file."""
