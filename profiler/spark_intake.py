@@ -73,6 +73,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -147,16 +148,12 @@ def stage_with_spark(
     mapped = mapping.load_mapping(data_dir)
     tables: dict[str, pd.DataFrame] = {}
     reports: dict[str, TableReport] = {}
-    quarantines: list[pd.DataFrame] = []
+    bad: dict[str, pd.DataFrame] = {}
     staged: dict[str, StagedTable] = {}
-    for name in LOAD_ORDER:
+    failed: dict[str, Exception] = {}
+
+    def intake(name: str, path: Path) -> None:
         spec = TABLES[name]
-        path = find_source_file(data_dir, name)
-        if path is None:
-            if spec.required:
-                raise missing_required(data_dir, name)
-            reports[name] = TableReport(name, None)
-            continue
         started = time.perf_counter()
         if progress:
             progress(f"reading {path.name} with Spark")
@@ -165,21 +162,52 @@ def stage_with_spark(
             for parent in spec.references.values()
             if parent in tables
         }
-        intake = _Intake(spark, spec, path, mapped, today_ts, parents, partitions)
+        table = _Intake(spark, spec, path, mapped, today_ts, parents, partitions)
         try:
-            report, bad = intake.run()
+            report, bad[name] = table.run()
             out = stage_dir / name
             if name == STAGED:
-                staged[name] = intake.write_buckets(out, buckets or bucket_count(path))
+                staged[name] = table.write_buckets(out, buckets or bucket_count(path))
             else:
-                intake.write_whole(out)
-                tables[name] = intake.whole
+                table.write_whole(out)
+                tables[name] = table.whole
         finally:
-            intake.close()  # the table's cached rows
+            table.close()  # the table's cached rows
         report.seconds = time.perf_counter() - started
         reports[name] = report
-        if len(bad):
-            quarantines.append(bad)
+
+    # Tables whose parents are read go to Spark together (their jobs overlap); a table stops
+    # with the error the loader would give: that of the first table, in load order, to fail.
+    pending = {}
+    for name in LOAD_ORDER:
+        try:
+            path = find_source_file(data_dir, name)
+            if path is None and TABLES[name].required:
+                raise missing_required(data_dir, name)
+        except ContractError as exc:
+            failed[name] = exc
+            continue
+        if path is None:
+            reports[name] = TableReport(name, None)
+        else:
+            pending[name] = path
+    while pending:
+        ready = [
+            name
+            for name in pending
+            if not any(parent in pending for parent in TABLES[name].references.values())
+        ]
+        with ThreadPoolExecutor(max_workers=min(4, len(ready))) as pool:
+            running = {name: pool.submit(intake, name, pending.pop(name)) for name in ready}
+        for name, future in running.items():
+            if future.exception() is not None:
+                failed[name] = future.exception()
+        for name in [n for n in pending if any(p in failed for p in TABLES[n].references.values())]:
+            del pending[name]  # its parent failed: the loader would not have reached it
+    if failed:
+        raise failed[next(name for name in LOAD_ORDER if name in failed)]
+    reports = {name: reports[name] for name in LOAD_ORDER if name in reports}
+    quarantines = [bad[name] for name in LOAD_ORDER if name in bad and len(bad[name])]
     quarantine = (
         pd.concat(quarantines, ignore_index=True)
         if quarantines
@@ -371,13 +399,16 @@ class _Intake:
             mapping.apply(self.mapped, spec.name, pd.DataFrame(columns=names), self.path).columns
         )
         numbered = spec.name == STAGED and "line_id" not in mapped_columns
+        batches = self.partitions or raw.rdd.getNumPartitions()  # default: the file's splits
         if numbered:
             raw = raw.withColumn(_LINE, self._line_numbers())
         if spec.name != STAGED:
             raw = raw.coalesce(1)  # a side table is one batch, as the loader sees it
-        elif self.partitions:  # batches of consecutive rows, without sampling the file
-            batch = F.floor((F.col(_ROW) - 1) * self.partitions / max(self.rows, 1))
-            raw = raw.repartition(self.partitions, batch)
+        elif self.partitions or numbered:
+            # Batches of consecutive rows (the numbering's window regrouped them by order),
+            # cut by row number rather than by sampling the file.
+            batch = F.floor((F.col(_ROW) - 1) * batches / max(self.rows, 1))
+            raw = raw.repartition(batches, batch)
         schema = self._checked_schema()
         check = _checker(
             spec.name,
