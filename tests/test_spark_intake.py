@@ -271,3 +271,22 @@ def test_an_export_read_through_its_mapping(spark, tmp_path: Path) -> None:
     got = stage_with_spark(spark, folder, stage, today="2012-01-01", buckets=BUCKETS, partitions=3)
     assert_same_load(expected, got, stage)
     assert len(got.quarantine) and got.reports["order_lines"].file == "invoices.csv"
+
+
+def test_the_first_table_to_fail_gives_the_error_as_in_the_loader(spark, tmp_path: Path) -> None:
+    """Tables run side by side, but the error is the loader's: customers are validated before
+    the loader finds the order lines missing."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with pytest.raises(ContractError) as loaded:
+        load_sources(folder)
+    with pytest.raises(ContractError) as read:
+        intake(spark, folder, tmp_path / "stage")
+    assert str(read.value) == str(loaded.value)
+    write_table(folder, "customers", [{**c, "created_at": "someday"} for c in CUSTOMERS])
+    with pytest.raises(ContractError) as loaded:
+        load_sources(folder, today=TODAY)
+    with pytest.raises(ContractError) as read:
+        intake(spark, folder, tmp_path / "stage")
+    assert str(read.value) == str(loaded.value)
+    assert "customers.csv: column 'created_at'" in str(read.value)
