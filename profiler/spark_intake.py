@@ -4,7 +4,13 @@
 reasons, same accepted rows and values), but the files are read by Spark and validated on its
 executors.  Of the order lines the driver sees one summary row per partition, the quarantined
 rows and one row per customer (for the bucket edges and the latest dates); the other tables,
-small, come back whole, as the loader returns them.
+small, come back whole, as the loader returns them.  Tables whose parents (the tables their ids
+refer to) are read go to Spark together, so their jobs overlap; when tables fail, the error is
+the loader's: that of the first table in load order to fail.
+
+Measured (demo sources, 94,625 order lines, ``local[2]`` on two shared cores, warm): 17 s, where
+``load_sources`` takes 0.3-0.9 s from Parquet and 2.7 s from CSV; at this size Spark's cost is
+its per-job overhead (about two jobs a table), not the rows.
 
 Reading, with each row's number in its file (``_row``, what the quarantine's ``row`` cites):
 
