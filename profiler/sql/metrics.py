@@ -81,6 +81,7 @@ __all__ = [
     "CAR_TABLE",
     "purchase_lines",
     "cohort_condition",
+    "compile_leaves",
     "compile_metric",
     "compile_metrics",
     "metric_table",
@@ -250,6 +251,22 @@ def compile_metric(
         )
     plan = _Plan(catalog, span, shape, lapsed_days, [cohort_condition], False, _day(as_of))
     return plan.query({"value": m})
+
+
+def compile_leaves(
+    names: Iterable[str],
+    catalog: Catalog,
+    period: Period | str,
+    cohort_condition: exp.Expression | None = None,
+    shape: FactsShape | None = None,
+    lapsed_days: int = 545,
+    as_of: str | pd.Timestamp | None = None,
+) -> exp.Select:
+    """Many leaves for one cohort in one query: one row, one column per leaf (named as the
+    metric), the values ``compile_metric`` gives one at a time."""
+    span = _period(period, as_of)
+    plan = _Plan(catalog, span, shape, lapsed_days, [cohort_condition], False, _day(as_of))
+    return plan.query({name: catalog.get(name) for name in names})
 
 
 def compile_metrics(
