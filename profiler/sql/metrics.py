@@ -407,16 +407,16 @@ class _Plan:
             select = exp.select(col(KEY, "k").as_(KEY, quoted=True), *projections).from_(keys)
             for alias, sub in subqueries:
                 on = exp.EQ(this=col(KEY, alias), expression=col(KEY, "k"))
-                select = select.join(sub.subquery(alias), on=on, join_type="LEFT")
+                select = select.join(sub.subquery(alias), on=on, join_type="LEFT", copy=False)
         else:
             select = exp.select(*projections)
             for i, (alias, sub) in enumerate(subqueries):
                 if i == 0:
-                    select = select.from_(sub.subquery(alias))
+                    select = select.from_(sub.subquery(alias), copy=False)
                 else:
-                    select = select.join(sub.subquery(alias), join_type="CROSS")
-        for name, cte in self.ctes():
-            select = select.with_(name, as_=cte)
+                    select = select.join(sub.subquery(alias), join_type="CROSS", copy=False)
+        for name, cte in self.ctes():  # the trees are this plan's own: built once, not copied
+            select = select.with_(name, as_=cte, copy=False)
         return select
 
     def ctes(self) -> list[tuple[str, exp.Select]]:

@@ -27,6 +27,7 @@ Refused, in one line saying why, never printed wrong:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -44,7 +45,14 @@ from .expr import literal
 from .facts import FactsShape, col, order_facts
 from .metrics import CAR_TABLE, _check_period, _columns, cohort_condition, compile_leaves
 
-__all__ = ["DIALECTS", "RenderedMetric", "render_metric", "tables_read"]
+__all__ = [
+    "DIALECTS",
+    "RenderedMetric",
+    "check_dialect",
+    "lapsed_days",
+    "render_metric",
+    "tables_read",
+]
 
 DIALECTS = ("duckdb", "spark", "snowflake", "bigquery")
 LEAVES = "leaves"  # the subquery holding a composed metric's leaves
@@ -95,11 +103,7 @@ def render_metric(
     sources are read as of (None: as the tables stand when the query runs).  ``shape`` says
     which optional tables and columns the sources have (default: products, and order lines
     with ``unit_price``).  Raises ``ProfilerError`` (one line) for what cannot be rendered."""
-    if dialect not in DIALECTS:
-        raise ProfilerError(
-            f"Unknown SQL dialect '{clip(dialect)}'; expected one of {', '.join(DIALECTS)}."
-            + did_you_mean(dialect, DIALECTS)
-        )
+    check_dialect(dialect)
     m = catalog.get(name)
     car_day = pd.Timestamp(car_as_of).normalize()
     day = pd.Timestamp(as_of).normalize() if as_of is not None else None
@@ -142,6 +146,25 @@ def render_metric(
     return RenderedMetric(name, dialect, "\n".join([*head, body + ";"]), query, tables)
 
 
+def check_dialect(dialect: str) -> str:
+    """The dialect, if one of ``DIALECTS``; else one line with the nearest."""
+    if dialect not in DIALECTS:
+        raise ProfilerError(
+            f"Unknown SQL dialect '{clip(dialect)}'; expected one of {', '.join(DIALECTS)}."
+            + did_you_mean(dialect, DIALECTS)
+        )
+    return dialect
+
+
+def lapsed_days(meta: dict) -> int:
+    """The days after an order that a customer turns lapsed, as the CAR was built with (its
+    metadata; the feature spec's for builds whose metadata has none, as the query engine)."""
+    from ..features import load_feature_spec
+
+    thresholds = meta.get("lifecycle") or load_feature_spec()["lifecycle"]
+    return int(thresholds["lapsed_days"])
+
+
 def tables_read(
     metrics: list[Metric],
     shape: FactsShape,
@@ -160,9 +183,8 @@ def tables_read(
 
     sources = list(dict.fromkeys(m.source or "" for m in metrics))
     if "order_lines" in sources:
-        for c in order_facts(shape, as_of).find_all(exp.Column):
-            if c.table in ("l", "p"):
-                add("order_lines" if c.table == "l" else "products", [c.name])
+        for table, names in _facts_read(shape, as_of is not None).items():
+            add(table, names)
     for source in sources:
         if source == "order_lines":
             continue
@@ -173,6 +195,17 @@ def tables_read(
             names.append(dated)
         add(CAR_TABLE if source == "customers" else source, names)
     add(CAR_TABLE, ["customer_id", *(c.name for c in condition.find_all(exp.Column))])
+    return {table: list(names) for table, names in out.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _facts_read(shape: FactsShape, dated: bool) -> dict[str, list[str]]:
+    """The columns of order_lines (``l``) and products (``p``) the order facts read."""
+    out: dict[str, dict[str, None]] = {}
+    facts = order_facts(shape, pd.Timestamp("2000-01-01") if dated else None)
+    for c in facts.find_all(exp.Column):
+        if c.table in ("l", "p"):
+            out.setdefault("order_lines" if c.table == "l" else "products", {})[c.name] = None
     return {table: list(names) for table, names in out.items()}
 
 

@@ -193,36 +193,39 @@ def expression_text(m) -> str:
 
 def run_sql(args: argparse.Namespace) -> int:
     from profiler.catalog import load_catalog
-    from profiler.periods import day_option
+    from profiler.periods import day_option, parse_period
     from profiler.query import QueryEngine
     from profiler.sql.facts import FactsShape
-    from profiler.sql.render import render_metric
+    from profiler.sql.render import check_dialect, lapsed_days, render_metric
 
-    engine = QueryEngine.open(args.car, catalog=load_catalog(args.catalog))
-    if args.as_of is None:
-        as_of = engine.as_of
-    elif args.as_of.strip().lower() == "latest":
-        as_of = None
-    else:
-        as_of = day_option("--as-of", args.as_of, iso_only=True)
+    # What can be told wrong without the CAR is told before it is read.
+    catalog = load_catalog(args.catalog)
+    catalog.get(args.name)
+    dialect = check_dialect(args.dialect.strip().lower())
+    if args.period.strip() != "asof":
+        parse_period(args.period)
+    latest = args.as_of is not None and args.as_of.strip().lower() == "latest"
+    given = args.as_of is not None and not latest
+    day = day_option("--as-of", args.as_of, iso_only=True) if given else None
+    engine = QueryEngine.open(args.car, catalog=catalog)
+    as_of = None if latest else (day if day is not None else engine.as_of)
     shape = FactsShape(
         has_products=not args.no_products,
         has_unit_price=not args.no_unit_price,
         product_id_as_text=False,
     )
-    lapsed = int((engine.meta.get("lifecycle") or {}).get("lapsed_days", 545))
     rendered = render_metric(
         args.name,
         engine.catalog,
         engine.cohorts,
         args.cohort or engine.cohorts.base,
         args.period,
-        args.dialect.strip().lower(),
+        dialect,
         car_as_of=engine.as_of,
         car_columns=engine.known_columns,
         as_of=as_of,
         shape=shape,
-        lapsed_days=lapsed,
+        lapsed_days=lapsed_days(engine.meta),
     )
     print(rendered.sql)
     return 0
