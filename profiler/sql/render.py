@@ -39,6 +39,7 @@ from .. import expressions
 from ..catalog import SOURCES, Catalog, Metric, definition_text, did_you_mean
 from ..cohorts import CohortSet
 from ..compose import is_leaf, leaves
+from ..contract import TABLES
 from ..errors import ProfilerError, clip
 from ..periods import Period, asof_period, parse_period
 from .expr import literal
@@ -195,7 +196,15 @@ def tables_read(
             names.append(dated)
         add(CAR_TABLE if source == "customers" else source, names)
     add(CAR_TABLE, ["customer_id", *(c.name for c in condition.find_all(exp.Column))])
-    return {table: list(names) for table, names in out.items()}
+    return {table: _in_contract_order(table, list(names)) for table, names in out.items()}
+
+
+def _in_contract_order(table: str, names: list[str]) -> list[str]:
+    """A contract table's columns in the contract's order (others as found)."""
+    if table not in TABLES:
+        return names
+    order = {n: i for i, n in enumerate(TABLES[table].column_names)}
+    return sorted(names, key=lambda n: order.get(n, len(order)))
 
 
 @functools.lru_cache(maxsize=8)
