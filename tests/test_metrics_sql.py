@@ -209,6 +209,7 @@ REFUSED = [
     (["aov", "--period", "2025", "--dialect", "duckdb", "--as-of", "1/2/2026"], "--as-of '1/2/2026' is not a date"),
     (["repeat_rate", "--period", "2025", "--dialect", "spark"], "holds as of the CAR's date"),
     (["uk_share", "--period", "asof", "--dialect", "duckdb", "--as-of", "2026-01-31"], "not 2026-01-31"),
+    (["age_median", "--period", "asof:2026-01-31", "--dialect", "duckdb"], "not 2026-01-31"),
     (["net_sales", "--period", "asof", "--dialect", "duckdb", "--as-of", "latest"], "Period asof needs a day"),
     (["aov", "--period", "2025", "--dialect", "bigquery", "--cohort", "Store loyalists"], "reads persona, which car.parquet does not hold"),
     (["units", "--period", "r12:2026-01", "--dialect", "duckdb", "--cohort", "Buyers & Nobody"], "Unknown cohort 'Nobody'"),
@@ -222,6 +223,38 @@ def test_refusals_are_one_line(demo_car_dir, capsys, args, said) -> None:
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and said in lines[0], lines
+
+
+def test_without_products_or_unit_price(engine, tables, demo_car_dir, capsys) -> None:
+    """Net sales read neither products nor unit prices: the same figure from order lines alone."""
+    args = ["metrics", "sql", "net_sales", "--cohort", "Buyers", "--period", "2025-06"]
+    args += ["--dialect", "duckdb", "--car", str(demo_car_dir), "--no-products", "--no-unit-price"]
+    assert main(args) == 0
+    sql = capsys.readouterr().out
+    reads = header_tables(sql)
+    assert set(reads) == {"order_lines", "car"} and "unit_price" not in reads["order_lines"]
+    assert "net_amount / (1 - discount)" in sql
+    want = engine.value("net_sales", "Buyers", "2025-06")
+    assert want > 0 and same(engine, "net_sales", want, run(sql, tables))
+
+
+def test_derived_division_by_zero_is_null(engine, tables) -> None:
+    """As compose.py: x / 0 has no value, in a derived metric and in a ratio over it."""
+    base = {"aggregation": "derived", "label": "x"}
+    catalog = Catalog(
+        {
+            "quarter": Metric("quarter", expression="100 / 4", **base),
+            "nothing": Metric("nothing", expression="quarter / (quarter - 25)", **base),
+            "negative": Metric("negative", expression="-quarter * 2 + 1", **base),
+        },
+        "1.0.0",
+    )
+    for name, want in [("quarter", 25.0), ("nothing", None), ("negative", -49.0)]:
+        sql = render_metric(
+            name, catalog, engine.cohorts, "Buyers", "2025", "duckdb",
+            car_as_of=engine.as_of, as_of=engine.as_of,
+        ).sql  # fmt: skip
+        assert header_tables(sql) == {} and run(sql, tables, {}) == want, name
 
 
 def test_booleans_are_refused_where_the_cast_is(engine) -> None:

@@ -123,14 +123,15 @@ def render_metric(
         )
     shape = shape or FactsShape(has_products=True, has_unit_price=True, product_id_as_text=False)
     parts = leaves(catalog, [name])
-    inner = compile_leaves(parts, catalog, span, condition, shape, lapsed_days, day)
-    if is_leaf(m):
-        query = inner
+    if not parts:  # a derived metric of numbers only
+        query = exp.select(_composed(catalog, name).as_(name, quoted=True))
     else:
-        ctes = inner.args.get("with_")
-        inner.set("with_", None)  # the CTEs go to the outer query: WITH ... SELECT composed
+        query = compile_leaves(parts, catalog, span, condition, shape, lapsed_days, day)
+    if parts and not is_leaf(m):  # WITH ... SELECT composed FROM (SELECT leaves) AS leaves
+        ctes = query.args.get("with_")
+        query.set("with_", None)
         value = _composed(catalog, name)
-        query = exp.select(value.as_(name, quoted=True)).from_(inner.subquery(LEAVES))
+        query = exp.select(value.as_(name, quoted=True)).from_(query.subquery(LEAVES))
         if ctes is not None:
             query.set("with_", ctes)
     tables = tables_read([catalog.get(p) for p in parts], shape, day, condition)
@@ -195,7 +196,8 @@ def tables_read(
         if as_of is not None and dated:
             names.append(dated)
         add(CAR_TABLE if source == "customers" else source, names)
-    add(CAR_TABLE, ["customer_id", *(c.name for c in condition.find_all(exp.Column))])
+    if metrics:  # the cohort's members (a derived metric of numbers only reads nothing)
+        add(CAR_TABLE, ["customer_id", *(c.name for c in condition.find_all(exp.Column))])
     return {table: _in_contract_order(table, list(names)) for table, names in out.items()}
 
 
@@ -241,11 +243,12 @@ def _check_state(m: Metric, span: Period, day: pd.Timestamp | None, car_day: pd.
             f"({car_day:%Y-%m-%d}) only: no query over it gives the state in {span.label}; "
             "ask for --period asof."
         )
-    if day != car_day:
+    asked = min(span.end - pd.Timedelta(days=1), day) if day is not None else span.end
+    if day != car_day or asked != car_day:
         raise ProfilerError(
             f"Metric '{m.name}' {what}, which the car table holds as of the CAR's date "
-            f"({car_day:%Y-%m-%d}) only: period asof is read as of that day, not "
-            f"{day:%Y-%m-%d} (leave --as-of out)."
+            f"({car_day:%Y-%m-%d}) only, not {asked:%Y-%m-%d}: ask for --period asof without "
+            "--as-of."
         )
 
 
@@ -396,6 +399,8 @@ def _header(
         lines.append(
             f"sources: as of {day:%Y-%m-%d} (rows after it are not read; returns after it not yet booked)"
         )
+        if span.kind != "asof" and span.end > day + pd.Timedelta(days=1):
+            lines.append(f"  the period runs past {day:%Y-%m-%d}: its later days have no rows here")
     if "order_lines" in tables:
         gross = (
             "quantity x unit_price (net_amount where missing)"
