@@ -117,9 +117,9 @@ def render_metric(
     missing = sorted({c.name for c in condition.find_all(exp.Column)} - stored)
     if missing:
         raise ProfilerError(
-            f"Cohort '{clip(cohort)}' reads {', '.join(missing)}, which car.parquet does not hold "
-            "(profiler fits personas as it reads the CAR): no query over the car table selects "
-            "its customers."
+            f"Cohort '{clip(cohort)}' reads {', '.join(missing)}, which car.parquet does not hold"
+            + (" (profiler fits personas as it reads the CAR)" if "persona" in missing else "")
+            + ": no query over the car table selects its customers."
         )
     shape = shape or FactsShape(has_products=True, has_unit_price=True, product_id_as_text=False)
     parts = leaves(catalog, [name])
@@ -140,7 +140,7 @@ def render_metric(
     try:
         body = printed.sql(dialect=dialect, pretty=True, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "not supported"
+        first = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else "unsupported"
         raise ProfilerError(
             f"Metric '{name}' cannot be written in {dialect} SQL: {first}."
         ) from None
@@ -173,9 +173,9 @@ def tables_read(
     as_of: pd.Timestamp | None,
     condition: exp.Expression,
 ) -> dict[str, list[str]]:
-    """The input tables the leaves' query reads and, for each, the columns it reads, in the
-    order the query first reads them (the ``car`` table: the cohort's columns, and the CAR
-    metrics' columns)."""
+    """The input tables the leaves' query reads and, for each, the columns it reads (a
+    contract table's in the contract's order; the ``car`` table's: the CAR metrics' columns,
+    then the cohort's)."""
     out: dict[str, dict[str, None]] = {}
 
     def add(table: str, names: list[str]) -> None:
