@@ -154,7 +154,7 @@ def test_the_cli_prints_the_query(engine, tables, demo_car_dir, capsys) -> None:
     sql = capsys.readouterr().out
     m = engine.catalog.get("aov")
     assert "-- Average order value (aov): net_sales / orders" in sql
-    assert f"definition version {m.version}, hash {m.hash}" in sql
+    assert f"definition version {m.version}, hash {m.hash}, {m.status}; " in sql
     for part in ("net_sales", "orders"):
         assert f"{part} (version 1, hash {engine.catalog.get(part).hash})" in sql
     assert '-- cohort: Region: Europe: region == "Europe"' in sql

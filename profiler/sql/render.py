@@ -380,7 +380,7 @@ def _header(
 ) -> list[str]:
     lines = [
         f"{m.label} ({m.name}): {definition_text(m)}",
-        f"definition version {m.version}, hash {m.hash}; {catalog.stamp}",
+        f"definition version {m.version}, hash {m.hash}, {m.status}; {catalog.stamp}",
     ]
     if not is_leaf(m):
         composed = [p for p in _tree(catalog, m.name) if p != m.name]
