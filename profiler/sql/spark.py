@@ -67,12 +67,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import uuid
 import warnings
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -236,6 +238,11 @@ def _start_conf(master: str, app_name: str, config: dict[str, Any]) -> dict[str,
         # The CAR's columns come back to the driver: a slice of the sales grid at 1M customers
         # is ~1.5 GB, past the 1 GB default cap on collected results.
         "spark.driver.maxResultSize": "0",
+        # Python tasks (the CAR's buckets, profiler/spark_build.py) run this installation.
+        "spark.pyspark.python": sys.executable,
+        "spark.executorEnv.PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "spark.executorEnv.NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR")
+        or str(Path.home() / ".cache" / "numba-profiler"),
         **SESSION_CONF,
     }
     if is_local(master):
@@ -280,6 +287,8 @@ def _shared_session(master: str | None, app_name: str, config: dict[str, Any]) -
                 _session = SparkSession.builder.getOrCreate()
             return _session
         require_java(spark_version)
+        # Python tasks run this interpreter (pyspark reads the variable when the context starts).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         master = master or DEFAULT_MASTER
         builder = SparkSession.builder
         for key, value in _start_conf(master, app_name, config).items():
