@@ -1,7 +1,8 @@
 """The CAR built on a Spark cluster: each customer bucket's families run on an executor.
 
-The same two passes as the out-of-core build (profiler/outofcore.py), with Spark's executors
-as the workers: a task per bucket, run through ``mapInPandas`` over a one-row-per-partition
+Spark reads and validates the sources itself (profiler/spark_intake.py: the loader's rules run
+on the executors, the order lines staged by customer bucket).  Then the same two passes as the
+out-of-core build (profiler/outofcore.py), with Spark's executors as the workers: a task per bucket, run through ``mapInPandas`` over a one-row-per-partition
 frame of bucket numbers.  The first pass returns each bucket's summary (only those reach the
 driver, which reduces them to the global statistics); the second builds the bucket with the
 statistics and writes its CAR part and its activity and order days itself.
@@ -36,8 +37,8 @@ from .outofcore import (
     summarize_bucket,
     write_side_tables,
 )
+from .spark_intake import stage_with_spark
 from .sql.spark import _shared_session
-from .staging import BATCH_ROWS, stage_sources
 from .store import GenerationWriter
 
 _RESULT = "bucket int, payload binary"
@@ -52,7 +53,6 @@ def build_on_spark(
     spec: dict[str, Any] | None = None,
     master: str | None = None,
     today: pd.Timestamp | str | None = None,
-    batch_rows: int = BATCH_ROWS,
     progress: Callable[[str], None] | None = None,
     loaded: Callable[[SourceData], None] | None = None,
 ) -> CarResult:
@@ -62,14 +62,14 @@ def build_on_spark(
     say = progress or (lambda message: None)
     stage = writer.scratch("staging")
     try:
-        source = stage_sources(data, stage, today=today, batch_rows=batch_rows, progress=progress)
+        spark = _shared_session(master, "customer-profiler build", {})
+        source = stage_with_spark(spark, data, stage / "sources", today=today, progress=progress)
         if loaded:
             loaded(source)
         job = plan_buckets(source, as_of, spec)
         job.side_dir = stage / "side"
         write_side_tables(source, job.edges, job.side_dir)
         job.source = None  # the executors read the side tables from disk
-        spark = _shared_session(master, "customer-profiler build", {})
         say(f"{job.buckets} customer buckets on {spark.sparkContext.master}")
         summaries = run_buckets(spark, job, _summarize_task)
         ids = first_pass(job, summaries)

@@ -26,7 +26,6 @@ def build_with_spark(data_dir, out, master=None) -> tuple:
             load_catalog(),
             master=master,
             today="2026-11-22",
-            batch_rows=4000,
             progress=messages.append,
             loaded=lambda source: writer.write_csv(store.QUARANTINE, source.quarantine),
         )
