@@ -16,7 +16,8 @@ Spark 3 (see ``profiler/sql/spark.py`` for what that means for SQL).
 ``spark.executor.extraJavaOptions`` are appended to our own (a later
 ``-Dlog4j2.configurationFile`` replaces the quiet logging).  ``spark.pyspark.python``, the Python
 the executors run, also applies here, where no ``spark-submit`` reads it (else
-``$PYSPARK_PYTHON``, else ``python3`` on the executors' PATH).  Executors get a writable
+``$PYSPARK_PYTHON``, else this interpreter with a local master and ``python3`` on the executors'
+PATH with a cluster).  Executors get a writable
 ``NUMBA_CACHE_DIR`` (``spark.executorEnv.NUMBA_CACHE_DIR``, default a folder in their ``/tmp``)
 so numba's compiled-function cache never writes next to an installed, read-only package.
 
@@ -35,6 +36,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import warnings
@@ -54,7 +56,8 @@ EXECUTOR_NUMBA_CACHE_DIR = "/tmp/profiler-numba-cache"
 
 # Spark logs through log4j2 to stderr; at ERROR from the start.  Spark's own loggers are named
 # too: Spark announces "Setting default log level" unless the logger of the class that starts
-# it has a level of its own.
+# it has a level of its own.  A failed task is reported by its caller in one line, so the
+# executor's stack trace of it (local mode) and the scheduler's "aborting job" are not logged.
 QUIET_LOG4J2 = """\
 rootLogger.level = error
 rootLogger.appenderRef.stderr.ref = console
@@ -65,6 +68,10 @@ appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
 logger.spark.name = org.apache.spark
 logger.spark.level = error
+logger.executor.name = org.apache.spark.executor.Executor
+logger.executor.level = off
+logger.tasks.name = org.apache.spark.scheduler.TaskSetManager
+logger.tasks.level = off
 """
 
 # SQL settings every session gets (they are runtime settings: a session of a context started
@@ -206,6 +213,10 @@ def _start_conf(master: str, app_name: str, config: dict[str, Any]) -> dict[str,
         **SESSION_CONF,
     }
     if is_local(master):
+        if not os.environ.get("PYSPARK_PYTHON"):
+            # The Python workers run on this machine: this interpreter, with its packages
+            # (pyspark would start the first ``python3`` on PATH).
+            conf["spark.pyspark.python"] = sys.executable
         conf.update(
             {
                 "spark.ui.enabled": "false",
