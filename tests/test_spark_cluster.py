@@ -3,8 +3,11 @@ its error reporting without Spark."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
+import uuid
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from profiler.errors import ProfilerError
-from profiler.spark_session import SparkError
+from profiler.spark_session import SparkError, get_spark
 from profiler.spark_tasks import FAILED_MARK, SparkTaskError, map_buckets, task_error
 
 
@@ -186,6 +189,38 @@ def test_shared_object_and_types_round_trip(spark_on_cluster):
     got["name"] = got["name"].astype(str).astype("category")
     expected["name"] = expected["name"].astype(str).astype("category")
     pd.testing.assert_frame_equal(got, expected, check_categorical=False)
+
+
+# A package the executors cannot import otherwise reaches them as a zip (sc.addPyFile), and its
+# functions travel by name: how profiler/ reaches executors that have only its dependencies.
+@on_cluster
+def test_a_zipped_package_reaches_the_executors(spark_on_cluster, tmp_path: Path):
+    name = f"shipped_{uuid.uuid4().hex[:8]}"
+    archive = tmp_path / f"{name}.zip"
+    with zipfile.ZipFile(archive, "w") as package:
+        package.writestr(
+            f"{name}/__init__.py",
+            "import os\n"
+            "import pandas as pd\n"
+            "def task(bucket):\n"
+            "    return pd.DataFrame({'bucket': [bucket], 'origin': [__file__]})\n",
+        )
+    spark_on_cluster.sparkContext.addPyFile(str(archive))
+    module = importlib.import_module(name)
+    schema = pa.schema([("bucket", pa.int64()), ("origin", pa.string())])
+    result = map_buckets(spark_on_cluster, [0, 1], module.task, schema).to_pandas()
+    assert result["bucket"].tolist() == [0, 1]
+    for origin in result["origin"]:
+        assert f"{name}.zip" in origin and origin != module.__file__
+
+
+# The same call in local mode: the Python workers run this interpreter.
+@pytest.mark.spark
+def test_map_buckets_in_local_mode(spark_engine):
+    spark = get_spark()
+    result = map_buckets(spark, [4, 2], where_am_i, WHERE).to_pandas()
+    assert result["bucket"].tolist() == [4, 2]
+    assert os.getpid() in result["ancestors"][0]
 
 
 # Input checked before Spark starts a job.
