@@ -32,14 +32,15 @@ files writes them whole under a name of its own and renames them into place
 (``os.replace``/``FileSystem.move``), so a second attempt replaces the first.
 
 Outputs on shared storage.  A task may write Parquet from the executor to a folder every node and
-the driver can read: a shared mount, or ``hdfs://``/``s3://`` through ``pyarrow.fs``
-(``pyarrow.fs.FileSystem.from_uri(uri)`` gives the file system and the path), and return the path.
+the driver can read: a shared mount, or ``hdfs://``/``s3://`` through ``pyarrow.fs``, and return
+the path; ``write_part(table, uri)`` writes one file that way, whole or not at all.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -148,6 +149,45 @@ def map_buckets(
         if broadcast is not None:
             broadcast.unpersist()
     return _restore(result, schema, buckets)
+
+
+def write_part(table: pa.Table | Any, uri: str) -> str:
+    """Write one task's output as a Parquet file at ``uri``, whole or not at all; return ``uri``.
+
+    ``uri`` is an absolute local path or a ``pyarrow.fs`` URI (``file://``, ``hdfs://``,
+    ``s3://``) that the driver can read too.  On a file system the file is written under a
+    name of its own and renamed into place, replacing an earlier attempt's (Spark may run a task
+    twice); an S3 object is whole or absent by itself.  ``table`` may be a pandas DataFrame.
+    """
+    import pandas as pd
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    try:
+        fs, path = pafs.FileSystem.from_uri(uri)
+    except (pa.ArrowInvalid, ValueError) as exc:
+        raise SparkError(
+            f"Cannot write {uri!r}: expected an absolute path or a file://, hdfs:// or s3:// "
+            f"URI ({exc})"
+        ) from exc
+    parent, _, name = path.rpartition("/")
+    if parent:
+        fs.create_dir(parent, recursive=True)
+    if fs.type_name == "s3":
+        pq.write_table(table, path, filesystem=fs)
+        return uri
+    partial = f"{parent}/.{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+    try:
+        pq.write_table(table, partial, filesystem=fs)
+        if fs.type_name != "local" and fs.get_file_info(path).type != pafs.FileType.NotFound:
+            fs.delete_file(path)  # HDFS does not rename onto a file; a local rename replaces it
+        fs.move(partial, path)
+    finally:
+        if fs.get_file_info(partial).type != pafs.FileType.NotFound:
+            fs.delete_file(partial)
+    return uri
 
 
 def task_error(exc: BaseException) -> SparkError:

@@ -17,7 +17,13 @@ import pytest
 
 from profiler.errors import ProfilerError
 from profiler.spark_session import SparkError, get_spark
-from profiler.spark_tasks import FAILED_MARK, SparkTaskError, map_buckets, task_error
+from profiler.spark_tasks import (
+    FAILED_MARK,
+    SparkTaskError,
+    map_buckets,
+    task_error,
+    write_part,
+)
 
 
 def on_cluster(test):
@@ -134,15 +140,19 @@ def test_tasks_write_parquet_that_the_driver_reads(spark_on_cluster, tmp_path: P
         frame = pd.DataFrame(
             {"customer_id": [bucket * 100 + i for i in range(bucket + 1)], "pid": os.getpid()}
         )
-        path = shared / f"bucket-{bucket}.parquet"
-        partial = shared / f".bucket-{bucket}.{os.getpid()}.tmp"
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), partial)
-        os.replace(partial, path)  # whole or not at all, should Spark run the task twice
-        return pd.DataFrame({"bucket": [bucket], "path": [str(path)], "rows": [len(frame)]})
+        # A file:// URI as an hdfs:// or s3:// one would be, or a plain path.
+        where = shared / f"bucket-{bucket}.parquet"
+        uri = write_part(frame, f"file://{where}" if bucket else str(where))
+        return pd.DataFrame({"bucket": [bucket], "path": [uri], "rows": [len(frame)]})
 
     schema = pa.schema([("bucket", pa.int64()), ("path", pa.string()), ("rows", pa.int64())])
     written = map_buckets(spark_on_cluster, [0, 1, 2], write_bucket, schema).to_pandas()
     assert written["rows"].tolist() == [1, 2, 3]
+    assert written["path"].tolist() == [
+        str(shared / "bucket-0.parquet"),
+        f"file://{shared}/bucket-1.parquet",
+        f"file://{shared}/bucket-2.parquet",
+    ]
     assert sorted(p.name for p in shared.iterdir()) == [f"bucket-{b}.parquet" for b in (0, 1, 2)]
     parts = pq.read_table([str(shared / f"bucket-{b}.parquet") for b in (0, 1, 2)]).to_pandas()
     assert parts["customer_id"].tolist() == [0, 100, 101, 200, 201, 202]
@@ -221,6 +231,20 @@ def test_map_buckets_in_local_mode(spark_engine):
     result = map_buckets(spark, [4, 2], where_am_i, WHERE).to_pandas()
     assert result["bucket"].tolist() == [4, 2]
     assert os.getpid() in result["ancestors"][0]
+
+
+# write_part replaces an earlier attempt's file whole and leaves no partial file behind.
+def test_write_part_replaces_whole(tmp_path: Path):
+    target = tmp_path / "deep" / "bucket-3.parquet"
+    write_part(pd.DataFrame({"x": [1, 2]}), str(target))
+    assert write_part(pa.table({"x": [7]}), f"file://{target}") == f"file://{target}"
+    assert pq.read_table(target).column("x").to_pylist() == [7]
+    assert [p.name for p in target.parent.iterdir()] == ["bucket-3.parquet"]
+
+
+def test_write_part_needs_an_absolute_place():
+    with pytest.raises(SparkError, match=r"Cannot write 'out/b\.parquet': expected an absolute"):
+        write_part(pa.table({"x": [1]}), "out/b.parquet")
 
 
 # Input checked before Spark starts a job.
