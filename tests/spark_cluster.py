@@ -53,7 +53,8 @@ class Cluster:
     webui_url: str
     folder: Path
     worker_pids: list[int] = field(default_factory=list)
-    processes: list[subprocess.Popen] = field(default_factory=list)
+    processes: list[subprocess.Popen] = field(default_factory=list)  # running
+    groups: list[int] = field(default_factory=list)  # every process group started
 
     def state(self) -> dict:
         """The master's status page as JSON (workers, applications)."""
@@ -67,6 +68,18 @@ class Cluster:
             lines = path.read_text(errors="replace").splitlines()[-15:]
             tails.append(f"--- {path.name}\n" + "\n".join(lines))
         return "\n".join(tails)
+
+    def survivors(self) -> list[str]:
+        """Live processes (not zombies) left in the cluster's process groups, as "pid command"."""
+        groups = set(self.groups)
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                name, rest = stat.read_text().rsplit(")", 1)
+                fields = rest.split()
+                if fields[0] != "Z" and int(fields[2]) in groups:
+                    found.append(f"{stat.parent.name} {name.split('(', 1)[1]}")
+        return found
 
     def stop(self) -> None:
         """Kill every process group (daemon, its executors and their Python workers)."""
@@ -98,9 +111,9 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).resolve().parent
 
 
-def start_cluster(folder: Path, workers: int = WORKERS) -> Cluster:
-    """Start a master and ``workers`` workers (1 core, 1 GB each) and wait until every worker
-    has registered; on failure nothing is left running."""
+def start_cluster(folder: Path, workers: int = WORKERS, timeout: float = START_TIMEOUT) -> Cluster:
+    """Start a master and ``workers`` workers (1 core, 1 GB each) and wait up to ``timeout``
+    seconds until every worker has registered; on failure nothing is left running."""
     home = spark_home()
     spark_class = home / "bin" / "spark-class"
     port, webui = free_port(), free_port()
@@ -130,6 +143,7 @@ def start_cluster(folder: Path, workers: int = WORKERS) -> Cluster:
         )
         log.close()
         cluster.processes.append(process)
+        cluster.groups.append(process.pid)
         return process
 
     try:
@@ -149,15 +163,15 @@ def start_cluster(folder: Path, workers: int = WORKERS) -> Cluster:
                 *("--webui-port", str(free_port()), "--work-dir", str(work)),
             )
             cluster.worker_pids.append(process.pid)  # spark-class execs the JVM
-        _wait_for_workers(cluster, workers)
+        _wait_for_workers(cluster, workers, timeout)
     except BaseException:
         cluster.stop()
         raise
     return cluster
 
 
-def _wait_for_workers(cluster: Cluster, workers: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+def _wait_for_workers(cluster: Cluster, workers: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
     alive = 0
     while time.monotonic() < deadline:
         for process in cluster.processes:
@@ -173,7 +187,7 @@ def _wait_for_workers(cluster: Cluster, workers: int) -> None:
                 return
         time.sleep(0.5)
     raise RuntimeError(
-        f"{alive} of {workers} Spark workers registered in {START_TIMEOUT:.0f} s:\n{cluster.logs()}"
+        f"{alive} of {workers} Spark workers registered in {timeout:g} s:\n{cluster.logs()}"
     )
 
 
@@ -226,6 +240,9 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory):
     finally:
         cluster.stop()
         _running.remove(cluster)
+    left = cluster.survivors()
+    if left:
+        raise RuntimeError(f"the Spark cluster left processes running: {left}")
 
 
 @pytest.fixture(scope="module")

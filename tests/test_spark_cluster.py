@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from profiler.errors import ProfilerError
-from profiler.spark_session import SparkError, get_spark
+from profiler.spark_session import SparkError, find_java, get_spark
 from profiler.spark_tasks import (
     FAILED_MARK,
     SparkTaskError,
@@ -24,6 +24,8 @@ from profiler.spark_tasks import (
     task_error,
     write_part,
 )
+from tests import spark_cluster as spark_cluster_module
+from tests.spark_cluster import Cluster, start_cluster
 
 
 def on_cluster(test):
@@ -245,6 +247,28 @@ def test_write_part_replaces_whole(tmp_path: Path):
 def test_write_part_needs_an_absolute_place():
     with pytest.raises(SparkError, match=r"Cannot write 'out/b\.parquet': expected an absolute"):
         write_part(pa.table({"x": [1]}), "out/b.parquet")
+
+
+# A cluster that does not come up in time is stopped whole: no JVM is left behind.
+@on_cluster
+def test_a_failed_start_leaves_nothing_running(tmp_path: Path):
+    pytest.importorskip("pyspark")
+    if find_java() is None:
+        pytest.skip("Spark is not available: no Java")
+    started: list[Cluster] = []
+    real_wait = spark_cluster_module._wait_for_workers
+
+    def wait(cluster, workers, timeout):
+        started.append(cluster)
+        real_wait(cluster, workers, timeout)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(spark_cluster_module, "_wait_for_workers", wait)
+        with pytest.raises(RuntimeError, match=r"0 of 2 Spark workers registered in 0\.1 s"):
+            start_cluster(tmp_path, timeout=0.1)
+    (cluster,) = started
+    assert len(cluster.groups) == 3 and cluster.processes == []
+    assert cluster.survivors() == []
 
 
 # Input checked before Spark starts a job.
