@@ -209,8 +209,9 @@ def order_days(facts: pd.DataFrame, index: pd.Index, cutoff: pd.Timestamp) -> Or
     np.maximum.at(gone, code[~completed], line_gone[~completed])
     gone[code[completed]] = NEVER
     order_row = np.full(size, -1, dtype=np.int64)
-    order_day = np.zeros(size, dtype=np.int64)
-    order_row[code], order_day[code] = customer, day
+    order_row[code] = customer
+    order_day = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(order_day, code, day)  # an order's day is its earliest line's
     keep = (order_row >= 0) & (gone > order_day)
     row, day, gone = order_row[keep], order_day[keep], gone[keep]
     order = np.lexsort((day, row))

@@ -122,7 +122,7 @@ class CarContext(Population):
     cancelled: np.ndarray  # bool: cancelled (cancellations carry no date)
     order_starts: np.ndarray  # first line of each order (lines are grouped by order)
     order_cust: np.ndarray
-    order_time: np.ndarray  # datetime64[ns] of each order
+    order_time: np.ndarray  # datetime64[ns] of each order: its earliest line's
     order_kept: np.ndarray  # bool: the order has at least one kept line
     _period_masks: dict[str, np.ndarray] = field(default_factory=dict)
     _order_period_masks: dict[str, np.ndarray] = field(default_factory=dict)
@@ -198,6 +198,14 @@ class CarContext(Population):
         return self._order_period_masks[period]
 
 
+def order_times(line_times: np.ndarray, order_starts: np.ndarray) -> np.ndarray:
+    """An order's time is its earliest line's: lines of one order may carry different times
+    (a line added later), and the earliest is the same whatever order the file lists them in."""
+    if not len(order_starts):
+        return line_times[:0]
+    return np.minimum.reduceat(line_times.view(np.int64), order_starts).view(line_times.dtype)
+
+
 def compact_int(count: int) -> type:
     """The smallest signed integer type holding -1 .. count."""
     for dtype in (np.int8, np.int16, np.int32):
@@ -261,6 +269,6 @@ def build_context(source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any])
         cancelled=is_status["cancelled"],
         order_starts=order_starts,
         order_cust=cust[order_starts],
-        order_time=facts["ordered_at"].to_numpy()[order_starts],
+        order_time=order_times(facts["ordered_at"].to_numpy(), order_starts),
         order_kept=order_kept,
     )

@@ -393,3 +393,27 @@ def test_families_are_computed_once_each_after_what_they_read() -> None:
     assert names.index("value") > max(names.index("sales"), names.index("lifecycle"))
     assert names[-1] == "strategy"
     assert set(value.READS) <= {"orders_ltd", "spend_ltd", "spend_l12m", "recency_days"}
+
+
+def test_an_order_is_as_old_as_its_earliest_line(tmp_path: Path) -> None:
+    """Lines of one order may carry different times; the order's time is its earliest line's,
+    whatever order the file lists them in (lifecycle, potential and the state at any date)."""
+    from profiler.activity import build_activity
+    from profiler.catalog import load_catalog
+
+    rows = [
+        {"order_id": "A", "customer_id": "c1", "ordered_at": "2024-06-03", "net_amount": "10"},
+        {"order_id": "A", "customer_id": "c1", "ordered_at": "2024-06-01", "net_amount": "5"},
+        {"order_id": "B", "customer_id": "c1", "ordered_at": "2024-07-01", "net_amount": "7"},
+    ]
+    write_table(tmp_path, "order_lines", rows)
+    source = load_sources(tmp_path, today="2026-01-01")
+    car = build_car(source, "2024-12-31").to_frame().set_index("customer_id")
+    assert car.loc["c1", "first_purchase_at"] == pd.Timestamp("2024-06-01")
+    assert car.loc["c1", "acquisition_month"] == "2024-06"
+    assert car.loc["c1", "ipt_mean_days"] == 30  # 2024-06-01 to 2024-07-01
+    orders = build_activity(
+        source, load_catalog(), car.index.to_numpy(), pd.Timestamp("2024-12-31")
+    ).orders
+    first_day = (pd.Timestamp("2024-06-01") - pd.Timestamp("1970-01-01")).days
+    assert orders.day.tolist() == [first_day, first_day + 30]

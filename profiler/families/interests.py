@@ -103,7 +103,7 @@ def compute(ctx: CarContext) -> dict[str, Any]:
         return names, matrix
 
     cats, by_cat = by_level("category")
-    base_share = ratio(by_cat.sum(axis=0), np.full(len(cats), spend.sum()))
+    base_share = _base_share(ctx, cats)
     for j, c in enumerate(cats):
         out[f"affinity_{slug(c)}"] = (
             ratio(by_cat[:, j], spend) / np.where(base_share[j] > 0, base_share[j], np.nan) * 100
@@ -144,3 +144,13 @@ def compute(ctx: CarContext) -> dict[str, Any]:
         np.bincount(lc, weights=np.where(fresh, net, 0.0), minlength=n), spend
     )
     return out
+
+
+def _base_share(ctx: CarContext, cats: list[str]) -> np.ndarray:
+    """Each category's share of everyone's kept net spend, from whole pence, so the same
+    whatever order (or parts) the lines are summed in."""
+    pence = ctx.facts["net_pence"].to_numpy()[ctx.kept]
+    codes = ctx.level_codes("category", cats)[ctx.kept]
+    ok = codes >= 0
+    by_cat = np.bincount(codes[ok], weights=pence[ok], minlength=len(cats))  # exact below 2**53
+    return ratio(by_cat, np.full(len(cats), float(pence.sum())))
