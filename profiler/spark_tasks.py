@@ -41,6 +41,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -114,8 +115,8 @@ def map_buckets(
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
     buckets = [int(bucket) for bucket in buckets]
-    if len(set(buckets)) != len(buckets):
-        repeated = sorted({b for b in buckets if buckets.count(b) > 1})
+    repeated = sorted(bucket for bucket, times in Counter(buckets).items() if times > 1)
+    if repeated:
         raise SparkError(f"map_buckets: buckets {repeated} are given more than once")
     if not buckets:
         return schema.empty_table()
@@ -125,11 +126,19 @@ def map_buckets(
         raise SparkError(f"map_buckets: a result column cannot go through Spark: {exc}") from exc
     # The Arrow types Spark expects back from the Python workers (it checks them).
     wire = to_arrow_schema(spark_schema, timezone="UTC")
-    sc = spark.sparkContext
-    broadcast = sc.broadcast(shared) if shared is not None else None
     # The task is unpickled on the executor by ``_run_partition``, after NUMBA_CACHE_DIR is set;
     # the broadcast travels in the closure, where Spark's own pickling registers it with the job.
-    payload = cloudpickle.dumps(task)
+    try:
+        payload = cloudpickle.dumps(task)
+    except Exception as exc:  # pickle's errors: TypeError, PicklingError, AttributeError, ...
+        raise SparkError(f"map_buckets: the task cannot be sent to the executors: {exc}") from exc
+    sc = spark.sparkContext
+    try:
+        broadcast = sc.broadcast(shared) if shared is not None else None
+    except Exception as exc:
+        raise SparkError(
+            f"map_buckets: the shared object cannot be sent to the executors: {exc}"
+        ) from exc
 
     def run_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         return _run_partition(payload, broadcast, wire, batches)

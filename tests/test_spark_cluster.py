@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 import time
 import uuid
 import zipfile
@@ -275,6 +276,13 @@ def test_a_failed_start_leaves_nothing_running(tmp_path: Path):
 def test_no_buckets_is_an_empty_table():
     pytest.importorskip("pyspark")
     assert map_buckets(None, [], fail_on_two, BUCKET_ONLY) == BUCKET_ONLY.empty_table()
+
+
+def test_a_task_that_cannot_travel_is_one_line():
+    pytest.importorskip("pyspark")
+    lock = threading.Lock()
+    with pytest.raises(SparkError, match=r"the task cannot be sent to the executors: .*lock"):
+        map_buckets(None, [1], lambda bucket: lock, BUCKET_ONLY)
 
 
 def test_repeated_buckets_are_refused():
