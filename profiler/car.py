@@ -17,14 +17,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .car_context import build_context
+from .car_context import CarContext, build_context
 from .contract import PII_COLUMNS
 from .families import COMPUTE_ORDER, FAMILIES, SIDE_FAMILIES
 from .features import ColumnDef, load_feature_spec
 from .loading import SourceData
-from .sql.car_families import PANDAS_FAMILIES, SQL_FAMILIES
-from .sql.context import build_sql_context
-from .sql.engines import SqlEngine
+from .partition import GLOBAL_FAMILIES, RANKING, global_pass, models
 
 DICTIONARY_COLUMNS = [
     "column",
@@ -48,7 +46,7 @@ class CarResult:
     left_out: dict[str, str]  # family -> reason
     seconds: float
     models: dict[str, Any] = field(default_factory=dict)  # fitted model figures, or why not
-    engine: str = "pandas"  # where the SQL families were computed
+    engine: str = "in-memory"  # in-memory, out-of-core or spark
 
     @property
     def n_columns(self) -> int:
@@ -134,25 +132,36 @@ def build_car(
     *,
     spec: dict[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
-    engine: SqlEngine | None = None,
 ) -> CarResult:
     """Build the CAR from loaded sources as of a date (default: the day after the last order line).
 
-    Only data on or before the as-of date is used.  ``progress(family, done, total)`` is called as
-    each family finishes.  With a SQL ``engine`` (profiler/sql) every family reading source
-    tables is computed by it from the same definitions (``SQL_FAMILIES``) and the order lines
-    never enter this process; value scores and strategy segments (``PANDAS_FAMILIES``) rank and
-    combine the columns it returned.
-    """
+    Only data on or before the as-of date is used.  The whole population is one part
+    (profiler/partition.py): the global statistics are found on it, then every family runs on
+    it.  ``progress(family, done, total)`` is called as each family finishes."""
     started = time.perf_counter()
     spec = spec or load_feature_spec()
     as_of_ts = pd.Timestamp(as_of).normalize() if as_of is not None else default_as_of(source)
-    if engine is None:
-        ctx = build_context(source, as_of_ts, spec)
-    else:
-        engine.register_source(source)
-        ctx = build_sql_context(engine, source, as_of_ts, spec)
-    computed = _compute_families(ctx, engine, progress)
+    ctx = build_context(source, as_of_ts, spec)
+    # The ranks wait for the columns they rank by (``_compute_families``).
+    ctx.globals = global_pass([ctx], spec, tuple(f for f in GLOBAL_FAMILIES if f not in RANKING))
+    columns, definitions, left_out = compute_part(ctx, progress)
+    return CarResult(
+        as_of_ts,
+        ctx.customer_ids,
+        columns,
+        definitions,
+        left_out,
+        time.perf_counter() - started,
+        models(ctx.globals),
+    )
+
+
+def compute_part(
+    ctx: CarContext, progress: Callable[[str, int, int], None] | None = None
+) -> tuple[dict[str, Any], list[ColumnDef], dict[str, str]]:
+    """Every family's columns for one part of the customers (``ctx.globals`` set), in the CAR's
+    column order, with their definitions and the families left out (and why)."""
+    computed = _compute_families(ctx, progress)
     columns: dict[str, Any] = {}
     definitions: list[ColumnDef] = []
     left_out: dict[str, str] = {}
@@ -164,27 +173,17 @@ def build_car(
             columns[d.name] = values[d.name]
         definitions += defs
     _check_no_personal_data(columns)
-    return CarResult(
-        as_of_ts,
-        ctx.customer_ids,
-        columns,
-        definitions,
-        left_out,
-        time.perf_counter() - started,
-        ctx.cache.get("meta", {}),
-        engine.name if engine is not None else "pandas",
-    )
+    return columns, definitions, left_out
 
 
 def _compute_families(
-    ctx: Any, engine: SqlEngine | None, progress: Callable[[str, int, int], None] | None
+    ctx: CarContext, progress: Callable[[str, int, int], None] | None
 ) -> dict[str, tuple[list[ColumnDef], dict[str, Any]]]:
     """Each family's definitions and values, in ``COMPUTE_ORDER``.
 
-    With the pandas engine the sales grids (``SIDE_FAMILIES``) run on a side thread while the
-    families after them run here: most of the grids' time is the system zeroing the CAR's
-    fresh memory, which leaves a core free.  A family that reads others' columns (``READS``)
-    waits for them."""
+    The sales grids (``SIDE_FAMILIES``) run on a side thread while the families after them run
+    here: most of the grids' time is the system zeroing the CAR's fresh memory, which leaves a
+    core free.  A family that reads others' columns (``READS``) waits for them."""
     computed: dict[str, tuple[list[ColumnDef], dict[str, Any]]] = {}
     pending: dict[str, Future] = {}
 
@@ -196,29 +195,25 @@ def _compute_families(
 
     with ThreadPoolExecutor(max_workers=1) as side:
         for family in COMPUTE_ORDER:
-            if engine is None and family.FAMILY in SIDE_FAMILIES:
-                pending[family.FAMILY] = side.submit(family_values, family, ctx, engine)
+            if family.FAMILY in SIDE_FAMILIES:
+                pending[family.FAMILY] = side.submit(family_values, family, ctx)
                 continue
             if hasattr(family, "READS"):
                 for name in list(pending):
                     record(name, pending.pop(name).result())
-            record(family.FAMILY, family_values(family, ctx, engine))
+                unranked = tuple(f for f in RANKING if f.FAMILY not in ctx.globals)
+                if unranked:  # one part: it ranks its own customers, by the columns built
+                    ctx.globals.update(global_pass([ctx], ctx.spec, unranked))
+            record(family.FAMILY, family_values(family, ctx))
         for name in list(pending):
             record(name, pending.pop(name).result())
     return computed
 
 
-def family_values(
-    family: Any, ctx: Any, engine: SqlEngine | None
-) -> tuple[list[ColumnDef], dict[str, Any]]:
-    """A family's column definitions and values, from the engine when it computes the family."""
+def family_values(family: Any, ctx: CarContext) -> tuple[list[ColumnDef], dict[str, Any]]:
+    """A family's column definitions and values."""
     defs = family.columns(ctx)
-    if not defs:
-        values = {}
-    elif engine is not None and family.FAMILY not in PANDAS_FAMILIES:
-        values = SQL_FAMILIES[family.FAMILY](engine, ctx)
-    else:
-        values = family.compute(ctx)
+    values = family.compute(ctx) if defs else {}
     names = [d.name for d in defs]
     if set(names) != set(values):
         # A programming error: every column needs its dictionary entry and vice versa.

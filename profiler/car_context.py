@@ -60,7 +60,16 @@ class Population:
     source: SourceData
     customer_ids: np.ndarray  # sorted; row i of the CAR is customer_ids[i]
     built: dict[str, Any] = field(default_factory=dict)  # columns of the families computed so far
-    cache: dict[Any, Any] = field(default_factory=dict)  # levels, codes and bins reused by families
+    cache: dict[Any, Any] = field(default_factory=dict)  # codes and bins reused by families
+    # What needs every customer (levels, fitted models, rank cuts), by family: the global pass's
+    # (profiler/partition.py), the same for every part.
+    globals: dict[str, Any] = field(default_factory=dict)
+    row0: int = 0  # the CAR row of this part's first customer
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The CAR row of each customer of the part (ranks break ties by it)."""
+        return np.arange(self.row0, self.row0 + self.n, dtype=np.int64)
 
     @property
     def n(self) -> int:
@@ -228,7 +237,9 @@ CONTEXT_COLUMNS = (
 )
 
 
-def build_context(source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any]) -> CarContext:
+def build_context(
+    source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any], *, row0: int = 0
+) -> CarContext:
     """The order facts as of D (``facts.order_facts``), customers coded and lines grouped by
     order."""
     cutoff = as_of + DAY
@@ -271,4 +282,5 @@ def build_context(source: SourceData, as_of: pd.Timestamp, spec: dict[str, Any])
         order_cust=cust[order_starts],
         order_time=order_times(facts["ordered_at"].to_numpy(), order_starts),
         order_kept=order_kept,
+        row0=row0,
     )

@@ -1,10 +1,10 @@
-"""Which engine builds the CAR when the user does not say: pandas while the order lines fit.
+"""How the CAR is built when the user does not say: in memory while the order lines fit.
 
-pandas is the fastest engine while everything fits in memory (docs/engines.md: 1M customers,
-24.8M order lines, 87.7 s against DuckDB's 246 s), but it holds every order line and the whole
-CAR: measured at 12.2 GB peak for those 24.8M lines, about 490 bytes a line, and killed at 24 GB
-by the 91.4M lines of 5M customers.  Past the share of memory below, DuckDB's out-of-core build
-(profiler/staging.py, profiler/sql/ranged.py) takes over.
+The in-memory build is the fastest while everything fits (one part, no files between passes),
+but it holds every order line and the whole CAR: measured at 12.2 GB peak for 24.8M lines,
+about 490 bytes a line, and killed at 24 GB by the 91.4M lines of 5M customers.  Past the share
+of memory below, the out-of-core build (profiler/staging.py, profiler/outofcore.py) takes over:
+the same families, one customer bucket at a time.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from .loading import find_source_file
 
-BYTES_PER_LINE = 490  # pandas engine's peak memory per order line, measured at 1M customers
-MEMORY_SHARE = 0.6  # of physical memory the pandas engine may plan to use
+BYTES_PER_LINE = 490  # the in-memory build's peak memory per order line, measured at 1M customers
+MEMORY_SHARE = 0.6  # of physical memory the in-memory build may plan to use
 SAMPLE_BYTES = 4 * 1024**2  # of a CSV read to count its lines, or to estimate them past it
 
 
@@ -72,15 +72,15 @@ def _records(text: bytes) -> int:
 
 
 def choose_engine(data_dir: str | Path, memory: int | None = None) -> tuple[str, str]:
-    """``("pandas" | "duckdb", why)`` for the sources in ``data_dir``."""
+    """``("in-memory" | "out-of-core", why)`` for the sources in ``data_dir``."""
     found = order_line_count(data_dir)
     memory = memory or physical_memory()
     limit = int(memory * MEMORY_SHARE / BYTES_PER_LINE)
     if found is None:
-        return "pandas", f"order lines not counted; up to {limit:,} fit in memory here"
+        return "in-memory", f"order lines not counted; up to {limit:,} fit in memory here"
     lines, how = found
     about = "" if how == "counted" else "about "
     counted = f"{about}{lines:,} order lines ({how})"
     if lines <= limit:
-        return "pandas", f"{counted} fit in memory (up to {limit:,} here)"
-    return "duckdb", f"{counted} are more than fit in memory ({limit:,} here)"
+        return "in-memory", f"{counted} fit in memory (up to {limit:,} here)"
+    return "out-of-core", f"{counted} are more than fit in memory ({limit:,} here)"

@@ -110,6 +110,9 @@ class StagedTable:
     parts: list[Path]
     types: dict[str, str]  # column -> short type name, as SourceData.column_type gives
     latest: dict[str, pd.Timestamp]  # time column -> its latest accepted value
+    # Customer ids splitting the parts into buckets (part-BATCH-BUCKET.parquet holds the ids
+    # from edges[BUCKET - 1] up to edges[BUCKET]); None: one bucket.
+    edges: np.ndarray | None = None
 
 
 def source_folder(data_dir: str | Path) -> Path:

@@ -14,12 +14,15 @@ Spark 3 (see ``profiler/sql/spark.py`` for what that means for SQL).
 ``config`` entries are Spark settings applied when the context starts (``spark.driver.memory``,
 ``spark.executor.memory``, ...).  ``spark.driver.extraJavaOptions`` and
 ``spark.executor.extraJavaOptions`` are appended to our own (a later
-``-Dlog4j2.configurationFile`` replaces the quiet logging).  ``spark.pyspark.python``, the Python
-the executors run, also applies here, where no ``spark-submit`` reads it (else
-``$PYSPARK_PYTHON``, else this interpreter with a local master and ``python3`` on the executors'
-PATH with a cluster).  Executors get a writable
-``NUMBA_CACHE_DIR`` (``spark.executorEnv.NUMBA_CACHE_DIR``, default a folder in their ``/tmp``)
-so numba's compiled-function cache never writes next to an installed, read-only package.
+``-Dlog4j2.configurationFile`` replaces the quiet logging).
+
+Executors' Python.  By default the executors run this interpreter, with the folder holding the
+``profiler`` package on their PYTHONPATH (``spark.executorEnv.PYTHONPATH``): right when they share
+this installation (a standalone cluster on this machine, the same path on every host).
+``spark.pyspark.python`` (in ``config`` or spark-defaults.conf) applies here too, where no
+``spark-submit`` reads it, then ``$PYSPARK_PYTHON``.  Executors get a writable
+``NUMBA_CACHE_DIR`` (``spark.executorEnv.NUMBA_CACHE_DIR``: the driver's ``$NUMBA_CACHE_DIR``,
+else a folder in their ``/tmp``) so numba's cache never writes next to a read-only package.
 
 Spark's own logging goes to stderr at level ERROR (the JVM still notes "Using incubator modules"
 there); nothing is printed on stdout.  ``stop_spark()`` stops the context and runs the hooks
@@ -50,9 +53,12 @@ DEFAULT_MASTER = "local[2]"
 DEFAULT_APP_NAME = "customer-profiler"
 INSTALL_PYSPARK = "pip install 'customer-profiler[spark]'"
 INSTALL_JAVA = "apt-get install openjdk-17-jre-headless"
-# Where executors' numba caches compiled functions, unless the caller says otherwise: /tmp exists
-# and is writable on every Linux executor; the package folder may be read-only.
+# Where executors' numba caches compiled functions, unless the caller or $NUMBA_CACHE_DIR says
+# otherwise: /tmp exists and is writable on every Linux executor; the package folder may be
+# read-only.
 EXECUTOR_NUMBA_CACHE_DIR = "/tmp/profiler-numba-cache"
+# The folder holding the profiler package, on the executors' PYTHONPATH by default.
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Spark logs through log4j2 to stderr; at ERROR from the start.  Spark's own loggers are named
 # too: Spark announces "Setting default log level" unless the logger of the class that starts
@@ -213,10 +219,6 @@ def _start_conf(master: str, app_name: str, config: dict[str, Any]) -> dict[str,
         **SESSION_CONF,
     }
     if is_local(master):
-        if not os.environ.get("PYSPARK_PYTHON"):
-            # The Python workers run on this machine: this interpreter, with its packages
-            # (pyspark would start the first ``python3`` on PATH).
-            conf["spark.pyspark.python"] = sys.executable
         conf.update(
             {
                 "spark.ui.enabled": "false",
@@ -234,9 +236,20 @@ def _start_conf(master: str, app_name: str, config: dict[str, Any]) -> dict[str,
     conf["spark.executor.extraJavaOptions"] = _merged_java_options(
         "-Duser.timezone=UTC", given, "spark.executor.extraJavaOptions"
     )
-    conf["spark.executorEnv.NUMBA_CACHE_DIR"] = EXECUTOR_NUMBA_CACHE_DIR
+    # Python tasks (the CAR's buckets) import this installation's profiler package; right for
+    # executors that share it (one machine, or the same path on every host).
+    conf["spark.executorEnv.PYTHONPATH"] = PACKAGE_ROOT
+    conf["spark.executorEnv.NUMBA_CACHE_DIR"] = (
+        os.environ.get("NUMBA_CACHE_DIR") or EXECUTOR_NUMBA_CACHE_DIR
+    )
     conf.update(given)
     return conf
+
+
+def executor_python(conf: dict[str, str]) -> str:
+    """The Python the executors run: ``spark.pyspark.python`` (from ``config`` or
+    ``spark-defaults.conf``), else ``$PYSPARK_PYTHON``, else this interpreter."""
+    return conf.get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or sys.executable
 
 
 def _shared_session(master: str | None, app_name: str, config: dict[str, Any]) -> Any:
@@ -270,10 +283,11 @@ def _shared_session(master: str | None, app_name: str, config: dict[str, Any]) -
         except Exception as exc:
             raise SparkError(f"Spark could not start ({master}): {_one_line(exc)}") from exc
         session.sparkContext.setLogLevel("ERROR")
-        if "spark.pyspark.python" in conf:
-            # Read by spark-submit only; a context started from Python takes the executors'
-            # Python from $PYSPARK_PYTHON when it starts, and sends it with every task.
-            session.sparkContext.pythonExec = conf["spark.pyspark.python"]
+        # ``spark.pyspark.python`` is read by spark-submit only: a context started from Python
+        # takes the executors' Python from $PYSPARK_PYTHON (default ``python3``) and sends it
+        # with every task.  The context's settings include spark-defaults.conf.
+        settings = dict(session.sparkContext.getConf().getAll())
+        session.sparkContext.pythonExec = executor_python(settings)
         _silence_error_loggers()
         _session = session
         if not _exit_hook:

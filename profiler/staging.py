@@ -62,6 +62,14 @@ BATCH_ROWS = 5_000_000  # about 1.5 GB of pandas memory per batch of order lines
 # Each batch is written in parts by customer-id bucket, so a part's customer_id statistics are
 # narrow and an engine reading one customer range skips the other parts (profiler/sql/ranged.py).
 BUCKETS = 16
+# More buckets for larger files, so a bucket holds about 2.5M lines whatever the size.
+BUCKET_BYTES = {".csv": 275_000_000, ".parquet": 32_000_000}
+
+
+def bucket_count(path: Path) -> int:
+    """Buckets for a file of order lines: ``BUCKETS``, or about 2.5M lines each if more."""
+    per_bucket = BUCKET_BYTES.get(path.suffix.lower(), BUCKET_BYTES[".csv"])
+    return max(BUCKETS, -(-path.stat().st_size // per_bucket))
 
 
 def stage_sources(
@@ -82,7 +90,13 @@ def stage_sources(
         raise missing_required(data_dir, STAGED)
     started = time.perf_counter()
     staged, report, bad = stage_table(
-        path, Path(stage_dir) / STAGED, today_ts, source.tables, batch_rows, progress
+        path,
+        Path(stage_dir) / STAGED,
+        today_ts,
+        source.tables,
+        batch_rows,
+        progress,
+        buckets=bucket_count(path),
     )
     report.seconds = time.perf_counter() - started
     reports = {**source.reports, STAGED: report}
@@ -124,6 +138,7 @@ def stage_table(
     line_counts = pd.Series(dtype=np.int64)  # lines seen so far per order, when numbering
     numbered = None
     edges = None
+    bucketed = True  # every batch's ids were split at the edges
     first_row = 1
     if progress:
         progress(f"reading {path.name}{describe_format(path)}")
@@ -147,7 +162,9 @@ def stage_table(
         keys.append(frame_keys(raw, frame, bad, key, first_row))
         if edges is None:
             edges = bucket_edges(frame["customer_id"], buckets)
-        for b, rows in enumerate(split_by_customer(frame["customer_id"], edges)):
+        split = split_by_customer(frame["customer_id"], edges)
+        bucketed = bucketed and len(split) == len(edges) + 1
+        for b, rows in enumerate(split):
             if len(rows):
                 parts.append(out / f"part-{i:05d}-{b:03d}.parquet")
                 _write_part(frame.iloc[rows], parts[-1])
@@ -175,7 +192,9 @@ def stage_table(
         report.accepted -= len(duplicates)
     bad = pd.concat(quarantined, ignore_index=True).sort_values("row", kind="stable")
     report.quarantined = len(bad)
-    staged = StagedTable(parts, types, latest)
+    staged = StagedTable(
+        parts, types, latest, edges if bucketed and edges is not None and len(edges) else None
+    )
     return staged, report, bad.reset_index(drop=True)
 
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from profiler.errors import ProfilerError
-from profiler.spark_session import SparkError, find_java, get_spark
+from profiler.spark_session import EXECUTOR_NUMBA_CACHE_DIR, SparkError, find_java, get_spark
 from profiler.spark_tasks import (
     FAILED_MARK,
     SparkTaskError,
@@ -85,7 +85,9 @@ def test_each_bucket_runs_once_on_an_executor_of_both_workers(spark_on_cluster, 
         assert len(under) == 1
         workers |= under
     assert workers == set(spark_cluster.worker_pids)
-    assert set(result["numba_cache"]) == {"/tmp/profiler-numba-cache"}
+    assert set(result["numba_cache"]) == {
+        os.environ.get("NUMBA_CACHE_DIR") or EXECUTOR_NUMBA_CACHE_DIR
+    }
 
 
 def fail_on_two(bucket: int) -> pd.DataFrame:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
+import profiler
 from profiler import spark_session
-from profiler.spark_session import EXECUTOR_NUMBA_CACHE_DIR, _start_conf, on_stop, stop_spark
+from profiler.spark_session import (
+    EXECUTOR_NUMBA_CACHE_DIR,
+    _start_conf,
+    executor_python,
+    on_stop,
+    stop_spark,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -18,31 +26,32 @@ def no_real_session(monkeypatch, tmp_path):
     monkeypatch.setattr(spark_session, "_stop_hooks", [])
 
 
-# Executors' Python: this interpreter when they run on this machine; on a cluster only what the
-# caller or $PYSPARK_PYTHON says (the driver's path means nothing on another node).
+# Executors' Python: spark.pyspark.python, else $PYSPARK_PYTHON, else this interpreter.
 @pytest.mark.parametrize(
-    ("master", "env", "given", "expected"),
+    ("env", "given", "expected"),
     [
-        ("local[2]", None, {}, sys.executable),
-        ("local[2]", "/opt/py/bin/python", {}, None),
-        ("local[2]", None, {"spark.pyspark.python": "/venv/bin/python"}, "/venv/bin/python"),
-        ("spark://host:7077", None, {}, None),
-        ("yarn", None, {"spark.pyspark.python": "./env/bin/python"}, "./env/bin/python"),
+        (None, {}, sys.executable),
+        ("/opt/py/bin/python", {}, "/opt/py/bin/python"),
+        ("/opt/py/bin/python", {"spark.pyspark.python": "./env/bin/python"}, "./env/bin/python"),
     ],
 )
-def test_executor_python(monkeypatch, master, env, given, expected):
+def test_executor_python(monkeypatch, env, given, expected):
     if env is None:
         monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
     else:
         monkeypatch.setenv("PYSPARK_PYTHON", env)
-    conf = _start_conf(master, "test", given)
-    assert conf.get("spark.pyspark.python") == expected
+    assert executor_python(_start_conf("spark://host:7077", "test", given)) == expected
 
 
 # Executors get a writable numba cache unless told otherwise; the caller's JVM options follow ours.
-def test_numba_cache_and_java_options():
+def test_numba_cache_python_path_and_java_options(monkeypatch):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     conf = _start_conf("spark://host:7077", "test", {})
     assert conf["spark.executorEnv.NUMBA_CACHE_DIR"] == EXECUTOR_NUMBA_CACHE_DIR
+    assert conf["spark.executorEnv.PYTHONPATH"] == str(Path(profiler.__file__).parents[1])
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/home/me/.cache/numba")
+    conf = _start_conf("spark://host:7077", "test", {})
+    assert conf["spark.executorEnv.NUMBA_CACHE_DIR"] == "/home/me/.cache/numba"
     assert conf["spark.executor.extraJavaOptions"] == "-Duser.timezone=UTC"
     given = {
         "spark.executorEnv.NUMBA_CACHE_DIR": "/scratch/numba",

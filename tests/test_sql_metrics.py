@@ -618,3 +618,10 @@ def test_metrics_equal_on_spark(demo: Demo, frame: pd.DataFrame, request) -> Non
         problems += demo.compare(got, names, span)
     assert not problems, f"{len(problems)} values differ:\n" + "\n".join(problems[:20])
     check_masks(engine, frame, EXPRESSIONS, "expression_cases")
+
+
+def test_unknown_engine_is_one_line() -> None:
+    from profiler.sql.engines import SqlEngineError, open_engine
+
+    with pytest.raises(SqlEngineError, match="Unknown SQL engine 'oracle'; expected one of"):
+        open_engine("oracle")

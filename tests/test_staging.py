@@ -133,9 +133,9 @@ def test_missing_order_lines_is_the_load_error(tmp_path: Path) -> None:
 
 def test_engine_choice_by_order_lines_and_memory(demo_source) -> None:
     lines = len(demo_source.tables["order_lines"])
-    assert choose_engine(demo_source.data_dir)[0] == "pandas"
+    assert choose_engine(demo_source.data_dir)[0] == "in-memory"
     engine, why = choose_engine(demo_source.data_dir, memory=lines * 400)
-    assert engine == "duckdb"
+    assert engine == "out-of-core"
     assert f"{lines:,} order lines" in why
 
 

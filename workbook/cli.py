@@ -139,7 +139,7 @@ def _validate(data: Path, out: Path, today: str | None, raw: bool = False) -> ob
     from profiler.staging import stage_sources
     from profiler.summary import load_counts, write_quarantine
 
-    if choose_engine(data)[0] == "pandas":
+    if choose_engine(data)[0] == "in-memory":
         source = load_sources(data, today=today, progress=_progress)
     else:
         with tempfile.TemporaryDirectory(prefix="profiler-validate-") as stage:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -79,16 +82,62 @@ def category_codes(values: pd.Series, labels: list[str]) -> np.ndarray:
     return pd.Index(labels).get_indexer(values.astype(str).to_numpy())
 
 
-def share_bands(values: np.ndarray, eligible: np.ndarray, top_shares: list[float]) -> np.ndarray:
-    """Band of each eligible row ranked by value, highest first (ties by row order, i.e. by
-    customer_id): the first band whose top share exceeds the share of eligible rows ranked above
-    it.  -1 where not eligible.  Top shares ascend and the last is 1."""
-    band = np.full(len(values), -1)
+@dataclass(frozen=True)
+class RankCuts:
+    """Where each band of a ranking starts: the (key, row) of its first member, for every band
+    after the first (an empty band starts where the next does; bands after the last member at
+    +inf).  Found once over every customer, then applied to any part of them (``apply_cuts``)."""
+
+    keys: np.ndarray  # float64
+    rows: np.ndarray  # int64, the CAR row (ties are broken by row, i.e. by customer_id)
+
+
+def rank_cuts(
+    keys: np.ndarray,
+    eligible: np.ndarray,
+    rows: np.ndarray,
+    n_bands: int,
+    band_at: Callable[[np.ndarray, int], np.ndarray],
+) -> RankCuts:
+    """Rank the eligible rows by (key, row) ascending; ``band_at(positions, count)`` gives the
+    band of each ranked position (non-decreasing)."""
     idx = np.flatnonzero(eligible)
-    ranked = idx[np.lexsort((idx, -values[idx]))]
-    above = np.arange(len(ranked)) / max(len(ranked), 1)
-    position = np.full(len(ranked), len(top_shares) - 1)
-    for j in reversed(range(len(top_shares))):
-        position[above < top_shares[j]] = j
-    band[ranked] = position
-    return band
+    order = idx[np.lexsort((rows[idx], keys[idx]))]
+    band = band_at(np.arange(len(order)), len(order))
+    cut_keys = np.full(n_bands - 1, np.inf)
+    cut_rows = np.full(n_bands - 1, np.iinfo(np.int64).max, dtype=np.int64)
+    for b in range(1, n_bands):
+        first = int(np.searchsorted(band, b, side="left"))
+        if first < len(order):
+            cut_keys[b - 1], cut_rows[b - 1] = keys[order[first]], rows[order[first]]
+    return RankCuts(cut_keys, cut_rows)
+
+
+def apply_cuts(
+    keys: np.ndarray, eligible: np.ndarray, rows: np.ndarray, cuts: RankCuts
+) -> np.ndarray:
+    """Each eligible row's band: the number of band starts at or before its (key, row); -1 where
+    not eligible.  Equal to ranking every customer at once, whatever part these rows are."""
+    band = np.zeros(len(keys), dtype=np.int64)
+    for key, row in zip(cuts.keys, cuts.rows, strict=True):
+        band += (keys > key) | ((keys == key) & (rows >= row))
+    return np.where(eligible, band, -1)
+
+
+def quintile_at(positions: np.ndarray, count: int) -> np.ndarray:
+    """Quintile band (0-4) of ranked positions, lowest first."""
+    return np.floor(positions * 5 / max(count, 1)).astype(np.int64)
+
+
+def share_band_at(top_shares: list[float]) -> Callable[[np.ndarray, int], np.ndarray]:
+    """Bands of ranked positions (highest value first): the first band whose top share exceeds
+    the share of rows ranked above.  Top shares ascend and the last is 1."""
+
+    def band_at(positions: np.ndarray, count: int) -> np.ndarray:
+        above = positions / max(count, 1)
+        band = np.full(len(positions), len(top_shares) - 1)
+        for j in reversed(range(len(top_shares))):
+            band[above < top_shares[j]] = j
+        return band
+
+    return band_at

@@ -17,11 +17,23 @@ _SRC = ("interactions",)
 PERIODS = ("ltd", "l12m")
 
 
-def _topics(ctx: CarContext) -> list[str]:
+def summarize(ctx: CarContext) -> list[str]:
+    """The topics of this part's interactions known at D."""
     frame = ctx.visible("interactions", "at")
+    if frame is None:
+        return []
     return sorted(
         {str(v) for v in pd.unique(frame["topic"].astype("object")) if v == v and v is not None}
     )
+
+
+def reduce(parts: list[list[str]], spec: dict[str, Any]) -> list[str]:
+    return sorted({t for part in parts for t in part})
+
+
+def _topics(ctx: CarContext) -> list[str]:
+    """Every customer's interaction topics known at D (the global pass's)."""
+    return ctx.globals["engagement"]
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:

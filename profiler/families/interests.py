@@ -146,11 +146,31 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     return out
 
 
-def _base_share(ctx: CarContext, cats: list[str]) -> np.ndarray:
-    """Each category's share of everyone's kept net spend, from whole pence, so the same
-    whatever order (or parts) the lines are summed in."""
+def summarize(ctx: CarContext) -> dict[str, Any]:
+    """Kept net pence of each category present in this part, and in all."""
     pence = ctx.facts["net_pence"].to_numpy()[ctx.kept]
-    codes = ctx.level_codes("category", cats)[ctx.kept]
+    present = ctx.present_values("category")
+    codes = ctx.level_codes("category", present)[ctx.kept]
     ok = codes >= 0
-    by_cat = np.bincount(codes[ok], weights=pence[ok], minlength=len(cats))  # exact below 2**53
-    return ratio(by_cat, np.full(len(cats), float(pence.sum())))
+    by_value = np.bincount(codes[ok], weights=pence[ok], minlength=len(present))
+    return {
+        "category_pence": {v: int(p) for v, p in zip(present, by_value, strict=True)},
+        "total_pence": int(pence.sum()),
+    }
+
+
+def reduce(parts: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any]:
+    """Every customer's kept net pence by category and in all: the affinity index's base,
+    exact integers, the same in any order or parts."""
+    by_category: dict[str, int] = {}
+    for part in parts:
+        for value, pence in part["category_pence"].items():
+            by_category[value] = by_category.get(value, 0) + pence
+    return {"category_pence": by_category, "total_pence": sum(p["total_pence"] for p in parts)}
+
+
+def _base_share(ctx: CarContext, cats: list[str]) -> np.ndarray:
+    """Each category's share of everyone's kept net spend."""
+    base = ctx.globals["interests"]
+    by_cat = np.array([base["category_pence"].get(c, 0) for c in cats], dtype=np.float64)
+    return ratio(by_cat, np.full(len(cats), float(base["total_pence"])))

@@ -224,8 +224,21 @@ def _stage_codes(starts, day, gone, kept_on, ref_days, new, active, lapsed, out,
             counts[k, c] = count
 
 
+def _purchases(ctx: CarContext) -> tuple[np.ndarray, np.ndarray]:
+    """``purchase_orders``, once per part (value scores rank by recency first)."""
+    if "purchases" not in ctx.cache:
+        ctx.cache["purchases"] = purchase_orders(ctx)
+    return ctx.cache["purchases"]
+
+
+def recency_days(ctx: CarContext) -> np.ndarray:
+    """Days from the last purchase to D (NaN for prospects): the ``recency_days`` column."""
+    cust, time = _purchases(ctx)
+    return days_between(ctx.as_of, take(time, last_per_group(cust, ctx.n)))
+
+
 def compute(ctx: CarContext) -> dict[str, Any]:
-    cust, time = purchase_orders(ctx)
+    cust, time = _purchases(ctx)
     first_i = first_per_group(cust, ctx.n)
     last_i = last_per_group(cust, ctx.n)
     purchases = np.bincount(cust, minlength=ctx.n)

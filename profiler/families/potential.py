@@ -25,7 +25,7 @@ from ..clv import (
 )
 from ..facts import pounds
 from ..features import ColumnDef
-from ._util import share_bands
+from ._util import apply_cuts, rank_cuts, share_band_at
 
 FAMILY = "potential"
 _SRC = ("order_lines",)
@@ -82,7 +82,13 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
     ]
 
 
-def compute(ctx: CarContext) -> dict[str, Any]:
+def _transactions(ctx: CarContext) -> pd.DataFrame:
+    """The part's kept orders: customer (CAR row in the part), time and kept net GBP, sorted
+    by customer, time and amount.
+
+    The Gamma-Gamma likelihood is flat enough that a last-bit difference in its inputs moves
+    the estimates by about 1e-8, so every part must hand over identical inputs: an order's
+    amount is the exact sum of its kept lines' whole pence (profiler/facts.py), as pounds."""
     kept_net = np.where(ctx.kept, ctx.facts["net_pence"].to_numpy(), 0)
     order_net = pounds(
         np.add.reduceat(kept_net, ctx.order_starts) if len(ctx.order_starts) else kept_net
@@ -95,77 +101,127 @@ def compute(ctx: CarContext) -> dict[str, Any]:
             "net_amount": order_net[keep],
         }
     )
-    return from_transactions(ctx, transactions)
-
-
-def from_transactions(ctx: CarContext, transactions: pd.DataFrame) -> dict[str, Any]:
-    """The family's columns from the kept orders: customer_id (the customer's CAR row),
-    ordered_at and net_amount (the order's kept net GBP).  Shared by every engine: the fit is
-    the analytical layer; only the transactions come from the engine.
-
-    The Gamma-Gamma likelihood is flat enough that a last-bit difference in its inputs moves
-    the estimates by about 1e-8, so engines must hand over identical inputs: an order's amount
-    is the exact sum of its kept lines' whole pence (profiler/facts.py), as pounds, and orders
-    are sorted by customer, time and amount before the per-customer sums.
-    """
-    keys = (
-        transactions["customer_id"].to_numpy(),
-        transactions["ordered_at"].to_numpy(),
-        transactions["net_amount"].to_numpy(),
-    )
-    order = _sort_order(*keys)
+    order = _sort_order(*(transactions[c].to_numpy() for c in transactions.columns))
     if order is not None:
         transactions = transactions.iloc[order].reset_index(drop=True)
-    spec = ctx.spec["potential_value"]
-    months = spec["horizon_months"]
-    names = [t["tier"] for t in spec["tiers"]]
-    p_alive, expected, spend, clv = (np.full(ctx.n, np.nan) for _ in range(4))
-    buyer = np.zeros(ctx.n, dtype=bool)
-    meta = ctx.cache.setdefault("meta", {})
-    if len(transactions):
-        summary = summary_from_transactions(
-            transactions, calibration_end=ctx.as_of, time_unit=spec["time_unit"]
+    return transactions
+
+
+def _summary(ctx: CarContext) -> pd.DataFrame:
+    """Each buyer's frequency, recency, T and mean repeat spend, indexed by its row in the part."""
+    if "potential_summary" not in ctx.cache:
+        spec = ctx.spec["potential_value"]
+        transactions = _transactions(ctx)
+        ctx.cache["potential_summary"] = (
+            summary_from_transactions(
+                transactions, calibration_end=ctx.as_of, time_unit=spec["time_unit"]
+            )
+            if len(transactions)
+            else None
         )
-        rows = summary.index.to_numpy()
-        buyer[rows] = True
-        # Each model degrades alone: without a purchase model nothing can be predicted; without
-        # a spend model, P(alive) and expected orders stay and only spend and CLV are empty.
-        x, t_x, big_t = (summary[c] for c in ("frequency", "recency", "T"))
+    return ctx.cache["potential_summary"]
+
+
+def summarize(ctx: CarContext) -> dict[str, Any]:
+    """The part's buyer summaries: the models are fitted on every buyer's (``reduce``)."""
+    return {"n": ctx.n, "summary": _summary(ctx)}
+
+
+def reduce(parts: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any]:
+    """BG/NBD and Gamma-Gamma fitted on every buyer, in CAR row order, and where each potential
+    value tier starts.  Each model degrades alone: without a purchase model nothing can be
+    predicted; without a spend model, P(alive) and expected orders stay and only spend and CLV
+    are empty.  ``meta`` is what the CAR's metadata records (figures, or why not)."""
+    spec = spec["potential_value"]
+    frames, offset = [], 0
+    for part in parts:
+        if part["summary"] is not None:
+            frames.append(part["summary"].set_axis(part["summary"].index + offset))
+        offset += part["n"]
+    out: dict[str, Any] = {"bg": None, "gg": None, "meta": None, "one_part": None}
+    clv = np.full(offset, np.nan)
+    if frames:
+        summary = pd.concat(frames) if len(frames) > 1 else frames[0]
+        x = summary["frequency"]
         try:
-            bg = BetaGeoModel().fit(x, t_x, big_t)
+            out["bg"] = BetaGeoModel().fit(x, summary["recency"], summary["T"])
         except ConvergenceError as exc:
-            meta["potential_value"] = {"error": str(exc)}
+            out["meta"] = {"error": str(exc)}
         else:
-            horizon = months * DAYS_PER_UNIT["M"] / DAYS_PER_UNIT[spec["time_unit"]]
-            p_alive[rows] = bg.probability_alive(x, t_x, big_t)
-            expected[rows] = bg.conditional_expected_purchases(horizon, x, t_x, big_t)
             try:
-                gg = GammaGammaModel().fit(x, summary["monetary_value"])
+                out["gg"] = GammaGammaModel().fit(x, summary["monetary_value"])
             except ConvergenceError as exc:
-                meta["potential_value"] = {
+                out["meta"] = {
                     "customers": int(len(summary)),
-                    "bgnbd": fitted_json(bg),
+                    "bgnbd": fitted_json(out["bg"]),
                     "gamma_gamma": {"error": str(exc)},
                     "time_unit": spec["time_unit"],
                 }
             else:
-                spend[rows] = gg.expected_average_spend(x, summary["monetary_value"])
-                clv[rows] = customer_lifetime_value(
-                    bg,
-                    gg,
-                    summary,
-                    months=months,
-                    monthly_discount_rate=spec["monthly_discount_rate"],
-                    time_unit=spec["time_unit"],
-                )
-                fit = ClvFit(summary, bg, gg, spec["time_unit"])
-                meta["potential_value"] = {**fit.as_json(), "time_unit": spec["time_unit"]}
-    band = share_bands(clv, buyer & np.isfinite(clv), [t["top_share"] for t in spec["tiers"]])
+                fit = ClvFit(summary, out["bg"], out["gg"], spec["time_unit"])
+                out["meta"] = {**fit.as_json(), "time_unit": spec["time_unit"]}
+        predicted = _predict(out, summary, spec, offset)
+        clv = predicted["clv"]
+        if len(parts) == 1:  # the whole population is the part: its predictions are these
+            out["one_part"] = predicted
+    shares = [t["top_share"] for t in spec["tiers"]]
+    rows = np.arange(offset, dtype=np.int64)
+    out["cuts"] = rank_cuts(-clv, np.isfinite(clv), rows, len(shares), share_band_at(shares))
+    return out
+
+
+def _predict(
+    fitted: dict[str, Any], summary: pd.DataFrame | None, spec: dict[str, Any], n: int
+) -> dict[str, np.ndarray]:
+    """P(alive), expected orders, expected spend and CLV of each of ``n`` customers whose
+    buyers are ``summary``'s rows (NaN for the others, and where a model failed)."""
+    out = {k: np.full(n, np.nan) for k in ("p_alive", "expected", "spend", "clv")}
+    if summary is None:
+        return out
+    rows = summary.index.to_numpy()
+    x, t_x, big_t = (summary[c] for c in ("frequency", "recency", "T"))
+    bg, gg = fitted["bg"], fitted["gg"]
+    if bg is not None:
+        horizon = spec["horizon_months"] * DAYS_PER_UNIT["M"] / DAYS_PER_UNIT[spec["time_unit"]]
+        out["p_alive"][rows] = bg.probability_alive(x, t_x, big_t)
+        out["expected"][rows] = bg.conditional_expected_purchases(horizon, x, t_x, big_t)
+    if gg is not None:
+        out["spend"][rows] = gg.expected_average_spend(x, summary["monetary_value"])
+        out["clv"][rows] = _clv(fitted, summary, spec)
+    return out
+
+
+def _clv(fitted: dict[str, Any], summary: pd.DataFrame, spec: dict[str, Any]) -> np.ndarray:
+    return customer_lifetime_value(
+        fitted["bg"],
+        fitted["gg"],
+        summary,
+        months=spec["horizon_months"],
+        monthly_discount_rate=spec["monthly_discount_rate"],
+        time_unit=spec["time_unit"],
+    )
+
+
+def compute(ctx: CarContext) -> dict[str, Any]:
+    """The part's predictions from the models fitted on every buyer (``ctx.globals``)."""
+    spec = ctx.spec["potential_value"]
+    fitted = ctx.globals["potential"]
+    months = spec["horizon_months"]
+    names = [t["tier"] for t in spec["tiers"]]
+    summary = _summary(ctx)
+    predicted = fitted["one_part"]
+    if predicted is None or len(predicted["clv"]) != ctx.n:
+        predicted = _predict(fitted, summary, spec, ctx.n)
+    buyer = np.zeros(ctx.n, dtype=bool)
+    if summary is not None:
+        buyer[summary.index.to_numpy()] = True
+    clv = predicted["clv"]
+    band = apply_cuts(-clv, buyer & np.isfinite(clv), ctx.rows, fitted["cuts"])
     tier = np.where(band >= 0, band, np.where(buyer, -1, len(names)))
     return {
-        "p_alive": p_alive,
-        f"expected_orders_{months}m": expected,
-        "expected_avg_spend": spend,
+        "p_alive": predicted["p_alive"],
+        f"expected_orders_{months}m": predicted["expected"],
+        "expected_avg_spend": predicted["spend"],
         f"clv_{months}m": clv,
         "potential_value_tier": pd.Categorical.from_codes(tier, categories=[*names, "prospect"]),
     }

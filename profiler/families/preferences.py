@@ -10,7 +10,7 @@ import pandas as pd
 from ..car_context import CarContext
 from ..contract import OPT_IN_CHANNELS, TOPICS
 from ..features import ColumnDef
-from ._util import days_between, take
+from ._util import category_codes, days_between, take
 
 FAMILY = "preferences"
 _SRC = ("preferences",)
@@ -59,6 +59,26 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
     return out
 
 
+def summarize(ctx: CarContext) -> list[str]:
+    """The departments this part's preference rows name: the column's categories when it has
+    them (a loaded table's, the same in every part), else the values present."""
+    if not ctx.source.has("preferences"):
+        return []
+    dept = ctx.source.tables["preferences"]["preferred_department"]
+    if isinstance(dept.dtype, pd.CategoricalDtype):
+        return [str(c) for c in dept.cat.categories]
+    return sorted(dept.dropna().astype(str).unique())
+
+
+def reduce(parts: list[list[str]], spec: dict[str, Any]) -> list[str]:
+    """Every part's labels: one list when the parts agree (slices of one loaded table), else
+    the sorted union."""
+    lists = [p for p in parts if p]
+    if lists and all(p == lists[0] for p in lists):
+        return lists[0]
+    return sorted({d for p in lists for d in p})
+
+
 def compute(ctx: CarContext) -> dict[str, Any]:
     prefs = ctx.visible("preferences", "consent_updated_at", keep_undated=True)
     if prefs is None:
@@ -78,17 +98,8 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     out["contactable_any_channel"] = (
         out["contactable"].fillna(False).to_numpy(dtype=bool) & any_channel
     )
-    dept = prefs["preferred_department"]
-    labels = (
-        list(dept.cat.categories)
-        if isinstance(dept.dtype, pd.CategoricalDtype)
-        else sorted(dept.dropna().astype(str).unique())
-    )
-    codes_dept = (
-        dept.cat.codes.to_numpy()
-        if isinstance(dept.dtype, pd.CategoricalDtype)
-        else pd.Index(labels).get_indexer(dept.astype(str))
-    )
+    labels = ctx.globals["preferences"]
+    codes_dept = category_codes(prefs["preferred_department"], labels)
     picked = take(codes_dept.astype(np.float64), row, missing=-1)
     out["preferred_department"] = pd.Categorical.from_codes(
         np.nan_to_num(picked, nan=-1).astype(np.int64), categories=labels

@@ -22,13 +22,14 @@ FAMILY = "sales"
 _PRODUCT_SLICES = ("category", "sub_category", "department", "price_point", "collection")
 
 
-def levels(ctx: CarContext, slice_name: str) -> list[str]:
-    """The values a slice takes: the contract's closed list, the product master, or the data as of D."""
-    if slice_name == "total":
-        return ["total"]
-    key = ("levels", slice_name)
-    if key in ctx.cache:
-        return ctx.cache[key]
+def _data_slices(spec: dict[str, Any]) -> list[str]:
+    """The slices whose levels come from the data: every grid's, and the interests'."""
+    named = [g["slice"] for g in spec["sales"]] + ["category", "price_point", "collection"]
+    return [s for s in dict.fromkeys(named) if s != "total"]
+
+
+def _present(ctx: CarContext, slice_name: str) -> list[str]:
+    """The values a slice takes in this part: the product master's, else the lines' as of D."""
     source = ctx.source
     if (
         slice_name in _PRODUCT_SLICES
@@ -36,16 +37,33 @@ def levels(ctx: CarContext, slice_name: str) -> list[str]:
         and source.has_column("products", slice_name)
     ):
         values = source.tables["products"][slice_name]
-        present = sorted(
+        return sorted(
             {str(v) for v in pd.unique(values.astype("object")) if v == v and v is not None}
         )
-    else:
-        present = ctx.present_values(slice_name)
-    table = "products" if slice_name in _PRODUCT_SLICES else "order_lines"
-    allowed = TABLES[table].column(slice_name).allowed
-    names = [v for v in allowed if v != "unknown" or "unknown" in present] if allowed else present
-    ctx.cache[key] = names
-    return names
+    return ctx.present_values(slice_name)
+
+
+def summarize(ctx: CarContext) -> dict[str, list[str]]:
+    return {s: _present(ctx, s) for s in _data_slices(ctx.spec)}
+
+
+def reduce(parts: list[dict[str, list[str]]], spec: dict[str, Any]) -> dict[str, list[str]]:
+    """The levels of each slice among every customer: the contract's closed list ("unknown"
+    only when it occurs), else the values present."""
+    out = {}
+    for slice_name in _data_slices(spec):
+        present = sorted({v for part in parts for v in part[slice_name]})
+        table = "products" if slice_name in _PRODUCT_SLICES else "order_lines"
+        allowed = TABLES[table].column(slice_name).allowed
+        out[slice_name] = (
+            [v for v in allowed if v != "unknown" or "unknown" in present] if allowed else present
+        )
+    return out
+
+
+def levels(ctx: CarContext, slice_name: str) -> list[str]:
+    """The values a slice takes among every customer (the global pass's, ``reduce``)."""
+    return ["total"] if slice_name == "total" else ctx.globals["sales"][slice_name]
 
 
 def column_name(
@@ -112,7 +130,8 @@ def _slice_codes(ctx: CarContext, slice_name: str, level_names: list[str]) -> np
     return ctx.level_codes(slice_name, level_names)
 
 
-def compute(ctx: CarContext) -> dict[str, Any]:
+def _inputs(ctx: CarContext) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The kernel's line inputs, and each line's order number."""
     facts = ctx.facts
     inputs = {
         "net": facts["net_pence"].to_numpy(),
@@ -124,6 +143,19 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     if len(ctx.order_starts):
         order[ctx.order_starts[1:]] = 1
         order = np.cumsum(order)
+    return inputs, order
+
+
+def totals(ctx: CarContext) -> dict[str, np.ndarray]:
+    """Orders and spend of the total slice in its periods (``orders_ltd``, ``spend_l12m``, ...):
+    the same kernel as the grid, so the same bits as its columns."""
+    grid = next(g for g in ctx.spec["sales"] if g["slice"] == "total")
+    narrow = {"slice": "total", "measures": ["orders", "spend"], "periods": grid["periods"]}
+    return _compute_grid(ctx, narrow, *_inputs(ctx))
+
+
+def compute(ctx: CarContext) -> dict[str, Any]:
+    inputs, order = _inputs(ctx)
     out: dict[str, Any] = {}
     # The compiled pass releases the GIL: grids run side by side, one a core.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:

@@ -15,7 +15,8 @@ import pandas as pd
 
 from ..car_context import CarContext
 from ..features import ColumnDef
-from ._util import share_bands
+from ._util import RankCuts, apply_cuts, rank_cuts, share_band_at
+from .value import rank_inputs
 
 FAMILY = "strategy"
 _SRC = ("order_lines", "interactions", "preferences", "surveys")
@@ -77,14 +78,26 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
 READS = ("orders_ltd", "spend_l12m", "engagement_score", "potential_value_tier")
 
 
+def summarize(ctx: CarContext) -> dict[str, np.ndarray]:
+    inputs = rank_inputs(ctx)
+    return {"orders_ltd": inputs["orders_ltd"], "spend_l12m": inputs["spend_l12m"]}
+
+
+def reduce(parts: list[dict[str, np.ndarray]], spec: dict[str, Any]) -> RankCuts:
+    """Where each current-value band starts among every buyer."""
+    orders = np.concatenate([p["orders_ltd"] for p in parts])
+    spend12 = np.concatenate([p["spend_l12m"] for p in parts])
+    shares = [b["top_share"] for b in spec["strategy_segments"]["current_value"]]
+    rows = np.arange(len(orders), dtype=np.int64)
+    return rank_cuts(-spend12, orders > 0, rows, len(shares), share_band_at(shares))
+
+
 def compute(ctx: CarContext) -> dict[str, Any]:
     strategy = ctx.spec["strategy_segments"]
     built = ctx.built
     buyer = built["orders_ltd"] > 0
     current_labels = [b["band"] for b in strategy["current_value"]]
-    current = share_bands(
-        built["spend_l12m"], buyer, [b["top_share"] for b in strategy["current_value"]]
-    )
+    current = apply_cuts(-built["spend_l12m"], buyer, ctx.rows, ctx.globals["strategy"])
     tiers = built["potential_value_tier"]
     potential_labels = [t["tier"] for t in ctx.spec["potential_value"]["tiers"]]
     potential = np.where(tiers.codes < len(potential_labels), tiers.codes, -1)

@@ -49,9 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--engine",
-        choices=["auto", "pandas", "duckdb", "spark"],
+        choices=["auto", "in-memory", "out-of-core", "spark", "pandas", "duckdb"],
         default="auto",
-        help="what computes the CAR: in-process pandas, embedded DuckDB (out of core: order lines validated in batches to disk, the CAR built and written in customer ranges), or Apache Spark SQL, all from the same definitions and with the same result; auto (default) picks pandas while the order lines fit this machine's memory, else duckdb (see docs/engines.md)",
+        help="how the CAR is built, always by the same family code with the same result: in-memory (every table in this process), out-of-core (order lines validated in batches to disk, then the CAR built and written one customer bucket at a time in worker processes) or spark (the customer buckets built on a Spark cluster's executors); auto (default) picks in-memory while the order lines fit this machine's memory, else out-of-core. pandas and duckdb are the former names of in-memory and out-of-core (see docs/engines.md)",
     )
     p.add_argument(
         "--spark-master",
@@ -118,23 +118,19 @@ def _build(
     started = time.perf_counter()
     spec = load_feature_spec(features)
     writer.meta["lifecycle"] = dict(spec["lifecycle"])  # state metrics at any date use them
+    engine = {"pandas": "in-memory", "duckdb": "out-of-core"}.get(engine, engine)
     if engine == "auto":
         engine, why = choose_engine(data)
         print(f"Engine: {engine} ({why}; choose with --engine)")
-    if engine == "duckdb":
+    if engine == "out-of-core":
         result = _build_out_of_core(data, writer, as_of, spec, raw)
+    elif engine == "spark":
+        result = _build_on_spark(data, writer, as_of, spec, spark_master, raw)
     else:
         source = load_sources(data, progress=progress)
         stage("read")
         _print_counts(source, writer, raw)
-        if engine == "pandas":
-            result = build_car(source, as_of, spec=spec, progress=family_progress)
-        else:
-            from profiler.sql.engines import open_engine
-
-            _print_engine(engine)
-            with open_engine(engine, spark_master=spark_master) as sql:
-                result = build_car(source, as_of, spec=spec, progress=family_progress, engine=sql)
+        result = build_car(source, as_of, spec=spec, progress=family_progress)
         stage("computed")
         writer.write_car(result)
         result.columns.clear()  # persisted: free the CAR's memory before the activity table
@@ -185,33 +181,49 @@ def _print_counts(source: object, writer: object, raw: bool) -> None:
     )
 
 
-def _print_engine(engine: str) -> None:
-    from profiler.sql.car_families import PANDAS_FAMILIES, SQL_FAMILIES
-
-    print(
-        f"Engine: {engine} computes {', '.join(SQL_FAMILIES)}; "
-        f"{' and '.join(PANDAS_FAMILIES)} rank its columns here"
-    )
-
-
 def _build_out_of_core(
     data: Path, writer: object, as_of: str | None, spec: dict, raw: bool
 ) -> object:
-    """DuckDB without holding the order lines or the CAR: lines validated in batches to a
-    scratch folder, the CAR and activity table built and written one customer range at a time."""
+    """Without holding the order lines or the CAR: lines validated in batches to a scratch
+    folder, the CAR and activity table built and written one customer bucket at a time."""
     from profiler.catalog import load_catalog
+    from profiler.outofcore import build_out_of_core
     from profiler.outputs import stage
-    from profiler.sql.ranged import build_out_of_core
 
     def loaded(source: object) -> None:
         stage("read")
         _print_counts(source, writer, raw)
-        _print_engine("duckdb")
 
     result = build_out_of_core(
         data, writer, load_catalog(), as_of=as_of, spec=spec, progress=progress, loaded=loaded
     )
-    print("Activity: written in customer ranges")
+    print("Activity: written by customer bucket")
+    return result
+
+
+def _build_on_spark(
+    data: Path, writer: object, as_of: str | None, spec: dict, master: str | None, raw: bool
+) -> object:
+    """The customer buckets built on a Spark cluster's executors (profiler/spark_build.py)."""
+    from profiler.catalog import load_catalog
+    from profiler.outputs import stage
+    from profiler.spark_build import build_on_spark
+
+    def loaded(source: object) -> None:
+        stage("read")
+        _print_counts(source, writer, raw)
+
+    result = build_on_spark(
+        data,
+        writer,
+        load_catalog(),
+        as_of=as_of,
+        spec=spec,
+        master=master,
+        progress=progress,
+        loaded=loaded,
+    )
+    print("Activity: written by customer bucket on Spark")
     return result
 
 

@@ -1,0 +1,392 @@
+"""The CAR larger than memory: the same families, run one customer bucket at a time.
+
+The order lines are validated in batches into customer-bucketed Parquet parts
+(profiler/staging.py: the same rules, counts and quarantine as ``load_sources``); the other
+tables are loaded whole.  Then two passes over the buckets, each in worker processes:
+
+1. every bucket is summarized (profiler/partition.py): the levels present, the interests' base
+   pence, each buyer's BG/NBD summary and the rank inputs.  The parent reduces them to the
+   global statistics (the models are fitted here, on every buyer) and to each bucket's first
+   CAR row;
+2. every bucket runs every family (``car.compute_part``) with those statistics and writes its
+   CAR part and its activity and order days to the new generation (profiler/store.py).
+
+Buckets are ranges of customer ids in ascending order, so the parts laid end to end are the
+CAR of ``build_car``, column for column (tests/test_out_of_core.py).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
+import pyarrow.parquet as pq
+from pandas.api.types import union_categoricals
+
+from .activity import activity_table, build_activity, orders_table
+from .car import CarResult, columns_to_arrow, compute_part, default_as_of
+from .car_context import build_context
+from .catalog import Catalog
+from .contract import TABLES
+from .engine_choice import physical_memory
+from .features import load_feature_spec
+from .loading import QUARANTINE_COLUMNS, ROW, SourceData
+from .partition import models, reduce, summarize
+from .staging import BATCH_ROWS, STAGED, stage_sources
+from .store import ACTIVITY, ORDERS, GenerationWriter
+
+# Memory one worker needs per staged order line (facts, grids and the bucket's CAR columns),
+# measured at 1M customers; the parent runs as many workers as fit, at most one a core.
+BYTES_PER_LINE = 700
+
+
+def split_source(source: SourceData, edges: np.ndarray) -> list[SourceData]:
+    """The sources cut into customer-id buckets: ids below ``edges[0]``, between edges, from
+    the last edge on (tables without a customer stay whole in every bucket)."""
+    cut: list[dict[str, pd.DataFrame]] = [{} for _ in range(len(edges) + 1)]
+    for name, frame in source.tables.items():
+        for b, part in enumerate(_by_bucket(name, frame, edges)):
+            cut[b][name] = part
+    return [SourceData(t, source.quarantine.iloc[:0], source.reports, source.data_dir) for t in cut]
+
+
+def _by_bucket(name: str, frame: pd.DataFrame, edges: np.ndarray) -> list[pd.DataFrame]:
+    if "customer_id" not in TABLES[name].column_names:
+        return [frame] * (len(edges) + 1)
+    bucket = np.searchsorted(edges, frame["customer_id"].to_numpy(), side="right")
+    return [frame[bucket == b] for b in range(len(edges) + 1)]
+
+
+def build_in_parts(
+    source: SourceData,
+    edges: np.ndarray,
+    as_of: str | pd.Timestamp | None = None,
+    *,
+    spec: dict[str, Any] | None = None,
+) -> CarResult:
+    """``build_car`` by customer buckets in this process, the parts' columns laid end to end:
+    what the out-of-core and Spark builds do, without their files."""
+    started = time.perf_counter()
+    spec = spec or load_feature_spec()
+    as_of_ts = pd.Timestamp(as_of).normalize() if as_of is not None else default_as_of(source)
+    parts = [build_context(s, as_of_ts, spec) for s in split_source(source, edges)]
+    g = reduce([summarize(p) for p in parts], spec)
+    row0 = 0
+    columns: list[dict[str, Any]] = []
+    for part in parts:
+        part.globals, part.row0 = g, row0
+        row0 += part.n
+        values, definitions, left_out = compute_part(part)
+        columns.append(values)
+    whole = {name: _concat([c[name] for c in columns]) for name in columns[0]}
+    ids = np.concatenate([p.customer_ids for p in parts])
+    seconds = time.perf_counter() - started
+    return CarResult(as_of_ts, ids, whole, definitions, left_out, seconds, models(g), "in-parts")
+
+
+def _concat(parts: list[Any]) -> Any:
+    if isinstance(parts[0], pd.Categorical):
+        same = all(p.categories.equals(parts[0].categories) for p in parts)
+        return union_categoricals(parts, sort_categories=not same)
+    if isinstance(parts[0], pd.arrays.BooleanArray):
+        return pd.array(np.concatenate([np.asarray(p, dtype=object) for p in parts]), "boolean")
+    return np.concatenate([np.asarray(p) for p in parts])
+
+
+@dataclass
+class BucketJob:
+    """What every bucket's task reads: the staged order lines by bucket, the side tables (whole
+    in memory, for forked workers; or in ``side_dir`` by bucket, for executors elsewhere), and
+    after the first pass the global statistics and each bucket's first CAR row."""
+
+    source: SourceData | None  # the side tables whole, the order lines staged
+    bucket_files: list[list[Path]]
+    edges: np.ndarray
+    as_of: pd.Timestamp
+    spec: dict[str, Any]
+    side_dir: Path | None = None
+    catalog: Catalog | None = None
+    globals: dict[str, Any] | None = None
+    row0: list[int] | None = None
+    writer: GenerationWriter | None = None
+    scratch: Path | None = None
+
+    @property
+    def buckets(self) -> int:
+        return len(self.bucket_files)
+
+
+def plan_buckets(
+    source: SourceData, as_of: str | pd.Timestamp | None, spec: dict[str, Any] | None
+) -> BucketJob:
+    """The buckets of staged sources: the staging's id edges and each bucket's parts."""
+    staged = source.staged[STAGED]
+    if staged.edges is None:  # ids not split (empty, or of mixed types): one bucket
+        edges, files = np.zeros(0), [staged.parts]
+    else:
+        edges = staged.edges
+        files = [_bucket_files(staged.parts, b) for b in range(len(edges) + 1)]
+    as_of_ts = pd.Timestamp(as_of).normalize() if as_of is not None else default_as_of(source)
+    return BucketJob(source, files, edges, as_of_ts, spec or load_feature_spec())
+
+
+def first_pass(job: BucketJob, summaries: list[tuple[np.ndarray, dict[str, Any]]]) -> np.ndarray:
+    """The global statistics and first rows from every bucket's (ids, summary), in bucket
+    order; returns the CAR's customer ids."""
+    job.globals = reduce([s for _, s in summaries], job.spec)
+    job.row0 = np.concatenate([[0], np.cumsum([len(i) for i, _ in summaries])]).tolist()
+    return np.concatenate([i for i, _ in summaries])
+
+
+def finish(
+    job: BucketJob, ids: np.ndarray, built: list[tuple[list, dict[str, str]]], engine: str
+) -> CarResult:
+    """Record the CAR written by bucket, its dictionary, and the activity and order days."""
+    names = [[d.name for d in definitions] for definitions, _ in built]
+    if any(n != names[0] or lo != built[0][1] for n, (_, lo) in zip(names, built, strict=True)):
+        raise AssertionError("customer buckets gave different CAR columns")  # a family looked out
+    definitions, left_out = built[0]
+    result = CarResult(job.as_of, ids, {}, definitions, left_out, 0.0, models(job.globals), engine)
+    job.writer.finish_car(result, len(ids))
+    write_activity(job.scratch, job.buckets, job.writer)
+    write_orders(job.scratch, job.buckets, job.writer)
+    shutil.rmtree(job.scratch, ignore_errors=True)
+    return result
+
+
+_JOB: BucketJob | None = None  # the job forked workers inherit
+
+
+def build_out_of_core(
+    data: str | Path,
+    writer: GenerationWriter,
+    catalog: Catalog,
+    *,
+    as_of: str | pd.Timestamp | None = None,
+    spec: dict[str, Any] | None = None,
+    workers: int | None = None,
+    today: pd.Timestamp | str | None = None,
+    batch_rows: int = BATCH_ROWS,
+    progress: Callable[[str], None] | None = None,
+    loaded: Callable[[SourceData], None] | None = None,
+) -> CarResult:
+    """What ``profiler build --engine out-of-core`` runs: stage, summarize every bucket, then
+    build and write every bucket's CAR part and activity into the new generation ``writer``.
+    ``loaded`` is called with the sources once they are validated (to report the counts and
+    write the quarantine).  The result's ``columns`` are empty: read the CAR back from the
+    folder once the generation is current."""
+    global _JOB
+    started = time.perf_counter()
+    say = progress or (lambda message: None)
+    stage = writer.scratch("staging")
+    try:
+        source = stage_sources(data, stage, today=today, batch_rows=batch_rows, progress=progress)
+        if loaded:
+            loaded(source)
+        _JOB = job = plan_buckets(source, as_of, spec)
+        lines = sum(pq.read_metadata(p).num_rows for p in source.staged[STAGED].parts)
+        n_workers = workers or _workers(lines, job.buckets)
+        say(f"{job.buckets} customer buckets, {n_workers} worker(s)")
+        with _pool(n_workers) as pool:
+            summaries = list(pool.imap(_summarize_in_worker, range(job.buckets)))
+        ids = first_pass(job, summaries)
+        say(f"global statistics found ({time.perf_counter() - started:,.0f} s so far)")
+        job.catalog, job.writer, job.scratch = catalog, writer, writer.scratch("buckets")
+        built = []
+        with _pool(n_workers) as pool:
+            for definitions, left_out, seconds in pool.imap(_build_in_worker, range(job.buckets)):
+                built.append((definitions, left_out))
+                say(f"bucket {len(built)}/{job.buckets} built in {seconds:,.0f} s")
+        say(f"writing the activity table ({time.perf_counter() - started:,.0f} s so far)")
+        result = finish(job, ids, built, "out-of-core")
+        result.seconds = time.perf_counter() - started
+        return result
+    finally:
+        _JOB = None
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _workers(lines: int, buckets: int) -> int:
+    """As many workers as cores, buckets and memory allow (at least one)."""
+    per_worker = BYTES_PER_LINE * lines / max(buckets, 1)
+    by_memory = int(physical_memory() * 0.8 // max(per_worker, 1))
+    return max(1, min(os.cpu_count() or 1, buckets, by_memory))
+
+
+def _pool(workers: int) -> Any:
+    # Forked: the workers inherit the loaded side tables and the job without copying or
+    # pickling them (profiler/cores.py keeps the compiled kernels correct in a forked child).
+    # One bucket per worker process, so the memory of a large bucket goes back to the system.
+    return multiprocessing.get_context("fork").Pool(workers, maxtasksperchild=1)
+
+
+def _bucket_files(parts: list[Path], b: int) -> list[Path]:
+    """The staged parts of bucket ``b`` (named ``part-BATCH-BUCKET.parquet``)."""
+    return [p for p in parts if p.stem.rsplit("-", 1)[-1] == f"{b:03d}"]
+
+
+def bucket_source(job: BucketJob, b: int) -> SourceData:
+    """Bucket ``b``'s rows of every table, in memory as ``load_sources`` gives them: its staged
+    order lines in source row order, the side tables' rows of its customers."""
+    if job.side_dir is not None:
+        source = read_side_tables(job.side_dir, b)
+    else:
+        whole = job.source
+        tables = {
+            name: _by_bucket(name, frame, job.edges)[b] if len(job.edges) else frame
+            for name, frame in whole.tables.items()
+        }
+        source = SourceData(tables, whole.quarantine.iloc[:0], whole.reports, whole.data_dir)
+    source.tables[STAGED] = read_staged(job.bucket_files[b], job.bucket_files)
+    return source
+
+
+def write_side_tables(source: SourceData, edges: np.ndarray, folder: Path) -> None:
+    """Every loaded table as Parquet by bucket (``<table>-BBB.parquet``; a table without a
+    customer is written whole, ``<table>.parquet``), with the load reports: what a task
+    running elsewhere reads instead of the driver's memory.  Parquet keeps the pandas types
+    (categories with their whole-table list, nullable booleans)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in source.tables.items():
+        if "customer_id" not in TABLES[name].column_names or not len(edges):
+            frame.to_parquet(folder / f"{name}.parquet", index=False)
+            continue
+        for b, part in enumerate(_by_bucket(name, frame, edges)):
+            part.to_parquet(folder / f"{name}-{b:03d}.parquet", index=False)
+    pd.to_pickle((source.reports, str(source.data_dir)), folder / "reports.pickle")
+
+
+def read_side_tables(folder: Path, b: int) -> SourceData:
+    """Bucket ``b``'s side tables written by ``write_side_tables``."""
+    reports, data_dir = pd.read_pickle(folder / "reports.pickle")
+    tables = {}
+    for name in TABLES:
+        for path in (folder / f"{name}-{b:03d}.parquet", folder / f"{name}.parquet"):
+            if path.exists():
+                tables[name] = pd.read_parquet(path)
+                break
+    quarantine = pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    return SourceData(tables, quarantine, reports, Path(data_dir))
+
+
+def read_staged(files: list[Path], every_bucket: list[list[Path]]) -> pd.DataFrame:
+    """Staged order lines as ``load_sources`` gives them: sorted by source row, text columns as
+    categories, times in nanoseconds (an empty bucket: no rows, the columns of the others)."""
+    template = next(f for fs in every_bucket for f in fs)
+    tables = [pq.read_table(f) for f in files] or [pq.read_table(template).slice(0, 0)]
+    frame = pd.concat([_decoded(t) for t in tables], ignore_index=True)
+    for column in TABLES[STAGED].columns:
+        if column.name not in frame:
+            continue
+        if frame[column.name].dtype.kind == "M":
+            frame[column.name] = frame[column.name].astype("datetime64[ns]")
+        elif column.kind == "text" and not column.pii:
+            frame[column.name] = frame[column.name].astype("object").astype("category")
+    return frame.sort_values(ROW, kind="stable").reset_index(drop=True)
+
+
+def _decoded(table: pa.Table) -> pd.DataFrame:
+    columns = [
+        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns
+    ]
+    return pa.table(columns, names=table.column_names).to_pandas()
+
+
+def summarize_bucket(job: BucketJob, b: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """First pass: bucket ``b``'s customer ids and its contribution to the global statistics."""
+    part = build_context(bucket_source(job, b), job.as_of, job.spec)
+    return part.customer_ids, summarize(part)
+
+
+def build_bucket(job: BucketJob, b: int) -> tuple[list, dict[str, str], float]:
+    """Second pass: bucket ``b``'s CAR part, activity and order days, written; returns its
+    column definitions, the families left out and its seconds."""
+    clock = time.perf_counter()
+    source = bucket_source(job, b)
+    part = build_context(source, job.as_of, job.spec, row0=job.row0[b])
+    part.globals = job.globals
+    columns, definitions, left_out = compute_part(part)
+    table = columns_to_arrow(part.customer_ids, columns)
+    job.writer.write_car_part(b, table.select(["customer_id", *(d.name for d in definitions)]))
+    ids = part.customer_ids
+    del columns, part, table
+    activity = build_activity(source, job.catalog, ids, job.as_of)
+    _write_ipc(activity_table(activity, job.row0[b]), job.scratch / f"activity-{b:05d}.arrow")
+    _write_ipc(orders_table(activity.orders, job.row0[b]), job.scratch / f"orders-{b:05d}.arrow")
+    return definitions, left_out, time.perf_counter() - clock
+
+
+def _summarize_in_worker(b: int) -> tuple[np.ndarray, dict[str, Any]]:
+    return summarize_bucket(_JOB, b)
+
+
+def _build_in_worker(b: int) -> tuple[list, dict[str, str], float]:
+    return build_bucket(_JOB, b)
+
+
+def _write_ipc(table: pa.Table, path: Path) -> None:
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    with (
+        pa.OSFile(str(path), "wb") as sink,
+        pa.ipc.new_file(sink, table.schema, options=options) as w,
+    ):
+        w.write_table(table)
+
+
+def _read_ipc(path: Path) -> pa.Table:
+    return pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+
+
+def write_orders(tmp: Path, parts: int, writer: GenerationWriter) -> None:
+    """The buckets' order days, laid end to end: each bucket holds later CAR rows than the one
+    before and is sorted by row and day, so the whole is too."""
+    tables = [_read_ipc(tmp / f"orders-{k:05d}.arrow") for k in range(parts)]
+    writer.write_table(ORDERS, pa.concat_tables(tables).combine_chunks())
+
+
+def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
+    """The buckets' activity as one table in (month, CAR row) order, one column at a time.
+
+    Each bucket is so ordered and holds later rows than the bucket before, so a stable sort of
+    the months of the buckets laid end to end gives the order.  Each column is gathered into a
+    memory-mapped file and the table is written as one record batch of those files (readers
+    memory-map it without copies), so memory holds the order and one column, not the table
+    (13 GB at 5M customers)."""
+    paths = [tmp / f"activity-{k:05d}.arrow" for k in range(parts)]
+    schema = pa.ipc.open_file(pa.memory_map(str(paths[0]), "r")).schema
+
+    def whole_column(i: int) -> np.ndarray:
+        options = pa.ipc.IpcReadOptions(included_fields=[i])
+        arrays = []
+        for path in paths:
+            reader = pa.ipc.open_file(pa.memory_map(str(path), "r"), options=options)
+            arrays += [
+                reader.get_batch(b).column(0).to_numpy() for b in range(reader.num_record_batches)
+            ]
+        return np.concatenate(arrays)
+
+    order = np.argsort(whole_column(schema.get_field_index("month")), kind="stable")
+    arrays = []
+    for i, field in enumerate(schema):
+        gathered = np.lib.format.open_memmap(
+            tmp / f"column-{i:04d}.npy",
+            mode="w+",
+            dtype=field.type.to_pandas_dtype(),
+            shape=order.shape,
+        )
+        gathered[:] = whole_column(i)[order]
+        gathered.flush()
+        arrays.append(pa.array(np.load(tmp / f"column-{i:04d}.npy", mmap_mode="r")))
+        del gathered
+    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+    writer.write_arrow(ACTIVITY, schema, [batch])

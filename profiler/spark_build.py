@@ -1,0 +1,111 @@
+"""The CAR built on a Spark cluster: each customer bucket's families run on an executor.
+
+The same two passes as the out-of-core build (profiler/outofcore.py), with Spark's executors
+as the workers: a task per bucket, run through ``mapInPandas`` over a one-row-per-partition
+frame of bucket numbers.  The first pass returns each bucket's summary (only those reach the
+driver, which reduces them to the global statistics); the second builds the bucket with the
+statistics and writes its CAR part and its activity and order days itself.
+
+Where the files live.  The staged order lines, the side tables by bucket and the new CAR
+generation are read and written by the executors directly, so the CAR folder must be on storage
+every executor sees at the same path (the machine itself for a standalone cluster on one host;
+a shared mount such as NFS otherwise).  How the package reaches the executors is in
+docs/engines.md ("Running on a Spark cluster").
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .car import CarResult
+from .catalog import Catalog
+from .loading import SourceData
+from .outofcore import (
+    BucketJob,
+    build_bucket,
+    finish,
+    first_pass,
+    plan_buckets,
+    summarize_bucket,
+    write_side_tables,
+)
+from .sql.spark import _shared_session
+from .staging import BATCH_ROWS, stage_sources
+from .store import GenerationWriter
+
+_RESULT = "bucket int, payload binary"
+
+
+def build_on_spark(
+    data: str | Path,
+    writer: GenerationWriter,
+    catalog: Catalog,
+    *,
+    as_of: str | pd.Timestamp | None = None,
+    spec: dict[str, Any] | None = None,
+    master: str | None = None,
+    today: pd.Timestamp | str | None = None,
+    batch_rows: int = BATCH_ROWS,
+    progress: Callable[[str], None] | None = None,
+    loaded: Callable[[SourceData], None] | None = None,
+) -> CarResult:
+    """What ``profiler build --engine spark`` runs (``master``: a Spark master URL, default
+    ``$PROFILER_SPARK_MASTER`` or ``local[2]``)."""
+    started = time.perf_counter()
+    say = progress or (lambda message: None)
+    stage = writer.scratch("staging")
+    try:
+        source = stage_sources(data, stage, today=today, batch_rows=batch_rows, progress=progress)
+        if loaded:
+            loaded(source)
+        job = plan_buckets(source, as_of, spec)
+        job.side_dir = stage / "side"
+        write_side_tables(source, job.edges, job.side_dir)
+        job.source = None  # the executors read the side tables from disk
+        spark = _shared_session(master, "customer-profiler build", {})
+        say(f"{job.buckets} customer buckets on {spark.sparkContext.master}")
+        summaries = run_buckets(spark, job, _summarize_task)
+        ids = first_pass(job, summaries)
+        say(f"global statistics found ({time.perf_counter() - started:,.0f} s so far)")
+        job.catalog, job.writer, job.scratch = catalog, writer, writer.scratch("buckets")
+        built = [
+            (definitions, left_out)
+            for definitions, left_out, _ in run_buckets(spark, job, _build_task)
+        ]
+        say(f"writing the activity table ({time.perf_counter() - started:,.0f} s so far)")
+        result = finish(job, ids, built, "spark")
+        result.seconds = time.perf_counter() - started
+        return result
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def run_buckets(spark: Any, job: BucketJob, task: Callable[[BucketJob, int], Any]) -> list[Any]:
+    """``task(job, b)`` for every bucket, one Spark task each, results in bucket order."""
+    buckets = spark.sparkContext.parallelize([(b,) for b in range(job.buckets)], job.buckets)
+    frame = spark.createDataFrame(buckets, "bucket int")
+    shipped = pickle.dumps(job)
+
+    def on_executor(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        ran = pickle.loads(shipped)
+        for batch in batches:
+            for b in batch["bucket"].tolist():
+                yield pd.DataFrame({"bucket": [b], "payload": [pickle.dumps(task(ran, b))]})
+
+    rows = frame.mapInPandas(on_executor, _RESULT).collect()
+    return [pickle.loads(r["payload"]) for r in sorted(rows, key=lambda r: r["bucket"])]
+
+
+def _summarize_task(job: BucketJob, b: int) -> Any:
+    return summarize_bucket(job, b)
+
+
+def _build_task(job: BucketJob, b: int) -> Any:
+    return build_bucket(job, b)

@@ -1,0 +1,45 @@
+"""One CAR equal to another: the in-memory build is the reference for every other way of
+building it (by customer parts in this process, out of core, on Spark)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from profiler.car import CarResult
+
+
+def assert_same_frames(expected: pd.DataFrame, got: pd.DataFrame) -> None:
+    """Column for column and row for row: numbers and dates to the bit (missing where missing),
+    categories and text by value."""
+    assert list(expected.columns) == list(got.columns)
+    assert len(expected) == len(got)
+    for name in expected.columns:
+        want, have = expected[name], got[name]
+        if isinstance(want.dtype, pd.CategoricalDtype) or want.dtype == object:
+            assert _values(want) == _values(have), name
+            continue
+        assert want.dtype == have.dtype, (name, want.dtype, have.dtype)
+        a, b = want.to_numpy(), have.to_numpy()
+        if a.dtype.kind in "fM":
+            same = (a == b) | (pd.isna(a) & pd.isna(b))
+        else:
+            same = np.asarray(
+                pd.Series(a).eq(pd.Series(b)) | (want.isna() & have.isna()).to_numpy()
+            )
+        assert same.all(), f"{name}: {int((~same).sum())} rows differ"
+
+
+def _values(column: pd.Series) -> list:
+    return [None if pd.isna(v) else str(v) for v in column.astype(object)]
+
+
+def assert_same_car(expected: CarResult, got: CarResult) -> None:
+    """The same customers, columns, definitions, values and fitted models."""
+    assert [d.name for d in expected.definitions] == [d.name for d in got.definitions]
+    assert [d.definition_hash for d in expected.definitions] == [
+        d.definition_hash for d in got.definitions
+    ]
+    assert expected.left_out == got.left_out
+    assert expected.models == got.models
+    assert_same_frames(expected.to_frame(), got.to_frame())
