@@ -206,6 +206,18 @@ def test_shared_object_and_types_round_trip(spark_on_cluster):
     pd.testing.assert_frame_equal(got, expected, check_categorical=False)
 
 
+# The CAR build of issue 22 on the cluster: every bucket's families in executors of the two
+# workers, the CAR, activity and order days equal to the in-memory build's.
+@on_cluster
+def test_the_car_builds_on_the_cluster(spark_on_cluster, spark_cluster, demo_source, tmp_path):
+    from tests.test_spark_build import assert_equals_in_memory, build_with_spark
+
+    out = tmp_path / "car"
+    result, messages = build_with_spark(demo_source.data_dir, out, spark_cluster.master_url)
+    assert any(m.startswith(f"16 customer buckets on {spark_cluster.master_url}") for m in messages)
+    assert_equals_in_memory(demo_source, result, out)
+
+
 # A package the executors cannot import otherwise reaches them as a zip (sc.addPyFile), and its
 # functions travel by name: how profiler/ reaches executors that have only its dependencies.
 @on_cluster
