@@ -252,6 +252,22 @@ class Catalog:
         return m.source == "customers" or any(self.reads_state(p) for p in m.parts)
 
 
+def definition_text(m: Metric) -> str:
+    """The definition as one readable line, e.g. sum(net_gbp) over order_lines where ..."""
+    if m.aggregation in ("ratio", "rate"):
+        return f"{m.numerator} / {m.denominator or m.base}"
+    if m.aggregation == "derived":
+        return str(m.expression)
+    target = m.column or "*"
+    if m.aggregation == "percentile":
+        head = f"percentile({target}, {m.percentile})"
+    else:
+        head = f"{m.aggregation}({target})"
+    when = f", dated by {m.date_column}" if m.date_column else ", as of the CAR date"
+    where = f" where {m.filter}" if m.filter else ""
+    return f"{head} over {m.source}{where}{when}"
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     if len(name) > ECHO_LIMIT:  # nothing known is that long; and difflib would take its time
         return ""

@@ -321,20 +321,45 @@ def _csv_record_batches(path: Path, dialect: readers.Dialect) -> Iterator[pa.Rec
     """The file's record batches, every column text, in its dialect (``readers.sniff``)."""
     import pyarrow.csv as pv
 
-    parse = pv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True)
+    parse = csv_parse_options(dialect)
     read = pv.ReadOptions(block_size=1 << 16, encoding=dialect.encoding)
     names = pv.open_csv(path, read_options=read, parse_options=parse).schema.names
     return pv.open_csv(
         path,
         read_options=pv.ReadOptions(block_size=16 << 20, encoding=dialect.encoding),
         parse_options=parse,
-        convert_options=pv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()),
-            strings_can_be_null=True,
-            null_values=[""],
-            quoted_strings_can_be_null=True,
-        ),
+        convert_options=csv_convert_options(names),
     )
+
+
+def csv_parse_options(dialect: readers.Dialect):  # noqa: ANN201 (a pyarrow.csv.ParseOptions)
+    """How a CSV of this dialect is split into cells (also profiler/spark_intake.py's parser)."""
+    import pyarrow.csv as pv
+
+    return pv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True)
+
+
+def csv_convert_options(names: list[str]):  # noqa: ANN201 (a pyarrow.csv.ConvertOptions)
+    """Every column text, an empty cell missing."""
+    import pyarrow.csv as pv
+
+    return pv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()),
+        strings_can_be_null=True,
+        null_values=[""],
+        quoted_strings_can_be_null=True,
+    )
+
+
+def csv_column_names(path: Path) -> list[str]:
+    """A CSV's column names as ``read_table_file`` names them (its header row)."""
+    import pyarrow.csv as pv
+
+    dialect = sniff(path)
+    with _reading(path):
+        read = pv.ReadOptions(block_size=1 << 16, encoding=dialect.encoding)
+        names = pv.open_csv(path, read_options=read, parse_options=csv_parse_options(dialect))
+        return [str(c).strip() for c in names.schema.names]
 
 
 def _named(frame: pd.DataFrame) -> pd.DataFrame:
@@ -374,6 +399,33 @@ def validate_table(
     ``first_row`` numbers the rows of a batch that does not start the file; ``duplicates=False``
     leaves the duplicate-key rule to the caller, which sees every batch (profiler/staging.py).
     """
+    frame, report, bad_rows = check_table(
+        spec, raw, path, today, parents, first_row=first_row, duplicates=duplicates
+    )
+    if len(bad_rows):
+        keep = ~frame[ROW].isin(bad_rows["row"]).to_numpy()
+        frame = frame.loc[keep]
+    frame = frame.reset_index(drop=True)
+    report.accepted = len(frame)
+    report.quarantined = len(bad_rows)
+    return frame, report, bad_rows
+
+
+def check_table(
+    spec: Table,
+    raw: pd.DataFrame,
+    path: Path,
+    today: pd.Timestamp,
+    parents: dict[str, pd.DataFrame],
+    *,
+    first_row: int = 1,
+    rows: np.ndarray | None = None,
+    duplicates: bool = True,
+) -> tuple[pd.DataFrame, TableReport, pd.DataFrame]:
+    """``validate_table`` before the quarantined rows are dropped: every row coerced (a bad
+    row's unreadable cells missing), the report (rows read, columns defaulted and ignored) and
+    the quarantined rows.  ``rows`` gives each row's number in the file (default: from
+    ``first_row`` on): a batch whose rows are not consecutive (profiler/spark_intake.py)."""
     report = TableReport(spec.name, path.name, rows_read=len(raw))
     missing = [c for c in spec.required_columns if c not in raw.columns]
     if missing:
@@ -389,7 +441,11 @@ def validate_table(
     problems = Problems(spec.name, path.name)
     problems.excel = bool(raw.attrs.get("excel"))
     frame = pd.DataFrame(index=raw.index)
-    frame[ROW] = np.arange(first_row, first_row + len(raw), dtype=np.int64)
+    frame[ROW] = (
+        np.arange(first_row, first_row + len(raw), dtype=np.int64)
+        if rows is None
+        else np.asarray(rows, dtype=np.int64)
+    )
     for col in spec.columns:
         if col.name not in raw.columns:
             report.defaulted_columns.append(col.name)
@@ -404,14 +460,7 @@ def validate_table(
     _reference_rules(spec, frame, problems, parents, report)
     if duplicates:
         duplicate_rule(spec, frame, problems)
-    bad_rows = problems.rows()
-    if len(bad_rows):
-        keep = ~frame[ROW].isin(bad_rows["row"]).to_numpy()
-        frame = frame.loc[keep]
-    frame = frame.reset_index(drop=True)
-    report.accepted = len(frame)
-    report.quarantined = len(bad_rows)
-    return frame, report, bad_rows
+    return frame, report, problems.rows()
 
 
 class Problems:
@@ -463,8 +512,12 @@ class Problems:
 def _default_column(spec: Table, col: Column, frame: pd.DataFrame, raw: pd.DataFrame) -> pd.Series:
     n = len(frame)
     if spec.name == "order_lines" and col.name == "line_id":
-        # Lines are numbered within their order in file order.
-        return raw.groupby("order_id", sort=False).cumcount().astype(np.int64).to_numpy() + 1
+        # Lines are numbered within their order in file order (lines without an order id, which
+        # are quarantined, as one order).
+        return (
+            raw.groupby("order_id", sort=False, dropna=False).cumcount().astype(np.int64).to_numpy()
+            + 1
+        )
     if col.default is None:
         dtype = {
             "timestamp": "datetime64[ns]",

@@ -8,5 +8,6 @@ own dialect and runs it:
 - ``spark``: Apache Spark SQL (local mode or a cluster);
 - ``facts``: the order facts as of a day, the relation every sales figure starts from;
 - ``sales``: the CAR's sales grid (slices x measures x periods);
-- ``expr`` and ``metrics``: the expression language and the catalog's metrics per cohort.
+- ``expr`` and ``metrics``: the expression language and the catalog's metrics per cohort;
+- ``render``: one metric printed as one query for a retailer's warehouse (``profiler metrics sql``).
 """

@@ -81,6 +81,7 @@ __all__ = [
     "CAR_TABLE",
     "purchase_lines",
     "cohort_condition",
+    "compile_leaves",
     "compile_metric",
     "compile_metrics",
     "metric_table",
@@ -252,6 +253,22 @@ def compile_metric(
     return plan.query({"value": m})
 
 
+def compile_leaves(
+    names: Iterable[str],
+    catalog: Catalog,
+    period: Period | str,
+    cohort_condition: exp.Expression | None = None,
+    shape: FactsShape | None = None,
+    lapsed_days: int = 545,
+    as_of: str | pd.Timestamp | None = None,
+) -> exp.Select:
+    """Many leaves for one cohort in one query: one row, one column per leaf (named as the
+    metric), the values ``compile_metric`` gives one at a time."""
+    span = _period(period, as_of)
+    plan = _Plan(catalog, span, shape, lapsed_days, [cohort_condition], False, _day(as_of))
+    return plan.query({name: catalog.get(name) for name in names})
+
+
 def compile_metrics(
     names: Iterable[str],
     catalog: Catalog,
@@ -390,16 +407,16 @@ class _Plan:
             select = exp.select(col(KEY, "k").as_(KEY, quoted=True), *projections).from_(keys)
             for alias, sub in subqueries:
                 on = exp.EQ(this=col(KEY, alias), expression=col(KEY, "k"))
-                select = select.join(sub.subquery(alias), on=on, join_type="LEFT")
+                select = select.join(sub.subquery(alias), on=on, join_type="LEFT", copy=False)
         else:
             select = exp.select(*projections)
             for i, (alias, sub) in enumerate(subqueries):
                 if i == 0:
-                    select = select.from_(sub.subquery(alias))
+                    select = select.from_(sub.subquery(alias), copy=False)
                 else:
-                    select = select.join(sub.subquery(alias), join_type="CROSS")
-        for name, cte in self.ctes():
-            select = select.with_(name, as_=cte)
+                    select = select.join(sub.subquery(alias), join_type="CROSS", copy=False)
+        for name, cte in self.ctes():  # the trees are this plan's own: built once, not copied
+            select = select.with_(name, as_=cte, copy=False)
         return select
 
     def ctes(self) -> list[tuple[str, exp.Select]]:

@@ -1,4 +1,5 @@
-"""``profiler metrics``: list, show, check, release and diff the metric catalog."""
+"""``profiler metrics``: list, show, check, release and diff the metric catalog, and print a
+metric as SQL for the retailer's own warehouse."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from workbook.cli_output import print_csv, print_table
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "metrics",
-        help="list, show, check, release and diff the metric catalog",
+        help="list, show, check, release and diff the metric catalog; print a metric as SQL",
         description="The metric catalog: one agreed definition of every metric (templates/metrics/).",
     )
     msub = p.add_subparsers(dest="metrics_command", metavar="COMMAND")
@@ -78,6 +79,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--csv", action="store_true", help="print CSV")
     c.set_defaults(func=run_diff)
 
+    c = msub.add_parser(
+        "sql",
+        help="print a metric for a cohort and period as one SQL query for your warehouse",
+        description=(
+            "Print the catalog metric NAME for a cohort and period as one SQL query in a "
+            "dialect, to run in the retailer's own warehouse: it reads the data contract's "
+            "tables under their own names (order_lines, products, surveys, interactions) and "
+            "the CAR (car.parquet) as car, and returns one row, the metric. A header comment "
+            "says which tables and columns it reads, the definition's version and hash, the "
+            "cohort and the period. Metrics that cannot be written honestly (a customer state "
+            "for a period, a persona cohort) are refused with the reason. See docs/metrics.md. "
+            "Example: profiler metrics sql aov --cohort Buyers --period 2025-Q2 "
+            "--dialect snowflake --car out/car"
+        ),
+    )
+    c.add_argument("name", help="a catalog metric (profiler metrics list)")
+    c.add_argument(
+        "--cohort", help="a cohort of templates/cohorts.yaml (default: the base, All customers)"
+    )
+    c.add_argument(
+        "--period",
+        required=True,
+        help="YYYY-MM, YYYY-Qn, YYYY, ytd:YYYY-MM, r12:YYYY-MM or asof (the CAR's date)",
+    )
+    c.add_argument(
+        "--dialect", required=True, help="duckdb, spark, snowflake or bigquery (sqlglot's names)"
+    )
+    c.add_argument(
+        "--as-of",
+        help="YYYY-MM-DD: read the sources as of this day (default: the CAR's date, so the query "
+        "gives profiler's figure); 'latest': as the tables stand when the query runs",
+    )
+    c.add_argument("--car", help="CAR folder written by 'profiler build' (default: $PROFILER_CAR)")
+    c.add_argument("--catalog", help=catalog_help)
+    c.add_argument(
+        "--no-products",
+        action="store_true",
+        help="the warehouse has no products table (product attributes take the contract's defaults)",
+    )
+    c.add_argument(
+        "--no-unit-price",
+        action="store_true",
+        help="order_lines has no unit_price (a line's gross value is net_amount / (1 - discount))",
+    )
+    c.set_defaults(func=run_sql)
+
 
 def run_list(args: argparse.Namespace) -> int:
     import pandas as pd
@@ -138,19 +185,50 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def expression_text(m) -> str:
-    """The definition as one readable line, e.g. sum(net_gbp) over order_lines where ..."""
-    if m.aggregation in ("ratio", "rate"):
-        return f"{m.numerator} / {m.denominator or m.base}"
-    if m.aggregation == "derived":
-        return str(m.expression)
-    target = m.column or "*"
-    if m.aggregation == "percentile":
-        head = f"percentile({target}, {m.percentile})"
-    else:
-        head = f"{m.aggregation}({target})"
-    when = f", dated by {m.date_column}" if m.date_column else ", as of the CAR date"
-    where = f" where {m.filter}" if m.filter else ""
-    return f"{head} over {m.source}{where}{when}"
+    """The definition as one readable line (``catalog.definition_text``)."""
+    from profiler.catalog import definition_text
+
+    return definition_text(m)
+
+
+def run_sql(args: argparse.Namespace) -> int:
+    from profiler.catalog import load_catalog
+    from profiler.periods import day_option, parse_period
+    from profiler.query import QueryEngine
+    from profiler.sql.facts import FactsShape
+    from profiler.sql.render import check_dialect, lapsed_days, render_metric
+
+    # What can be told wrong without the CAR is told before it is read.
+    catalog = load_catalog(args.catalog)
+    catalog.get(args.name)
+    dialect = check_dialect(args.dialect.strip().lower())
+    if args.period.strip() != "asof":
+        parse_period(args.period)
+    latest = args.as_of is not None and args.as_of.strip().lower() == "latest"
+    given = args.as_of is not None and not latest
+    day = day_option("--as-of", args.as_of, iso_only=True) if given else None
+    engine = QueryEngine.open(args.car, catalog=catalog)
+    as_of = None if latest else (day if day is not None else engine.as_of)
+    shape = FactsShape(
+        has_products=not args.no_products,
+        has_unit_price=not args.no_unit_price,
+        product_id_as_text=False,
+    )
+    rendered = render_metric(
+        args.name,
+        engine.catalog,
+        engine.cohorts,
+        args.cohort or engine.cohorts.base,
+        args.period,
+        dialect,
+        car_as_of=engine.as_of,
+        car_columns=engine.known_columns,
+        as_of=as_of,
+        shape=shape,
+        lapsed_days=lapsed_days(engine.meta),
+    )
+    print(rendered.sql)
+    return 0
 
 
 def run_check(args: argparse.Namespace) -> int:
