@@ -19,11 +19,12 @@ from __future__ import annotations
 import pickle
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from .car import CarResult
 from .catalog import Catalog
@@ -38,10 +39,11 @@ from .outofcore import (
     write_side_tables,
 )
 from .spark_intake import stage_with_spark
-from .sql.spark import _shared_session
+from .spark_session import _shared_session
+from .spark_tasks import map_buckets
 from .store import GenerationWriter
 
-_RESULT = "bucket int, payload binary"
+_RESULT = pa.schema([("bucket", pa.int64()), ("payload", pa.binary())])
 
 
 def build_on_spark(
@@ -88,19 +90,14 @@ def build_on_spark(
 
 
 def run_buckets(spark: Any, job: BucketJob, task: Callable[[BucketJob, int], Any]) -> list[Any]:
-    """``task(job, b)`` for every bucket, one Spark task each, results in bucket order."""
-    buckets = spark.sparkContext.parallelize([(b,) for b in range(job.buckets)], job.buckets)
-    frame = spark.createDataFrame(buckets, "bucket int")
-    shipped = pickle.dumps(job)
+    """``task(job, b)`` for every bucket, one Spark task each (``map_buckets``: the job sent once
+    per executor, a failed bucket one line), results in bucket order."""
 
-    def on_executor(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        ran = pickle.loads(shipped)
-        for batch in batches:
-            for b in batch["bucket"].tolist():
-                yield pd.DataFrame({"bucket": [b], "payload": [pickle.dumps(task(ran, b))]})
+    def on_executor(b: int, shipped: BucketJob) -> pd.DataFrame:
+        return pd.DataFrame({"bucket": [b], "payload": [pickle.dumps(task(shipped, b))]})
 
-    rows = frame.mapInPandas(on_executor, _RESULT).collect()
-    return [pickle.loads(r["payload"]) for r in sorted(rows, key=lambda r: r["bucket"])]
+    table = map_buckets(spark, range(job.buckets), on_executor, _RESULT, shared=job)
+    return [pickle.loads(payload) for payload in table.column("payload").to_pylist()]
 
 
 def _summarize_task(job: BucketJob, b: int) -> Any:

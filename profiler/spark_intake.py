@@ -269,7 +269,7 @@ def _as_dtype(values: pd.Series, dtype: str) -> pd.Series:
 
 def _session(spark: Any) -> Any:
     """A session of our own, in UTC, so date-times cross between pandas and Spark unchanged.
-    Its executors run Python with this package (``profiler.sql.spark`` starts Spark so)."""
+    Its executors run Python with this package (``profiler.spark_session`` starts Spark so)."""
     own = spark.newSession()
     own.conf.set("spark.sql.session.timeZone", "UTC")
     return own

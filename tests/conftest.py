@@ -7,6 +7,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+# The standalone Spark cluster's fixtures, for every test module.
+from tests.spark_cluster import spark_cluster, spark_on_cluster  # noqa: F401
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the standalone Spark cluster (tests/spark_cluster.py) run last: a JVM holds
+    one SparkContext, so their session stops the local one the other Spark tests share."""
+    items.sort(key=lambda item: item.get_closest_marker("spark_cluster") is not None)
+
+
 CUSTOMERS = [
     {
         "customer_id": "1",

@@ -29,7 +29,7 @@ BUCKETS = 4
 
 @pytest.fixture(scope="module")
 def spark():
-    from profiler.sql.spark import SparkUnavailable, _shared_session
+    from profiler.spark_session import SparkUnavailable, _shared_session
 
     try:
         return _shared_session("local[2]", "profiler-tests", dict(SPARK_TEST_CONFIG))

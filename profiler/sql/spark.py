@@ -45,16 +45,15 @@ is DuckDB, so the compiled SQL must not depend on either:
   DuckDB.  sqlglot renders a tree's ``Ordered`` node with an explicit ``NULLS LAST`` for Spark,
   so trees built in code agree; SQL text parsed from one dialect keeps that dialect's order.
 
-One SparkSession per process.  A JVM holds one SparkContext, so every ``SparkEngine`` in the process
-shares it, each with its own ``newSession()``: its own temporary views and SQL settings, so two
-engines may register tables of the same name.  ``close()`` drops an engine's views and staged files;
-``stop_spark()`` closes every engine and stops the shared context (the next engine starts a new one,
-which takes seconds).  ``config`` entries are Spark settings applied when the context starts
-(``spark.driver.memory``, ``spark.executor.instances``, ...); ``spark.sql.*`` entries also apply to
-a context that is already running.  Spark's own logging goes to stderr at level ERROR (the JVM still
-notes "Using incubator modules" there); nothing is printed on stdout.
-``spark.driver.extraJavaOptions`` given in ``config`` is appended to the engine's own (a later
-``-Dlog4j2.configurationFile`` replaces its quiet logging).
+One SparkSession per process (``profiler/spark_session.py``, which starts it quietly and in UTC
+and is shared with ``profiler/spark_tasks.py``).  Every ``SparkEngine`` in the process shares it,
+each with its own ``newSession()``: its own temporary views and SQL settings, so two engines may
+register tables of the same name.  ``close()`` drops an engine's views and staged files;
+``stop_spark()`` closes every engine and stops the shared context (the next engine starts a new
+one, which takes seconds).  ``config`` entries are Spark settings applied when the context starts
+(``spark.driver.memory``, ``spark.executor.instances``, ...); ``spark.sql.*`` entries also apply
+to a context that is already running.  A session that cannot start raises ``SparkUnavailable``
+(pyspark or Java missing) or ``SqlEngineError``.
 """
 
 from __future__ import annotations
@@ -62,19 +61,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
-import logging
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import uuid
-import warnings
 import weakref
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -82,244 +75,44 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlglot import exp
 
+from ..spark_session import (  # noqa: F401  (the session helpers' old home re-exports them)
+    DEFAULT_MASTER,
+    INSTALL_JAVA,
+    INSTALL_PYSPARK,
+    MASTER_ENV,
+    QUIET_LOG4J2,
+    SESSION_CONF,
+    SparkError,
+    SparkUnavailable,
+    _one_line,
+    _quiet,
+    _shared_session,
+    find_java,
+    is_local,
+    on_stop,
+    parse_java_version,
+    require_java,
+    require_pyspark,
+    stop_spark,
+)
 from .engines import SqlEngine, SqlEngineError
 
-MASTER_ENV = "PROFILER_SPARK_MASTER"
 STAGING_ENV = "PROFILER_SPARK_STAGING_DIR"
-DEFAULT_MASTER = "local[2]"
-INSTALL_PYSPARK = "pip install 'customer-profiler[spark]'"
-INSTALL_JAVA = "apt-get install openjdk-17-jre-headless"
-
-# Spark logs through log4j2 to stderr; at ERROR from the start.  Spark's own loggers are named
-# too: Spark announces "Setting default log level" unless the logger of the class that starts
-# it has a level of its own.
-QUIET_LOG4J2 = """\
-rootLogger.level = error
-rootLogger.appenderRef.stderr.ref = console
-appender.console.type = Console
-appender.console.name = console
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
-logger.spark.name = org.apache.spark
-logger.spark.level = error
-"""
-
-# SQL settings every engine's session gets (they are runtime settings: a session of a context
-# started elsewhere gets them too).
-SESSION_CONF = {
-    "spark.sql.session.timeZone": "UTC",
-    "spark.sql.ansi.enabled": "false",
-    "spark.sql.execution.arrow.pyspark.enabled": "true",
-}
-
-
-class SparkUnavailable(SqlEngineError):
-    """Spark cannot start here: pyspark or a recent enough Java is missing."""
-
 
 _lock = threading.RLock()
-_session: Any = None  # the shared SparkSession (pyspark.sql.SparkSession)
-_support_dir: str | None = None  # the quiet log4j2 file, for the life of the context
 _engines: weakref.WeakSet[SparkEngine] = weakref.WeakSet()
 _names = itertools.count()
 _exit_hook = False
 
 
-def is_local(master: str) -> bool:
-    """True when the executors run on this machine and so share its file system."""
-    return master.strip().lower().startswith("local")
-
-
-def parse_java_version(text: str) -> int | None:
-    """The major version in ``java -version`` output: 17 for "17.0.15", 8 for "1.8.0_392"."""
-    found = re.search(r'version "(\d+)(?:\.(\d+))?', text)
-    if found is None:
-        return None
-    major = int(found.group(1))
-    return int(found.group(2) or 0) if major == 1 else major
-
-
-def find_java() -> str | None:
-    """The java that spark-submit runs: ``$JAVA_HOME/bin/java``, else ``java`` on PATH."""
-    home = os.environ.get("JAVA_HOME")
-    if home:
-        candidate = os.path.join(home, "bin", "java")
-        return candidate if os.access(candidate, os.X_OK) else None
-    return shutil.which("java")
-
-
-def require_pyspark() -> str:
-    """pyspark's version, or ``SparkUnavailable`` saying how to install it."""
-    try:
-        import pyspark
-    except ImportError:
-        raise SparkUnavailable(
-            f"Spark needs pyspark, which is not installed: {INSTALL_PYSPARK}"
-        ) from None
-    return str(pyspark.__version__)
-
-
-def require_java(spark_version: str) -> int:
-    """The Java major version, or ``SparkUnavailable`` if Java is missing or too old for Spark
-    (Spark 4 needs Java 17; Spark 3.5 runs on 8, 11 and 17)."""
-    needed = 17 if int(spark_version.split(".")[0]) >= 4 else 8
-    java = find_java()
-    if java is None:
-        where = "$JAVA_HOME/bin/java" if os.environ.get("JAVA_HOME") else "java on PATH"
-        raise SparkUnavailable(
-            f"Spark needs Java {needed} or newer, and there is no {where}: {INSTALL_JAVA}"
-        )
-    try:
-        done = subprocess.run(
-            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
-        )
-        version = parse_java_version(done.stderr + done.stdout)
-    except (OSError, subprocess.SubprocessError):
-        version = None
-    if version is None or version < needed:
-        found = f"Java {version}" if version is not None else "a Java that does not run"
-        raise SparkUnavailable(
-            f"Spark {spark_version} needs Java {needed} or newer, but {java} is {found}: "
-            f"{INSTALL_JAVA} (or point JAVA_HOME at a newer Java)"
-        )
-    return version
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """pyspark warns about pandas versions it has not certified; the Arrow paths used here do not
-    go through pandas."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark\.")
-        warnings.filterwarnings("ignore", message=r".*PySpark does not yet fully support")
-        yield
-
-
-def _silence_error_loggers() -> None:
-    """pyspark logs every failed query as JSON on stderr; the engine reports it (one line)."""
-    try:
-        from pyspark.logger import PySparkLogger
-    except ImportError:  # Spark 3.5 has no such logging
-        return
-    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
-        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
-
-
-def _one_line(exc: BaseException) -> str:
-    """The first meaningful line of a Spark error (py4j wraps Java errors in a preamble)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    if lines[0].startswith("An error occurred while calling") and len(lines) > 1:
-        return lines[1].lstrip(": ")
-    return lines[0]
-
-
-def _merged_java_options(ours: str, config: dict[str, str], key: str) -> str:
-    """Our JVM options, then the caller's (the JVM takes the last of a repeated -D)."""
-    theirs = config.pop(key, "")
-    return " ".join(option for option in (ours, theirs) if option)
-
-
-def _start_conf(master: str, app_name: str, config: dict[str, Any]) -> dict[str, str]:
-    """Everything the context starts with: our settings, then the caller's."""
-    global _support_dir
-    given = {key: str(value) for key, value in config.items()}
-    if _support_dir is None:
-        _support_dir = tempfile.mkdtemp(prefix="profiler-spark-")
-    log4j = os.path.join(_support_dir, "log4j2.properties")
-    with open(log4j, "w", encoding="utf-8") as handle:
-        handle.write(QUIET_LOG4J2)
-    conf = {
-        "spark.master": master,
-        "spark.app.name": app_name,
-        "spark.ui.showConsoleProgress": "false",
-        # The CAR's columns come back to the driver: a slice of the sales grid at 1M customers
-        # is ~1.5 GB, past the 1 GB default cap on collected results.
-        "spark.driver.maxResultSize": "0",
-        # Python tasks (the CAR's buckets, profiler/spark_build.py) run this installation.
-        "spark.pyspark.python": sys.executable,
-        "spark.executorEnv.PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        "spark.executorEnv.NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR")
-        or str(Path.home() / ".cache" / "numba-profiler"),
-        **SESSION_CONF,
-    }
-    if is_local(master):
-        conf.update(
-            {
-                "spark.ui.enabled": "false",
-                "spark.driver.host": "127.0.0.1",
-                "spark.driver.bindAddress": "127.0.0.1",
-                # An in-memory catalog still creates its warehouse folder; keep it out of the cwd.
-                "spark.sql.warehouse.dir": os.path.join(_support_dir, "warehouse"),
-            }
-        )
-    conf["spark.driver.extraJavaOptions"] = _merged_java_options(
-        f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{log4j}",
-        given,
-        "spark.driver.extraJavaOptions",
-    )
-    conf["spark.executor.extraJavaOptions"] = _merged_java_options(
-        "-Duser.timezone=UTC", given, "spark.executor.extraJavaOptions"
-    )
-    conf.update(given)
-    return conf
-
-
-def _shared_session(master: str | None, app_name: str, config: dict[str, Any]) -> Any:
-    """The process's SparkSession, started with ``master`` (default ``local[2]``) if none is
-    running; a running one must have that master (any, when ``master`` is None)."""
-    global _session, _exit_hook
-    spark_version = require_pyspark()
-    from pyspark import SparkContext
-    from pyspark.sql import SparkSession
-
-    with _lock:
-        running = SparkContext._active_spark_context
-        if running is not None:
-            if master is not None and running.master != master:
-                raise SqlEngineError(
-                    f"Spark is already running in this process with master '{running.master}', "
-                    f"not '{master}'; call profiler.sql.spark.stop_spark() first."
-                )
-            if _session is None or _session.sparkContext is not running:
-                _session = SparkSession.builder.getOrCreate()
-            return _session
-        require_java(spark_version)
-        # Python tasks run this interpreter (pyspark reads the variable when the context starts).
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        master = master or DEFAULT_MASTER
-        builder = SparkSession.builder
-        for key, value in _start_conf(master, app_name, config).items():
-            builder = builder.config(key, value)
-        try:
-            with _quiet():
-                session = builder.getOrCreate()
-        except Exception as exc:
-            raise SqlEngineError(f"Spark could not start ({master}): {_one_line(exc)}") from exc
-        session.sparkContext.setLogLevel("ERROR")
-        _silence_error_loggers()
-        _session = session
-        if not _exit_hook:
-            atexit.register(_remove_local_files)
-            _exit_hook = True
-        return session
-
-
-def stop_spark() -> None:
-    """Close every SparkEngine of this process and stop the SparkSession they share."""
-    global _session, _support_dir
+def _close_engines() -> None:
+    """Before the shared context stops (``stop_spark``): every engine drops its views."""
     with _lock:
         for engine in list(_engines):
             engine.close()
-        if _session is not None:
-            with contextlib.suppress(Exception):  # already stopped, or the JVM is gone
-                _session.stop()
-            _session = None
-        if _support_dir is not None:
-            shutil.rmtree(_support_dir, ignore_errors=True)
-            _support_dir = None
+
+
+on_stop(_close_engines)
 
 
 def _remove_local_files() -> None:
@@ -327,8 +120,6 @@ def _remove_local_files() -> None:
     for engine in list(_engines):
         if engine._local_dir is not None:
             shutil.rmtree(engine._local_dir, ignore_errors=True)
-    if _support_dir is not None:
-        shutil.rmtree(_support_dir, ignore_errors=True)
 
 
 def _plain_type(kind: pa.DataType) -> pa.DataType:
@@ -427,7 +218,15 @@ class SparkEngine(SqlEngine):
         staging_dir: str | None = None,
     ) -> None:
         # No master asked for: the context already running in this process, if any.
-        base = _shared_session(master or os.environ.get(MASTER_ENV), app_name, dict(config or {}))
+        global _exit_hook
+        try:
+            base = _shared_session(
+                master or os.environ.get(MASTER_ENV), app_name, dict(config or {})
+            )
+        except SparkUnavailable:
+            raise
+        except SparkError as exc:
+            raise SqlEngineError(str(exc)) from exc
         self.master: str = base.sparkContext.master
         with _quiet():
             self._spark = base.newSession()
@@ -445,6 +244,9 @@ class SparkEngine(SqlEngine):
         self._closed = False
         with _lock:
             _engines.add(self)
+            if not _exit_hook:
+                atexit.register(_remove_local_files)
+                _exit_hook = True
 
     def _check_open(self) -> None:
         if self._closed:
