@@ -22,7 +22,7 @@ from .contract import PII_COLUMNS
 from .families import COMPUTE_ORDER, FAMILIES, SIDE_FAMILIES
 from .features import ColumnDef, load_feature_spec
 from .loading import SourceData
-from .partition import GLOBAL_FAMILIES, RANKING, global_pass, models
+from .partition import ensure, models
 
 DICTIONARY_COLUMNS = [
     "column",
@@ -136,14 +136,13 @@ def build_car(
     """Build the CAR from loaded sources as of a date (default: the day after the last order line).
 
     Only data on or before the as-of date is used.  The whole population is one part
-    (profiler/partition.py): the global statistics are found on it, then every family runs on
-    it.  ``progress(family, done, total)`` is called as each family finishes."""
+    (profiler/partition.py): each family's global statistics are found on it just before the
+    family runs.  ``progress(family, done, total)`` is called as each family finishes."""
     started = time.perf_counter()
     spec = spec or load_feature_spec()
     as_of_ts = pd.Timestamp(as_of).normalize() if as_of is not None else default_as_of(source)
     ctx = build_context(source, as_of_ts, spec)
-    # The ranks wait for the columns they rank by (``_compute_families``).
-    ctx.globals = global_pass([ctx], spec, tuple(f for f in GLOBAL_FAMILIES if f not in RANKING))
+    # One part: each family's global statistics are found just before it runs (``ensure``).
     columns, definitions, left_out = compute_part(ctx, progress)
     return CarResult(
         as_of_ts,
@@ -195,15 +194,13 @@ def _compute_families(
 
     with ThreadPoolExecutor(max_workers=1) as side:
         for family in COMPUTE_ORDER:
-            if family.FAMILY in SIDE_FAMILIES:
-                pending[family.FAMILY] = side.submit(family_values, family, ctx)
-                continue
             if hasattr(family, "READS"):
                 for name in list(pending):
                     record(name, pending.pop(name).result())
-                unranked = tuple(f for f in RANKING if f.FAMILY not in ctx.globals)
-                if unranked:  # one part: it ranks its own customers, by the columns built
-                    ctx.globals.update(global_pass([ctx], ctx.spec, unranked))
+            ensure(ctx, family.FAMILY)
+            if family.FAMILY in SIDE_FAMILIES:
+                pending[family.FAMILY] = side.submit(family_values, family, ctx)
+                continue
             record(family.FAMILY, family_values(family, ctx))
         for name in list(pending):
             record(name, pending.pop(name).result())

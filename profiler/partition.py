@@ -25,6 +25,25 @@ GLOBAL_FAMILIES = tuple(f for f in FAMILIES if hasattr(f, "summarize"))
 # Families that rank customers by other families' columns (``READS``): in one part they take
 # the columns already built; in many, each part computes them in the first pass.
 RANKING = tuple(f for f in GLOBAL_FAMILIES if hasattr(f, "READS"))
+# The global statistics a family reads besides its own (the interests' slices are the sales'
+# levels).
+_ALSO_READS = {"interests": ("sales",)}
+
+
+def statistics_read(family_name: str) -> tuple[str, ...]:
+    """The families whose global statistics ``family_name`` reads, its own included."""
+    own = (family_name,) if any(f.FAMILY == family_name for f in GLOBAL_FAMILIES) else ()
+    return _ALSO_READS.get(family_name, ()) + own
+
+
+def ensure(part: Population, family_name: str) -> None:
+    """In a build of one part, the statistics ``family_name`` reads, found on the part itself
+    just before the family runs (so each is computed where the family's own work was, and a
+    rank among the columns already built)."""
+    missing = [n for n in statistics_read(family_name) if n not in part.globals]
+    if missing:
+        families = tuple(f for f in GLOBAL_FAMILIES if f.FAMILY in missing)
+        part.globals.update(global_pass([part], part.spec, families))
 
 
 def summarize(part: Population, families: tuple = GLOBAL_FAMILIES) -> dict[str, Any]:
