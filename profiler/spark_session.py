@@ -46,6 +46,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pyarrow as pa
+
 from .errors import ProfilerError
 
 MASTER_ENV = "PROFILER_SPARK_MASTER"
@@ -352,3 +354,25 @@ def _remove_support_dir() -> None:
     if _support_dir is not None:
         shutil.rmtree(_support_dir, ignore_errors=True)
         _support_dir = None
+
+
+def spark_arrow_type(kind: pa.DataType, *, naive_as_utc: bool) -> pa.DataType:
+    """The Arrow type a column travels to Spark as: dictionaries decoded, timestamps in
+    microseconds (naive ones as UTC instants when ``naive_as_utc``, else kept naive), unsigned
+    integers widened to the next signed type, half floats and 64-bit dates widened or narrowed
+    to Spark's, large strings as strings, and an all-missing column as text (Spark has no usable
+    null type)."""
+    if pa.types.is_dictionary(kind):
+        return spark_arrow_type(kind.value_type, naive_as_utc=naive_as_utc)
+    if pa.types.is_timestamp(kind):
+        return pa.timestamp("us", tz="UTC" if naive_as_utc or kind.tz is not None else None)
+    simple = {
+        pa.types.is_null: pa.string(),
+        pa.types.is_uint8: pa.int16(),
+        pa.types.is_uint16: pa.int32(),
+        pa.types.is_unsigned_integer: pa.int64(),
+        pa.types.is_float16: pa.float32(),
+        pa.types.is_date64: pa.date32(),
+        pa.types.is_large_string: pa.string(),
+    }
+    return next((to for test, to in simple.items() if test(kind)), kind)

@@ -48,7 +48,13 @@ from typing import Any
 import pyarrow as pa
 
 from .errors import ProfilerError
-from .spark_session import EXECUTOR_NUMBA_CACHE_DIR, SparkError, _one_line, _quiet
+from .spark_session import (
+    EXECUTOR_NUMBA_CACHE_DIR,
+    SparkError,
+    _one_line,
+    _quiet,
+    spark_arrow_type,
+)
 
 BUCKET_COLUMN = "bucket"
 # The first line of a failed task's error, as the driver finds it in Spark's report.
@@ -285,30 +291,10 @@ def _as_table(out: Any, wire: pa.Schema, bucket: int) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=wire)
 
 
-def _wire_type(kind: pa.DataType) -> pa.DataType:
-    """The type a result column travels as: one Spark has (dictionaries decoded, unsigned
-    integers widened, timestamps naive microseconds)."""
-    if pa.types.is_dictionary(kind):
-        return _wire_type(kind.value_type)
-    if pa.types.is_timestamp(kind):
-        return pa.timestamp("us", tz="UTC" if kind.tz is not None else None)
-    if pa.types.is_uint8(kind):
-        return pa.int16()
-    if pa.types.is_uint16(kind):
-        return pa.int32()
-    if pa.types.is_unsigned_integer(kind):
-        return pa.int64()
-    if pa.types.is_float16(kind):
-        return pa.float32()
-    if pa.types.is_date64(kind):
-        return pa.date32()
-    if pa.types.is_large_string(kind):
-        return pa.string()
-    return kind
-
-
 def _wire_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([pa.field(f.name, _wire_type(f.type), f.nullable) for f in schema])
+    return pa.schema(
+        [pa.field(f.name, spark_arrow_type(f.type, naive_as_utc=False), f.nullable) for f in schema]
+    )
 
 
 def _collect(frame: Any) -> pa.Table:

@@ -249,8 +249,9 @@ def compile_metric(
             f"Metric '{m.name}' is a {m.aggregation}: it is composed from its parts "
             "(profiler/compose.py); run it with metric_table."
         )
-    plan = _Plan(catalog, span, shape, lapsed_days, [cohort_condition], False, _day(as_of))
-    return plan.query({"value": m})
+    return compile_leaves(
+        [m.name], catalog, span, cohort_condition, shape, lapsed_days, as_of, {"value": m}
+    )
 
 
 def compile_leaves(
@@ -261,12 +262,13 @@ def compile_leaves(
     shape: FactsShape | None = None,
     lapsed_days: int = 545,
     as_of: str | pd.Timestamp | None = None,
+    columns: dict[str, Metric] | None = None,
 ) -> exp.Select:
     """Many leaves for one cohort in one query: one row, one column per leaf (named as the
-    metric), the values ``compile_metric`` gives one at a time."""
+    metric, or as ``columns`` names them), the values ``compile_metric`` gives one at a time."""
     span = _period(period, as_of)
     plan = _Plan(catalog, span, shape, lapsed_days, [cohort_condition], False, _day(as_of))
-    return plan.query({name: catalog.get(name) for name in names})
+    return plan.query(columns or {name: catalog.get(name) for name in names})
 
 
 def compile_metrics(

@@ -93,6 +93,7 @@ from ..spark_session import (  # noqa: F401  (the session helpers' old home re-e
     parse_java_version,
     require_java,
     require_pyspark,
+    spark_arrow_type,
     stop_spark,
 )
 from .engines import SqlEngine, SqlEngineError
@@ -122,33 +123,12 @@ def _remove_local_files() -> None:
             shutil.rmtree(engine._local_dir, ignore_errors=True)
 
 
-def _plain_type(kind: pa.DataType) -> pa.DataType:
-    """The Arrow type a column is staged as (see the module docstring)."""
-    if pa.types.is_dictionary(kind):
-        return _plain_type(kind.value_type)
-    if pa.types.is_timestamp(kind):
-        return pa.timestamp("us", tz="UTC")
-    if pa.types.is_null(kind):
-        return pa.string()
-    if pa.types.is_uint8(kind):
-        return pa.int16()
-    if pa.types.is_uint16(kind):
-        return pa.int32()
-    if pa.types.is_unsigned_integer(kind):
-        return pa.int64()
-    if pa.types.is_float16(kind):
-        return pa.float32()
-    if pa.types.is_date64(kind):
-        return pa.date32()
-    return kind
-
-
 def to_spark_arrow(table: pa.Table) -> pa.Table:
     """``table`` with the types Spark reads as meant: dictionaries decoded, timestamps as UTC
     microseconds (naive ones taken as UTC), unsigned integers widened, null columns as text."""
     columns = []
     for field, column in zip(table.schema, table.columns, strict=True):
-        kind = _plain_type(field.type)
+        kind = spark_arrow_type(field.type, naive_as_utc=True)
         if kind != field.type:
             if pa.types.is_dictionary(field.type):
                 column = column.cast(field.type.value_type)
