@@ -105,16 +105,15 @@ def _concat(parts: list[Any]) -> Any:
 
 @dataclass
 class BucketJob:
-    """What every bucket's task reads: the staged order lines by bucket, the side tables (whole
-    in memory, for forked workers; or in ``side_dir`` by bucket, for executors elsewhere), and
-    after the first pass the global statistics and each bucket's first CAR row."""
+    """What every bucket's task reads (pickled to worker processes or Spark executors): the
+    staged order lines by bucket, the side tables by bucket (``write_side_tables``), and after
+    the first pass the global statistics and each bucket's first CAR row."""
 
-    source: SourceData | None  # the side tables whole, the order lines staged
     bucket_files: list[list[Path]]
     edges: np.ndarray
     as_of: pd.Timestamp
     spec: dict[str, Any]
-    side_dir: Path | None = None
+    side_dir: Path
     catalog: Catalog | None = None
     globals: dict[str, Any] | None = None
     row0: list[int] | None = None
@@ -127,9 +126,13 @@ class BucketJob:
 
 
 def plan_buckets(
-    source: SourceData, as_of: str | pd.Timestamp | None, spec: dict[str, Any] | None
+    source: SourceData,
+    as_of: str | pd.Timestamp | None,
+    spec: dict[str, Any] | None,
+    side_dir: Path,
 ) -> BucketJob:
-    """The buckets of staged sources: the staging's id edges and each bucket's parts."""
+    """The buckets of staged sources: the staging's id edges, each bucket's parts, and the
+    side tables written by bucket into ``side_dir``."""
     staged = source.staged[STAGED]
     if staged.edges is None:  # ids not split (empty, or of mixed types): one bucket
         edges, files = np.zeros(0), [staged.parts]
@@ -137,7 +140,8 @@ def plan_buckets(
         edges = staged.edges
         files = [_bucket_files(staged.parts, b) for b in range(len(edges) + 1)]
     as_of_ts = pd.Timestamp(as_of).normalize() if as_of is not None else default_as_of(source)
-    return BucketJob(source, files, edges, as_of_ts, spec or load_feature_spec())
+    write_side_tables(source, edges, side_dir)
+    return BucketJob(files, edges, as_of_ts, spec or load_feature_spec(), side_dir)
 
 
 def first_pass(job: BucketJob, summaries: list[tuple[np.ndarray, dict[str, Any]]]) -> np.ndarray:
@@ -164,7 +168,7 @@ def finish(
     return result
 
 
-_JOB: BucketJob | None = None  # the job forked workers inherit
+_JOB: BucketJob | None = None  # a worker's job (``_take_job``)
 
 
 def build_out_of_core(
@@ -185,7 +189,6 @@ def build_out_of_core(
     ``loaded`` is called with the sources once they are validated (to report the counts and
     write the quarantine).  The result's ``columns`` are empty: read the CAR back from the
     folder once the generation is current."""
-    global _JOB
     started = time.perf_counter()
     say = progress or (lambda message: None)
     stage = writer.scratch("staging")
@@ -193,17 +196,17 @@ def build_out_of_core(
         source = stage_sources(data, stage, today=today, batch_rows=batch_rows, progress=progress)
         if loaded:
             loaded(source)
-        _JOB = job = plan_buckets(source, as_of, spec)
+        job = plan_buckets(source, as_of, spec, stage / "side")
         lines = sum(pq.read_metadata(p).num_rows for p in source.staged[STAGED].parts)
         n_workers = workers or _workers(lines, job.buckets)
         say(f"{job.buckets} customer buckets, {n_workers} worker(s)")
-        with _pool(n_workers) as pool:
+        with _pool(n_workers, job) as pool:
             summaries = list(pool.imap(_summarize_in_worker, range(job.buckets)))
         ids = first_pass(job, summaries)
         say(f"global statistics found ({time.perf_counter() - started:,.0f} s so far)")
         job.catalog, job.writer, job.scratch = catalog, writer, writer.scratch("buckets")
         built = []
-        with _pool(n_workers) as pool:
+        with _pool(n_workers, job) as pool:
             for definitions, left_out, seconds in pool.imap(_build_in_worker, range(job.buckets)):
                 built.append((definitions, left_out))
                 say(f"bucket {len(built)}/{job.buckets} built in {seconds:,.0f} s")
@@ -212,7 +215,6 @@ def build_out_of_core(
         result.seconds = time.perf_counter() - started
         return result
     finally:
-        _JOB = None
         shutil.rmtree(stage, ignore_errors=True)
 
 
@@ -223,11 +225,19 @@ def _workers(lines: int, buckets: int) -> int:
     return max(1, min(os.cpu_count() or 1, buckets, by_memory))
 
 
-def _pool(workers: int) -> Any:
-    # Forked: the workers inherit the loaded side tables and the job without copying or
-    # pickling them (profiler/cores.py keeps the compiled kernels correct in a forked child).
-    # One bucket per worker process, so the memory of a large bucket goes back to the system.
-    return multiprocessing.get_context("fork").Pool(workers, maxtasksperchild=1)
+def _pool(workers: int, job: BucketJob) -> Any:
+    # Workers start from a fork server: a clean process, so no lock another thread of this one
+    # held at the fork (Arrow's I/O threads, the allocator) can leave a worker stuck, and the
+    # job travels pickled (its side tables are on disk).  One bucket per worker process, so the
+    # memory of a large bucket goes back to the system.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["profiler.outofcore"])
+    return context.Pool(workers, initializer=_take_job, initargs=(job,), maxtasksperchild=1)
+
+
+def _take_job(job: BucketJob) -> None:
+    global _JOB
+    _JOB = job
 
 
 def _bucket_files(parts: list[Path], b: int) -> list[Path]:
@@ -238,15 +248,7 @@ def _bucket_files(parts: list[Path], b: int) -> list[Path]:
 def bucket_source(job: BucketJob, b: int) -> SourceData:
     """Bucket ``b``'s rows of every table, in memory as ``load_sources`` gives them: its staged
     order lines in source row order, the side tables' rows of its customers."""
-    if job.side_dir is not None:
-        source = read_side_tables(job.side_dir, b)
-    else:
-        whole = job.source
-        tables = {
-            name: _by_bucket(name, frame, job.edges)[b] if len(job.edges) else frame
-            for name, frame in whole.tables.items()
-        }
-        source = SourceData(tables, whole.quarantine.iloc[:0], whole.reports, whole.data_dir)
+    source = read_side_tables(job.side_dir, b)
     source.tables[STAGED] = read_staged(job.bucket_files[b], job.bucket_files)
     return source
 

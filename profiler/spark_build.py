@@ -36,7 +36,6 @@ from .outofcore import (
     first_pass,
     plan_buckets,
     summarize_bucket,
-    write_side_tables,
 )
 from .spark_intake import stage_with_spark
 from .spark_session import _shared_session
@@ -68,10 +67,7 @@ def build_on_spark(
         source = stage_with_spark(spark, data, stage / "sources", today=today, progress=progress)
         if loaded:
             loaded(source)
-        job = plan_buckets(source, as_of, spec)
-        job.side_dir = stage / "side"
-        write_side_tables(source, job.edges, job.side_dir)
-        job.source = None  # the executors read the side tables from disk
+        job = plan_buckets(source, as_of, spec, stage / "side")
         say(f"{job.buckets} customer buckets on {spark.sparkContext.master}")
         summaries = run_buckets(spark, job, _summarize_task)
         ids = first_pass(job, summaries)
