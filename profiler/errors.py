@@ -43,3 +43,7 @@ class LeftOut(ProfilerError):
     """Something defined (a cohort, a metric, a persona feature) that this data cannot provide
     because a source table or column is missing: left out with this reason, never an error of
     the definitions."""
+
+
+class OutOfMemory(ProfilerError):
+    """A build's worker was killed by the system, most likely for want of memory."""

@@ -22,6 +22,8 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from .car_context import build_context
 from .catalog import Catalog
 from .contract import TABLES
 from .engine_choice import physical_memory
+from .errors import OutOfMemory
 from .features import load_feature_spec
 from .loading import QUARANTINE_COLUMNS, ROW, SourceData
 from .partition import models, reduce, summarize
@@ -201,13 +204,13 @@ def build_out_of_core(
         n_workers = workers or _workers(lines, job.buckets)
         say(f"{job.buckets} customer buckets, {n_workers} worker(s)")
         with _pool(n_workers, job) as pool:
-            summaries = list(pool.imap(_summarize_in_worker, range(job.buckets)))
+            summaries = list(_each_bucket(pool, _summarize_in_worker, job.buckets))
         ids = first_pass(job, summaries)
         say(f"global statistics found ({time.perf_counter() - started:,.0f} s so far)")
         job.catalog, job.writer, job.scratch = catalog, writer, writer.scratch("buckets")
         built = []
         with _pool(n_workers, job) as pool:
-            for definitions, left_out, seconds in pool.imap(_build_in_worker, range(job.buckets)):
+            for definitions, left_out, seconds in _each_bucket(pool, _build_in_worker, job.buckets):
                 built.append((definitions, left_out))
                 say(f"bucket {len(built)}/{job.buckets} built in {seconds:,.0f} s")
         say(f"writing the activity table ({time.perf_counter() - started:,.0f} s so far)")
@@ -225,13 +228,25 @@ def _workers(lines: int, buckets: int) -> int:
     return max(1, min(os.cpu_count() or 1, buckets, by_memory))
 
 
-def _pool(workers: int, job: BucketJob) -> Any:
+def _pool(workers: int, job: BucketJob) -> ProcessPoolExecutor:
     # Workers are fresh interpreters (spawned): a fork of this process, whose libraries run
-    # threads of their own (Arrow's I/O pool, jemalloc, OpenBLAS), left workers stuck on a lock
-    # at 5M customers.  The job travels pickled (its side tables are on disk); each worker
-    # builds bucket after bucket of about the same size, so its memory stays near one bucket's.
+    # threads of their own (Arrow's I/O pool, jemalloc, OpenBLAS), may leave a worker stuck on
+    # a lock.  The job travels pickled (its side tables are on disk); each worker builds bucket
+    # after bucket of about the same size, so its memory stays near one bucket's.
     context = multiprocessing.get_context("spawn")
-    return context.Pool(workers, initializer=_take_job, initargs=(job,))
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_take_job, initargs=(job,))
+
+
+def _each_bucket(pool: ProcessPoolExecutor, task: Callable[[int], Any], buckets: int) -> Any:
+    """``task`` of every bucket, in bucket order; a worker killed (by the system, out of
+    memory) is one line, not a wait for ever."""
+    try:
+        yield from pool.map(task, range(buckets))
+    except BrokenProcessPool:
+        raise OutOfMemory(
+            "A worker building a customer bucket was killed (out of memory?): "
+            f"{buckets} buckets were too large for this machine."
+        ) from None
 
 
 def _take_job(job: BucketJob) -> None:

@@ -14,8 +14,8 @@ Two things need every row at once:
 - line numbers when the file has no ``line_id``: an order's count goes on from the batches
   before.
 
-Each batch is written as one part per customer bucket (ids split at the first batch's
-quantiles), so the parts of one customer range are few: a SQL engine reading a range skips the
+Each batch is written as one part per customer bucket (ids split at the quantiles of a
+Parquet file's every id, else of the first batch's), so the parts of one customer range are few: a SQL engine reading a range skips the
 rest by the parts' statistics.  Rows keep their source row number (``_row``), which orders them.
 
 One difference remains: a column none of whose values can be read stops loading as soon as one
@@ -161,6 +161,8 @@ def stage_table(
                 latest[column] = value
         keys.append(frame_keys(raw, frame, bad, key, first_row))
         if edges is None:
+            edges = _file_edges(path, buckets, frame["customer_id"].dtype)
+        if edges is None:
             edges = bucket_edges(frame["customer_id"], buckets)
         split = split_by_customer(frame["customer_id"], edges)
         bucketed = bucketed and len(split) == len(edges) + 1
@@ -196,6 +198,21 @@ def stage_table(
         parts, types, latest, edges if bucketed and edges is not None and len(edges) else None
     )
     return staged, report, bad.reset_index(drop=True)
+
+
+def _file_edges(path: Path, buckets: int, dtype: np.dtype) -> np.ndarray | None:
+    """Bucket edges from every customer id of a Parquet file (one column read), so a file
+    sorted by customer is split as evenly as a shuffled one; None for other files, or when the
+    ids are not of the validated type (the first batch's ids decide then)."""
+    if path.suffix != ".parquet":
+        return None
+    schema = pq.ParquetFile(path).schema_arrow
+    if "customer_id" not in schema.names:
+        return None
+    ids = pq.read_table(path, columns=["customer_id"]).column(0).to_pandas()
+    if ids.dtype != dtype:
+        return None
+    return bucket_edges(ids, buckets)
 
 
 def bucket_edges(customer_ids: pd.Series, buckets: int) -> np.ndarray:

@@ -187,3 +187,32 @@ def test_order_lines_are_counted_or_estimated_from_the_file_itself(
     assert how.startswith("estimated") and abs(lines - 69_576) < 0.15 * 69_576
     monkeypatch.setattr(engine_choice, "SAMPLE_BYTES", 64 * 1024**2)
     assert engine_choice.order_line_count(zipped) == (69_576, "counted")
+
+
+def test_a_parquet_file_sorted_by_customer_is_split_evenly(tmp_path: Path) -> None:
+    """Bucket edges come from every id of a Parquet file, so a file sorted by customer (its first
+    batch holds the lowest ids only) still gives buckets of about equal size."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    customers = np.repeat(np.arange(1, 1601), 5)  # 1,600 customers, 5 lines each, sorted
+    lines = pd.DataFrame(
+        {
+            "order_id": [
+                f"O{c}-{k}" for c, k in zip(customers, np.tile(range(5), 1600), strict=True)
+            ],
+            "customer_id": customers,
+            "ordered_at": "2024-05-01",
+            "net_amount": 10.0,
+        }
+    )
+    (tmp_path / "data").mkdir()
+    lines.to_parquet(tmp_path / "data" / "order_lines.parquet", index=False)
+    staged = stage_sources(tmp_path / "data", tmp_path / "stage", today=TODAY, batch_rows=1000)
+    table = staged.staged["order_lines"]
+    sizes = {}
+    for part in table.parts:
+        bucket = part.stem.rsplit("-", 1)[-1]
+        sizes[bucket] = sizes.get(bucket, 0) + pq.read_metadata(part).num_rows
+    assert len(table.edges) == 15 and len(sizes) == 16
+    assert max(sizes.values()) <= 2 * min(sizes.values())
