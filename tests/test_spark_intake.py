@@ -109,7 +109,8 @@ def test_demo_sources_intake_as_they_load(spark, demo_source, tmp_path: Path) ->
     np.testing.assert_array_equal(
         got.staged["order_lines"].edges, staged.staged["order_lines"].edges
     )
-    ours, theirs = plan_buckets(got, TODAY, None), plan_buckets(staged, TODAY, None)
+    ours = plan_buckets(got, TODAY, None, tmp_path / "side-ours")
+    theirs = plan_buckets(staged, TODAY, None, tmp_path / "side-theirs")
     for b in range(0, 16, 5):
         mine, wanted = bucket_source(ours, b).tables, bucket_source(theirs, b).tables
         assert set(mine) == set(wanted)
