@@ -45,7 +45,7 @@ from .errors import OutOfMemory
 from .features import load_feature_spec
 from .loading import QUARANTINE_COLUMNS, ROW, SourceData
 from .partition import models, reduce, summarize
-from .staging import BATCH_ROWS, STAGED, stage_sources
+from .staging import BATCH_ROWS, STAGED, bucket_of, stage_sources
 from .store import ACTIVITY, ORDERS, GenerationWriter
 
 # Memory one worker needs per staged order line (facts, grids and the bucket's CAR columns),
@@ -66,7 +66,7 @@ def split_source(source: SourceData, edges: np.ndarray) -> list[SourceData]:
 def _by_bucket(name: str, frame: pd.DataFrame, edges: np.ndarray) -> list[pd.DataFrame]:
     if "customer_id" not in TABLES[name].column_names:
         return [frame] * (len(edges) + 1)
-    bucket = np.searchsorted(edges, frame["customer_id"].to_numpy(), side="right")
+    bucket = bucket_of(frame["customer_id"].to_numpy(), edges)
     return [frame[bucket == b] for b in range(len(edges) + 1)]
 
 

@@ -2,8 +2,8 @@
 
 Spark reads and validates the sources itself (profiler/spark_intake.py: the loader's rules run
 on the executors, the order lines staged by customer bucket).  Then the same two passes as the
-out-of-core build (profiler/outofcore.py), with Spark's executors as the workers: a task per bucket, run through ``mapInPandas`` over a one-row-per-partition
-frame of bucket numbers.  The first pass returns each bucket's summary (only those reach the
+out-of-core build (profiler/outofcore.py), with Spark's executors as the workers: one Spark
+task per bucket (``spark_tasks.map_buckets``).  The first pass returns each bucket's summary (only those reach the
 driver, which reduces them to the global statistics); the second builds the bucket with the
 statistics and writes its CAR part and its activity and order days itself.
 
@@ -69,13 +69,13 @@ def build_on_spark(
             loaded(source)
         job = plan_buckets(source, as_of, spec, stage / "side")
         say(f"{job.buckets} customer buckets on {spark.sparkContext.master}")
-        summaries = run_buckets(spark, job, _summarize_task)
+        summaries = run_buckets(spark, job, summarize_bucket)
         ids = first_pass(job, summaries)
         say(f"global statistics found ({time.perf_counter() - started:,.0f} s so far)")
         job.catalog, job.writer, job.scratch = catalog, writer, writer.scratch("buckets")
         built = [
             (definitions, left_out)
-            for definitions, left_out, _ in run_buckets(spark, job, _build_task)
+            for definitions, left_out, _ in run_buckets(spark, job, build_bucket)
         ]
         say(f"writing the activity table ({time.perf_counter() - started:,.0f} s so far)")
         result = finish(job, ids, built, "spark")
@@ -94,11 +94,3 @@ def run_buckets(spark: Any, job: BucketJob, task: Callable[[BucketJob, int], Any
 
     table = map_buckets(spark, range(job.buckets), on_executor, _RESULT, shared=job)
     return [pickle.loads(payload) for payload in table.column("payload").to_pylist()]
-
-
-def _summarize_task(job: BucketJob, b: int) -> Any:
-    return summarize_bucket(job, b)
-
-
-def _build_task(job: BucketJob, b: int) -> Any:
-    return build_bucket(job, b)

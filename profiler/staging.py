@@ -223,12 +223,17 @@ def bucket_edges(customer_ids: pd.Series, buckets: int) -> np.ndarray:
     return ids[np.linspace(0, len(ids), buckets + 1).astype(int)[1:-1]]
 
 
+def bucket_of(ids: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Each id's bucket: the number of edges at or below it."""
+    return np.searchsorted(edges, ids, side="right")
+
+
 def split_by_customer(customer_ids: pd.Series, edges: np.ndarray) -> list[np.ndarray]:
     """Row positions of each bucket: ids below the first edge, between edges, from the last."""
     ids = customer_ids.to_numpy()
     if len(edges) == 0 or ids.dtype != edges.dtype:
         return [np.arange(len(ids))]
-    bucket = np.searchsorted(edges, ids, side="right")
+    bucket = bucket_of(ids, edges)
     order = np.argsort(bucket, kind="stable")
     return np.split(order, np.searchsorted(bucket[order], np.arange(1, len(edges) + 1)))
 
