@@ -94,7 +94,14 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
 
 
 def purchase_orders(ctx: CarContext) -> tuple[np.ndarray, np.ndarray]:
-    """Customer code and day number of every order with a kept line, sorted by customer and time."""
+    """Customer code and time of every order with a kept line, sorted by customer and time;
+    found once per part (lifecycle, behaviour and the ranks' recency read it)."""
+    if "purchases" not in ctx.cache:
+        ctx.cache["purchases"] = _purchase_orders(ctx)
+    return ctx.cache["purchases"]
+
+
+def _purchase_orders(ctx: CarContext) -> tuple[np.ndarray, np.ndarray]:
     cust = ctx.order_cust[ctx.order_kept]
     time = ctx.order_time[ctx.order_kept]
     same = cust[1:] == cust[:-1]
@@ -224,21 +231,14 @@ def _stage_codes(starts, day, gone, kept_on, ref_days, new, active, lapsed, out,
             counts[k, c] = count
 
 
-def _purchases(ctx: CarContext) -> tuple[np.ndarray, np.ndarray]:
-    """``purchase_orders``, once per part (value scores rank by recency first)."""
-    if "purchases" not in ctx.cache:
-        ctx.cache["purchases"] = purchase_orders(ctx)
-    return ctx.cache["purchases"]
-
-
 def recency_days(ctx: CarContext) -> np.ndarray:
     """Days from the last purchase to D (NaN for prospects): the ``recency_days`` column."""
-    cust, time = _purchases(ctx)
+    cust, time = purchase_orders(ctx)
     return days_between(ctx.as_of, take(time, last_per_group(cust, ctx.n)))
 
 
 def compute(ctx: CarContext) -> dict[str, Any]:
-    cust, time = _purchases(ctx)
+    cust, time = purchase_orders(ctx)
     first_i = first_per_group(cust, ctx.n)
     last_i = last_per_group(cust, ctx.n)
     purchases = np.bincount(cust, minlength=ctx.n)
