@@ -50,3 +50,21 @@ def keep_freed_memory() -> bool:
         # heap, and the frames built next reuse them.
         pa.set_memory_pool(pa.system_memory_pool())
     return applied
+
+
+def hand_back_memory() -> bool:
+    """Return the heap's free memory to the system (``malloc_trim``): for a process that has
+    dropped a large working set and goes on with a small one (the out-of-core build's parent,
+    once the side tables are on disk).  A no-op off glibc; returns whether it applied."""
+    if not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return False
+    if trim is None:
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True

@@ -17,6 +17,7 @@ CAR of ``build_car``, column for column (tests/test_out_of_core.py).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import shutil
@@ -44,6 +45,7 @@ from .engine_choice import physical_memory
 from .errors import OutOfMemory
 from .features import load_feature_spec
 from .loading import QUARANTINE_COLUMNS, ROW, SourceData
+from .memory import hand_back_memory
 from .partition import models, reduce, summarize
 from .staging import BATCH_ROWS, STAGED, bucket_of, stage_sources
 from .store import ACTIVITY, ORDERS, GenerationWriter
@@ -201,6 +203,9 @@ def build_out_of_core(
             loaded(source)
         job = plan_buckets(source, as_of, spec, stage / "side")
         lines = sum(pq.read_metadata(p).num_rows for p in source.staged[STAGED].parts)
+        del source  # the side tables are on disk by bucket: the workers read them there
+        gc.collect()
+        hand_back_memory()
         n_workers = workers or _workers(lines, job.buckets)
         say(f"{job.buckets} customer buckets, {n_workers} worker(s)")
         with _pool(n_workers, job) as pool:
@@ -297,25 +302,37 @@ def read_side_tables(folder: Path, b: int) -> SourceData:
 
 def read_staged(files: list[Path], every_bucket: list[list[Path]]) -> pd.DataFrame:
     """Staged order lines as ``load_sources`` gives them: sorted by source row, text columns as
-    categories, times in nanoseconds (an empty bucket: no rows, the columns of the others)."""
+    categories (the values present, sorted), times in nanoseconds (an empty bucket: no rows,
+    the columns of the others).  The parts' dictionaries are unified and kept, so text is
+    never turned into Python strings (three times faster than decoding and re-encoding)."""
     template = next(f for fs in every_bucket for f in fs)
     tables = [pq.read_table(f) for f in files] or [pq.read_table(template).slice(0, 0)]
-    frame = pd.concat([_decoded(t) for t in tables], ignore_index=True)
-    for column in TABLES[STAGED].columns:
-        if column.name not in frame:
-            continue
-        if frame[column.name].dtype.kind == "M":
-            frame[column.name] = frame[column.name].astype("datetime64[ns]")
-        elif column.kind == "text" and not column.pii:
-            frame[column.name] = frame[column.name].astype("object").astype("category")
-    return frame.sort_values(ROW, kind="stable").reset_index(drop=True)
-
-
-def _decoded(table: pa.Table) -> pd.DataFrame:
+    table = pa.concat_tables(tables).unify_dictionaries()
+    categories = {c.name for c in TABLES[STAGED].columns if c.kind == "text" and not c.pii}
     columns = [
-        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns
+        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) and n not in categories else c
+        for n, c in zip(table.column_names, table.columns, strict=True)
     ]
-    return pa.table(columns, names=table.column_names).to_pandas()
+    frame = pa.table(columns, names=table.column_names).to_pandas()
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype.kind == "M":
+            frame[name] = values.astype("datetime64[ns]")
+        elif name in categories:
+            frame[name] = _sorted_categories(values)
+    rows = frame[ROW].to_numpy()
+    if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():  # parts are in batch order
+        frame = frame.sort_values(ROW, kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def _sorted_categories(values: pd.Series) -> pd.Series:
+    """A text column as a categorical of the values present, in sorted order (what
+    ``astype("category")`` gives)."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return values.astype("object").astype("category")
+    values = values.cat.remove_unused_categories()
+    return values.cat.reorder_categories(sorted(values.cat.categories))
 
 
 def summarize_bucket(job: BucketJob, b: int) -> tuple[np.ndarray, dict[str, Any]]:

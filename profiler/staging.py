@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -58,6 +60,7 @@ from .loading import (
 )
 
 STAGED = "order_lines"  # the table kept on disk
+T = TypeVar("T")
 BATCH_ROWS = 5_000_000  # about 1.5 GB of pandas memory per batch of order lines
 # Each batch is written in parts by customer-id bucket, so a part's customer_id statistics are
 # narrow and an engine reading one customer range skips the other parts (profiler/sql/ranged.py).
@@ -143,40 +146,52 @@ def stage_table(
     if progress:
         progress(f"reading {path.name}{describe_format(path)}")
     mapped = mapping.load_mapping(path.parent)
-    for i, raw in enumerate(read_table_batches(path, batch_rows)):
-        raw = mapping.apply(mapped, STAGED, raw, path)
-        if progress:
-            progress(f"validating {path.name} rows {first_row:,} to {first_row + len(raw) - 1:,}")
-        if numbered is None:
-            numbered = "line_id" not in raw.columns and "order_id" in raw.columns
-        if numbered:
-            raw["line_id"], line_counts = _number_lines(raw["order_id"], line_counts)
-        frame, part_report, bad = validate_table(
-            spec, raw, path, today, parents, first_row=first_row, duplicates=False
-        )
-        _check_types(frame, types, path, first_row, len(raw))
-        for column in ("ordered_at", "returned_at"):
-            value = frame[column].max()
-            if pd.notna(value) and (column not in latest or value > latest[column]):
-                latest[column] = value
-        keys.append(frame_keys(raw, frame, bad, key, first_row))
-        if edges is None:
-            edges = _file_edges(path, buckets, frame["customer_id"].dtype)
-        if edges is None:
-            edges = bucket_edges(frame["customer_id"], buckets)
-        split = split_by_customer(frame["customer_id"], edges)
-        bucketed = bucketed and len(split) == len(edges) + 1
-        for b, rows in enumerate(split):
-            if len(rows):
-                parts.append(out / f"part-{i:05d}-{b:03d}.parquet")
-                _write_part(frame.iloc[rows], parts[-1])
-        quarantined.append(bad)
-        report.rows_read += part_report.rows_read
-        report.accepted += part_report.accepted
-        report.defaulted_columns = part_report.defaulted_columns + (["line_id"] if numbered else [])
-        report.ignored_columns = [c for c in part_report.ignored_columns if c != "line_id"]
-        first_row += len(raw)
-        del raw, frame
+    writing = ThreadPoolExecutor(1, thread_name_prefix="staging-write")
+    written: Future | None = None  # the batch before's parts, being written
+    try:
+        for i, raw in enumerate(read_ahead(read_table_batches(path, batch_rows))):
+            raw = mapping.apply(mapped, STAGED, raw, path)
+            if progress:
+                progress(
+                    f"validating {path.name} rows {first_row:,} to {first_row + len(raw) - 1:,}"
+                )
+            if numbered is None:
+                numbered = "line_id" not in raw.columns and "order_id" in raw.columns
+            if numbered:
+                raw["line_id"], line_counts = _number_lines(raw["order_id"], line_counts)
+            frame, part_report, bad = validate_table(
+                spec, raw, path, today, parents, first_row=first_row, duplicates=False
+            )
+            _check_types(frame, types, path, first_row, len(raw))
+            for column in ("ordered_at", "returned_at"):
+                value = frame[column].max()
+                if pd.notna(value) and (column not in latest or value > latest[column]):
+                    latest[column] = value
+            keys.append(frame_keys(raw, frame, bad, key, first_row))
+            if edges is None:
+                edges = _file_edges(path, buckets, frame["customer_id"].dtype)
+            if edges is None:
+                edges = bucket_edges(frame["customer_id"], buckets)
+            split = split_by_customer(frame["customer_id"], edges)
+            bucketed = bucketed and len(split) == len(edges) + 1
+            paths = [out / f"part-{i:05d}-{b:03d}.parquet" for b in range(len(split))]
+            parts += [p for p, rows in zip(paths, split, strict=True) if len(rows)]
+            if written is not None:
+                written.result()  # one batch in writing at a time: memory for two batches
+            written = writing.submit(_write_parts, frame, split, paths)
+            quarantined.append(bad)
+            report.rows_read += part_report.rows_read
+            report.accepted += part_report.accepted
+            report.defaulted_columns = part_report.defaulted_columns + (
+                ["line_id"] if numbered else []
+            )
+            report.ignored_columns = [c for c in part_report.ignored_columns if c != "line_id"]
+            first_row += len(raw)
+            del raw, frame
+        if written is not None:
+            written.result()
+    finally:
+        writing.shutdown(wait=True)
     if not parts:  # a file without rows: one empty part keeps the table's columns
         frame, report, _ = validate_table(spec, read_table_file(path), path, today, parents)
         parts.append(out / "part-00000.parquet")
@@ -294,10 +309,30 @@ def _drop_rows(parts: list[Path], rows: set[int]) -> None:
             pq.write_table(table.filter(keep), part)
 
 
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items``, the next one read on a thread while the caller works on this one (Arrow reads
+    and decodes a batch without holding the GIL); errors of the reading reach the caller."""
+    with ThreadPoolExecutor(1, thread_name_prefix="staging-read") as reading:
+        following = reading.submit(next, items, None)
+        while (item := following.result()) is not None:
+            following = reading.submit(next, items, None)
+            yield item
+
+
+def _write_parts(frame: pd.DataFrame, split: list[np.ndarray], paths: list[Path]) -> None:
+    """A batch's parts, one per customer bucket (on the writing thread: Arrow encodes and
+    writes without holding the GIL)."""
+    for rows, path in zip(split, paths, strict=True):
+        if len(rows):
+            _write_part(frame.iloc[rows], path)
+
+
 def _write_part(frame: pd.DataFrame, path: Path) -> None:
     # Microsecond times: what Parquet readers (DuckDB, Spark) all take.
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    pq.write_table(table, path, coerce_timestamps="us", allow_truncated_timestamps=True)
+    pq.write_table(
+        table, path, compression="lz4", coerce_timestamps="us", allow_truncated_timestamps=True
+    )
 
 
 def _check_types(
