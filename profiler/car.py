@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from .car_context import CarContext, build_context
 from .contract import PII_COLUMNS
+from .declarations import declarations
 from .families import COMPUTE_ORDER, FAMILIES, SIDE_FAMILIES
 from .features import ColumnDef, load_feature_spec
 from .loading import SourceData
@@ -54,13 +55,14 @@ class CarResult:
 
     def dictionary(self) -> pd.DataFrame:
         """One row per column (customer_id first); left-out families are listed with their reason."""
+        key = declarations().key
         rows = [
             {
-                "column": "customer_id",
+                "column": key.name,
                 "family": "key",
-                "description": "Customer identifier: the only key; no personal data is kept.",
-                "unit": "id",
-                "source_tables": "customers; order_lines",
+                "description": key.description,
+                "unit": key.unit,
+                "source_tables": "; ".join(key.sources),
                 "definition_hash": "",
                 "status": "built",
             }
@@ -221,17 +223,7 @@ def family_values(family: Any, ctx: CarContext) -> tuple[list[ColumnDef], dict[s
 
 
 def left_out_reason(family: str) -> str:
-    return f"left out: needs {', '.join(_needs(family))}, not provided"
-
-
-def _needs(family: str) -> list[str]:
-    return {
-        "voice": ["surveys", "interactions"],
-        "engagement": ["interactions"],
-        "preferences": ["preferences"],
-        "demographics": ["customers", "enrichment"],
-        "accounts": ["accounts"],
-    }.get(family, ["order_lines"])
+    return f"left out: needs {', '.join(declarations().needs(family))}, not provided"
 
 
 def _check_no_personal_data(columns: dict[str, Any]) -> None:

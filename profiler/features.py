@@ -1,8 +1,9 @@
-"""Feature definitions: read templates/features.yaml and describe every CAR column.
+"""Feature definitions: read templates/features.yaml (typed) and describe every CAR column.
 
 Each column of the CAR has a ``ColumnDef``: its name, family, plain-words description, unit,
-source tables and a hash of its definition.  The data dictionary is these entries; the builder
-refuses to write a column that has none.
+source tables and a hash of its definition, rendered from its declaration in
+templates/columns.yaml (``profiler/declarations.py``).  The data dictionary is these entries;
+the builder refuses to write a column that has none.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class ColumnDef:
     unit: str
     sources: tuple[str, ...]
     definition: dict[str, Any] = field(default_factory=dict, compare=False)
+    origin: str = field(default="", compare=False)  # file:line of its declaration
 
     @property
     def definition_hash(self) -> str:
