@@ -166,3 +166,28 @@ def test_every_column_has_exactly_one_declaration(built) -> None:
             used[d.origin] += 1
     # Every entry makes a column of the demo (with or without interactions): none is dead.
     assert set(used) == entries, sorted(entries - set(used))
+
+
+def test_a_new_sales_measure_is_one_entry(tmp_path: Path) -> None:
+    """A sum the kernel already makes becomes a measure, with its columns and dictionary
+    entries, by one entry under features.yaml `measures` (and the slices that list it)."""
+    from tests import car_data
+    from tests.conftest import write_table
+
+    for name, rows in car_data.TABLES.items():
+        write_table(tmp_path, name, rows)
+    from profiler.loading import load_sources
+
+    source = load_sources(tmp_path, today="2026-01-01")
+    spec = load_feature_spec()
+    spec["measures"]["full_price_spend"] = {"unit": "gbp", "description": "full-price spend"}
+    spec["sales"][0]["measures"].append("full_price_spend")
+    result = build_car(source, car_data.AS_OF, spec=spec)
+    entry = result.dictionary().set_index("column").loc["full_price_spend_l12m"]
+    assert entry["description"] == "Full-price spend, in the 12 months to D."
+    assert (entry["unit"], entry["source_tables"]) == ("gbp", "order_lines")
+    full, share, spend = (
+        result.columns[f"{m}_ltd"] for m in ("full_price_spend", "full_price_share", "spend")
+    )
+    bought = spend > 0
+    assert (abs(full[bought] - share[bought] * spend[bought]) < 1e-9).all()
