@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 import itertools
 import string
-from collections.abc import Callable, Iterable, Iterator
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -165,22 +166,44 @@ def declarations() -> Declarations:
     return load_declarations()
 
 
-class _Formatter(string.Formatter):
-    """str.format with the text filters ``slug``, ``capitalize`` and ``hyphens``."""
-
-    FILTERS: dict[str, Callable[[Any], str]] = {
-        "slug": slug,
-        "capitalize": lambda v: str(v).capitalize(),
-        "hyphens": lambda v: str(v).replace("_", "-"),
-    }
-
-    def format_field(self, value: Any, format_spec: str) -> Any:
-        if format_spec in self.FILTERS:
-            return self.FILTERS[format_spec](value)
-        return super().format_field(value, format_spec)
+_FILTERS: dict[str, Callable[[Any], str]] = {
+    "slug": slug,
+    "capitalize": lambda v: str(v).capitalize(),
+    "hyphens": lambda v: str(v).replace("_", "-"),
+}
 
 
-_FORMAT = _Formatter()
+@functools.cache
+def _template(text: str) -> Callable[[Mapping[str, Any]], str]:
+    """``text`` as a function of its variables: str.format_map (compiled C), each field with a
+    filter (``{level:slug}``) first looked up, filtered and passed as a variable of its own.
+    Found once per template: a build renders a few thousand texts per part."""
+    parts, filtered = [], []
+    for literal, field, spec, conversion in string.Formatter().parse(text):
+        parts.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field is None:
+            continue
+        if spec in _FILTERS and not conversion:
+            filtered.append((f"_f{len(filtered)}", field, _FILTERS[spec]))
+            parts.append("{" + filtered[-1][0] + "}")
+        else:
+            parts.append(
+                "{"
+                + field
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
+    plain = "".join(parts)
+    if not filtered:
+        return plain.format_map
+    lookup = string.Formatter().get_field
+
+    def render(names: Mapping[str, Any]) -> str:
+        extra = {key: apply(lookup(field, (), names)[0]) for key, field, apply in filtered}
+        return plain.format_map(ChainMap(extra, names))  # type: ignore[arg-type]
+
+    return render
 
 
 def _lookup(names: dict[str, Any], dotted: str) -> Any:
@@ -257,17 +280,17 @@ def _render_column(
     spec: dict[str, Any],
     variables: dict[str, Any],
 ) -> ColumnDef:
-    names = {**spec, **variables}
+    names: dict[str, Any] = {**spec, **variables}
     try:
         for key, joined in column.joined.items():
             items = _lookup(names, joined.items)
             names[key] = joined.sep.join(
-                _FORMAT.format(joined.format, item=item, **(item if isinstance(item, dict) else {}))
+                _template(joined.format)({**(item if isinstance(item, dict) else {}), "item": item})
                 for item in items
             )
-        name = _FORMAT.format(column.name, **names)
-        description = _FORMAT.format(column.description, **names)
-        unit = _FORMAT.format(column.unit, **names)
+        name = _template(column.name)(names)
+        description = _template(column.description)(names)
+        unit = _template(column.unit)(names)
         definition = {key: _lookup(names, path) for key, path in column.parameters.items()}
         if column.parameters_from:
             section = _lookup(names, column.parameters_from)
@@ -302,5 +325,5 @@ def name_of(family: str, spec: dict[str, Any], variables: dict[str, Any]) -> str
     for group in decl.families[family]:
         for column in group.columns:
             if _meets(column.when, variables):
-                return _FORMAT.format(column.name, **{**spec, **variables})
+                return _template(column.name)(ChainMap(variables, spec))
     raise KeyError(f"{family}: no column declared for {variables}")

@@ -5,6 +5,7 @@ and period (lifetime, last/prior 12 months, year to date, last four quarters).""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -92,7 +93,7 @@ def column_name(
     return name_of(FAMILY, spec, _cell(spec, slice_name, level, measure, period))
 
 
-def _cells(ctx: CarContext):
+def _cells(ctx: CarContext) -> Iterator[dict[str, Any]]:
     spec = ctx.spec
     for grid in spec["sales"]:
         slice_name = grid["slice"]
