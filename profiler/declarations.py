@@ -166,6 +166,11 @@ def declarations() -> Declarations:
     return load_declarations()
 
 
+def declarations_of(spec: dict[str, Any]) -> Declarations:
+    """The declarations that travel with a loaded features spec (else templates/columns.yaml)."""
+    return getattr(spec, "declarations", None) or declarations()
+
+
 _FILTERS: dict[str, Callable[[Any], str]] = {
     "slug": slug,
     "capitalize": lambda v: str(v).capitalize(),
@@ -250,7 +255,7 @@ def render(
     decl: Declarations | None = None,
 ) -> list[ColumnDef]:
     """``declared`` without a build context: ``has(table)`` says which tables were provided."""
-    decl = decl or declarations()
+    decl = decl or declarations_of(spec)
     if family not in decl.families:
         raise FeatureSpecError(
             f"{decl.where(('families',))}: no columns declared for family '{family}'."
@@ -321,7 +326,7 @@ def _render_column(
 def name_of(family: str, spec: dict[str, Any], variables: dict[str, Any]) -> str:
     """The name the declarations give the column of ``family`` for one item (the first column
     whose ``when`` it meets): how compute code names what it computes."""
-    decl = declarations()
+    decl = declarations_of(spec)
     for group in decl.families[family]:
         for column in group.columns:
             if _meets(column.when, variables):

@@ -196,6 +196,10 @@ class FeatureSpec(dict):
 
     model: FeatureSpecModel | None = None
     lines: Lines | None = None
+    # The column declarations (templates/columns.yaml, profiler/declarations.py), carried with
+    # the spec to every process that builds a part: a Spark executor given ``profiler/`` alone
+    # (a zip, docs/engines.md) has no templates folder to read them from.
+    declarations: Any = None
 
 
 def spec_where(spec: dict[str, Any], path: tuple[str | int, ...]) -> str:
@@ -224,8 +228,10 @@ def load_feature_spec(path: str | Path | None = None) -> FeatureSpec:
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise FeatureSpecError(problems[0] + more)
+    from .declarations import declarations
+
     spec = FeatureSpec(data)
-    spec.model, spec.lines = model, lines
+    spec.model, spec.lines, spec.declarations = model, lines, declarations()
     return spec
 
 

@@ -191,3 +191,23 @@ def test_a_new_sales_measure_is_one_entry(tmp_path: Path) -> None:
     )
     bought = spend > 0
     assert (abs(full[bought] - share[bought] * spend[bought]) < 1e-9).all()
+
+
+def test_the_declarations_travel_with_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process given the pickled spec (a Spark executor with a zip of profiler/ alone) renders
+    the columns without reading templates/columns.yaml."""
+    import pickle
+
+    from profiler import declarations as module
+
+    spec = pickle.loads(pickle.dumps(load_feature_spec()))
+    want = render("lifecycle", spec, _has, {})
+    module.declarations.cache_clear()
+    monkeypatch.setattr(module, "DEFAULT_COLUMNS", Path("/nonexistent/columns.yaml"))
+    try:
+        assert render("lifecycle", spec, _has, {}) == want
+        assert [d.definition_hash for d in render("lifecycle", spec, _has, {})] == [
+            d.definition_hash for d in want
+        ]
+    finally:
+        module.declarations.cache_clear()
