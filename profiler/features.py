@@ -27,7 +27,7 @@ DEFAULT_FEATURES = TEMPLATES / "features.yaml"
 
 
 class FeatureSpecError(ProfilerError):
-    """templates/features.yaml is missing or malformed."""
+    """templates/features.yaml or templates/columns.yaml is missing or malformed."""
 
 
 @dataclass(frozen=True)
