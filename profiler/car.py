@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from .car_context import CarContext, build_context
 from .contract import PII_COLUMNS
+from .declarations import declarations, declarations_of
 from .families import COMPUTE_ORDER, FAMILIES, SIDE_FAMILIES
 from .features import ColumnDef, load_feature_spec
 from .loading import SourceData
@@ -54,13 +55,14 @@ class CarResult:
 
     def dictionary(self) -> pd.DataFrame:
         """One row per column (customer_id first); left-out families are listed with their reason."""
+        key = declarations().key
         rows = [
             {
-                "column": "customer_id",
+                "column": key.name,
                 "family": "key",
-                "description": "Customer identifier: the only key; no personal data is kept.",
-                "unit": "id",
-                "source_tables": "customers; order_lines",
+                "description": key.description,
+                "unit": key.unit,
+                "source_tables": "; ".join(key.sources),
                 "definition_hash": "",
                 "status": "built",
             }
@@ -167,7 +169,7 @@ def compute_part(
     for family in FAMILIES:  # the CAR's column order
         defs, values = computed.pop(family.FAMILY)
         if not defs:
-            left_out[family.FAMILY] = left_out_reason(family.FAMILY)
+            left_out[family.FAMILY] = left_out_reason(family.FAMILY, ctx.spec)
         for d in defs:
             columns[d.name] = values[d.name]
         definitions += defs
@@ -220,18 +222,9 @@ def family_values(family: Any, ctx: CarContext) -> tuple[list[ColumnDef], dict[s
     return defs, values
 
 
-def left_out_reason(family: str) -> str:
-    return f"left out: needs {', '.join(_needs(family))}, not provided"
-
-
-def _needs(family: str) -> list[str]:
-    return {
-        "voice": ["surveys", "interactions"],
-        "engagement": ["interactions"],
-        "preferences": ["preferences"],
-        "demographics": ["customers", "enrichment"],
-        "accounts": ["accounts"],
-    }.get(family, ["order_lines"])
+def left_out_reason(family: str, spec: dict[str, Any] | None = None) -> str:
+    needs = declarations_of(spec or {}).needs(family)
+    return f"left out: needs {', '.join(needs)}, not provided"
 
 
 def _check_no_personal_data(columns: dict[str, Any]) -> None:

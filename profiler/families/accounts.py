@@ -8,44 +8,17 @@ import numpy as np
 import pandas as pd
 
 from ..car_context import CarContext
+from ..declarations import declared
 from ..features import ColumnDef
 from ._util import ratio
 from .demographics import lookup
 
 FAMILY = "accounts"
-_SRC = ("accounts",)
-_AMOUNTS = {
-    "credit_limit": "Credit limit (GBP).",
-    "balance": "Outstanding balance (GBP).",
-    "overdue_amount": "Part of the balance past its due date (GBP).",
-    "bad_debt_written_off": "Debt written off as bad, to date (GBP).",
-}
+_AMOUNTS = ("credit_limit", "balance", "overdue_amount", "bad_debt_written_off")
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:
-    if not ctx.source.has("accounts"):
-        return []
-    note = " Taken from the accounts snapshot dated on or before D; empty without one."
-    out = [ColumnDef(name, FAMILY, text + note, "gbp", _SRC) for name, text in _AMOUNTS.items()]
-    out += [
-        ColumnDef(
-            "has_account",
-            FAMILY,
-            "True when the customer has a credit account known at D.",
-            "flag",
-            _SRC,
-        ),
-        ColumnDef(
-            "credit_utilisation", FAMILY, "Balance as a share of the credit limit.", "ratio", _SRC
-        ),
-        ColumnDef(
-            "portfolio", FAMILY, "Account-managed book the customer belongs to.", "category", _SRC
-        ),
-        ColumnDef(
-            "account_manager", FAMILY, "Client adviser managing the account.", "category", _SRC
-        ),
-    ]
-    return out
+    return declared(FAMILY, ctx)
 
 
 def compute(ctx: CarContext) -> dict[str, Any]:

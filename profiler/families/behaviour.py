@@ -10,124 +10,17 @@ import pandas as pd
 from ..calendar_parts import month_and_day, month_of_year, month_start
 from ..car_context import CarContext
 from ..contract import ORDER_CHANNELS
+from ..declarations import declared
 from ..features import ColumnDef, slug
 from ._util import argmax_label, ratio
 from .lifecycle import purchase_orders
 
 FAMILY = "behaviour"
 CHANNELS = [c for c in ORDER_CHANNELS if c != "unknown"]
-_SRC = ("order_lines",)
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:
-    out = [
-        ColumnDef(
-            "ipt_mean_days",
-            FAMILY,
-            "Mean days between consecutive purchase days (needs two purchase days).",
-            "days",
-            _SRC,
-        ),
-        ColumnDef(
-            "ipt_sd_days",
-            FAMILY,
-            "Standard deviation (n-1) of days between consecutive purchase days (needs three).",
-            "days",
-            _SRC,
-        ),
-        ColumnDef(
-            "purchase_days_ltd",
-            FAMILY,
-            "Distinct days with a purchase, lifetime to D.",
-            "count",
-            _SRC,
-        ),
-        ColumnDef(
-            "active_months_ltd",
-            FAMILY,
-            "Distinct calendar months with a purchase, lifetime to D.",
-            "count",
-            _SRC,
-        ),
-        ColumnDef(
-            "orders_per_active_month",
-            FAMILY,
-            "Orders with a kept line per month with a purchase.",
-            "ratio",
-            _SRC,
-        ),
-        ColumnDef(
-            "basket_units_mean",
-            FAMILY,
-            "Kept units per order with a kept line, lifetime.",
-            "count",
-            _SRC,
-        ),
-        ColumnDef(
-            "basket_lines_mean",
-            FAMILY,
-            "Kept lines per order with a kept line, lifetime.",
-            "count",
-            _SRC,
-        ),
-        ColumnDef(
-            "category_breadth",
-            FAMILY,
-            "Distinct categories bought (kept lines), lifetime.",
-            "count",
-            ("order_lines", "products"),
-        ),
-        ColumnDef(
-            "sub_category_breadth",
-            FAMILY,
-            "Distinct sub-categories bought (kept lines), lifetime.",
-            "count",
-            ("order_lines", "products"),
-        ),
-        ColumnDef(
-            "channels_used", FAMILY, "Distinct channels with a kept line, lifetime.", "count", _SRC
-        ),
-        ColumnDef(
-            "omnichannel_flag",
-            FAMILY,
-            "True when kept lines were bought through two or more channels.",
-            "flag",
-            _SRC,
-        ),
-        ColumnDef(
-            "preferred_channel",
-            FAMILY,
-            "Channel with the most spend, lifetime (first listed on ties).",
-            "category",
-            _SRC,
-        ),
-        ColumnDef(
-            "q4_share",
-            FAMILY,
-            "Share of lifetime spend ordered in October-December.",
-            "ratio",
-            _SRC,
-        ),
-        ColumnDef(
-            "sale_share",
-            FAMILY,
-            "Share of lifetime spend ordered in the sale periods of templates/features.yaml.",
-            "ratio",
-            _SRC,
-            {"sale_periods": ctx.spec["interests"]["sale_periods"]},
-        ),
-    ]
-    out += [
-        ColumnDef(
-            f"share_ch_{slug(c)}_ltd",
-            FAMILY,
-            f"Share of lifetime spend through the {c} channel.",
-            "ratio",
-            _SRC,
-        )
-        for c in CHANNELS
-    ]
-    return out
+    return declared(FAMILY, ctx, channel=CHANNELS)
 
 
 def in_sale_period(times: np.ndarray, periods: list[list[int]]) -> np.ndarray:

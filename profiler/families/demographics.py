@@ -8,58 +8,16 @@ import numpy as np
 import pandas as pd
 
 from ..car_context import CarContext
+from ..declarations import declared
 from ..features import ColumnDef
 
 FAMILY = "demographics"
-_CUSTOMER_COLUMNS = {
-    "home_country": "Country of residence.",
-    "home_store": "Store the customer is attached to.",
-    "preferred_language": "Preferred language.",
-    "gender": "Self-declared gender.",
-}
-_ENRICHMENT_COLUMNS = {
-    "region": "Region of residence (enrichment).",
-    "city": "City of residence (enrichment).",
-    "wealth_band": "Estimated wealth band (enrichment).",
-    "mosaic_group": "Geo-demographic (Mosaic-like) group.",
-    "mosaic_type": "Geo-demographic (Mosaic-like) type within the group.",
-}
+_CUSTOMER_COLUMNS = ("home_country", "home_store", "preferred_language", "gender")
+_ENRICHMENT_COLUMNS = ("region", "city", "wealth_band", "mosaic_group", "mosaic_type")
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:
-    out: list[ColumnDef] = []
-    if ctx.source.has("customers"):
-        c = ("customers",)
-        out += [
-            ColumnDef(name, FAMILY, text, "category", c) for name, text in _CUSTOMER_COLUMNS.items()
-        ]
-        bands = ctx.spec["age_bands"]
-        out += [
-            ColumnDef(
-                "age", FAMILY, "Age in whole years at D (D's year less birth year).", "years", c
-            ),
-            ColumnDef(
-                "age_band",
-                FAMILY,
-                "Age band: " + ", ".join(b[2] for b in bands) + ", or unknown.",
-                "category",
-                c,
-                {"bands": bands},
-            ),
-            ColumnDef(
-                "crm_tenure_days",
-                FAMILY,
-                "Days from the customer record's creation to D.",
-                "days",
-                c,
-            ),
-        ]
-    if ctx.source.has("enrichment"):
-        out += [
-            ColumnDef(name, FAMILY, text, "category", ("enrichment",))
-            for name, text in _ENRICHMENT_COLUMNS.items()
-        ]
-    return out
+    return declared(FAMILY, ctx)
 
 
 def lookup(ctx: CarContext, frame: pd.DataFrame, column: str) -> pd.Series | pd.Categorical:

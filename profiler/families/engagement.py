@@ -9,11 +9,11 @@ import pandas as pd
 
 from ..car_context import CarContext
 from ..contract import INTERACTION_CHANNELS, INTERACTION_TYPES, OPT_IN_CHANNELS
+from ..declarations import declared
 from ..features import ColumnDef, slug
 from ._util import category_codes, days_between, last_per_group, take
 
 FAMILY = "engagement"
-_SRC = ("interactions",)
 PERIODS = ("ltd", "l12m")
 
 
@@ -37,67 +37,14 @@ def _topics(ctx: CarContext) -> list[str]:
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:
-    if not ctx.source.has("interactions"):
-        return []
-    label = {p: ctx.spec["periods"][p]["label"] for p in PERIODS}
-    out = [
-        ColumnDef(
-            f"interactions_{p}", FAMILY, f"Interactions of any kind, {label[p]}.", "count", _SRC
-        )
-        for p in PERIODS
-    ]
-    for c in INTERACTION_CHANNELS:
-        out += [
-            ColumnDef(
-                f"interactions_ch_{slug(c)}_{p}",
-                FAMILY,
-                f"Interactions through the {c} channel, {label[p]}.",
-                "count",
-                _SRC,
-            )
-            for p in PERIODS
-        ]
-    for t in INTERACTION_TYPES:
-        out += [
-            ColumnDef(
-                f"interactions_type_{slug(t)}_{p}",
-                FAMILY,
-                f"Interactions of type '{t}', {label[p]}.",
-                "count",
-                _SRC,
-            )
-            for p in PERIODS
-        ]
-    out += [
-        ColumnDef(
-            f"interactions_topic_{slug(t)}_ltd",
-            FAMILY,
-            f"Interactions about '{t}', lifetime to D.",
-            "count",
-            _SRC,
-        )
-        for t in _topics(ctx)
-    ]
-    score = ctx.spec["engagement_score"]
-    parts = "; ".join(f"{c['weight']:.0%} {c['description']}" for c in score["components"])
-    out += [
-        ColumnDef(
-            "days_since_last_interaction",
-            FAMILY,
-            "Days from the latest interaction to D.",
-            "days",
-            _SRC,
-        ),
-        ColumnDef(
-            "engagement_score",
-            FAMILY,
-            f"Engagement score 0-100: 100 x ({parts}). Components whose table is missing count 0.",
-            "score",
-            ("interactions", "surveys", "preferences"),
-            score,
-        ),
-    ]
-    return out
+    return declared(
+        FAMILY,
+        ctx,
+        period=[{"period": p, "period_def": ctx.spec["periods"][p]} for p in PERIODS],
+        channel=INTERACTION_CHANNELS,
+        type=INTERACTION_TYPES,
+        topic=lambda: _topics(ctx),
+    )
 
 
 def compute(ctx: CarContext) -> dict[str, Any]:

@@ -9,79 +9,21 @@ import numpy as np
 
 from ..calendar_parts import month_of_year
 from ..car_context import CarContext
+from ..declarations import declared
 from ..features import ColumnDef, slug
 from ._util import argmax_label, ratio
 from .sales import levels
 
 FAMILY = "interests"
-_SRC = ("order_lines", "products")
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:
-    g = ctx.spec["interests"]
-    out = [
-        ColumnDef(
-            f"affinity_{slug(c)}",
-            FAMILY,
-            f"Category affinity index for '{c}': the customer's share of lifetime spend in it divided by the whole base's share, x100 (100 = like the base).",
-            "index",
-            _SRC,
-        )
-        for c in levels(ctx, "category")
-    ]
-    out += [
-        ColumnDef(
-            f"share_pp_{slug(p)}_ltd",
-            FAMILY,
-            f"Share of lifetime spend at the '{p}' price point.",
-            "ratio",
-            _SRC,
-        )
-        for p in levels(ctx, "price_point")
-    ]
-    out += [
-        ColumnDef(
-            "favourite_category", FAMILY, "Category with the most lifetime spend.", "category", _SRC
-        ),
-        ColumnDef(
-            "preferred_price_point",
-            FAMILY,
-            "Price point with the most lifetime spend.",
-            "category",
-            _SRC,
-        ),
-        ColumnDef(
-            "favourite_collection",
-            FAMILY,
-            "Collection with the most lifetime spend.",
-            "category",
-            _SRC,
-        ),
-        ColumnDef(
-            "gifting_share",
-            FAMILY,
-            f"Gifting signal: share of lifetime spend on gift categories ({', '.join(g['gift_categories'])}) in gifting months {g['gifting_months']}.",
-            "ratio",
-            _SRC,
-            {"gift": g["gift_categories"], "months": g["gifting_months"]},
-        ),
-        ColumnDef(
-            "multi_unit_share",
-            FAMILY,
-            "Share of kept lines with more than one unit (buying for others).",
-            "ratio",
-            ("order_lines",),
-        ),
-        ColumnDef(
-            "newness_share",
-            FAMILY,
-            f"Share of lifetime spend on products bought within {g['newness_days']} days of their launch.",
-            "ratio",
-            _SRC,
-            {"days": g["newness_days"]},
-        ),
-    ]
-    return out
+    return declared(
+        FAMILY,
+        ctx,
+        category=lambda: levels(ctx, "category"),
+        price_point=lambda: levels(ctx, "price_point"),
+    )
 
 
 def compute(ctx: CarContext) -> dict[str, Any]:

@@ -10,87 +10,16 @@ from numba import njit, prange
 
 from ..car_context import CarContext
 from ..cores import kernel
+from ..declarations import declared
 from ..features import ColumnDef
 from ._util import days_between, first_per_group, last_per_group, take
 
 FAMILY = "lifecycle"
 STAGES = ["prospect", "new", "active", "lapsing", "lapsed", "reactivated"]
-_SRC = ("order_lines",)
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:
-    t = ctx.spec["lifecycle"]
-    rule = (
-        f"prospect: no purchase; new: first purchase within {t['new_days']} days; reactivated: a purchase within "
-        f"{t['active_days']} days after a gap of more than {t['lapsed_days']} days; active: last purchase within "
-        f"{t['active_days']} days; lapsing: within {t['lapsed_days']} days; lapsed: longer ago"
-    )
-    d = dict(thresholds=t)
-    return [
-        ColumnDef(
-            "first_purchase_at",
-            FAMILY,
-            "Time of the first order with a kept line.",
-            "datetime",
-            _SRC,
-        ),
-        ColumnDef(
-            "last_purchase_at",
-            FAMILY,
-            "Time of the latest order with a kept line.",
-            "datetime",
-            _SRC,
-        ),
-        ColumnDef(
-            "second_purchase_at",
-            FAMILY,
-            "Time of the second order with a kept line.",
-            "datetime",
-            _SRC,
-        ),
-        ColumnDef("tenure_days", FAMILY, "Days from the first purchase to D.", "days", _SRC),
-        ColumnDef("recency_days", FAMILY, "Days from the latest purchase to D.", "days", _SRC),
-        ColumnDef(
-            "days_since_second_purchase",
-            FAMILY,
-            "Days from the second purchase to D.",
-            "days",
-            _SRC,
-        ),
-        ColumnDef(
-            "acquisition_month",
-            FAMILY,
-            "Month of the first purchase (YYYY-MM): the acquisition cohort.",
-            "month",
-            _SRC,
-        ),
-        ColumnDef(
-            "acquisition_quarter",
-            FAMILY,
-            "Quarter of the first purchase (YYYY-Qn).",
-            "quarter",
-            _SRC,
-        ),
-        ColumnDef(
-            "lifecycle_stage", FAMILY, f"Lifecycle stage at D ({rule}).", "category", _SRC, d
-        ),
-        ColumnDef(
-            "lifecycle_stage_1y_ago",
-            FAMILY,
-            "Lifecycle stage 365 days before D, from the data known then.",
-            "category",
-            _SRC,
-            d,
-        ),
-        ColumnDef(
-            "reactivated_flag",
-            FAMILY,
-            "True when the lifecycle stage at D is reactivated.",
-            "flag",
-            _SRC,
-            d,
-        ),
-    ]
+    return declared(FAMILY, ctx)
 
 
 def purchase_orders(ctx: CarContext) -> tuple[np.ndarray, np.ndarray]:

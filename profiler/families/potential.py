@@ -23,63 +23,16 @@ from ..clv import (
     fitted_json,
     summary_from_transactions,
 )
+from ..declarations import declared
 from ..facts import pounds
 from ..features import ColumnDef
 from ._util import apply_cuts, rank_cuts, share_band_at
 
 FAMILY = "potential"
-_SRC = ("order_lines",)
-_MODEL = "BG/NBD (Fader, Hardie & Lee 2005) fitted at D on all buyers, time in {unit}"
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:
-    spec = ctx.spec["potential_value"]
-    months, rate = spec["horizon_months"], spec["monthly_discount_rate"]
-    model = _MODEL.format(unit=spec["time_unit"])
-    tiers = ", ".join(f"{t['tier']} (top {t['top_share']:.0%})" for t in spec["tiers"])
-    same_day = "orders on the same day count as one purchase"
-    return [
-        ColumnDef(
-            "p_alive",
-            FAMILY,
-            f"Probability the customer is still active at D: {model}; empty for prospects.",
-            "probability",
-            _SRC,
-            spec,
-        ),
-        ColumnDef(
-            f"expected_orders_{months}m",
-            FAMILY,
-            f"Expected purchases in the {months} months after D ({same_day}): equation (10) of the {model}.",
-            "purchases",
-            _SRC,
-            spec,
-        ),
-        ColumnDef(
-            "expected_avg_spend",
-            FAMILY,
-            "Expected net spend per purchase (GBP): the Gamma-Gamma model (Fader & Hardie 2013) fitted on repeat buyers, weighting the buyer's mean repeat purchase with the population mean.",
-            "gbp",
-            _SRC,
-            spec,
-        ),
-        ColumnDef(
-            f"clv_{months}m",
-            FAMILY,
-            f"Customer lifetime value of the next {months} months (GBP): month by month expected purchases x expected spend, discounted at {rate:.2%} a month.",
-            "gbp",
-            _SRC,
-            spec,
-        ),
-        ColumnDef(
-            "potential_value_tier",
-            FAMILY,
-            f"Potential value tier by clv_{months}m among buyers: {tiers}, the first tier whose share exceeds the share of buyers ranked above (ties by customer_id); prospect if no purchase.",
-            "category",
-            _SRC,
-            spec,
-        ),
-    ]
+    return declared(FAMILY, ctx)
 
 
 def _transactions(ctx: CarContext) -> pd.DataFrame:

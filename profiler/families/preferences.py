@@ -9,11 +9,11 @@ import pandas as pd
 
 from ..car_context import CarContext
 from ..contract import OPT_IN_CHANNELS, TOPICS
+from ..declarations import declared
 from ..features import ColumnDef
 from ._util import category_codes, days_between, take
 
 FAMILY = "preferences"
-_SRC = ("preferences",)
 _FLAGS = (
     [f"opt_in_{c}" for c in OPT_IN_CHANNELS]
     + [f"topic_{t.replace(' ', '_')}" for t in TOPICS]
@@ -22,41 +22,11 @@ _FLAGS = (
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:
-    if not ctx.source.has("preferences"):
-        return []
     from ..contract import TABLES
 
-    spec = TABLES["preferences"]
-    out = [
-        ColumnDef(
-            f,
-            FAMILY,
-            spec.column(f).description + " Empty when no consent record is known at D.",
-            "flag",
-            _SRC,
-        )
-        for f in _FLAGS
-    ]
-    out += [
-        ColumnDef(
-            "contactable_any_channel",
-            FAMILY,
-            "Contactable and opted in to at least one channel.",
-            "flag",
-            _SRC,
-        ),
-        ColumnDef(
-            "preferred_department", FAMILY, "Department the customer prefers.", "category", _SRC
-        ),
-        ColumnDef(
-            "consent_age_days",
-            FAMILY,
-            "Days since consent was last given or changed.",
-            "days",
-            _SRC,
-        ),
-    ]
-    return out
+    table = TABLES["preferences"]
+    flags = [{"flag": f, "about": table.column(f).description} for f in _FLAGS]
+    return declared(FAMILY, ctx, flag=flags)
 
 
 def summarize(ctx: CarContext) -> list[str]:

@@ -5,6 +5,7 @@ and period (lifetime, last/prior 12 months, year to date, last four quarters).""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,8 +14,9 @@ import pandas as pd
 
 from ..car_context import CarContext
 from ..contract import TABLES
+from ..declarations import declared, name_of
 from ..facts import PENCE
-from ..features import ColumnDef, slug
+from ..features import ColumnDef, FeatureSpecError, spec_where
 from . import _kernels
 from ._util import ratio
 
@@ -66,60 +68,74 @@ def levels(ctx: CarContext, slice_name: str) -> list[str]:
     return ["total"] if slice_name == "total" else ctx.globals["sales"][slice_name]
 
 
+def _cell(
+    spec: dict[str, Any], slice_name: str, level: str, measure: str, period: str
+) -> dict[str, Any]:
+    """The variables of one grid cell, as templates/columns.yaml's sales entries read them."""
+    return {
+        "slice": slice_name,
+        "short": spec["slice_names"].get(slice_name),
+        "level": level,
+        "slice_from": None
+        if slice_name == "total"
+        else ("products" if slice_name in _PRODUCT_SLICES else "order_lines"),
+        "measure": measure,
+        "measure_def": spec["measures"][measure],
+        "period": period,
+        "period_def": spec["periods"][period],
+    }
+
+
 def column_name(
-    measure: str, slice_name: str, level: str, period: str, short: dict[str, str]
+    measure: str, slice_name: str, level: str, period: str, spec: dict[str, Any]
 ) -> str:
-    if slice_name == "total":
-        return f"{measure}_{period}"
-    return f"{measure}_{short[slice_name]}_{slug(level)}_{period}"
+    """The declared name of a grid cell's column."""
+    return name_of(FAMILY, spec, _cell(spec, slice_name, level, measure, period))
 
 
-def _grid(ctx: CarContext):
+def _cells(ctx: CarContext) -> Iterator[dict[str, Any]]:
     spec = ctx.spec
     for grid in spec["sales"]:
         slice_name = grid["slice"]
         for level in levels(ctx, slice_name):
             for measure in grid["measures"]:
                 for period in grid["periods"]:
-                    yield grid, slice_name, level, measure, period
+                    yield _cell(spec, slice_name, level, measure, period)
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:
-    spec = ctx.spec
-    out = []
-    for _, slice_name, level, measure, period in _grid(ctx):
-        what = spec["measures"][measure]
-        where = "" if slice_name == "total" else f" in {slice_name.replace('_', '-')} '{level}'"
-        sources = ("order_lines", "products") if slice_name in _PRODUCT_SLICES else ("order_lines",)
-        out.append(
-            ColumnDef(
-                column_name(measure, slice_name, level, period, spec["slice_names"]),
-                FAMILY,
-                f"{what['description'].capitalize()}{where}, {spec['periods'][period]['label']}.",
-                what["unit"],
-                sources,
-                {
-                    "measure": measure,
-                    "slice": slice_name,
-                    "level": level,
-                    "period": period,
-                    "period_def": spec["periods"][period],
-                },
-            )
-        )
-    return out
+    _check_measures(ctx.spec)
+    return declared(FAMILY, ctx, cell=lambda: _cells(ctx))
+
+
+# The measures made from the period sums, and the sums each needs; every other measure is a sum
+# of the kernel (``_kernels.SUMMED``) or the orders count.
+DERIVED = {
+    "aov": {"spend", "orders"},
+    "discount_value": {"gross_spend", "spend"},
+    "discount_share": {"gross_spend", "spend"},
+    "full_price_share": {"full_price_spend", "spend"},
+    "return_rate": {"returns_value", "spend"},
+}
+COMPUTED = (*_kernels.SUMMED, "orders", *DERIVED)
+
+
+def _check_measures(spec: dict[str, Any]) -> None:
+    """Every measure a grid asks for has a computation (a new kind needs its kernel)."""
+    for g, grid in enumerate(spec["sales"]):
+        for j, measure in enumerate(grid["measures"]):
+            if measure not in COMPUTED:
+                raise FeatureSpecError(
+                    f"{spec_where(spec, ('sales', g, 'measures', j))}: measure '{measure}' has no "
+                    f"computation; the sales grids compute {', '.join(COMPUTED)} (a new kind of "
+                    "measure needs its kernel in profiler/families/_kernels.py or sales.derive)."
+                )
 
 
 def _needed(measures: list[str]) -> set[str]:
     need = set()
     for m in measures:
-        need |= {
-            "aov": {"spend", "orders"},
-            "discount_value": {"gross_spend", "spend"},
-            "discount_share": {"gross_spend", "spend"},
-            "full_price_share": {"full_price_spend", "spend"},
-            "return_rate": {"returns_value", "spend"},
-        }.get(m, {m})
+        need |= DERIVED.get(m, {m})
     return need
 
 
@@ -262,9 +278,7 @@ def grid_columns(
         block = np.ascontiguousarray(values, dtype=kind)  # (periods, k, n)
         for pi, period in enumerate(grid["periods"]):
             for j, level in enumerate(level_names):
-                out[column_name(measure, grid["slice"], level, period, spec["slice_names"])] = (
-                    block[pi, j]
-                )
+                out[column_name(measure, grid["slice"], level, period, spec)] = block[pi, j]
     return out
 
 

@@ -14,64 +14,16 @@ import numpy as np
 import pandas as pd
 
 from ..car_context import CarContext
+from ..declarations import declared
 from ..features import ColumnDef
 from ._util import RankCuts, apply_cuts, rank_cuts, share_band_at
 from .value import rank_inputs
 
 FAMILY = "strategy"
-_SRC = ("order_lines", "interactions", "preferences", "surveys")
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:
-    strategy = ctx.spec["strategy_segments"]
-    current = ", ".join(
-        f"{b['band']} (top {b['top_share']:.0%})" for b in strategy["current_value"]
-    )
-    defs = [
-        ColumnDef(
-            "current_value_band",
-            FAMILY,
-            f"Current value band by spend in the last 12 months among buyers: {current} (ties by customer_id).",
-            "category",
-            ("order_lines",),
-            {"bands": strategy["current_value"]},
-        )
-    ]
-    if not _with_engagement(ctx):
-        return [
-            *defs,
-            ColumnDef(
-                "strategy_segment",
-                FAMILY,
-                "Strategy segment of a buyer: the name templates/features.yaml "
-                "(names_without_engagement) gives to its current_value_band / "
-                "potential_value_tier cell (9 cells: no engagement data, the interactions "
-                "table was not provided); empty for prospects.",
-                "category",
-                ("order_lines",),
-                {k: v for k, v in strategy.items() if k != "names"},
-            ),
-        ]
-    engaged = ", ".join(f"{b['band']} (>= {b['min_score']})" for b in strategy["engagement"])
-    return [
-        *defs,
-        ColumnDef(
-            "engagement_band",
-            FAMILY,
-            f"Engagement band by engagement_score: {engaged}.",
-            "category",
-            ("interactions", "preferences", "surveys"),
-            {"bands": strategy["engagement"]},
-        ),
-        ColumnDef(
-            "strategy_segment",
-            FAMILY,
-            "Strategy segment of a buyer: the name templates/features.yaml gives to its current_value_band / potential_value_tier / engagement_band cell (27 cells); empty for prospects.",
-            "category",
-            _SRC,
-            {k: v for k, v in strategy.items() if k != "names_without_engagement"},
-        ),
-    ]
+    return declared(FAMILY, ctx)
 
 
 # The columns of earlier families this one ranks (a build in customer ranges keeps them whole).

@@ -10,54 +10,16 @@ import numpy as np
 import pandas as pd
 
 from ..car_context import CarContext
+from ..declarations import declared
 from ..features import ColumnDef
 from . import lifecycle, sales
 from ._util import RankCuts, apply_cuts, quintile_at, rank_cuts, share_band_at
 
 FAMILY = "value"
-_SRC = ("order_lines",)
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:
-    rfm = ctx.spec["rfm"]
-    tiers = ctx.spec["value_tiers"]
-    tier_text = ", ".join(f"{t['tier']} (top {t['top_share']:.0%})" for t in tiers)
-    quintile = "quintile score 1-5 among buyers (5 best; ties broken by customer_id)"
-    return [
-        ColumnDef("rfm_r", FAMILY, f"Recency {quintile}: more recent is better.", "score", _SRC),
-        ColumnDef("rfm_f", FAMILY, f"Frequency {quintile}: lifetime orders.", "score", _SRC),
-        ColumnDef("rfm_m", FAMILY, f"Monetary {quintile}: lifetime spend.", "score", _SRC),
-        ColumnDef(
-            "rfm_score",
-            FAMILY,
-            "Mean of the three RFM scores, rounded half up (1-5); empty for prospects.",
-            "score",
-            _SRC,
-        ),
-        ColumnDef(
-            "rfm_segment",
-            FAMILY,
-            "RFM segment: the first rule of templates/features.yaml rfm.segments that the recency score and the rounded mean of frequency and monetary scores meet.",
-            "category",
-            _SRC,
-            rfm,
-        ),
-        ColumnDef(
-            "value_tier",
-            FAMILY,
-            f"Value tier by spend in the last 12 months among buyers with such spend: {tier_text}, the first tier whose share exceeds the share of buyers ranked above the customer (ties by customer_id); inactive (no spend in 12 months) or prospect.",
-            "category",
-            _SRC,
-            {"tiers": tiers},
-        ),
-        ColumnDef(
-            "repeat_rate",
-            FAMILY,
-            "Observed repeat rate: (lifetime orders - 1) / lifetime orders.",
-            "ratio",
-            _SRC,
-        ),
-    ]
+    return declared(FAMILY, ctx)
 
 
 def half_up(values: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..car_context import CarContext
 from ..contract import SURVEY_CHANNELS
+from ..declarations import declared
 from ..features import ColumnDef, slug
 from ._util import category_codes, days_between, last_per_group, ratio, take
 
@@ -17,75 +18,7 @@ NPS_CLASSES = ["promoter", "passive", "detractor", "none"]
 
 
 def columns(ctx: CarContext) -> list[ColumnDef]:
-    out: list[ColumnDef] = []
-    if ctx.source.has("surveys"):
-        s = ("surveys",)
-        out += [
-            ColumnDef(
-                "nps_latest", FAMILY, "Latest likelihood-to-recommend answer (0-10).", "score", s
-            ),
-            ColumnDef(
-                "nps_mean",
-                FAMILY,
-                "Mean likelihood-to-recommend answer (0-10), lifetime.",
-                "score",
-                s,
-            ),
-            ColumnDef(
-                "nps_count", FAMILY, "Number of likelihood-to-recommend answers.", "count", s
-            ),
-            ColumnDef(
-                "nps_class",
-                FAMILY,
-                "Class of the latest answer: promoter 9-10, passive 7-8, detractor 0-6, none.",
-                "category",
-                s,
-            ),
-            ColumnDef(
-                "csat_mean", FAMILY, "Mean satisfaction (1-5), all channels, lifetime.", "score", s
-            ),
-            ColumnDef("csat_count", FAMILY, "Number of satisfaction answers.", "count", s),
-            ColumnDef("surveys_count", FAMILY, "Surveys answered, lifetime.", "count", s),
-            ColumnDef(
-                "days_since_last_survey",
-                FAMILY,
-                "Days from the latest survey answer to D.",
-                "days",
-                s,
-            ),
-        ]
-        for c in SURVEY_CHANNELS:
-            out += [
-                ColumnDef(
-                    f"csat_{slug(c)}_mean",
-                    FAMILY,
-                    f"Mean satisfaction (1-5) with the {c} channel.",
-                    "score",
-                    s,
-                ),
-                ColumnDef(
-                    f"csat_{slug(c)}_count",
-                    FAMILY,
-                    f"Satisfaction answers about the {c} channel.",
-                    "count",
-                    s,
-                ),
-            ]
-    if ctx.source.has("interactions"):
-        i = ("interactions",)
-        out += [
-            ColumnDef(
-                "effort_score_mean",
-                FAMILY,
-                "Mean customer effort score (1 easy - 7 hard) of interactions.",
-                "score",
-                i,
-            ),
-            ColumnDef(
-                "effort_score_count", FAMILY, "Interactions with an effort score.", "count", i
-            ),
-        ]
-    return out
+    return declared(FAMILY, ctx, channel=SURVEY_CHANNELS)
 
 
 def compute(ctx: CarContext) -> dict[str, Any]:
