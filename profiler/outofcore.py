@@ -210,6 +210,9 @@ def build_out_of_core(
         say(f"{job.buckets} customer buckets, {n_workers} worker(s)")
         with _pool(n_workers, job) as pool:
             summaries = list(_each_bucket(pool, _summarize_in_worker, job.buckets))
+        say(
+            f"every bucket summarized; fitting the models on every buyer ({time.perf_counter() - started:,.0f} s so far)"
+        )
         ids = first_pass(job, summaries)
         say(f"global statistics found ({time.perf_counter() - started:,.0f} s so far)")
         job.catalog, job.writer, job.scratch = catalog, writer, writer.scratch("buckets")
@@ -390,36 +393,55 @@ def write_orders(tmp: Path, parts: int, writer: GenerationWriter) -> None:
 def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
     """The buckets' activity as one table in (month, CAR row) order, one column at a time.
 
-    Each bucket is so ordered and holds later rows than the bucket before, so a stable sort of
-    the months of the buckets laid end to end gives the order.  Each column is gathered into a
-    memory-mapped file and the table is written as one record batch of those files (readers
-    memory-map it without copies), so memory holds the order and one column, not the table
-    (13 GB at 5M customers)."""
+    Each bucket is so ordered and holds later rows than the bucket before, so the whole is, for
+    each month, every bucket's run of that month in bucket order: a merge of sorted runs, made
+    of contiguous copies (no sort, no gather).  Each column is copied into a memory-mapped file
+    and the table is written as one record batch of those files (readers memory-map it without
+    copies), so memory holds one column, not the table (13 GB at 5M customers)."""
     paths = [tmp / f"activity-{k:05d}.arrow" for k in range(parts)]
     schema = pa.ipc.open_file(pa.memory_map(str(paths[0]), "r")).schema
 
-    def whole_column(i: int) -> np.ndarray:
+    def bucket_column(k: int, i: int) -> np.ndarray:
         options = pa.ipc.IpcReadOptions(included_fields=[i])
-        arrays = []
-        for path in paths:
-            reader = pa.ipc.open_file(pa.memory_map(str(path), "r"), options=options)
-            arrays += [
-                reader.get_batch(b).column(0).to_numpy() for b in range(reader.num_record_batches)
-            ]
-        return np.concatenate(arrays)
+        reader = pa.ipc.open_file(pa.memory_map(str(paths[k]), "r"), options=options)
+        chunks = [
+            reader.get_batch(b).column(0).to_numpy() for b in range(reader.num_record_batches)
+        ]
+        return np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
 
-    order = np.argsort(whole_column(schema.get_field_index("month")), kind="stable")
+    runs = _month_runs([bucket_column(k, schema.get_field_index("month")) for k in range(parts)])
+    rows = sum(stop - start for _, start, stop in runs)
     arrays = []
     for i, field in enumerate(schema):
-        gathered = np.lib.format.open_memmap(
-            tmp / f"column-{i:04d}.npy",
-            mode="w+",
-            dtype=field.type.to_pandas_dtype(),
-            shape=order.shape,
+        file = tmp / f"column-{i:04d}.npy"
+        merged = np.lib.format.open_memmap(
+            file, mode="w+", dtype=field.type.to_pandas_dtype(), shape=(rows,)
         )
-        gathered[:] = whole_column(i)[order]
-        gathered.flush()
-        arrays.append(pa.array(np.load(tmp / f"column-{i:04d}.npy", mmap_mode="r")))
-        del gathered
+        columns = [bucket_column(k, i) for k in range(parts)]
+        at = 0
+        for k, start, stop in runs:
+            merged[at : at + stop - start] = columns[k][start:stop]
+            at += stop - start
+        merged.flush()
+        del merged, columns
+        arrays.append(pa.array(np.load(file, mmap_mode="r")))
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
     writer.write_arrow(ACTIVITY, schema, [batch])
+
+
+def _month_runs(months: list[np.ndarray]) -> list[tuple[int, int, int]]:
+    """(bucket, start, stop) of every bucket's run of each month, in (month, bucket) order: the
+    order of the merged table.  Each bucket's months must be sorted."""
+    for values in months:
+        if len(values) > 1 and (values[1:] < values[:-1]).any():
+            raise AssertionError("a bucket's activity is not in month order")
+    every = np.unique(np.concatenate(months)) if months else np.zeros(0)
+    bounds = [
+        (np.searchsorted(m, every, "left"), np.searchsorted(m, every, "right")) for m in months
+    ]
+    return [
+        (k, int(lo[j]), int(hi[j]))
+        for j in range(len(every))
+        for k, (lo, hi) in enumerate(bounds)
+        if hi[j] > lo[j]
+    ]
