@@ -422,7 +422,6 @@ def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
         for k, start, stop in runs:
             merged[at : at + stop - start] = columns[k][start:stop]
             at += stop - start
-        merged.flush()
         del merged, columns
         arrays.append(pa.array(np.load(file, mmap_mode="r")))
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -16,6 +16,7 @@ docs/engines.md ("Running on a Spark cluster").
 
 from __future__ import annotations
 
+import gc
 import pickle
 import shutil
 import time
@@ -29,6 +30,7 @@ import pyarrow as pa
 from .car import CarResult
 from .catalog import Catalog
 from .loading import SourceData
+from .memory import hand_back_memory
 from .outofcore import (
     BucketJob,
     build_bucket,
@@ -68,6 +70,9 @@ def build_on_spark(
         if loaded:
             loaded(source)
         job = plan_buckets(source, as_of, spec, stage / "side")
+        del source  # the side tables are on shared storage by bucket: the executors read them
+        gc.collect()
+        hand_back_memory()
         say(f"{job.buckets} customer buckets on {spark.sparkContext.master}")
         summaries = run_buckets(spark, job, summarize_bucket)
         ids = first_pass(job, summaries)
