@@ -310,3 +310,26 @@ def test_printed_sql_gives_the_engine_figure(source, car, name: str, tmp_path: P
         ).sql
         ((got,),) = con.sql(sql).fetchall()
         assert got == pandas.value(name, period) == by_hand(name, period), (name, period)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="row metrics date each line by its own ordered_at, not by its order's time: an order "
+    "whose lines straddle a period boundary is counted where its kept lines fall",
+)
+def test_an_order_straddling_months_is_counted_in_its_own_month(tmp_path: Path) -> None:
+    """Known gap: the CAR acquires c1 in February (the order's earliest line, cancelled, is on
+    28 February), the catalog's new_customers counts c1 in March (its kept line's month)."""
+    write_table(
+        tmp_path,
+        "order_lines",
+        [
+            line("A", 1, "c1", "2024-03-02 00:00:00"),
+            line("A", 2, "c1", "2024-02-28 00:00:00", "cancelled"),
+        ],
+    )
+    source = load_sources(tmp_path, today="2026-02-01")
+    car = build_car(source, AS_OF).to_frame()
+    assert car["acquisition_month"].tolist() == ["2024-02"]
+    engine = MetricEngine(load_catalog(), source=source, car=car, as_of=AS_OF)
+    assert engine.value("new_customers", "2024-02") == 1.0
