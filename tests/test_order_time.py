@@ -333,3 +333,33 @@ def test_an_order_straddling_months_is_counted_in_its_own_month(tmp_path: Path) 
     assert car["acquisition_month"].tolist() == ["2024-02"]
     engine = MetricEngine(load_catalog(), source=source, car=car, as_of=AS_OF)
     assert engine.value("new_customers", "2024-02") == 1.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="row metrics date each line by its own ordered_at, and the activity table puts an "
+    "order's distinct count in the month of its first line in file order",
+)
+def test_an_order_straddling_months_is_one_order_of_its_own_month(tmp_path: Path) -> None:
+    """Known gap: order A's lines are on 31 January and 1 February (listed February first).
+    The CAR places A in January; the pandas engine counts it in both months, the query engine
+    (the activity table's distinct orders) in February, where its first listed line falls."""
+    from profiler.activity import build_activity
+    from profiler.query import QueryEngine
+
+    write_table(
+        tmp_path,
+        "order_lines",
+        [line("A", 2, "c1", "2024-02-01 01:00:00"), line("A", 1, "c1", "2024-01-31 23:00:00")],
+    )
+    source = load_sources(tmp_path, today="2026-02-01")
+    catalog = load_catalog()
+    result = build_car(source, AS_OF)
+    car = result.to_frame()
+    assert car["first_purchase_at"].tolist() == [pd.Timestamp("2024-01-31 23:00:00")]
+    activity = build_activity(source, catalog, result.customer_ids, result.as_of)
+    query = QueryEngine(car, activity, catalog, as_of=result.as_of)
+    pandas = MetricEngine(catalog, source=source, car=car, as_of=AS_OF)
+    for period, want in [("2024-01", 1.0), ("2024-02", 0.0)]:
+        assert pandas.value("orders", period) == want, period
+        assert query.value("orders", None, period) == want, period
