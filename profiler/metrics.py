@@ -182,53 +182,88 @@ class MetricEngine:
 
 
 def _facts_with_purchase_markers(facts: pd.DataFrame, lapsed_days: int) -> pd.DataFrame:
-    """Order facts plus kept (completed as of the facts' day), first_purchase (the line belongs to
-    the customer's first order with a kept line), days_since_previous_purchase (days from the
-    customer's previous kept order; empty on the first) and lapses_at (the day the customer
-    turns lapsed after this order, when the next kept order does not come before it).
+    """Order facts plus kept (completed as of the facts' day), first_purchase (the line is kept
+    and belongs to the customer's first order with a kept line), days_since_previous_purchase
+    (days from the customer's previous kept order; empty on the first) and lapses_at (the day the
+    customer turns lapsed after this order, when the next kept order does not come before it).
 
-    Orders are ranked by customer, time and order_id on integer codes (order ids coded in their
-    sorted order, so ties break as the ids sort), which keeps 20M lines to a few seconds.
+    Orders are the CAR's (``car_context.build_context``): the lines of one order_id and one
+    customer; an order is kept when any of its lines is, and its time is its earliest line's
+    among all its lines in the facts, kept or not (``car_context.order_times``), whatever order
+    the file lists them in.  Kept orders are ranked by customer, time and order_id on integer
+    codes (order ids coded in their sorted order, so ties break as the ids sort), which keeps
+    20M lines to a few seconds.
     """
     facts = facts.copy(deep=False)  # new columns only; order_facts() gave a fresh frame
     kept = (facts["status"] == "completed").to_numpy(dtype=bool, na_value=False)
     facts["kept"] = kept
     order_code, order_ids = pd.factorize(facts["order_id"], sort=True)
     customer_code, _ = pd.factorize(facts["customer_id"])
-    kept_rows = np.flatnonzero(kept)
-    first_line = ~pd.Series(order_code[kept_rows]).duplicated().to_numpy()
-    rows = kept_rows[first_line]  # one line per kept order: its customer and time
     stamps = facts["ordered_at"].to_numpy()
-    order = np.lexsort((order_code[rows], stamps[rows].view(np.int64), customer_code[rows]))
-    rows = rows[order]
-    customer = customer_code[rows]
+    key, key_order, key_customer = _order_keys(order_code, customer_code, len(order_ids))
+    earliest = _earliest(key, len(key_order), stamps.view(np.int64)).view(stamps.dtype)
+    kept_key = np.zeros(len(key_order), dtype=bool)
+    kept_key[key[kept]] = True
+    keys = np.flatnonzero(kept_key)  # one entry per kept order
+    order = np.lexsort((key_order[keys], earliest[keys].view(np.int64), key_customer[keys]))
+    keys = keys[order]
+    customer = key_customer[keys]
     same = customer[1:] == customer[:-1]
-    times = stamps[rows]
-    gap = np.full(len(rows), np.nan)
+    times = earliest[keys]
+    gap = np.full(len(keys), np.nan)
     gap[1:] = np.where(same, (times[1:] - times[:-1]) / np.timedelta64(1, "D"), np.nan)
-    first = np.ones(len(rows), dtype=bool)
+    first = np.ones(len(keys), dtype=bool)
     first[1:] = ~same
     # The day the customer turns lapsed after this order: lapsed_days after its day, unless the
     # customer's next kept order comes before then.
     days = times.astype("datetime64[D]").astype(times.dtype)
     lapse_day = days + np.timedelta64(lapsed_days, "D")
-    next_day = np.full(len(rows), np.datetime64("NaT"), dtype=days.dtype)
+    next_day = np.full(len(keys), np.datetime64("NaT"), dtype=days.dtype)
     next_day[:-1] = np.where(same, days[1:], np.datetime64("NaT"))
     lapses = np.isnat(next_day) | (next_day >= lapse_day)
-    # Per order code, then per line (lines that are not kept get nothing).
-    codes = order_code[rows]
-    by_first = np.zeros(len(order_ids), dtype=bool)
-    by_gap = np.full(len(order_ids), np.nan)
-    by_lapse = np.full(len(order_ids), np.datetime64("NaT"), dtype=days.dtype)
-    by_first[codes], by_gap[codes] = first, gap
-    by_lapse[codes] = np.where(lapses, lapse_day, np.datetime64("NaT"))
-    facts["first_purchase"] = np.where(kept, by_first[order_code], False)
-    facts["days_since_previous_purchase"] = np.where(kept, by_gap[order_code], np.nan)
+    # Per order, then per line (lines that are not kept get nothing).
+    by_first = np.zeros(len(key_order), dtype=bool)
+    by_gap = np.full(len(key_order), np.nan)
+    by_lapse = np.full(len(key_order), np.datetime64("NaT"), dtype=days.dtype)
+    by_first[keys], by_gap[keys] = first, gap
+    by_lapse[keys] = np.where(lapses, lapse_day, np.datetime64("NaT"))
+    facts["first_purchase"] = np.where(kept, by_first[key], False)
+    facts["days_since_previous_purchase"] = np.where(kept, by_gap[key], np.nan)
     facts["lapses_at"] = pd.Series(
-        np.where(kept, by_lapse[order_code], np.datetime64("NaT")), index=facts.index
+        np.where(kept, by_lapse[key], np.datetime64("NaT")), index=facts.index
     ).astype(facts["ordered_at"].dtype)
     facts["order_code"] = order_code.astype(np.int32)  # orders as dense codes (activity.order_days)
     return facts
+
+
+def _order_keys(
+    order_code: np.ndarray, customer_code: np.ndarray, n_orders: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each line's order as the CAR groups them, by order_id and customer (an order_id that two
+    customers' lines carry is two orders, as ``keysort.order_runs`` makes it): each line's order
+    key, and each key's order code and customer code.  The key is the order code itself when
+    every order has one customer, as the contract's orders do."""
+    customer_of = np.zeros(n_orders, dtype=customer_code.dtype)
+    customer_of[order_code] = customer_code
+    if bool((customer_of[order_code] == customer_code).all()):
+        return order_code, np.arange(n_orders), customer_of
+    pairs = customer_code.astype(np.int64) * max(n_orders, 1) + order_code
+    key, uniques = pd.factorize(pairs)
+    return key, uniques % max(n_orders, 1), uniques // max(n_orders, 1)
+
+
+def _earliest(key: np.ndarray, n_keys: int, times: np.ndarray) -> np.ndarray:
+    """The least of ``times`` (int64) per key: one ``reduceat`` when each key's lines are one
+    run (the loaded lines are grouped by customer, then order), else ``minimum.at``."""
+    earliest = np.full(n_keys, np.iinfo(np.int64).max, dtype=np.int64)
+    if not len(key):
+        return earliest
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    if len(starts) == n_keys:
+        earliest[key[starts]] = np.minimum.reduceat(times, starts)
+    else:
+        np.minimum.at(earliest, key, times)
+    return earliest
 
 
 def _aggregate(m: Metric, rows: pd.DataFrame) -> float:

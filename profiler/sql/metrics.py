@@ -39,10 +39,11 @@ Semantics carried over from MetricEngine (the tests compare every metric, cohort
 - ratio, rate and derived metrics are not compiled: ``metric_table`` composes them from the
   leaves' values (``profiler/compose.py``; a zero or missing denominator gives NaN).
 
-The purchase markers rank a customer's kept orders by (ordered_at, order_id) as pandas does.  An
-order's time and customer are read from its kept line with the lowest ``line_id``; pandas reads
-its first kept line in file order, which is the same line whenever an order's lines agree on
-customer and time (the contract's orders do) or the file lists lines in order.
+The purchase markers rank a customer's kept orders by (ordered_at, order_id) as pandas does, on
+the CAR's orders (``car_context.build_context``): the lines of one order_id and one customer,
+kept when any line is, whose time is the earliest ordered_at among all their lines as of D, kept
+or not (``MIN(ordered_at)`` grouped by order_id and customer_id), whatever order the file lists
+them in or their line_ids run.
 """
 
 from __future__ import annotations
@@ -110,7 +111,9 @@ def purchase_lines(
     order; days_since_previous_purchase: fractional days since the customer's previous kept
     order (NULL on the first, and on lines not kept); lapses_at: the day the customer turns
     lapsed after this order (its day + ``lapsed_days``) unless the next kept order comes before
-    then.  Orders are ranked by customer, then ordered_at, then order_id.
+    then.  An order is the lines of one order_id and customer; it is kept when any of its lines
+    is, and its ordered_at is its earliest line's, kept or not (as the CAR's
+    ``car_context.order_times``).  Orders are ranked by customer, then ordered_at, then order_id.
     """
     kept = exp.func(
         "COALESCE", exp.EQ(this=col("status"), expression=text("completed")), exp.false()
@@ -119,24 +122,29 @@ def purchase_lines(
         order_facts(shape, as_of).subquery("facts")
     )
 
-    # One row per kept order: its customer and time, from its first kept line.
-    first_line = window(exp.RowNumber(), [col("order_id")], [col("line_id")], nulls_first=True)
+    # One row per kept order (order_id and customer, as the CAR groups lines): kept when any of
+    # its lines is, at its earliest line's time among all its lines, kept or not.
+    any_kept = exp.GT(
+        this=exp.Max(this=case(col("kept"), number(1), number(0))), expression=number(0)
+    )
     orders = (
-        exp.select(col("order_id"), col("customer_id"), col("ordered_at"), first_line.as_("_line"))
+        exp.select(
+            col("order_id"), col("customer_id"), exp.Min(this=col("ordered_at")).as_("ordered_at")
+        )
         .from_(LINES)
-        .where(col("kept"))
+        .group_by(col("order_id"), col("customer_id"))
+        .having(any_kept)
     )
     day = exp.TimestampTrunc(this=col("ordered_at"), unit=exp.var("DAY"))
-    orders = (
-        exp.select(col("order_id"), col("customer_id"), col("ordered_at"), day.as_("_day"))
-        .from_(orders.subquery("o"))
-        .where(exp.EQ(this=col("_line"), expression=number(1)))
-    )
+    orders = exp.select(
+        col("order_id"), col("customer_id"), col("ordered_at"), day.as_("_day")
+    ).from_(orders.subquery("o"))
 
     # Each order against the customer's previous and next kept orders.
     by_customer = ([col("customer_id")], [col("ordered_at"), col("order_id")])
     ranked = exp.select(
         col("order_id"),
+        col("customer_id"),
         col("ordered_at"),
         window(exp.RowNumber(), *by_customer, nulls_first=True).as_("_rank"),
         window(exp.Lag(this=col("ordered_at")), *by_customer, nulls_first=True).as_("_previous"),
@@ -154,6 +162,7 @@ def purchase_lines(
     )
     markers = exp.select(
         col("order_id"),
+        col("customer_id"),
         exp.EQ(this=col("_rank"), expression=number(1)).as_("first_purchase"),
         exp.Div(this=exp.cast(gap, "DOUBLE"), expression=double(number(_MICROSECONDS_PER_DAY))).as_(
             "days_since_previous_purchase"
@@ -176,7 +185,10 @@ def purchase_lines(
         .from_(exp.to_table(LINES).as_("l"))
         .join(
             markers.subquery("m"),
-            on=exp.EQ(this=col("order_id", "l"), expression=col("order_id", "m")),
+            on=exp.and_(
+                exp.EQ(this=col("order_id", "l"), expression=col("order_id", "m")),
+                exp.EQ(this=col("customer_id", "l"), expression=col("customer_id", "m")),
+            ),
             join_type="LEFT",
         )
     )
