@@ -8,9 +8,10 @@ usual.
 
 Two things need every row at once:
 
-- duplicate keys: the key columns and row numbers of every batch are kept (two or three
-  integers a line) and checked together at the end; a part holding a duplicate is rewritten
-  without it, and the reason cites the first row, as ``load_sources`` does;
+- duplicate keys: the key columns and row numbers of every batch are kept on disk, in groups by
+  a hash of the key (``KeySpill``), and each group is checked at the end; a part holding a
+  duplicate is rewritten without it, and the reason cites the first row, as ``load_sources``
+  does;
 - line numbers when the file has no ``line_id``: an order's count goes on from the batches
   before.
 
@@ -133,7 +134,7 @@ def stage_table(
     out.mkdir(parents=True)
     report = TableReport(STAGED, path.name)
     key = list(spec.key)
-    keys: list[pd.DataFrame] = []  # key columns and row number of every row, for duplicates
+    keys = KeySpill(out.with_name(out.name + "-keys"), spec)  # every row's key, for duplicates
     quarantined: list[pd.DataFrame] = []
     parts: list[Path] = []
     types: dict[str, str] = {}
@@ -167,7 +168,7 @@ def stage_table(
                 value = frame[column].max()
                 if pd.notna(value) and (column not in latest or value > latest[column]):
                     latest[column] = value
-            keys.append(frame_keys(raw, frame, bad, key, first_row))
+            keys.add(frame_keys(raw, frame, bad, key, first_row))
             if edges is None:
                 edges = _file_edges(path, buckets, frame["customer_id"].dtype)
             if edges is None:
@@ -197,12 +198,9 @@ def stage_table(
         parts.append(out / "part-00000.parquet")
         _write_part(frame, parts[0])
         types = {c: type_name(frame[c].dtype) for c in frame.columns if c != ROW}
-        keys.append(frame[key + [ROW]])
-    all_keys = pd.concat(keys, ignore_index=True)
-    keys.clear()
+        keys.add(frame[key + [ROW]])
     already = pd.concat(quarantined)["row"].to_numpy() if quarantined else np.zeros(0)
-    duplicates = _duplicates(spec, all_keys, path.name, already)
-    del all_keys
+    duplicates = keys.duplicates(path.name, already)
     if len(duplicates):
         _drop_rows(parts, set(duplicates["row"].tolist()))
         quarantined.append(duplicates)
@@ -283,20 +281,59 @@ def frame_keys(
     return both.sort_values(ROW, kind="stable").reset_index(drop=True)
 
 
-def _duplicates(spec, keys: pd.DataFrame, file: str, already: np.ndarray) -> pd.DataFrame:  # noqa: ANN001 (a Table)
-    """Rows whose key was seen at an earlier row, among rows not already quarantined."""
+class KeySpill:
+    """Every row's key and row number, kept on disk in groups by a hash of the key's first column
+    (an order's lines share a group): the duplicate rule then needs one group in memory at a
+    time, not every key of the file (4 GB of keys, and as much again to find duplicates, at
+    180M lines)."""
+
+    GROUPS = 16
+
+    def __init__(self, folder: Path, spec) -> None:  # noqa: ANN001 (a Table)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        self.folder, self.spec, self.batches = folder, spec, 0
+
+    def add(self, keys: pd.DataFrame) -> None:
+        """One batch's keys (rows in source order), with an empty key part dropped (such rows
+        are not duplicates) and values as the duplicate rule compares them."""
+        keys = _comparable_keys(self.spec, keys)
+        first = keys[self.spec.key[0]].to_numpy()
+        group = pd.util.hash_array(first, categorize=False) % np.uint64(self.GROUPS)
+        for g in range(self.GROUPS):
+            part = keys[group == g]
+            if len(part):
+                part.to_pickle(self.folder / f"keys-{g:03d}-{self.batches:05d}.pickle")
+        self.batches += 1
+
+    def duplicates(self, file: str, already: np.ndarray) -> pd.DataFrame:
+        """Rows whose key was seen at an earlier row, among rows not already quarantined."""
+        found = []
+        for g in range(self.GROUPS):
+            parts = sorted(self.folder.glob(f"keys-{g:03d}-*.pickle"))  # in batch order
+            if parts:
+                keys = pd.concat([pd.read_pickle(p) for p in parts], ignore_index=True)
+                problems = Problems(self.spec.name, file)
+                duplicate_rule(self.spec, keys, problems)
+                found.append(problems.rows())
+        shutil.rmtree(self.folder, ignore_errors=True)
+        if not found:
+            return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+        rows = pd.concat(found, ignore_index=True).sort_values("row", kind="stable")
+        return rows[~rows["row"].isin(already)].reset_index(drop=True)
+
+
+def _comparable_keys(spec, keys: pd.DataFrame) -> pd.DataFrame:  # noqa: ANN001 (a Table)
+    """Keys with every part present, ids as the duplicate rule compares them (text as str,
+    whole numbers read as floats as integers)."""
     complete = keys[list(spec.key)].notna().all(axis=1).to_numpy()
-    if not complete.all():
-        keys = keys[complete]  # rows with an empty key part are not duplicates
+    keys = keys[complete] if not complete.all() else keys.copy()
     for column in spec.key:
         if keys[column].dtype == object:
             keys[column] = keys[column].map(lambda v: v if v is None or v != v else str(v))
         elif keys[column].dtype.kind == "f":
             keys[column] = keys[column].astype(np.int64)
-    problems = Problems(spec.name, file)
-    duplicate_rule(spec, keys, problems)
-    found = problems.rows()
-    return found[~found["row"].isin(already)].reset_index(drop=True)
+    return keys
 
 
 def _drop_rows(parts: list[Path], rows: set[int]) -> None:
