@@ -10,11 +10,34 @@ import pytest
 # The standalone Spark cluster's fixtures, for every test module.
 from tests.spark_cluster import spark_cluster, spark_on_cluster  # noqa: F401
 
+SPARK_FIXTURES = {"spark_engine", "spark_on_cluster", "spark_cluster"}
 
+
+def uses_spark(item: pytest.Item) -> bool:
+    return item.get_closest_marker("spark") is not None or bool(
+        SPARK_FIXTURES & set(getattr(item, "fixturenames", ()))
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests on the standalone Spark cluster (tests/spark_cluster.py) run last: a JVM holds
-    one SparkContext, so their session stops the local one the other Spark tests share."""
-    items.sort(key=lambda item: item.get_closest_marker("spark_cluster") is not None)
+    """Every Spark test runs in one process, first, and those on the standalone Spark cluster
+    (tests/spark_cluster.py) last among them: a JVM holds one SparkContext, so the cluster's
+    session stops the local one the other Spark tests share.
+
+    Under pytest-xdist (``-n 2 --dist loadgroup``, README) the Spark tests form one group, so one
+    worker runs them all, while each other module is a group of its own: its module fixtures (a
+    built workbook, a LibreOffice conversion) are made once, by the worker that runs it.
+    """
+    items.sort(
+        key=lambda item: (
+            not uses_spark(item),
+            item.get_closest_marker("spark_cluster") is not None,
+        )
+    )
+    for item in items:
+        group = "spark" if uses_spark(item) else item.module.__name__.rsplit(".", 1)[-1]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 CUSTOMERS = [
