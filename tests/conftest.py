@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 # The standalone Spark cluster's fixtures, for every test module.
 from tests.spark_cluster import spark_cluster, spark_on_cluster  # noqa: F401
+
+# The same YAML texts (templates/*.yaml: the metric catalog, cohorts, layout, features) are
+# parsed again by every command a test runs, hundreds of times a run, in pure-Python PyYAML.  In
+# the tests each text is parsed once per (text, loader) and every caller gets its own deep copy:
+# the same objects, free to change; errors are not kept, so a bad text raises every time.
+_yaml_load = yaml.load
+_parsed: dict[tuple[str, type], object] = {}
+
+
+def _load_each_text_once(stream, Loader):  # noqa: N803  (yaml.load's own parameter name)
+    if not isinstance(stream, str):
+        return _yaml_load(stream, Loader)
+    key = (stream, Loader)
+    if key not in _parsed:
+        _parsed[key] = _yaml_load(stream, Loader)
+    return copy.deepcopy(_parsed[key])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    yaml.load = _load_each_text_once
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    yaml.load = _yaml_load
+
 
 SPARK_FIXTURES = {"spark_engine", "spark_on_cluster", "spark_cluster"}
 
