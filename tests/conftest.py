@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
+import json
+import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -46,25 +50,67 @@ def uses_spark(item: pytest.Item) -> bool:
     )
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every Spark test runs in one process, first, and those on the standalone Spark cluster
-    (tests/spark_cluster.py) last among them: a JVM holds one SparkContext, so the cluster's
-    session stops the local one the other Spark tests share.
+def group_of(item: pytest.Item) -> str:
+    """The process a test runs in under pytest-xdist: every Spark test in one (a JVM holds one
+    SparkContext), each other module in one (its module fixtures, such as a built workbook or
+    a LibreOffice conversion, are made once)."""
+    return "spark" if uses_spark(item) else item.nodeid.split("::", 1)[0]
 
-    Under pytest-xdist (``-n 2 --dist loadgroup``, README) the Spark tests form one group, so one
-    worker runs them all, while each other module is a group of its own: its module fixtures (a
-    built workbook, a LibreOffice conversion) are made once, by the worker that runs it.
-    """
+
+@pytest.hookimpl(trylast=True)  # after the deselection by -m, -k and --deselect
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The Spark tests run first, and those on the standalone Spark cluster
+    (tests/spark_cluster.py) last among them: the cluster's session stops the local one the
+    other Spark tests share.  An xdist worker writes each test's group for the scheduler."""
     items.sort(
         key=lambda item: (
             not uses_spark(item),
             item.get_closest_marker("spark_cluster") is not None,
         )
     )
-    for item in items:
-        group = "spark" if uses_spark(item) else item.module.__name__.rsplit(".", 1)[-1]
-        item.add_marker(pytest.mark.xdist_group(group))
+    path = os.environ.get(GROUPS_FILE)
+    if path and hasattr(config, "workerinput"):
+        written = Path(f"{path}.{os.getpid()}")
+        written.write_text(json.dumps({item.nodeid: group_of(item) for item in items}))
+        written.replace(path)
+
+
+# pytest-xdist (``-n 2 --dist loadgroup`` in pyproject.toml) ---------------------------------
+# xdist's own groups (the xdist_group mark) are lost with pytest 9, which ignores the node id
+# xdist 3.8 rewrites; so the workers write every test's group to a file, and the scheduler, a
+# LoadScopeScheduling whose work unit is that group, reads it.  Units go out in collection
+# order: the Spark group (the longest) first.
+GROUPS_FILE = "PROFILER_TEST_GROUPS"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput") and session.config.getvalue("dist") != "no":
+        handle, path = tempfile.mkstemp(prefix="profiler-test-groups-", suffix=".json")
+        os.close(handle)
+        os.environ[GROUPS_FILE] = path  # the workers, started after this, inherit it
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput") and GROUPS_FILE in os.environ:
+        Path(os.environ.pop(GROUPS_FILE)).unlink(missing_ok=True)
+
+
+if importlib.util.find_spec("xdist") is not None:
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log):
+        if config.getvalue("dist") != "loadgroup":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class ByGroup(LoadScopeScheduling):
+            groups: dict[str, str] | None = None
+
+            def _split_scope(self, nodeid: str) -> str:
+                if self.groups is None:
+                    self.groups = json.loads(Path(os.environ[GROUPS_FILE]).read_text())
+                return self.groups.get(nodeid, nodeid.split("::", 1)[0])
+
+        return ByGroup(config, log)
 
 
 CUSTOMERS = [
