@@ -2,19 +2,115 @@
 
 from __future__ import annotations
 
+import copy
+import importlib.util
+import json
+import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 # The standalone Spark cluster's fixtures, for every test module.
 from tests.spark_cluster import spark_cluster, spark_on_cluster  # noqa: F401
 
+# The same YAML texts (templates/*.yaml: the metric catalog, cohorts, layout, features) are
+# parsed again by every command a test runs, hundreds of times a run, in pure-Python PyYAML.  In
+# the tests each text is parsed once per (text, loader) and every caller gets its own deep copy:
+# the same objects, free to change; errors are not kept, so a bad text raises every time.
+_yaml_load = yaml.load
+_parsed: dict[tuple[str, type], object] = {}
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests on the standalone Spark cluster (tests/spark_cluster.py) run last: a JVM holds
-    one SparkContext, so their session stops the local one the other Spark tests share."""
-    items.sort(key=lambda item: item.get_closest_marker("spark_cluster") is not None)
+
+def _load_each_text_once(stream, Loader):  # noqa: N803  (yaml.load's own parameter name)
+    if not isinstance(stream, str):
+        return _yaml_load(stream, Loader)
+    key = (stream, Loader)
+    if key not in _parsed:
+        _parsed[key] = _yaml_load(stream, Loader)
+    return copy.deepcopy(_parsed[key])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    yaml.load = _load_each_text_once
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    yaml.load = _yaml_load
+
+
+SPARK_FIXTURES = {"spark_engine", "spark_on_cluster", "spark_cluster"}
+
+
+def uses_spark(item: pytest.Item) -> bool:
+    return item.get_closest_marker("spark") is not None or bool(
+        SPARK_FIXTURES & set(getattr(item, "fixturenames", ()))
+    )
+
+
+def group_of(item: pytest.Item) -> str:
+    """The process a test runs in under pytest-xdist: every Spark test in one (a JVM holds one
+    SparkContext), each other module in one (its module fixtures, such as a built workbook or
+    a LibreOffice conversion, are made once)."""
+    return "spark" if uses_spark(item) else item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(trylast=True)  # after the deselection by -m, -k and --deselect
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The Spark tests run first, and those on the standalone Spark cluster
+    (tests/spark_cluster.py) last among them: the cluster's session stops the local one the
+    other Spark tests share.  An xdist worker writes each test's group for the scheduler."""
+    items.sort(
+        key=lambda item: (
+            not uses_spark(item),
+            item.get_closest_marker("spark_cluster") is not None,
+        )
+    )
+    path = os.environ.get(GROUPS_FILE)
+    if path and hasattr(config, "workerinput"):
+        written = Path(f"{path}.{os.getpid()}")
+        written.write_text(json.dumps({item.nodeid: group_of(item) for item in items}))
+        written.replace(path)
+
+
+# pytest-xdist (``-n 2 --dist loadgroup`` in pyproject.toml) ---------------------------------
+# xdist's own groups (the xdist_group mark) are lost with pytest 9, which ignores the node id
+# xdist 3.8 rewrites; so the workers write every test's group to a file, and the scheduler, a
+# LoadScopeScheduling whose work unit is that group, reads it.  Units go out in collection
+# order: the Spark group (the longest) first.
+GROUPS_FILE = "PROFILER_TEST_GROUPS"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput") and session.config.getvalue("dist") != "no":
+        handle, path = tempfile.mkstemp(prefix="profiler-test-groups-", suffix=".json")
+        os.close(handle)
+        os.environ[GROUPS_FILE] = path  # the workers, started after this, inherit it
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput") and GROUPS_FILE in os.environ:
+        Path(os.environ.pop(GROUPS_FILE)).unlink(missing_ok=True)
+
+
+if importlib.util.find_spec("xdist") is not None:
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log):
+        if config.getvalue("dist") != "loadgroup":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class ByGroup(LoadScopeScheduling):
+            groups: dict[str, str] | None = None
+
+            def _split_scope(self, nodeid: str) -> str:
+                if self.groups is None:
+                    self.groups = json.loads(Path(os.environ[GROUPS_FILE]).read_text())
+                return self.groups.get(nodeid, nodeid.split("::", 1)[0])
+
+        return ByGroup(config, log)
 
 
 CUSTOMERS = [

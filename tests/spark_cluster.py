@@ -95,6 +95,11 @@ class Cluster:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
         self.processes.clear()
+        # The group leader is reaped, but its children (the JVM spark-class started first to
+        # build the command line) may take a moment more to die of the SIGKILL.
+        deadline = time.monotonic() + 10
+        while self.survivors() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def free_port() -> int:

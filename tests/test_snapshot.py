@@ -43,6 +43,12 @@ def snap(source: Path, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def snap_pdf(snap: Path, tmp_path_factory) -> Path:
+    """The snapshot printed to PDF by LibreOffice (once for the tests that read the print)."""
+    return libreoffice.convert(snap, "pdf", tmp_path_factory.mktemp("snap-pdf"))
+
+
 def parts(path: Path) -> dict[str, str]:
     with zipfile.ZipFile(path) as z:
         return {n: z.read(n).decode("utf-8", "replace") for n in z.namelist()}
@@ -121,8 +127,10 @@ def test_every_sheet_is_stamped(snap: Path) -> None:
     assert cover["Data as of"].startswith("20") and "Net sales" in cover
 
 
-def test_libreoffice_shows_the_source_numbers(source: Path, snap: Path, tmp_path: Path) -> None:
-    pdf = libreoffice.pdf_text(libreoffice.convert(snap, "pdf", tmp_path))
+def test_libreoffice_shows_the_source_numbers(
+    source: Path, snap: Path, snap_pdf: Path, tmp_path: Path
+) -> None:
+    pdf = libreoffice.pdf_text(snap_pdf)
     assert "Customer Profiler snapshot" in pdf and privacy.mark(K) in pdf
     shown = load_workbook(libreoffice.convert(snap, "xlsx", tmp_path / "x"), data_only=True)
     original = load_workbook(source, data_only=True)
@@ -258,23 +266,35 @@ def numbers_in(path: Path) -> set[float]:
     return found
 
 
-def hidden_and_shown(source: Path, k: int) -> tuple[set[float], set[float]]:
-    """The values a snapshot at k must hide (computed on fewer than k customers, and their
-    complements), and those it shows, from the same contents the snapshot is written from."""
+_contents: dict[Path, list] = {}
+
+
+def contents_for(source: Path) -> list:
+    """The contents a snapshot of ``source`` is written from, before suppression (they do not
+    depend on k: computed once per workbook and shared by every k tried)."""
     from workbook.book import FileBook, folder_setting
     from workbook.builder import cohort_definitions_content, definitions_content
     from workbook.content import load_layout
     from workbook.macros import contents_of, extras_for
+
+    if source not in _contents:
+        book = FileBook(source)
+        engine = QueryEngine.open(folder_setting(book, "PROFILER_CAR"))
+        extras = extras_for(engine, folder_setting(book, "PROFILER_DATA"))
+        contents, _ = contents_of(book, engine, load_layout(), extras)
+        contents.append(definitions_content(engine, [m for c in contents for m in c.metrics]))
+        contents.append(cohort_definitions_content(engine, "Cohort definitions"))
+        _contents[source] = contents
+    return _contents[source]
+
+
+def hidden_and_shown(source: Path, k: int) -> tuple[set[float], set[float]]:
+    """The values a snapshot at k must hide (computed on fewer than k customers, and their
+    complements), and those it shows, from the same contents the snapshot is written from."""
     from workbook.suppression import suppress
 
-    book = FileBook(source)
-    engine = QueryEngine.open(folder_setting(book, "PROFILER_CAR"))
-    extras = extras_for(engine, folder_setting(book, "PROFILER_DATA"))
-    contents, _ = contents_of(book, engine, load_layout(), extras)
-    contents.append(definitions_content(engine, [m for c in contents for m in c.metrics]))
-    contents.append(cohort_definitions_content(engine, "Cohort definitions"))
     hidden, shown = set(), set()
-    for content in contents:
+    for content in contents_for(source):
         safe, _ = suppress(content, k)
         for before, after in zip(content.blocks, safe.blocks, strict=True):
             for column_before, column_after in zip(
@@ -292,9 +312,16 @@ def hidden_and_shown(source: Path, k: int) -> tuple[set[float], set[float]]:
 @given(k=st.sampled_from([3, 10, 25, 60, 150, 400]))
 def test_no_hidden_value_anywhere_in_the_bytes(source: Path, tmp_path_factory, k: int) -> None:
     """Whatever the minimum, no value it hides is stored in any part of the file (cells,
-    chart caches, tiles), and no table column holds a single hidden value."""
+    chart caches, tiles), and no table column holds a single hidden value.
+
+    The scan for customers' names (over 1,500 names, half of a snapshot's time) is left out
+    here: k changes only numbers and their marks, never a text, and the same snapshot with the
+    scan is the ``snap`` fixture (test_no_personal_data_or_sender_paths,
+    test_planted_personal_text_stops_the_snapshot)."""
     out = tmp_path_factory.mktemp("k") / f"k{k}.xlsx"
-    report = snapshot(source, out, min_cohort_size=k)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("workbook.snapshot._customer_names", lambda extras: [])
+        report = snapshot(source, out, min_cohort_size=k)
     hidden, shown = hidden_and_shown(source, k)
     assert report.suppressed > 0 and hidden
     stored = numbers_in(out)
@@ -355,10 +382,10 @@ def test_marks_are_right_aligned_and_complements_told_apart(snap: Path) -> None:
     assert cover["Minimum cohort size (k)"] == str(K)
 
 
-def test_the_cover_prints_on_one_page(snap: Path, tmp_path: Path) -> None:
+def test_the_cover_prints_on_one_page(snap_pdf: Path) -> None:
     import subprocess
 
-    pdf = libreoffice.convert(snap, "pdf", tmp_path)
+    pdf = snap_pdf
     first = subprocess.run(
         ["pdftotext", "-layout", "-f", "1", "-l", "1", str(pdf), "-"],
         capture_output=True, text=True, check=True,
