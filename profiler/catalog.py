@@ -279,7 +279,11 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 # loading
 
 
-class _LineLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (about ten times the pure-Python one); the same nodes.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _LineLoader(_SafeLoader):
     """Safe YAML that remembers the line of every mapping and of each of its keys."""
 
 

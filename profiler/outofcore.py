@@ -395,8 +395,8 @@ def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
 
     Each bucket is so ordered and holds later rows than the bucket before, so the whole is, for
     each month, every bucket's run of that month in bucket order: a merge of sorted runs, made
-    of contiguous copies (no sort, no gather).  Each column is copied into a memory-mapped file
-    and the table is written as one record batch of those files (readers memory-map it without
+    of contiguous copies (no sort, no gather).  Each column is written to a file and the table
+    is written as one record batch of those files, memory-mapped (readers memory-map it without
     copies), so memory holds one column, not the table (13 GB at 5M customers)."""
     paths = [tmp / f"activity-{k:05d}.arrow" for k in range(parts)]
     schema = pa.ipc.open_file(pa.memory_map(str(paths[0]), "r")).schema
@@ -413,17 +413,19 @@ def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
     rows = sum(stop - start for _, start, stop in runs)
     arrays = []
     for i, field in enumerate(schema):
-        file = tmp / f"column-{i:04d}.npy"
-        merged = np.lib.format.open_memmap(
-            file, mode="w+", dtype=field.type.to_pandas_dtype(), shape=(rows,)
-        )
+        file = tmp / f"column-{i:04d}.bin"
         columns = [bucket_column(k, i) for k in range(parts)]
-        at = 0
-        for k, start, stop in runs:
-            merged[at : at + stop - start] = columns[k][start:stop]
-            at += stop - start
-        del merged, columns
-        arrays.append(pa.array(np.load(file, mmap_mode="r")))
+        # Written through the page cache, not a writable memory map: the pages go to disk in
+        # the background and never count in this process's memory.
+        with open(file, "wb") as out:
+            for k, start, stop in runs:
+                out.write(memoryview(np.ascontiguousarray(columns[k][start:stop])))
+        del columns
+        dtype = np.dtype(field.type.to_pandas_dtype())
+        whole = (
+            np.memmap(file, dtype=dtype, mode="r", shape=(rows,)) if rows else np.zeros(0, dtype)
+        )
+        arrays.append(pa.array(whole))
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
     writer.write_arrow(ACTIVITY, schema, [batch])
 

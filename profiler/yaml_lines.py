@@ -47,7 +47,7 @@ def load(path: Path, shown: str | None = None) -> tuple[Any, Lines]:
         text = path.read_text()
     except OSError as exc:
         raise ValueError(f"{shown}: cannot be read ({exc.strerror}).") from None
-    loader = yaml.SafeLoader(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when there
     try:
         node = loader.get_single_node()
     except yaml.YAMLError as exc:

@@ -49,16 +49,24 @@ def scan_parts(parts: dict[str, bytes], names: Iterable[str] = ()) -> list[Leak]
     """Every personal or local text in any part, and any of ``names`` (customers' full
     names), case-insensitive, as substrings."""
     wanted = sorted({n.strip().lower() for n in names if len(n.strip()) >= MIN_NAME})
-    name_pattern = (
-        re.compile("|".join(re.escape(n) for n in wanted), re.IGNORECASE) if wanted else None
-    )
+    alternatives = "|".join(re.escape(n) for n in wanted)
+    # Matched against the lower-cased text (an alternation of 1,500 names runs about 15 times
+    # faster than with IGNORECASE), the match shown as the text has it.
+    lower_pattern = re.compile(alternatives) if wanted else None
+    any_case = re.compile(alternatives, re.IGNORECASE) if wanted else None
     found = []
     for part, data in sorted(parts.items()):
         text = html.unescape(data.decode("utf-8", errors="replace"))
         for kind, pattern in KINDS:
             found += [Leak(part, kind, m.group(0)[:80]) for m in pattern.finditer(text)]
-        if name_pattern is not None:
-            found += [Leak(part, "customer name", m.group(0)) for m in name_pattern.finditer(text)]
+        if lower_pattern is None:
+            continue
+        lower = text.lower()
+        if len(lower) == len(text):  # positions agree (no letter lower-cases to two)
+            spans = [m.span() for m in lower_pattern.finditer(lower)]
+        else:
+            spans = [m.span() for m in any_case.finditer(text)]
+        found += [Leak(part, "customer name", text[a:b]) for a, b in spans]
     return found
 
 
