@@ -43,3 +43,19 @@ def assert_same_car(expected: CarResult, got: CarResult) -> None:
     assert expected.left_out == got.left_out
     assert expected.models == got.models
     assert_same_frames(expected.to_frame(), got.to_frame())
+
+
+def assert_same_markers(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """The catalog's purchase markers of two engines line for line: kept and first purchase by
+    value, the days since the previous purchase and the lapse days to the bit."""
+    for name in ["kept", "first_purchase"]:
+        assert got[name].astype(bool).tolist() == want[name].astype(bool).tolist(), name
+    np.testing.assert_array_equal(
+        got["days_since_previous_purchase"].to_numpy(dtype=float),
+        want["days_since_previous_purchase"].to_numpy(dtype=float),
+    )
+    assert np.array_equal(
+        got["lapses_at"].to_numpy(dtype="datetime64[ns]"),
+        want["lapses_at"].to_numpy(dtype="datetime64[ns]"),
+        equal_nan=True,
+    )

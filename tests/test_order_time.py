@@ -31,6 +31,7 @@ from profiler.sql.engines import DuckDBEngine, frame_to_arrow
 from profiler.sql.facts import FactsShape, col
 from profiler.sql.metrics import CAR_TABLE, ORDER_LINES, car_table, metric_table, purchase_lines
 from profiler.sql.render import render_metric
+from tests.car_checks import assert_same_markers
 from tests.conftest import write_table
 
 AS_OF = pd.Timestamp("2025-12-31")
@@ -181,17 +182,7 @@ def markers_of(frame: pd.DataFrame) -> pd.DataFrame:
 
 def assert_markers_equal(got: pd.DataFrame, want: pd.DataFrame) -> None:
     assert list(got.index) == list(want.index)
-    for name in ["kept", "first_purchase"]:
-        assert got[name].astype(bool).tolist() == want[name].tolist(), name
-    np.testing.assert_array_equal(
-        got["days_since_previous_purchase"].to_numpy(dtype=float),
-        want["days_since_previous_purchase"].to_numpy(dtype=float),
-    )
-    assert np.array_equal(
-        got["lapses_at"].to_numpy(dtype="datetime64[ns]"),
-        want["lapses_at"].to_numpy(dtype="datetime64[ns]"),
-        equal_nan=True,
-    )
+    assert_same_markers(got, want)
 
 
 @pytest.mark.parametrize("as_of", [AS_OF, pd.Timestamp("2025-09-30")])
