@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -395,9 +395,10 @@ def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
 
     Each bucket is so ordered and holds later rows than the bucket before, so the whole is, for
     each month, every bucket's run of that month in bucket order: a merge of sorted runs, made
-    of contiguous copies (no sort, no gather).  Each column is written to a file and the table
-    is written as one record batch of those files, memory-mapped (readers memory-map it without
-    copies), so memory holds one column, not the table (13 GB at 5M customers)."""
+    of contiguous copies (no sort, no gather).  The table is one record batch (readers
+    memory-map it without copies), written first with its number columns all zeros (pages of a
+    sparse file: no memory, no disk), then filled in place a column at a time.  So memory holds
+    one column, not the table (13 GB at 5M customers), and the disk the table once."""
     paths = [tmp / f"activity-{k:05d}.arrow" for k in range(parts)]
     schema = pa.ipc.open_file(pa.memory_map(str(paths[0]), "r")).schema
 
@@ -409,25 +410,65 @@ def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
         ]
         return np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
 
+    def merged(i: int) -> Iterator[np.ndarray]:
+        columns = [bucket_column(k, i) for k in range(parts)]
+        for k, start, stop in runs:
+            yield np.ascontiguousarray(columns[k][start:stop])
+
     runs = _month_runs([bucket_column(k, schema.get_field_index("month")) for k in range(parts)])
     rows = sum(stop - start for _, start, stop in runs)
+    dtypes = [np.dtype(field.type.to_pandas_dtype()) for field in schema]
+    in_place = [_fixed_width(field.type) and rows > 0 for field in schema]
+    zeros = tmp / "zeros.bin"
+    with open(zeros, "wb") as out:
+        out.truncate(max(d.itemsize for d in dtypes) * rows + 1)
     arrays = []
-    for i, field in enumerate(schema):
-        file = tmp / f"column-{i:04d}.bin"
-        columns = [bucket_column(k, i) for k in range(parts)]
-        # Written through the page cache, not a writable memory map: the pages go to disk in
-        # the background and never count in this process's memory.
-        with open(file, "wb") as out:
-            for k, start, stop in runs:
-                out.write(memoryview(np.ascontiguousarray(columns[k][start:stop])))
-        del columns
-        dtype = np.dtype(field.type.to_pandas_dtype())
+    for i, dtype in enumerate(dtypes):
+        file = zeros
+        if not in_place[i]:  # written whole to a file of its own (text, flags: none today)
+            file = tmp / f"column-{i:04d}.bin"
+            with open(file, "wb") as out:
+                for piece in merged(i):
+                    out.write(memoryview(piece))
         whole = (
             np.memmap(file, dtype=dtype, mode="r", shape=(rows,)) if rows else np.zeros(0, dtype)
         )
         arrays.append(pa.array(whole))
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
-    writer.write_arrow(ACTIVITY, schema, [batch])
+    path = writer.write_arrow(ACTIVITY, schema, [batch])
+    del batch, arrays
+    zeros.unlink()
+    if any(in_place):
+        _fill_in_place(path, [merged if f else None for f in in_place])
+
+
+def _fixed_width(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+
+
+def _fill_in_place(path: Path, columns: list[Callable[[int], Iterator[np.ndarray]] | None]) -> None:
+    """Write each column's pieces where the Arrow file holds its values (found from the file's
+    own buffers), through the page cache (``os.pwrite``; no writable memory map)."""
+    mapped = pa.memory_map(str(path), "r")
+    base = mapped.read_buffer(1).address  # the mapping's first byte
+    mapped.seek(0)
+    batch = pa.ipc.open_file(mapped).get_batch(0)
+    where = [batch.column(i).buffers()[1].address - base for i in range(batch.num_columns)]
+    del batch
+    mapped.close()
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        for i, pieces in enumerate(columns):
+            if pieces is None:
+                continue
+            at = where[i]
+            for piece in pieces(i):
+                data = memoryview(piece).cast("B")
+                while data:
+                    done = os.pwrite(fd, data, at)
+                    data, at = data[done:], at + done
+    finally:
+        os.close(fd)
 
 
 def _month_runs(months: list[np.ndarray]) -> list[tuple[int, int, int]]:
