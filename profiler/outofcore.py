@@ -18,6 +18,7 @@ CAR of ``build_car``, column for column (tests/test_out_of_core.py).
 from __future__ import annotations
 
 import gc
+import mmap
 import multiprocessing
 import os
 import shutil
@@ -396,8 +397,8 @@ def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
     Each bucket is so ordered and holds later rows than the bucket before, so the whole is, for
     each month, every bucket's run of that month in bucket order: a merge of sorted runs, made
     of contiguous copies (no sort, no gather).  The table is one record batch (readers
-    memory-map it without copies), written first with its number columns all zeros (pages of a
-    sparse file: no memory, no disk), then filled in place a column at a time.  So memory holds
+    memory-map it without copies), written first with its number columns all zeros (the system's
+    zero page: no memory), then filled in place a column at a time.  So memory holds
     one column, not the table (13 GB at 5M customers), and the disk the table once."""
     paths = [tmp / f"activity-{k:05d}.arrow" for k in range(parts)]
     schema = pa.ipc.open_file(pa.memory_map(str(paths[0]), "r")).schema
@@ -419,17 +420,18 @@ def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
     rows = sum(stop - start for _, start, stop in runs)
     dtypes = [np.dtype(field.type.to_pandas_dtype()) for field in schema]
     in_place = [_fixed_width(field.type) and rows > 0 for field in schema]
-    zeros = tmp / "zeros.bin"
-    with open(zeros, "wb") as out:
-        out.truncate(max(d.itemsize for d in dtypes) * rows + 1)
+    # One column's worth of zeros for every number column: private anonymous memory never
+    # written, whose pages the system maps to its one zero page (no memory, no disk).
+    zeros = mmap.mmap(-1, max(d.itemsize for d in dtypes) * rows + 1, flags=mmap.MAP_PRIVATE)
     arrays = []
     for i, dtype in enumerate(dtypes):
-        file = zeros
-        if not in_place[i]:  # written whole to a file of its own (text, flags: none today)
-            file = tmp / f"column-{i:04d}.bin"
-            with open(file, "wb") as out:
-                for piece in merged(i):
-                    out.write(memoryview(piece))
+        if in_place[i]:
+            arrays.append(pa.array(np.frombuffer(zeros, dtype=dtype, count=rows)))
+            continue
+        file = tmp / f"column-{i:04d}.bin"  # written whole (text, flags: none today)
+        with open(file, "wb") as out:
+            for piece in merged(i):
+                out.write(memoryview(piece))
         whole = (
             np.memmap(file, dtype=dtype, mode="r", shape=(rows,)) if rows else np.zeros(0, dtype)
         )
@@ -437,7 +439,7 @@ def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
     path = writer.write_arrow(ACTIVITY, schema, [batch])
     del batch, arrays
-    zeros.unlink()
+    zeros.close()
     if any(in_place):
         _fill_in_place(path, [merged if f else None for f in in_place])
 
