@@ -209,17 +209,20 @@ def build_out_of_core(
         hand_back_memory()
         n_workers = workers or _workers(lines, job.buckets)
         say(f"{job.buckets} customer buckets, {n_workers} worker(s)")
+        # One pool for both passes: its workers start once (a spawned interpreter takes seconds
+        # to import the engine), and between the passes they wait while the models are fitted.
         with _pool(n_workers, job) as pool:
-            summaries = list(_each_bucket(pool, _summarize_in_worker, job.buckets))
-        say(
-            f"every bucket summarized; fitting the models on every buyer ({time.perf_counter() - started:,.0f} s so far)"
-        )
-        ids = first_pass(job, summaries)
-        say(f"global statistics found ({time.perf_counter() - started:,.0f} s so far)")
-        job.catalog, job.writer, job.scratch = catalog, writer, writer.scratch("buckets")
-        built = []
-        with _pool(n_workers, job) as pool:
-            for definitions, left_out, seconds in _each_bucket(pool, _build_in_worker, job.buckets):
+            summaries = list(_each_bucket(pool, _summarize_in_worker, range(job.buckets)))
+            say(
+                f"every bucket summarized; fitting the models on every buyer ({time.perf_counter() - started:,.0f} s so far)"
+            )
+            ids = first_pass(job, summaries)
+            say(f"global statistics found ({time.perf_counter() - started:,.0f} s so far)")
+            job.catalog, job.writer, job.scratch = catalog, writer, writer.scratch("buckets")
+            second = SecondPass(job.globals, job.row0, catalog, writer, job.scratch)
+            built = []
+            tasks = [(b, second) for b in range(job.buckets)]
+            for definitions, left_out, seconds in _each_bucket(pool, _build_in_worker, tasks):
                 built.append((definitions, left_out))
                 say(f"bucket {len(built)}/{job.buckets} built in {seconds:,.0f} s")
         say(f"writing the activity table ({time.perf_counter() - started:,.0f} s so far)")
@@ -246,16 +249,29 @@ def _pool(workers: int, job: BucketJob) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_take_job, initargs=(job,))
 
 
-def _each_bucket(pool: ProcessPoolExecutor, task: Callable[[int], Any], buckets: int) -> Any:
-    """``task`` of every bucket, in bucket order; a worker killed (by the system, out of
-    memory) is one line, not a wait for ever."""
+def _each_bucket(pool: ProcessPoolExecutor, task: Callable[[Any], Any], tasks: Any) -> Any:
+    """``task`` of every bucket's arguments, in bucket order; a worker killed (by the system,
+    out of memory) is one line, not a wait for ever."""
+    tasks = list(tasks)
     try:
-        yield from pool.map(task, range(buckets))
+        yield from pool.map(task, tasks)
     except BrokenProcessPool:
         raise OutOfMemory(
             "A worker building a customer bucket was killed (out of memory?): "
-            f"{buckets} buckets were too large for this machine."
+            f"{len(tasks)} buckets were too large for this machine."
         ) from None
+
+
+@dataclass
+class SecondPass:
+    """What the second pass adds to a worker's job: the first pass's results and where to
+    write (sent with each task; a worker takes it once)."""
+
+    globals: dict[str, Any]
+    row0: list[int]
+    catalog: Catalog
+    writer: GenerationWriter
+    scratch: Path
 
 
 def _take_job(job: BucketJob) -> None:
@@ -367,7 +383,11 @@ def _summarize_in_worker(b: int) -> tuple[np.ndarray, dict[str, Any]]:
     return summarize_bucket(_JOB, b)
 
 
-def _build_in_worker(b: int) -> tuple[list, dict[str, str], float]:
+def _build_in_worker(task: tuple[int, SecondPass]) -> tuple[list, dict[str, str], float]:
+    b, second = task
+    if _JOB.globals is None:
+        _JOB.globals, _JOB.row0 = second.globals, second.row0
+        _JOB.catalog, _JOB.writer, _JOB.scratch = second.catalog, second.writer, second.scratch
     return build_bucket(_JOB, b)
 
 
