@@ -417,8 +417,8 @@ def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
     Each bucket is so ordered and holds later rows than the bucket before, so the whole is, for
     each month, every bucket's run of that month in bucket order: a merge of sorted runs, made
     of contiguous copies (no sort, no gather).  The table is one record batch (readers
-    memory-map it without copies), written first with its number columns all zeros (the system's
-    zero page: no memory), then filled in place a column at a time.  So memory holds
+    memory-map it without copies), written first with every column all zeros (the system's zero
+    page: no memory), then filled in place a column at a time.  So memory holds
     one column, not the table (13 GB at 5M customers), and the disk the table once."""
     paths = [tmp / f"activity-{k:05d}.arrow" for k in range(parts)]
     schema = pa.ipc.open_file(pa.memory_map(str(paths[0]), "r")).schema
@@ -429,7 +429,9 @@ def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
         chunks = [
             reader.get_batch(b).column(0).to_numpy() for b in range(reader.num_record_batches)
         ]
-        return np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
+        if not chunks:  # a bucket without activity: a file of no record batches
+            return np.zeros(0, np.dtype(schema.field(i).type.to_pandas_dtype()))
+        return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
     def merged(i: int) -> Iterator[np.ndarray]:
         columns = [bucket_column(k, i) for k in range(parts)]
@@ -438,37 +440,21 @@ def write_activity(tmp: Path, parts: int, writer: GenerationWriter) -> None:
 
     runs = _month_runs([bucket_column(k, schema.get_field_index("month")) for k in range(parts)])
     rows = sum(stop - start for _, start, stop in runs)
+    if not all(pa.types.is_integer(f.type) or pa.types.is_floating(f.type) for f in schema):
+        raise AssertionError("the activity table holds numbers only (activity.activity_table)")
     dtypes = [np.dtype(field.type.to_pandas_dtype()) for field in schema]
-    in_place = [_fixed_width(field.type) and rows > 0 for field in schema]
-    # One column's worth of zeros for every number column: private anonymous memory never
-    # written, whose pages the system maps to its one zero page (no memory, no disk).
+    # One column's worth of zeros for every column: private anonymous memory never written,
+    # whose pages the system maps to its one zero page (no memory, no disk).
     zeros = mmap.mmap(-1, max(d.itemsize for d in dtypes) * rows + 1, flags=mmap.MAP_PRIVATE)
-    arrays = []
-    for i, dtype in enumerate(dtypes):
-        if in_place[i]:
-            arrays.append(pa.array(np.frombuffer(zeros, dtype=dtype, count=rows)))
-            continue
-        file = tmp / f"column-{i:04d}.bin"  # written whole (text, flags: none today)
-        with open(file, "wb") as out:
-            for piece in merged(i):
-                out.write(memoryview(piece))
-        whole = (
-            np.memmap(file, dtype=dtype, mode="r", shape=(rows,)) if rows else np.zeros(0, dtype)
-        )
-        arrays.append(pa.array(whole))
-    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
-    path = writer.write_arrow(ACTIVITY, schema, [batch])
-    del batch, arrays
+    arrays = [pa.array(np.frombuffer(zeros, dtype=d, count=rows)) for d in dtypes]
+    path = writer.write_arrow(ACTIVITY, schema, [pa.RecordBatch.from_arrays(arrays, schema=schema)])
+    del arrays
     zeros.close()
-    if any(in_place):
-        _fill_in_place(path, [merged if f else None for f in in_place])
+    if rows:
+        _fill_in_place(path, merged)
 
 
-def _fixed_width(kind: pa.DataType) -> bool:
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
-
-
-def _fill_in_place(path: Path, columns: list[Callable[[int], Iterator[np.ndarray]] | None]) -> None:
+def _fill_in_place(path: Path, pieces: Callable[[int], Iterator[np.ndarray]]) -> None:
     """Write each column's pieces where the Arrow file holds its values (found from the file's
     own buffers), through the page cache (``os.pwrite``; no writable memory map)."""
     mapped = pa.memory_map(str(path), "r")
@@ -480,10 +466,7 @@ def _fill_in_place(path: Path, columns: list[Callable[[int], Iterator[np.ndarray
     mapped.close()
     fd = os.open(path, os.O_WRONLY)
     try:
-        for i, pieces in enumerate(columns):
-            if pieces is None:
-                continue
-            at = where[i]
+        for i, at in enumerate(where):
             for piece in pieces(i):
                 data = memoryview(piece).cast("B")
                 while data:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from profiler import store
 from profiler.activity import build_activity
 from profiler.car import build_car
 from profiler.catalog import load_catalog
-from profiler.outofcore import build_out_of_core
+from profiler.outofcore import _write_ipc, build_out_of_core, write_activity
 from tests.car_checks import assert_same_frames
 
 
@@ -84,3 +85,42 @@ def test_build_command_out_of_core_then_the_views_read_it(demo_source, tmp_path,
         summaries[engine] = capsys.readouterr().out
     assert summaries["out-of-core"] == summaries["in-memory"]
     assert len(summaries["out-of-core"].splitlines()) > 2
+
+
+class _Written:
+    """A generation writer's ``write_arrow`` alone: the merged activity file, kept."""
+
+    def __init__(self, folder) -> None:  # noqa: ANN001
+        self.path = folder / "activity.arrow"
+
+    def write_arrow(self, member, schema, batches):  # noqa: ANN001, ANN201
+        with pa.OSFile(str(self.path), "wb") as sink, pa.ipc.new_file(sink, schema) as w:
+            for batch in batches:
+                w.write_batch(batch)
+        return self.path
+
+
+@pytest.mark.parametrize("sizes", [[0, 0, 0], [5, 0, 7], [900, 1400, 1100]])
+def test_the_activity_merge_is_a_stable_sort_by_month(tmp_path, sizes) -> None:  # noqa: ANN001
+    """Buckets' activity (each in month order, later rows in later buckets; some empty) merge
+    into one record batch equal to a stable sort of them laid end to end."""
+    rng = np.random.default_rng(len(sizes) + sum(sizes))
+    buckets = []
+    for k, n in enumerate(sizes):
+        table = pa.table(
+            {
+                "row": pa.array(np.arange(n, dtype=np.int32) + 10_000 * k),
+                "month": pa.array(np.sort(rng.integers(0, 6, n)).astype(np.int32)),
+                "sales.pence": pa.array(rng.integers(0, 10**12, n)),
+                "units.sum": pa.array(rng.random(n).astype(np.float32)),
+            }
+        )
+        _write_ipc(table, tmp_path / f"activity-{k:05d}.arrow")
+        buckets.append(table)
+    whole = pa.concat_tables(buckets)
+    expected = whole.take(pa.array(np.argsort(whole.column("month").to_numpy(), kind="stable")))
+    written = _Written(tmp_path)
+    write_activity(tmp_path, len(sizes), written)
+    merged = pa.ipc.open_file(pa.memory_map(str(written.path), "r"))
+    assert merged.num_record_batches == 1
+    assert merged.read_all().equals(expected)
