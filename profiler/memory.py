@@ -22,19 +22,25 @@ _M_MMAP_MAX = -4
 _M_ARENA_MAX = -8
 
 
+def _libc() -> ctypes.CDLL | None:
+    """glibc, or None off Linux or where the C library cannot be loaded."""
+    if not sys.platform.startswith("linux"):
+        return None
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
 def keep_freed_memory() -> bool:
     """Tune glibc's malloc for large, short-lived arrays: no ``mmap`` per block, no trimming of
     the heap, one arena (so worker threads reuse the same blocks), and Arrow allocating there
     too.  A no-op off glibc; returns whether it applied."""
-    if not sys.platform.startswith("linux"):
-        return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+    mallopt = getattr(_libc(), "mallopt", None)  # musl has no mallopt
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
@@ -56,13 +62,7 @@ def hand_back_memory() -> bool:
     """Return the heap's free memory to the system (``malloc_trim``): for a process that has
     dropped a large working set and goes on with a small one (the out-of-core build's parent,
     once the side tables are on disk).  A no-op off glibc; returns whether it applied."""
-    if not sys.platform.startswith("linux"):
-        return False
-    name = ctypes.util.find_library("c")
-    try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):
-        return False
+    trim = getattr(_libc(), "malloc_trim", None)
     if trim is None:
         return False
     trim.argtypes = [ctypes.c_size_t]
