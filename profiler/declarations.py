@@ -27,7 +27,7 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from . import yaml_lines
 from .contract import TABLES
-from .features import TEMPLATES, UNITS, ColumnDef, FeatureSpecError, slug
+from .features import TEMPLATES, UNITS, ColumnDef, FeatureSpecError, shown_path, slug
 from .yaml_lines import Lines, Strict, did_you_mean
 
 DEFAULT_COLUMNS = TEMPLATES / "columns.yaml"
@@ -133,7 +133,7 @@ def load_declarations(path: str | Path | None = None) -> Declarations:
     ``FeatureSpecError`` naming its file and line."""
     path = Path(path) if path else DEFAULT_COLUMNS
     try:
-        data, lines = yaml_lines.load(path, _shown(path))
+        data, lines = yaml_lines.load(path, shown_path(path))
     except ValueError as exc:
         raise FeatureSpecError(str(exc)) from None
     try:
@@ -151,13 +151,6 @@ def load_declarations(path: str | Path | None = None) -> Declarations:
                         "sources (give them on the column or its group)."
                     )
     return decl
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(TEMPLATES.parent))
-    except ValueError:
-        return str(path)
 
 
 @functools.cache

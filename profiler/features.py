@@ -213,7 +213,7 @@ def load_feature_spec(path: str | Path | None = None) -> FeatureSpec:
     problem raises ``FeatureSpecError`` naming its file and line."""
     path = Path(path) if path else DEFAULT_FEATURES
     try:
-        data, lines = yaml_lines.load(path, _shown(path))
+        data, lines = yaml_lines.load(path, shown_path(path))
     except ValueError as exc:
         raise FeatureSpecError(str(exc)) from None
     if not isinstance(data, dict):
@@ -235,7 +235,7 @@ def load_feature_spec(path: str | Path | None = None) -> FeatureSpec:
     return spec
 
 
-def _shown(path: Path) -> str:
+def shown_path(path: Path) -> str:
     """The path as errors name it: relative to the project when inside it."""
     try:
         return str(path.resolve().relative_to(TEMPLATES.parent))

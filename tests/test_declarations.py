@@ -14,13 +14,10 @@ from profiler.car import build_car
 from profiler.declarations import DEFAULT_COLUMNS, load_declarations, render
 from profiler.features import DEFAULT_FEATURES, FeatureSpecError, load_feature_spec
 from profiler.loading import SourceData
+from tests.test_features import assert_one_line_at, line_of
 
 TEXT = DEFAULT_COLUMNS.read_text()
 FAMILIES = Path(__file__).resolve().parents[1] / "profiler" / "families"
-
-
-def _line_of(text: str, needle: str) -> int:
-    return text[: text.index(needle)].count("\n") + 1
 
 
 def _write(tmp_path: Path, old: str, new: str) -> tuple[Path, str]:
@@ -72,10 +69,7 @@ def test_a_mistake_names_its_file_and_line(
     path, text = _write(tmp_path, old, new)
     with pytest.raises(FeatureSpecError) as caught:
         load_declarations(path)
-    message = str(caught.value)
-    assert "\n" not in message
-    assert message.startswith(f"{path}:{_line_of(text, at)}: "), message
-    assert says in message
+    assert_one_line_at(caught.value, path, line_of(text, at), says)
 
 
 def _has(table: str) -> bool:
@@ -109,9 +103,7 @@ def test_a_template_that_cannot_be_filled_names_its_line(
     decl = load_declarations(path)
     with pytest.raises(FeatureSpecError) as caught:
         render(family, load_feature_spec(), _has, {}, decl)
-    message = str(caught.value)
-    assert message.startswith(f"{path}:{_line_of(text, at)}: "), message
-    assert says in message
+    assert_one_line_at(caught.value, path, line_of(text, at), says)
 
 
 def test_a_measure_without_a_computation_names_its_line(tmp_path: Path) -> None:
@@ -128,7 +120,7 @@ def test_a_measure_without_a_computation_names_its_line(tmp_path: Path) -> None:
 
     with pytest.raises(FeatureSpecError) as caught:
         sales._check_measures(spec)
-    line = _line_of(text, "measures: [spend, gift_wrapped]")
+    line = line_of(text, "measures: [spend, gift_wrapped]")
     assert str(caught.value).startswith(f"{path}:{line}: measure 'gift_wrapped' has no computation")
 
 

@@ -12,8 +12,17 @@ from profiler.features import DEFAULT_FEATURES, FeatureSpecError, load_feature_s
 TEXT = DEFAULT_FEATURES.read_text()
 
 
-def _line_of(text: str, needle: str) -> int:
+def line_of(text: str, needle: str) -> int:
+    """The line of the first ``needle`` in ``text``."""
     return text[: text.index(needle)].count("\n") + 1
+
+
+def assert_one_line_at(error: Exception, path: Path, line: int, says: str) -> None:
+    """A template mistake's message: one line, starting ``path:line: ``, saying ``says``."""
+    message = str(error)
+    assert "\n" not in message
+    assert message.startswith(f"{path}:{line}: "), message
+    assert says in message
 
 
 def test_the_spec_is_the_plain_yaml() -> None:
@@ -62,13 +71,9 @@ def test_a_mistake_names_its_file_and_line(
     text = TEXT.replace(old, new, 1)
     bad = tmp_path / "features.yaml"
     bad.write_text(text)
-    line = _line_of(text, at or new)
     with pytest.raises(FeatureSpecError) as caught:
         load_feature_spec(bad)
-    message = str(caught.value)
-    assert "\n" not in message
-    assert message.startswith(f"{bad}:{line}: "), message
-    assert says in message
+    assert_one_line_at(caught.value, bad, line_of(text, at or new), says)
 
 
 def test_the_packaged_file_is_named_from_the_project() -> None:
