@@ -16,8 +16,10 @@ Two things need every row at once:
   before.
 
 Each batch is written as one part per customer bucket (ids split at the quantiles of a
-Parquet file's every id, else of the first batch's), so the parts of one customer range are few: a SQL engine reading a range skips the
-rest by the parts' statistics.  Rows keep their source row number (``_row``), which orders them.
+Parquet file's every id, else of the first batch's), so a bucket's rows are the parts named
+after it (``part-BATCH-BUCKET.parquet``, read by profiler/outofcore.py).  The next batch is read,
+and the last one's parts written, on threads while a batch is validated.  Rows keep their
+source row number (``_row``), which orders them.
 
 One difference remains: a column none of whose values can be read stops loading as soon as one
 batch shows it (the message names the row), where ``load_sources`` looks at the whole file.
@@ -61,13 +63,13 @@ from .loading import (
 )
 
 STAGED = "order_lines"  # the table kept on disk
-T = TypeVar("T")
 BATCH_ROWS = 5_000_000  # about 1.5 GB of pandas memory per batch of order lines
-# Each batch is written in parts by customer-id bucket, so a part's customer_id statistics are
-# narrow and an engine reading one customer range skips the other parts (profiler/sql/ranged.py).
+# Each batch is written in parts by customer-id bucket: the out-of-core build reads a bucket's
+# parts alone (profiler/outofcore.py).
 BUCKETS = 16
 # More buckets for larger files, so a bucket holds about 2.5M lines whatever the size.
 BUCKET_BYTES = {".csv": 275_000_000, ".parquet": 32_000_000}
+T = TypeVar("T")
 
 
 def bucket_count(path: Path) -> int:
