@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import expressions
+from .car_context import order_times
 from .catalog import SOURCES, Catalog, Metric
 from .compose import Part, compose
 from .errors import ProfilerError
@@ -253,14 +254,14 @@ def _order_keys(
 
 
 def _earliest(key: np.ndarray, n_keys: int, times: np.ndarray) -> np.ndarray:
-    """The least of ``times`` (int64) per key: one ``reduceat`` when each key's lines are one
-    run (the loaded lines are grouped by customer, then order), else ``minimum.at``."""
+    """The least of ``times`` (int64) per key: the CAR's ``order_times`` when each key's lines
+    are one run (the loaded lines are grouped by customer, then order), else ``minimum.at``."""
     earliest = np.full(n_keys, np.iinfo(np.int64).max, dtype=np.int64)
     if not len(key):
         return earliest
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     if len(starts) == n_keys:
-        earliest[key[starts]] = np.minimum.reduceat(times, starts)
+        earliest[key[starts]] = order_times(times, starts)
     else:
         np.minimum.at(earliest, key, times)
     return earliest
