@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from . import expressions
+from . import expressions, yaml_lines
 from .contract import TABLES
 from .errors import ECHO_LIMIT, ProfilerError, clip
 from .facts import PRODUCT_ATTRIBUTES
@@ -279,11 +279,7 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 # loading
 
 
-# libyaml's parser when PyYAML has it (about ten times the pure-Python one); the same nodes.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _LineLoader(_SafeLoader):
+class _LineLoader(yaml_lines.SafeLoader):
     """Safe YAML that remembers the line of every mapping and of each of its keys."""
 
 

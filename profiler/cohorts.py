@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import expressions
+from . import expressions, yaml_lines
 from .catalog import did_you_mean
 from .errors import LeftOut, ProfilerError, clip
 from .features import TEMPLATES
@@ -58,7 +58,7 @@ def load_cohort_spec(path: str | Path | None = None) -> dict[str, Any]:
     """The parsed cohort YAML (default: the packaged templates/cohorts.yaml)."""
     path = Path(path) if path else DEFAULT_COHORTS
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = yaml_lines.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProfilerError(f"{path}: cohort definitions not found.") from None
     except yaml.YAMLError as err:

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import expressions
+from . import expressions, yaml_lines
 from .contract import TABLES
 from .errors import ContractError, clip
 
@@ -102,7 +102,7 @@ def load_mapping(data_dir: Path) -> Mapping | None:
         return None
     text = path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = yaml_lines.safe_load(text) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         raise ContractError(

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from profiler import indices, views
+from profiler import indices, views, yaml_lines
 from profiler.errors import ProfilerError, clip
 from profiler.features import TEMPLATES
 from profiler.periods import parse_period
@@ -96,7 +96,7 @@ def load_layout(path: str | Path | None = None) -> dict[str, Any]:
     """The workbook layout YAML (default: templates/workbook.yaml)."""
     path = Path(path) if path else DEFAULT_LAYOUT
     try:
-        layout = yaml.safe_load(path.read_text(encoding="utf-8"))
+        layout = yaml_lines.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
         raise ProfilerError(f"{path}: cannot read the workbook layout ({err}).") from None
     if not isinstance(layout, dict) or not isinstance(layout.get("sheets"), list):
