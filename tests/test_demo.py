@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from profiler.demo import REAL_CATEGORIES, GenerationReport, _ledger, generate_demo
+from profiler.demo import REAL_CATEGORIES, GenerationReport, book_ledger, generate_demo
 from profiler.loading import load_sources
 from tests.money import as_pence, exact_pence
 
@@ -207,7 +207,7 @@ def test_chunked_ledger_equals_the_ledger_booked_from_all_the_lines(
     folder, _ = chunked
     products = pq.read_table(folder / "products.parquet")
     category = products["category"].to_pylist()
-    expected = _ledger(
+    expected = book_ledger(
         pq.read_table(folder / "order_lines.parquet"),
         {
             "id": products["product_id"].to_numpy(),
