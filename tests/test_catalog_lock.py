@@ -10,8 +10,8 @@ import pytest
 
 from profiler.catalog import DEFAULT_CATALOG, load_catalog
 from profiler.catalog_lock import LOCK_NAME, check_lock, lock_text, read_lock
-from workbook.builder import definitions_content
 from workbook.cli import main
+from workbook.definitions import definitions_content
 
 NET_SALES_FILTER = """  filter: 'status == "completed"'\n  dimensions: [channel"""
 NEW_FILTER = (

@@ -273,8 +273,8 @@ def contents_for(source: Path) -> list:
     """The contents a snapshot of ``source`` is written from, before suppression (they do not
     depend on k: computed once per workbook and shared by every k tried)."""
     from workbook.book import FileBook, folder_setting
-    from workbook.builder import cohort_definitions_content, definitions_content
     from workbook.content import load_layout
+    from workbook.definitions import cohort_definitions_content, definitions_content
     from workbook.macros import contents_of, extras_for
 
     if source not in _contents:

@@ -472,7 +472,8 @@ def test_udfs_return_plain_arrays_and_the_small_cell_mark(engine: QueryEngine, m
 def test_my_formulas_shows_each_function_with_its_result(
     book: Path, tmp_path: Path, engine: QueryEngine
 ) -> None:
-    from workbook.builder import USER_ROW, formula_examples
+    from workbook.about import formula_examples
+    from workbook.layout import USER_ROW
 
     wb = load_workbook(book)
     ws = wb["My formulas"]

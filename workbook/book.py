@@ -1,4 +1,5 @@
-"""The small book interface the macros are written against, and its two implementations.
+"""The two implementations of the small book interface the macros are written against
+(``Book``, workbook/book_protocol.py).
 
 - ``FileBook``: a workbook file, no Excel.  Reading inputs opens it with openpyxl; writing
   rebuilds the whole file from the layout with XlsxWriter into a temporary file beside it and
@@ -11,16 +12,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from profiler.errors import ProfilerError
 from profiler.outputs import replacing
 from profiler.query import QueryEngine
+from workbook.book_protocol import Book
+from workbook.builder import write_workbook
 from workbook.content import Block, SheetContent, sheet_content
 from workbook.layout import (
     CHART_ROWS,
     LISTS_SHEET,
     SMALL_CELLS,
+    USER_ROW,
     cell_unit,
     checks_row,
     heatmap_area,
@@ -35,23 +39,6 @@ from workbook.xlsm import CONF_SHEET, number_format_code
 SMALL_FILL = (217, 217, 217)  # the builder's grey for cells on too few customers
 # The builder's chart types (XlsxWriter) as xlwings names them.
 LIVE_CHART_TYPES = {"line": "line", "bar": "bar_clustered", "column": "column_clustered"}
-
-
-class Book(Protocol):
-    def read_inputs(self) -> dict[str, Any]: ...
-
-    def settings(self) -> dict[str, str]: ...
-
-    def path(self) -> Path: ...
-
-    def write(
-        self,
-        contents: list[SheetContent],
-        inputs: dict[str, Any],
-        engine: QueryEngine,
-        layout: dict[str, Any],
-        extras: dict[str, Any],
-    ) -> None: ...
 
 
 def folder_setting(book: Book, key: str) -> Path | None:
@@ -133,8 +120,6 @@ class FileBook:
         extras: dict[str, Any],
     ) -> None:
         """Rebuild the file with these sheets (the others recomputed with the same inputs)."""
-        from workbook.builder import write_workbook
-
         done = {c.name: c for c in contents}
         every = [
             done.get(s["name"]) or sheet_content(engine, s, inputs, extras)
@@ -151,8 +136,6 @@ class FileBook:
     def _user_cells(self, layout: dict[str, Any]) -> dict[tuple[int, int], Any]:
         """The user's own cells (formulas as written) on the formulas sheet, to keep them."""
         from openpyxl import load_workbook
-
-        from workbook.builder import USER_ROW
 
         names = [s["name"] for s in layout["sheets"] if s.get("view") == "formulas"]
         book = load_workbook(self._path, read_only=True, data_only=False, keep_vba=False)

@@ -1,5 +1,10 @@
 """Write the Excel profiler (.xlsm) from the layout and the sheets' computed content.
 
+What to show comes from elsewhere: the view sheets' blocks from workbook/content.py, the
+Definitions sheets from workbook/definitions.py, and the About and My formulas sheets, the
+stamp line and the buttons from workbook/about.py; where it goes from workbook/layout.py.  This
+module only writes cells, formats, validations and charts.
+
 XlsxWriter writes every part (values, number formats, tables, dropdowns, named inputs, colour
 scales, charts, protection) and embeds the xlwings VBA project (workbook/xlsm.py), so the file
 is complete without Excel and a refresh (a rebuild) never loses a chart or a format.  Every view
@@ -11,7 +16,6 @@ sheet protection.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,10 +26,23 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from profiler import availability
 from profiler.errors import ProfilerError
 from profiler.outputs import replacing
 from profiler.query import QueryEngine
+from workbook.about import (
+    ABOUT_BUTTONS,
+    FORMULA_ROWS,
+    MY_FORMULAS_TITLE,
+    RECONCILIATION_BUTTONS,
+    SHEET_BUTTONS,
+    TITLE,
+    UDF_MODULE,
+    USER_AREA,
+    about_facts,
+    build_stamp,
+    formula_examples,
+    formulas_intro,
+)
 from workbook.content import (
     BETTER,
     WORSE,
@@ -35,6 +52,7 @@ from workbook.content import (
     load_layout,
     sheet_content,
 )
+from workbook.definitions import cohort_definitions_content, definitions_content
 from workbook.inputs import ACCEPTS, input_lists
 from workbook.layout import (
     CHART_ROWS,
@@ -42,6 +60,7 @@ from workbook.layout import (
     LISTS_SHEET,
     SMALL_CELLS,
     SMALL_COUNTS,
+    USER_ROW,
     cell_unit,
     checks_row,
     heatmap_area,
@@ -50,14 +69,9 @@ from workbook.layout import (
     small_cells,
     table_name,
 )
+from workbook.macros import extras_for
 from workbook.suppression import is_mark
 from workbook.xlsm import XlsmWriter, number_format_code
-
-UDF_MODULE = "udfs.profiler_udfs"
-USER_ROW = 140  # 0-based first row of the user's own area on the formulas sheet
-SMALL_MARK = (
-    "Cells on fewer than {k} customers are shaded grey and italic; snapshots suppress them."
-)
 
 
 def build_workbook(
@@ -69,8 +83,6 @@ def build_workbook(
 ) -> Path:
     """Compute every sheet with the default inputs and write the workbook (and the Python module
     the workbook's buttons import, beside it)."""
-    from workbook.macros import extras_for
-
     path = Path(out)
     if path.suffix.lower() != ".xlsm":
         raise ProfilerError(f"{out}: the profiler is a macro workbook; give a .xlsm file name.")
@@ -177,15 +189,7 @@ def write_workbook(
     by_name = {c.name: c for c in contents}
     lists = input_lists(engine)
     small: list[tuple[str, int]] = []
-    stamp = (
-        snapshot.stamp
-        if snapshot
-        else (
-            f"Data as of {engine.as_of:%Y-%m-%d} · {engine.stamp} · built "
-            f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · "
-            + SMALL_MARK.format(k=engine.cohorts.min_size)
-        )
-    )
+    stamp = snapshot.stamp if snapshot else build_stamp(engine)
     kept = [
         spec
         for spec in layout["sheets"]
@@ -216,9 +220,9 @@ def write_workbook(
             ws.write_string(0, 0, name, styles.title)
             ws.write_string(1, 0, stamp, styles.stamp)
             if snapshot is None:
-                _buttons(ws, [("RefreshThisSheet", "Refresh this sheet")])
+                _buttons(ws, SHEET_BUTTONS)
                 if spec.get("view") == "reconciliation":
-                    _buttons(ws, [("RunReconciliation", "Run reconciliation")], first=1)
+                    _buttons(ws, RECONCILIATION_BUTTONS, first=len(SHEET_BUTTONS))
                 _write_inputs(w, ws, spec, inputs, list_refs or {}, styles)
             else:
                 _write_chosen(w, ws, spec, inputs, styles)
@@ -251,14 +255,7 @@ def write_workbook(
             return Path(path)
         _page_setup(sheets["About"])
         _write_about(w, sheets["About"], engine, layout, styles, settings or {})
-        _buttons(
-            sheets["About"],
-            [
-                ("RefreshAll", "Refresh all sheets"),
-                ("RunReconciliation", "Run reconciliation"),
-                ("TakeSnapshot", "Take snapshot"),
-            ],
-        )
+        _buttons(sheets["About"], ABOUT_BUTTONS)
         w.protect(sheets["About"])
         for spec in layout["sheets"]:
             if spec.get("view") == "formulas":  # not protected: the user's own formulas go here
@@ -283,37 +280,6 @@ def _buttons(ws: Any, buttons: list[tuple[str, str]], first: int = 0) -> None:
         )
 
 
-def formula_examples(engine: QueryEngine, inputs: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    """A worked example of each Excel function: (function, formula, what it returns here),
-    the result computed by the same call the function makes (profiler/cells.py)."""
-    from profiler import cells
-
-    first = inputs.get("CompareCohort1") or engine.cohorts.base
-    second = inputs.get("CompareCohort2") or engine.cohorts.base
-    period = inputs.get("ComparePeriod") or "asof"
-    quarter = inputs.get("DashboardPeriod") or period
-    calls = [
-        ("CP_METRIC", ("net_sales", first, period), cells.metric),
-        ("CP_COMPARE", ("net_sales,buyers", f"{first},{second}", period), cells.compare),
-        ("CP_PROFILE", (first, "sales", period), cells.profile),
-        ("CP_RETENTION", ("quarter", "active"), cells.retention),
-        ("CP_DASHBOARD", (quarter,), cells.dashboard),
-        ("CP_DEFINITION", ("net_sales",), cells.definition),
-        ("CP_METRICS", (), cells.metrics_list),
-        ("CP_COHORTS", (), cells.cohorts_list),
-        ("CP_CLV", (first,), cells.clv),
-    ]
-    out = []
-    for name, args, call in calls:
-        formula = "=" + name + "(" + ",".join(f'"{a}"' for a in args) + ")"
-        out.append((name, formula, call(*args, car=engine)))  # type: ignore[arg-type]
-    return out
-
-
-FORMULA_ROWS = 8  # rows of a spilled result shown in an example
-USER_AREA = "Your own formulas (kept when the workbook is refreshed)"
-
-
 def _write_formulas(
     w: XlsmWriter,
     ws: Any,
@@ -324,16 +290,8 @@ def _write_formulas(
 ) -> None:
     """The unprotected formulas sheet: each function's example and result, then room for the
     user's own formulas (kept across refreshes: FileBook reads them back)."""
-    ws.write_string(0, 0, "My formulas", styles.title)
-    ws.write_string(
-        1,
-        0,
-        "The profiler's Excel functions. Run xlwings 'Import Functions' once (docs/excel-guide.md); "
-        "tables spill into the cells below and to the right. Results on fewer than "
-        f"{engine.cohorts.min_size} customers show n<{engine.cohorts.min_size}. This sheet is not "
-        "protected: write your own formulas below.",
-        styles.stamp,
-    )
+    ws.write_string(0, 0, MY_FORMULAS_TITLE, styles.title)
+    ws.write_string(1, 0, formulas_intro(engine), styles.stamp)
     row = 3
     for col, head in enumerate(["Function", "Formula", "Result for this workbook's data"]):
         ws.write_string(row, col, head, styles.label)
@@ -647,93 +605,6 @@ def _chart(
     )
 
 
-def definitions_content(engine: QueryEngine, shown: list[str]) -> SheetContent:
-    """The Definitions sheet: every metric shown, and every cohort with its size."""
-    names = [m for m in dict.fromkeys(shown) if m in engine.catalog.metrics]
-    rows = []
-    for name in names:
-        m = engine.metric(name)
-        rows.append(
-            [
-                m.label,
-                name,
-                m.description,
-                m.area,
-                m.unit,
-                m.owner,
-                m.status,
-                m.approved_by,  # who signed the definition off, and when (YYYY-MM-DD, as text)
-                m.approved_on,
-                m.version,
-                m.hash,
-            ]
-        )
-    metrics = pd.DataFrame(
-        rows,
-        columns=[
-            "Label",
-            "Metric",
-            "Description",
-            "Area",
-            "Unit",
-            "Owner",
-            "Status",
-            "Approved by",
-            "Approved on",
-            "Version",
-            "Hash",
-        ],
-    )
-    return SheetContent(
-        "Definitions",
-        [
-            Block(
-                "metric_definitions",
-                f"Every metric shown in this workbook ({engine.stamp})",
-                metrics,
-                units={"Version": "count"},
-            )
-        ],
-    )
-
-
-def cohort_definitions_content(engine: QueryEngine, name: str) -> SheetContent:
-    """Every cohort with its definition and size (its own sheet: each long table of the
-    definitions prints with its header on every page)."""
-    cohorts = engine.cohorts
-    crow = []
-    for d in cohorts.definitions.values():
-        crow.append(
-            [
-                d.name,
-                d.group,
-                d.by or "",
-                "" if d.value is None else str(d.value),
-                d.definition,
-                cohorts.size(d.name),
-            ]
-        )
-    cohort_frame = pd.DataFrame(
-        crow, columns=["Cohort", "Group", "Column", "Value", "Definition", "Customers"]
-    )
-    # A size is a count of customers: under the minimum it is shaded, and a snapshot hides it.
-    sizes = pd.DataFrame({"Customers": cohort_frame["Customers"].astype(float)}).reindex(
-        columns=cohort_frame.columns
-    )
-    return SheetContent(
-        name,
-        [
-            Block(
-                "cohort_definitions",
-                "Cohorts (templates/cohorts.yaml), membership as of the CAR's date",
-                cohort_frame,
-                units={"Customers": "customers"},
-                customers=sizes,
-            ),
-        ],
-    )
-
-
 def _write_about(
     w: XlsmWriter,
     ws: Any,
@@ -742,68 +613,11 @@ def _write_about(
     styles: _Styles,
     settings: dict[str, str],
 ) -> None:
+    """The About sheet: its facts (workbook/about.py), a topic and its wrapped text per row."""
     ws.set_column(0, 0, 30)
     ws.set_column(1, 1, 100)
-    ws.write_string(0, 0, "Customer Profiler", styles.title)
-    facts = [
-        (
-            "What it is",
-            "One trusted view of the customer base: the agreed metric catalog served for any cohort and period from the Customer Analytic Record (CAR).",
-        ),
-        ("Data as of", f"{engine.as_of:%Y-%m-%d} ({engine.n:,} customers)"),
-        ("Metric catalog", engine.stamp),
-        (
-            "CAR folder",
-            settings.get("PROFILER_CAR") or "(not set: $PROFILER_CAR is used)",
-        ),
-        ("Small cells", SMALL_MARK.format(k=engine.cohorts.min_size)),
-        (
-            "How to use",
-            "Choose values in the yellow input cells of each sheet (each says what it accepts), then refresh. Sheets: "
-            + ", ".join(s["name"] for s in layout["sheets"][1:])
-            + ".",
-        ),
-        (
-            "Refresh in Excel",
-            "Press a sheet's 'Refresh this sheet' button, or 'Refresh all sheets' above. The buttons run the installed profiler (xlwings RunPython), whatever the file is called. Set-up and messages: docs/excel-guide.md.",
-        ),
-        (
-            "Refresh without Excel",
-            "profiler refresh Customer_Profiler.xlsm [--car DIR] (a scheduled refresh; the file is replaced only when complete).",
-        ),
-        (
-            "Excel functions",
-            "=CP_METRIC(metric, cohort, period), CP_COMPARE, CP_PROFILE, CP_RETENTION, CP_DASHBOARD, CP_DEFINITION, CP_METRICS, CP_COHORTS, CP_CLV: run xlwings 'Import Functions' once (module "
-            + UDF_MODULE
-            + "). Worked examples and room for your own: the My formulas sheet.",
-        ),
-        (
-            "Configuration",
-            "The hidden xlwings.conf sheet (right-click a tab > Unhide): PROFILER_CAR (the CAR folder) and PROFILER_DATA (source data, for reconciliation), relative to this workbook's folder unless absolute; the environment variables of the same names are used when the sheet has none. Interpreter_Win: full path to python.exe.",
-        ),
-        (
-            "Checks",
-            "PASS/BREAK cells recompute in Excel: e.g. the strategy segments' net sales add up to the buyers' total.",
-        ),
-        (
-            "Protection",
-            "Every sheet is protected without a password (Review > Unprotect Sheet); only the yellow inputs are editable.",
-        ),
-        (
-            "Snapshots",
-            "The 'Take snapshot' button, or profiler snapshot Customer_Profiler.xlsm --out FILE.xlsx: values only, no personal data, small cells suppressed.",
-        ),
-    ]
-    missing = availability.left_out(engine)
-    facts.append(
-        (
-            "Left out",
-            "; ".join(f"{what}: {why}" for what, why in missing)
-            if missing
-            else "Nothing: every table of the data contract was provided.",
-        )
-    )
-    for i, (key, value) in enumerate(facts, start=2):
+    ws.write_string(0, 0, TITLE, styles.title)
+    for i, (key, value) in enumerate(about_facts(engine, layout, settings), start=2):
         ws.write_string(i, 0, key, styles.label)
         w.write_value(ws, i, 1, value, styles.wrap)
 

@@ -22,6 +22,9 @@ FORMULA_START = ("=", "+", "-", "@")
 # Lists sheet: a record, kept current by either refresh, of where the small cells are.
 RECORDED_BELOW = 100
 SMALL_CELLS, SMALL_COUNTS = "small_cells", "small_counts"
+# The formulas sheet's own area starts here (0-based row): the writer puts the user's cells back
+# there and a file refresh reads them from there.
+USER_ROW = 140
 
 
 def checks_row(sheet: dict[str, Any]) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 from profiler.errors import LeftOut, ProfilerError
 from profiler.query import QueryEngine
-from workbook.book import Book
+from workbook.book_protocol import Book
 from workbook.content import SheetContent, default_inputs, load_layout, sheet_content
 from workbook.inputs import check_inputs, input_text
 

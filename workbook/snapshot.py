@@ -34,13 +34,9 @@ from profiler.errors import ProfilerError
 from profiler.outputs import replacing
 from profiler.query import QueryEngine
 from workbook.book import FileBook, folder_setting
-from workbook.builder import (
-    SnapshotForm,
-    cohort_definitions_content,
-    definitions_content,
-    write_workbook,
-)
+from workbook.builder import SnapshotForm, write_workbook
 from workbook.content import load_layout
+from workbook.definitions import cohort_definitions_content, definitions_content
 from workbook.leaks import refuse_leaks
 from workbook.macros import contents_of, extras_for
 from workbook.suppression import COMPLEMENTARY, Counts, suppress
