@@ -44,6 +44,7 @@ import yaml
 from . import expressions, yaml_lines
 from .contract import TABLES
 from .errors import ContractError, clip
+from .yaml_lines import did_you_mean
 
 FILE_NAME = "mapping.yaml"
 SECTIONS = ("file", "columns", "derive", "values", "credit_notes")
@@ -230,12 +231,6 @@ def _credit_notes(frame: pd.DataFrame, prefix: str | None, negative: bool = Fals
         if column in frame:
             numbers = pd.to_numeric(frame[column], errors="coerce")
             frame[column] = frame[column].where(~credit, numbers.abs())
-
-
-def did_you_mean(name: str, known: Any) -> str:
-    from .catalog import did_you_mean as hint  # the catalog imports the loader, which uses this
-
-    return hint(name, known)
 
 
 def _normal(name: str) -> str:
