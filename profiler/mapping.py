@@ -44,6 +44,7 @@ import yaml
 from . import expressions, yaml_lines
 from .contract import TABLES
 from .errors import ContractError, clip
+from .source_files import read_table_batches, source_folder
 from .yaml_lines import did_you_mean
 
 FILE_NAME = "mapping.yaml"
@@ -239,8 +240,6 @@ def _normal(name: str) -> str:
 
 def export_headers(data_dir: Path) -> dict[str, list[str]]:
     """The header of every CSV file in the folder (read in its own dialect)."""
-    from .loading import read_table_batches, source_folder
-
     out = {}
     for path in sorted(source_folder(data_dir).iterdir()):
         if path.name.endswith((".csv", ".csv.gz")):
