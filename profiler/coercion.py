@@ -36,6 +36,7 @@ _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
 
 def default_column(spec: Table, col: Column, frame: pd.DataFrame, raw: pd.DataFrame) -> pd.Series:
+    """A column the file does not have: its contract default, else missing values of its type."""
     n = len(frame)
     if spec.name == "order_lines" and col.name == "line_id":
         # Lines are numbered within their order in file order (lines without an order id, which

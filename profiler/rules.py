@@ -66,6 +66,8 @@ class Problems:
 
 
 def check_values(col: Column, frame: pd.DataFrame, problems: Problems, today: pd.Timestamp) -> None:
+    """The rules of one coerced column: required, allowed values, range, dates not too early and
+    not after ``today``."""
     values = frame[col.name]
     rows = frame[ROW]
     if not col.nullable:
@@ -136,6 +138,7 @@ def check_values(col: Column, frame: pd.DataFrame, problems: Problems, today: pd
 
 
 def table_rules(spec: Table, frame: pd.DataFrame, problems: Problems) -> None:
+    """Rules across columns of a row: a returned order line has its return date, after the order."""
     if spec.name != "order_lines":
         return
     rows = frame[ROW]
@@ -214,6 +217,7 @@ def _duplicated(frame: pd.DataFrame, key: list[str]) -> pd.Series:
 
 
 def duplicate_rule(spec: Table, frame: pd.DataFrame, problems: Problems) -> None:
+    """A key seen again: the later rows are quarantined, naming the row first seen."""
     if not spec.key:
         return
     key = list(spec.key)
