@@ -161,7 +161,7 @@ def build_activity(
         group = groups[(m.source or "", m.date_column or "")]
         valid = group >= 0
         if m.filter:
-            valid &= _filter_mask(frame, m.filter, masks)
+            valid &= _filter_mask(frame, m.tree("filter"), m.filter, masks)
         g = group[valid]
         parts[f"{m.name}.rows"] = np.bincount(g, minlength=size).astype(np.int32)
         if m.aggregation in ("sum", "mean"):
@@ -252,17 +252,19 @@ def _dated_rows(
     return customer[rows].astype(np.int64), month_number(times[ok]).astype(np.int64), rows
 
 
-def _filter_mask(frame: pd.DataFrame, text: str, cache: dict[str, np.ndarray]) -> np.ndarray:
-    """A metric's filter over its source rows.  The conjuncts of an ``and`` are evaluated and
-    cached one by one (true and true is the only way to be true, missing values included), so
-    metrics sharing ``status == "completed"`` compute it once."""
-    key = f"{id(frame)}:{text}"
+def _filter_mask(
+    frame: pd.DataFrame, node: expressions.Node, text: str, cache: dict[str, np.ndarray]
+) -> np.ndarray:
+    """A metric's filter (its parsed tree, and its text for errors) over its source rows.  The
+    conjuncts of an ``and`` are evaluated and cached one by one, by their canonical text (true
+    and true is the only way to be true, missing values included), so metrics sharing
+    ``status == "completed"`` compute it once."""
+    key = f"{id(frame)}:{expressions.to_text(node)}"
     if key not in cache:
-        node = expressions.parse(text)
         if isinstance(node, expressions.Binary) and node.op == "and":
-            left = expressions.to_text(node.left)
-            right = expressions.to_text(node.right)
-            cache[key] = _filter_mask(frame, left, cache) & _filter_mask(frame, right, cache)
+            cache[key] = _filter_mask(frame, node.left, text, cache) & _filter_mask(
+                frame, node.right, text, cache
+            )
         else:
             cache[key] = expressions.evaluate_mask(node, frame, text)
     return cache[key]

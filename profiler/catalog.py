@@ -163,6 +163,26 @@ class Metric:
     file: str = ""
     line: int = 0
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+    # The filter and expression parsed once, as the metric is made (the catalog loads): every
+    # consumer evaluates these trees.  A text that does not parse has none; ``tree`` raises its
+    # one-line error and ``validate`` reports it with its line.
+    trees: dict[str, expressions.Node] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("filter", "expression"):
+            text = getattr(self, name)
+            if text:
+                try:
+                    self.trees[name] = expressions.parse(text)
+                except expressions.ExpressionError:
+                    pass
+
+    def tree(self, field_name: str) -> expressions.Node:
+        """The parsed ``filter`` or ``expression``; its ``ExpressionError`` if it does not parse."""
+        found = self.trees.get(field_name)
+        return found if found is not None else expressions.parse(getattr(self, field_name) or "")
 
     @property
     def date_column(self) -> str | None:
@@ -175,7 +195,7 @@ class Metric:
             return [m for m in (self.numerator, self.denominator or self.base) if m]
         if self.aggregation == "derived" and self.expression:
             try:
-                return sorted(expressions.names(expressions.parse(self.expression)))
+                return sorted(expressions.names(self.tree("expression")))
             except expressions.ExpressionError:
                 return []
         return []
@@ -183,10 +203,10 @@ class Metric:
     @functools.cached_property
     def columns_read(self) -> set[str]:
         """The columns of its source the metric reads: its column and its filter's names
-        (parsed once per metric: the query engine asks on every plan)."""
+        (found once per metric: the query engine asks on every plan)."""
         names = {self.column} if self.column else set()
         if self.filter:
-            names |= expressions.names(expressions.parse(self.filter))
+            names |= expressions.names(self.tree("filter"))
         return names
 
     def definition(self) -> dict[str, Any]:
@@ -194,11 +214,8 @@ class Metric:
         out: dict[str, Any] = {}
         for name in FIELDS:
             value = getattr(self, name)
-            if name in ("filter", "expression") and value:
-                try:
-                    value = expressions.to_text(expressions.parse(value))
-                except expressions.ExpressionError:
-                    pass
+            if name in self.trees:
+                value = expressions.to_text(self.trees[name])
             if isinstance(value, tuple):
                 value = list(value)
             out[name] = value
@@ -488,7 +505,7 @@ def _check_composite(m: Metric, catalog: Catalog, say: Any) -> list[str]:
             say(None, "a derived metric needs an expression")
             return []
         try:
-            node = expressions.parse(m.expression)
+            node = m.tree("expression")
             expressions.check_names(m.expression, node, catalog.metrics, kind="metric")
         except expressions.ExpressionError as exc:
             say("expression", str(exc))
@@ -532,7 +549,7 @@ def _check_rows(m: Metric, car: set[str] | None, say: Any) -> list[str]:
             say("dimensions", f"unknown dimension '{dim}' in {m.source}.{did_you_mean(dim, known)}")
     if m.filter:
         try:
-            node = expressions.parse(m.filter)
+            node = m.tree("filter")
             expressions.check_names(m.filter, node, known, kind="column")
         except expressions.ExpressionError as exc:
             say("filter", str(exc))

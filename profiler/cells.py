@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -252,6 +252,26 @@ def _hidden(frame: pd.DataFrame, column: str, engine: QueryEngine, small: Any = 
     """``column`` with the small-cell mark where the row was computed on too few customers."""
     small = frame["small"].to_numpy() if small is None else small
     return frame[column].astype(object).where(~small, small_mark(engine))
+
+
+def setting_folder(settings: Mapping[str, str], workbook: Path, key: str) -> Path | None:
+    """A folder named by a workbook's setting (PROFILER_CAR, PROFILER_DATA on its settings
+    sheet): relative to the workbook's folder unless absolute; None when blank.  A folder that
+    is not there is one line saying which setting points where (a workbook moved without its
+    data).  Plain values in, so the workbook layer and the UDFs, which each read the sheet their
+    own way, resolve it once."""
+    value = settings.get(key, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else workbook.parent / path
+    if not path.is_dir():
+        raise ProfilerError(
+            f"{workbook.name}: its {key} setting '{value}' points to {path}, which is not a "
+            f"folder here; set {key} on the xlwings.conf sheet (docs/excel-guide.md) or pass "
+            f"--{'car' if key == 'PROFILER_CAR' else 'data'} DIR."
+        )
+    return path
 
 
 def configured_car() -> str | None:

@@ -1,6 +1,7 @@
 """Cohorts: named groups of customers, defined in templates/cohorts.yaml over CAR columns.
 
-A cohort is a filter expression (parsed by profiler/expressions.py, never evaluated as Python),
+A cohort is a filter expression (parsed by profiler/expressions/, never evaluated as Python,
+once: as the definitions load, and the tree is what every mask evaluates),
 optionally within a parent cohort, or one of the cohorts a ``by: column`` group expands to (one
 per value).  ``CohortSet`` resolves names to boolean masks over the CAR's rows and caches them;
 a new CAR means a new CohortSet, so stale masks cannot survive a reload.  Names may be combined
@@ -9,7 +10,7 @@ on the fly: ``"Treasured clients & Region: Europe"`` is the intersection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from .personas import Personas, fit_personas
 
 DEFAULT_COHORTS = TEMPLATES / "cohorts.yaml"
 INTERSECTION = " & "
+TREE = "_tree"  # where load_cohort_spec keeps a cohort's parsed filter, beside its text
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class CohortDef:
     within: str | None = None
     by: str | None = None  # the column a ``by`` group expands; ``value`` is this cohort's value
     value: Any = None
+    tree: expressions.Node | None = field(default=None, compare=False, repr=False)  # parsed filter
 
     @property
     def definition(self) -> str:
@@ -68,7 +71,24 @@ def load_cohort_spec(path: str | Path | None = None) -> dict[str, Any]:
     if not isinstance(spec, dict) or not isinstance(spec.get("groups"), list):
         raise ProfilerError(f"{path}: expected a mapping with a 'groups' list.")
     spec["_path"] = str(path)
+    # Every filter parsed once, here; one that does not parse is reported, with its cohort's
+    # name, by CohortSet.
+    for group in spec["groups"]:
+        for item in (group.get("cohorts") or []) if isinstance(group, dict) else []:
+            text = str(item.get("filter") or "") if isinstance(item, dict) else ""
+            if text.strip():
+                try:
+                    item[TREE] = expressions.parse(text)
+                except expressions.ExpressionError:
+                    continue
     return spec
+
+
+def _tree(item: dict[str, Any], text: str) -> expressions.Node:
+    """A cohort's parsed filter: the one ``load_cohort_spec`` found, or parsed now (a spec
+    written in code); a filter that does not parse raises its ``ExpressionError``."""
+    found = item.get(TREE)
+    return found if found is not None else expressions.parse(text)
 
 
 class CohortSet:
@@ -147,18 +167,16 @@ class CohortSet:
             if not isinstance(item, dict) or "name" not in item:
                 raise ProfilerError(f"{self.path}: group '{title}': each cohort needs a name.")
             text = str(item.get("filter") or "")
-            cohort = CohortDef(
-                str(item["name"]),
-                title,
-                str(item.get("description", "")),
-                text,
-                item.get("within"),
-            )
-            if cohort.within and cohort.within in self.left_out:
-                self.left_out[cohort.name] = f"within '{cohort.within}', which is left out"
+            name = str(item["name"])
+            within = item.get("within")
+            if within and within in self.left_out:
+                self.left_out[name] = f"within '{within}', which is left out"
                 continue
-            if text.strip():
-                node = _parse(text, cohort.name, self.path)
+            node = _parse(item, text, name, self.path) if text.strip() else None
+            cohort = CohortDef(
+                name, title, str(item.get("description", "")), text, within, tree=node
+            )
+            if node is not None:
                 absent = sorted(n for n in expressions.names(node) if not self._has(n))
                 if absent:
                     self.left_out[cohort.name] = self._missing_reason(
@@ -218,8 +236,8 @@ class CohortSet:
         self.mask(name)  # an unknown or left-out cohort says so in one line
         d = self.definitions[name]
         used = {d.by} if d.by is not None else set()
-        if d.filter.strip():
-            used |= expressions.names(_parse(d.filter, name, self.path))
+        if d.tree is not None:
+            used |= expressions.names(d.tree)
         return used | (self.reads(d.within) if d.within else set())
 
     def mask_in(self, name: str, frame: pd.DataFrame) -> np.ndarray:
@@ -259,15 +277,14 @@ class CohortSet:
                 if car is None and d.within in self._masks
                 else self._compute(d.within, (*seen, name), car)
             )
-        if d.filter.strip():
-            node = _parse(d.filter, name, self.path)
-            out &= expressions.evaluate_mask(node, frame, d.filter)
+        if d.tree is not None:
+            out &= expressions.evaluate_mask(d.tree, frame, d.filter)
         return out
 
 
-def _parse(text: str, name: str, path: str) -> Any:
+def _parse(item: dict[str, Any], text: str, name: str, path: str) -> expressions.Node:
     try:
-        return expressions.parse(text)
+        return _tree(item, text)
     except expressions.ExpressionError as err:
         raise ProfilerError(f"{path}: cohort '{name}': {err}") from None
 
@@ -290,7 +307,7 @@ def columns_used(spec: dict[str, Any]) -> set[str]:
             text = str((item or {}).get("filter") or "")
             if text.strip():
                 try:
-                    used |= expressions.names(expressions.parse(text))
+                    used |= expressions.names(_tree(item, text))
                 except expressions.ExpressionError:
                     continue  # reported with its position when the cohort set is built
     personas = spec.get("personas") or {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,6 @@ from .catalog import Catalog, Metric
 from .errors import ProfilerError
 
 COMPOSED = ("ratio", "rate", "derived")
-_parse = lru_cache(maxsize=1024)(expressions.parse)  # expressions are text; parse each once
 
 
 @dataclass
@@ -97,7 +95,7 @@ def compose(
             return found.value
 
         text = m.expression or ""
-        value = expressions.evaluate_number(_parse(text), lookup, text)
+        value = expressions.evaluate_number(m.tree("expression"), lookup, text)
         if size is not None and not isinstance(value, pd.Series):
             value = np.broadcast_to(np.asarray(value, dtype=np.float64), (size,))
         counts = [p.customers for p in used if p.customers is not None]

@@ -15,8 +15,12 @@ colon: ``slug`` (``Silk & Scarves`` -> ``silk_scarves``), ``capitalize`` and ``h
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import itertools
+import json
+import re
 import string
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -27,10 +31,70 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from . import yaml_lines
 from .contract import TABLES
-from .features import TEMPLATES, UNITS, ColumnDef, FeatureSpecError, shown_path, slug
-from .yaml_lines import Lines, Strict, did_you_mean
+from .errors import ProfilerError
+from .yaml_lines import TEMPLATES, Lines, Strict, did_you_mean, shown_path
 
 DEFAULT_COLUMNS = TEMPLATES / "columns.yaml"
+
+
+class FeatureSpecError(ProfilerError):
+    """templates/features.yaml or templates/columns.yaml is missing or malformed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnDef:
+    """One CAR column, as the data dictionary documents it."""
+
+    name: str
+    family: str
+    description: str
+    unit: str
+    sources: tuple[str, ...]
+    definition: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+    origin: str = dataclasses.field(default="", compare=False)  # file:line of its declaration
+
+    @property
+    def definition_hash(self) -> str:
+        """Hash of what the column means: changes when its definition changes."""
+        payload = json.dumps(
+            {
+                "name": self.name,
+                "description": self.description,
+                "unit": self.unit,
+                "sources": self.sources,
+                **self.definition,
+            },
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+# The units a CAR column or a sales measure may have (the dictionary's ``unit``).
+UNITS = (
+    "gbp",
+    "count",
+    "ratio",
+    "flag",
+    "category",
+    "days",
+    "datetime",
+    "month",
+    "quarter",
+    "score",
+    "index",
+    "probability",
+    "purchases",
+    "years",
+    "id",
+)
+
+
+def slug(value: object) -> str:
+    """A column-name-safe form of a data value: 'Silk & Scarves' -> 'silk_scarves'."""
+    text = re.sub(r"[^0-9a-z]+", "_", str(value).lower()).strip("_")
+    return text or "blank"
+
 
 Domain = Iterable[Any] | Callable[[], Iterable[Any]]
 

@@ -8,75 +8,23 @@ the builder refuses to write a column that has none.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
 from . import yaml_lines
-from .errors import ProfilerError
-from .yaml_lines import Lines, Strict, did_you_mean
+from .declarations import UNITS, ColumnDef, FeatureSpecError, declarations, slug
+from .yaml_lines import TEMPLATES, Lines, Strict, did_you_mean, shown_path
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+# ColumnDef, UNITS, FeatureSpecError and slug belong to the declarations, TEMPLATES and
+# shown_path to the template reader (yaml_lines); they are named here too, where callers look.
+__all__ = ["TEMPLATES", "UNITS", "ColumnDef", "FeatureSpecError", "shown_path", "slug"]
+
 DEFAULT_FEATURES = TEMPLATES / "features.yaml"
 
 
-class FeatureSpecError(ProfilerError):
-    """templates/features.yaml or templates/columns.yaml is missing or malformed."""
-
-
-@dataclass(frozen=True)
-class ColumnDef:
-    """One CAR column, as the data dictionary documents it."""
-
-    name: str
-    family: str
-    description: str
-    unit: str
-    sources: tuple[str, ...]
-    definition: dict[str, Any] = field(default_factory=dict, compare=False)
-    origin: str = field(default="", compare=False)  # file:line of its declaration
-
-    @property
-    def definition_hash(self) -> str:
-        """Hash of what the column means: changes when its definition changes."""
-        payload = json.dumps(
-            {
-                "name": self.name,
-                "description": self.description,
-                "unit": self.unit,
-                "sources": self.sources,
-                **self.definition,
-            },
-            sort_keys=True,
-            default=str,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-# The units a CAR column or a sales measure may have (the dictionary's ``unit``).
-UNITS = (
-    "gbp",
-    "count",
-    "ratio",
-    "flag",
-    "category",
-    "days",
-    "datetime",
-    "month",
-    "quarter",
-    "score",
-    "index",
-    "probability",
-    "purchases",
-    "years",
-    "id",
-)
 Unit = Literal[UNITS]  # type: ignore[valid-type]
 Share = Annotated[float, Field(gt=0, le=1)]
 
@@ -228,19 +176,9 @@ def load_feature_spec(path: str | Path | None = None) -> FeatureSpec:
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise FeatureSpecError(problems[0] + more)
-    from .declarations import declarations
-
     spec = FeatureSpec(data)
     spec.model, spec.lines, spec.declarations = model, lines, declarations()
     return spec
-
-
-def shown_path(path: Path) -> str:
-    """The path as errors name it: relative to the project when inside it."""
-    try:
-        return str(path.resolve().relative_to(TEMPLATES.parent))
-    except ValueError:
-        return str(path)
 
 
 def _cross_problems(spec: FeatureSpecModel, lines: Lines) -> list[str]:
@@ -308,9 +246,3 @@ def _strategy_problems(spec: FeatureSpecModel, lines: Lines) -> list[str]:
                 f"unknown: {', '.join(unknown) or 'none'}."
             )
     return out
-
-
-def slug(value: object) -> str:
-    """A column-name-safe form of a data value: 'Silk & Scarves' -> 'silk_scarves'."""
-    text = re.sub(r"[^0-9a-z]+", "_", str(value).lower()).strip("_")
-    return text or "blank"

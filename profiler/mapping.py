@@ -44,6 +44,8 @@ import yaml
 from . import expressions, yaml_lines
 from .contract import TABLES
 from .errors import ContractError, clip
+from .source_files import read_table_batches, source_folder
+from .yaml_lines import did_you_mean
 
 FILE_NAME = "mapping.yaml"
 SECTIONS = ("file", "columns", "derive", "values", "credit_notes")
@@ -75,6 +77,13 @@ class TableMapping:
     values: dict[str, Any] = field(default_factory=dict)
     credit_prefix: str | None = None
     negative_returns: bool = False  # a line with a negative quantity is a return
+    # Each derived column's expression, parsed once as the mapping loads.
+    trees: dict[str, expressions.Node] = field(default_factory=dict, repr=False)
+
+    def tree(self, column: str) -> expressions.Node:
+        """The parsed expression deriving ``column``."""
+        found = self.trees.get(column)
+        return found if found is not None else expressions.parse(str(self.derive[column]))
 
 
 @dataclass
@@ -143,7 +152,7 @@ def _table(mapping: Mapping, table: str, spec: Any) -> TableMapping:
         setattr(out, section, {str(k): v for k, v in entries.items()})
     for column, text in out.derive.items():
         try:
-            expressions.parse(str(text))
+            out.trees[column] = expressions.parse(str(text))
         except expressions.ExpressionError as err:
             raise ContractError(f"{mapping.where(table, 'derive', column)}: {err}") from None
     credit = spec.get("credit_notes") or {}
@@ -176,8 +185,8 @@ def apply(mapping: Mapping | None, table: str, raw: pd.DataFrame, file: Path) ->
         return raw
     spec = mapping.tables[table]
     used = set(spec.columns.values())
-    for text in spec.derive.values():
-        used |= expressions.names(expressions.parse(str(text)))
+    for column in spec.derive:
+        used |= expressions.names(spec.tree(column))
     for name in sorted(used):
         if name not in raw.columns:
             named_by = next((c for c, e in spec.columns.items() if e == name), None)
@@ -189,7 +198,7 @@ def apply(mapping: Mapping | None, table: str, raw: pd.DataFrame, file: Path) ->
     out = raw.rename(columns={export: contract for contract, export in spec.columns.items()})
     out = out.drop(columns=[c for c in spec.columns.values() if c in out and c not in spec.columns])
     for column, text in spec.derive.items():
-        node = expressions.parse(str(text))
+        node = spec.tree(column)
         numbers = {n: _numbers(raw[n]) for n in expressions.names(node)}
         out[column] = expressions.evaluate_number(node, numbers.__getitem__, str(text))
     for column, value in spec.values.items():
@@ -232,20 +241,12 @@ def _credit_notes(frame: pd.DataFrame, prefix: str | None, negative: bool = Fals
             frame[column] = frame[column].where(~credit, numbers.abs())
 
 
-def did_you_mean(name: str, known: Any) -> str:
-    from .catalog import did_you_mean as hint  # the catalog imports the loader, which uses this
-
-    return hint(name, known)
-
-
 def _normal(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def export_headers(data_dir: Path) -> dict[str, list[str]]:
     """The header of every CSV file in the folder (read in its own dialect)."""
-    from .loading import read_table_batches, source_folder
-
     out = {}
     for path in sorted(source_folder(data_dir).iterdir()):
         if path.name.endswith((".csv", ".csv.gz")):

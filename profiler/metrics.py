@@ -46,7 +46,6 @@ class MetricEngine:
         self.lapsed_days = lapsed_days
         self._frames: dict[str, pd.DataFrame] = {}
         self._codes: dict[str, np.ndarray] = {}
-        self._parsed: dict[str, Any] = {}
 
     # -- sources -------------------------------------------------------------------------------
 
@@ -154,13 +153,8 @@ class MetricEngine:
                 codes = self._customer_codes(source)
                 keep &= (codes >= 0) & np.asarray(cohort, dtype=bool)[np.maximum(codes, 0)]
         if m.filter:
-            keep &= expressions.evaluate_mask(self._node(m.filter), frame, m.filter)
+            keep &= expressions.evaluate_mask(m.tree("filter"), frame, m.filter)
         return frame[keep] if not keep.all() else frame
-
-    def _node(self, text: str) -> Any:
-        if text not in self._parsed:
-            self._parsed[text] = expressions.parse(text)
-        return self._parsed[text]
 
     def table(
         self,

@@ -89,7 +89,6 @@ class QueryEngine:
         self._bits: dict[tuple[Any, ...], tuple[np.ndarray, int]] = {}
         self._bit_slots: dict[tuple[Any, ...], dict[str, int]] = {}
         self._rows_alias: dict[tuple[Any, ...], str] = {}
-        self._parsed: dict[str, Any] = {}
         self._timings: dict[str, str] = {}
         self._states: OrderedDict[int, pd.DataFrame] = OrderedDict()
         self._matrices: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
@@ -489,7 +488,7 @@ class QueryEngine:
         if key not in self._filters:
             keep = np.ones(self.n, dtype=bool)
             if m.filter:
-                keep &= expressions.evaluate_mask(self._parse(m.filter), frame, m.filter)
+                keep &= expressions.evaluate_mask(m.tree("filter"), frame, m.filter)
             if len(self._filters) > 512:
                 self._filters.clear()
             self._filters[key] = keep
@@ -499,11 +498,6 @@ class QueryEngine:
         """Metrics reading the same rows (source, date column, filter) share one rows part."""
         same = (m.source, m.date_column, m.filter)
         return self._rows_alias.setdefault(same, f"{m.name}.rows")
-
-    def _parse(self, text: str) -> Any:
-        if text not in self._parsed:
-            self._parsed[text] = expressions.parse(text)
-        return self._parsed[text]
 
     def _vector(self, part: str, span: tuple[Any, ...], *, positive: bool = False) -> np.ndarray:
         """Per-customer total of one activity part over the period (cached)."""

@@ -17,9 +17,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from .errors import ECHO_LIMIT
+
 Path_ = tuple[str | int, ...]
 # libyaml's parser when PyYAML has it (about ten times the pure-Python one): the same nodes.
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+
+def shown_path(path: Path) -> str:
+    """The path as errors name it: relative to the project when inside it."""
+    try:
+        return str(path.resolve().relative_to(TEMPLATES.parent))
+    except ValueError:
+        return str(path)
 
 
 def safe_load(text: str) -> Any:
@@ -87,6 +99,9 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Pat
 
 
 def did_you_mean(name: object, known: Iterable[str]) -> str:
+    """' Did you mean 'x'?' for the closest known name, or nothing."""
+    if len(str(name)) > ECHO_LIMIT:  # nothing known is that long; and difflib would take its time
+        return ""
     close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
 

@@ -449,3 +449,55 @@ def test_text_columns_compare_the_same_as_python_strings(text: str) -> None:
     for dtype in ("string", "string[pyarrow]", "category"):
         frame = pd.DataFrame({"status": pd.Series(values, dtype=dtype)})
         assert evaluate_mask(node, frame, text).tolist() == expected.tolist(), dtype
+
+
+# Parsed once: the catalog, the cohorts and the export mapping parse each text as they load, and
+# what uses them afterwards evaluates those trees (no consumer keeps a cache of its own).
+def test_texts_are_parsed_as_they_load_and_never_again(tmp_path, monkeypatch) -> None:
+    from profiler import expressions
+    from profiler.catalog import load_catalog
+    from profiler.cohorts import CohortSet, columns_used, load_cohort_spec
+
+    catalog = load_catalog()
+    (tmp_path / "cohorts.yaml").write_text(
+        "groups:\n"
+        "  - group: Everyone\n"
+        "    cohorts:\n"
+        "      - name: All customers\n"
+        "  - group: Buyers\n"
+        "    cohorts:\n"
+        "      - name: Repeat\n"
+        "        filter: orders_ltd >= 2 and region == 'Europe'\n"
+        "      - name: Repeat abroad\n"
+        "        within: Repeat\n"
+        "        filter: not region == 'Europe'\n"
+    )
+    spec = load_cohort_spec(tmp_path / "cohorts.yaml")
+
+    def refuse(text: str) -> None:
+        raise AssertionError(f"parsed again: {text}")
+
+    monkeypatch.setattr(expressions, "parse", refuse)
+    filtered = [m for m in catalog.metrics.values() if m.filter]
+    derived = [m for m in catalog.metrics.values() if m.aggregation == "derived"]
+    assert filtered and derived
+    for m in filtered:
+        assert m.columns_read >= names(m.tree("filter"))
+        assert m.definition()["filter"] == to_text(m.tree("filter"))
+    for m in derived:
+        assert m.parts == sorted(names(m.tree("expression")))
+    car = pd.DataFrame({"orders_ltd": [1, 2, 3, 5], "region": ["Europe"] * 3 + ["Asia"]})
+    cohorts = CohortSet(car, spec)
+    assert cohorts.mask("Repeat").tolist() == [False, True, True, False]
+    assert cohorts.mask("Repeat abroad").tolist() == [False] * 4
+    assert cohorts.reads("Repeat") == {"orders_ltd", "region"}
+    assert {"orders_ltd", "region"} <= columns_used(spec)
+
+
+def test_a_text_that_does_not_parse_is_reported_where_it_is_used() -> None:
+    from profiler.catalog import Metric
+
+    m = Metric(name="bad", filter="status ==")
+    with pytest.raises(ExpressionError, match="status =="):
+        m.tree("filter")
+    assert m.definition()["filter"] == "status =="  # as written: it has no canonical text

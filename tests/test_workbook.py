@@ -25,7 +25,7 @@ from workbook.cli import main
 from workbook.content import default_inputs, load_layout
 from workbook.macros import refresh_all
 from workbook.vba import project_bytes
-from workbook.xlsm import CONF_KEYS
+from workbook.xlsm import CONF_KEYS, CONF_SHEET
 
 ROOT = Path(__file__).resolve().parents[1]
 INJECTIONS = ["=cmd|' /C calc'!A0", "@SUM(1+1)", "+44 20 7946 0000", "-5 pieces"]
@@ -446,6 +446,10 @@ def test_settings_are_read_by_key_with_a_blank_interpreter(book: Path) -> None:
     assert settings["Interpreter_Win"] == "" and settings["UDF Modules"] == "udfs.profiler_udfs"
     assert folder_setting(live, "PROFILER_CAR") == folder_setting(FileBook(book), "PROFILER_CAR")
     assert folder_setting(live, "PROFILER_CAR").is_dir()
+    # The UDFs read the same sheet themselves (they never import the workbook layer).
+    caller = type("Caller", (), {"sheet": type("Sheet", (), {"book": FakeBook(book)})})()
+    assert profiler_udfs._car(caller) == str(folder_setting(live, "PROFILER_CAR"))
+    assert profiler_udfs.CONF_SHEET == CONF_SHEET
     with zipfile.ZipFile(book) as z:  # no machine paths in any text of the file
         texts = "".join(z.read(n).decode() for n in z.namelist() if n.endswith(".xml"))
     assert str(book.parent.parent) not in texts and "pytest-of" not in texts

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from profiler import cells
 from profiler.errors import ProfilerError
 from profiler.outputs import replacing
 from profiler.query import QueryEngine
@@ -43,20 +44,8 @@ LIVE_CHART_TYPES = {"line": "line", "bar": "bar_clustered", "column": "column_cl
 
 def folder_setting(book: Book, key: str) -> Path | None:
     """A folder named on the settings sheet (PROFILER_CAR, PROFILER_DATA): relative to the
-    workbook's folder unless absolute; None when blank.  A folder that is not there is one
-    line saying which setting points where (a workbook moved without its data)."""
-    value = book.settings().get(key, "").strip()
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else book.path().parent / path
-    if not path.is_dir():
-        raise ProfilerError(
-            f"{book.path().name}: its {key} setting '{value}' points to {path}, which is not a "
-            f"folder here; set {key} on the xlwings.conf sheet (docs/excel-guide.md) or pass "
-            f"--{'car' if key == 'PROFILER_CAR' else 'data'} DIR."
-        )
-    return path
+    workbook's folder unless absolute; None when blank (``cells.setting_folder``)."""
+    return cells.setting_folder(book.settings(), book.path(), key)
 
 
 class FileBook:

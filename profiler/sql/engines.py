@@ -2,7 +2,8 @@
 
 An engine holds named tables (the accepted source tables, or anything registered), renders a
 sqlglot tree in its dialect and returns the result as an Arrow table.  Every engine gets the same
-trees; only the rendering and the runtime differ.  ``open_engine`` picks one by name.
+trees; only the rendering and the runtime differ (their common interface: ``base.py``).
+``open_engine`` picks one by name.
 """
 
 from __future__ import annotations
@@ -10,85 +11,23 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 from sqlglot import exp
 
-from ..errors import ProfilerError
-from ..loading import ROW
+from .base import SqlEngine, SqlEngineError, frame_to_arrow
+from .spark import SparkEngine
 
-if TYPE_CHECKING:
-    from ..loading import SourceData
+__all__ = [
+    "ENGINES",
+    "DuckDBEngine",
+    "SqlEngine",
+    "SqlEngineError",
+    "frame_to_arrow",
+    "open_engine",
+]
 
 ENGINES = ("pandas", "duckdb", "spark")
-
-
-class SqlEngineError(ProfilerError):
-    """A SQL engine could not start or a query failed."""
-
-
-def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
-    """An accepted source table as Arrow.  Of the loader's bookkeeping columns only the source
-    row number (``loading.ROW``) is kept: "latest" rows tied on time are told apart by it, as the
-    pandas engine's stable sorts do."""
-    keep = [c for c in frame.columns if c == ROW or not str(c).startswith("_")]
-    return pa.Table.from_pandas(frame[keep], preserve_index=False)
-
-
-class SqlEngine:
-    """One SQL runtime.  Subclasses set ``name`` and ``dialect`` and implement the three hooks."""
-
-    name = "sql"
-    dialect = ""
-
-    def register(self, name: str, table: pa.Table) -> None:
-        """Make ``table`` queryable as ``name`` (replacing a table of that name)."""
-        raise NotImplementedError
-
-    def register_parquet(self, name: str, paths: list[str]) -> None:
-        """Make the Parquet files (one table in parts) queryable as ``name``, read from disk."""
-        raise NotImplementedError
-
-    def create_view(self, name: str, query: exp.Expression) -> None:
-        """Make a query over registered tables queryable as ``name`` (replacing one)."""
-        raise NotImplementedError
-
-    def _execute(self, sql: str) -> pa.Table:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Free the engine's resources; the engine cannot be used afterwards."""
-
-    def register_source(self, source: SourceData, suffix: str = "") -> None:
-        """Register every accepted source table under its own name (+ ``suffix``); staged tables
-        are read from their Parquet parts on disk."""
-        for table, frame in source.tables.items():
-            self.register(table + suffix, frame_to_arrow(frame))
-        for table, staged in source.staged.items():
-            self.register_parquet(table + suffix, [str(p) for p in staged.parts])
-
-    def render(self, query: exp.Expression) -> str:
-        """The query as this engine's SQL text."""
-        return query.sql(dialect=self.dialect)
-
-    def run(self, query: exp.Expression) -> pa.Table:
-        """Run a compiled query and return its result."""
-        sql = self.render(query)
-        try:
-            return self._execute(sql)
-        except SqlEngineError:
-            raise
-        except Exception as exc:  # the engines' own errors, reported in one line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SqlEngineError(f"{self.name}: query failed: {first}") from exc
-
-    def __enter__(self) -> SqlEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 MEMORY_ENV = "PROFILER_DUCKDB_MEMORY"
@@ -164,8 +103,6 @@ def open_engine(name: str, *, spark_master: str | None = None) -> SqlEngine:
     if name == "duckdb":
         return DuckDBEngine()
     if name == "spark":
-        from .spark import SparkEngine
-
         return SparkEngine(master=spark_master)
     raise SqlEngineError(
         f"Unknown SQL engine '{name}'; expected one of: {', '.join(e for e in ENGINES if e != 'pandas')}."

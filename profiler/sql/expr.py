@@ -1,4 +1,4 @@
-"""The expression language (profiler/expressions.py) as sqlglot trees, meaning what pandas means.
+"""The expression language (profiler/expressions/) as sqlglot trees, meaning what pandas means.
 
 ``to_sql`` turns a parsed filter or value into a sqlglot expression; ``to_mask`` turns a filter
 into a condition that is never NULL (what ``evaluate_mask`` selects).  The trees are built from

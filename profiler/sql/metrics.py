@@ -226,8 +226,8 @@ def _cohort(cohorts: CohortSet, name: str, seen: tuple[str, ...]) -> exp.Express
     parts = []
     if d.within:
         parts.append(_cohort(cohorts, d.within, (*seen, name)))
-    if d.filter.strip():
-        parts.append(to_mask(expressions.parse(d.filter)))
+    if d.tree is not None:
+        parts.append(to_mask(d.tree))
     return exp.and_(*parts) if parts else exp.true()
 
 
@@ -629,7 +629,7 @@ class _Plan:
                 end = min(end, self.as_of + pd.Timedelta(days=1))
             parts.append(exp.LT(this=col(date), expression=timestamp(end)))
         if m.filter:
-            parts.append(to_mask(expressions.parse(m.filter)))
+            parts.append(to_mask(m.tree("filter")))
         return exp.and_(*parts) if parts else None
 
     def rows(self, source: str, metrics: list[Metric]) -> exp.Select:
@@ -681,7 +681,7 @@ def _columns(source: str, metrics: list[Metric]) -> list[str]:
             if name:
                 out[name] = None
         if m.filter:
-            for name in sorted(expressions.names(expressions.parse(m.filter))):
+            for name in sorted(expressions.names(m.tree("filter"))):
                 out[name] = None
     return list(out)
 

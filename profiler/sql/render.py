@@ -261,7 +261,7 @@ def _composed(catalog: Catalog, name: str) -> exp.Expression:
         num = _composed(catalog, m.numerator or "")
         den = _composed(catalog, (m.denominator or m.base) or "")
         return _divide(num, den)
-    return _arithmetic(catalog, expressions.parse(m.expression or ""), m)
+    return _arithmetic(catalog, m.tree("expression"), m)
 
 
 def _arithmetic(catalog: Catalog, node: expressions.Node, m: Metric) -> exp.Expression:

@@ -96,7 +96,7 @@ from ..spark_session import (  # noqa: F401  (the session helpers' old home re-e
     spark_arrow_type,
     stop_spark,
 )
-from .engines import SqlEngine, SqlEngineError
+from .base import SqlEngine, SqlEngineError
 
 STAGING_ENV = "PROFILER_SPARK_STAGING_DIR"
 
