@@ -30,7 +30,7 @@ from profiler.families import lifecycle, sales, value
 from profiler.features import load_feature_spec
 from profiler.loading import load_sources
 from profiler.memory import keep_freed_memory
-from workbook.launcher import relaunch_tuned
+from workbook.cli.launcher import relaunch_tuned
 
 
 def peak_gb() -> float:  # GiB

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from workbook.launcher import relaunch_tuned
+from workbook.cli.launcher import relaunch_tuned
 
 ENGINES = ("in-memory", "out-of-core", "spark")
 

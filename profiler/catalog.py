@@ -10,7 +10,6 @@ returns.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import json
@@ -23,8 +22,9 @@ import yaml
 
 from . import expressions, yaml_lines
 from .contract import TABLES
-from .errors import ECHO_LIMIT, ProfilerError, clip
+from .errors import ProfilerError, clip
 from .facts import PRODUCT_ATTRIBUTES
+from .names import did_you_mean, resolve  # did_you_mean: re-exported for the engine
 from .periods import KINDS
 
 DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "templates" / "metrics"
@@ -258,9 +258,8 @@ class Catalog:
         return f"metric catalog {self.version} ({self.content_hash})"
 
     def get(self, name: str) -> Metric:
-        if name not in self.metrics:
-            raise ProfilerError(f"Unknown metric '{clip(name)}'.{did_you_mean(name, self.metrics)}")
-        return self.metrics[name]
+        """The metric ``name`` names, in any letter case; one line with a suggestion if none."""
+        return self.metrics[resolve(name, self.metrics, "metric")]
 
     def reads_state(self, name: str) -> bool:
         """Whether a metric, or any metric it is computed from, reads the CAR (a customer state,
@@ -283,13 +282,6 @@ def definition_text(m: Metric) -> str:
     when = f", dated by {m.date_column}" if m.date_column else ", as of the CAR date"
     where = f" where {m.filter}" if m.filter else ""
     return f"{head} over {m.source}{where}{when}"
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    if len(name) > ECHO_LIMIT:  # nothing known is that long; and difflib would take its time
-        return ""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 # ---------------------------------------------------------------------------------------------

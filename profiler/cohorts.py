@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import expressions, yaml_lines
+from . import expressions, names, yaml_lines
 from .catalog import did_you_mean
 from .errors import LeftOut, ProfilerError, clip
 from .features import TEMPLATES
@@ -206,20 +206,24 @@ class CohortSet:
 
     def group_names(self, group: str) -> list[str]:
         """The cohorts of one group, in definition order (e.g. the 27 strategy segments)."""
-        known = {
-            g.casefold(): g for g in [*self.left_out, *(d.group for d in self.definitions.values())]
-        }
-        group = known.get(str(group).strip().casefold(), group)  # as typed: any letter case
+        groups = dict.fromkeys([*(d.group for d in self.definitions.values()), *self.left_out])
+        group = names.resolve(group, groups, "cohort group")  # as typed: any letter case
         found = [d.name for d in self.definitions.values() if d.group == group]
         if not found and group in self.left_out:
             raise LeftOut(f"Cohort group '{group}' is left out: {self.left_out[group]}.")
-        if not found:
-            groups = sorted({d.group for d in self.definitions.values()})
-            raise ProfilerError(f"No cohort group '{group}'.{did_you_mean(group, groups)}")
         return found
+
+    def canonical(self, name: str) -> str:
+        """The cohort ``name`` names, as defined, from any letter case (an intersection part by
+        part); one line with a suggestion when it names none."""
+        if INTERSECTION in name:
+            return INTERSECTION.join(self.canonical(p.strip()) for p in name.split(INTERSECTION))
+        return names.resolve(name, [*self.definitions, *self.left_out], "cohort")
 
     def mask(self, name: str) -> np.ndarray:
         """Which CAR rows belong to the cohort (read-only, cached)."""
+        if name not in self._masks:
+            name = self.canonical(name)
         if name not in self._masks:
             self._masks[name] = self._compute(name, ())
             self._masks[name].setflags(write=False)
@@ -233,6 +237,7 @@ class CohortSet:
         every part's included)."""
         if INTERSECTION in name:
             return set().union(*(self.reads(p.strip()) for p in name.split(INTERSECTION)))
+        name = self.canonical(name)
         self.mask(name)  # an unknown or left-out cohort says so in one line
         d = self.definitions[name]
         used = {d.by} if d.by is not None else set()
@@ -259,10 +264,9 @@ class CohortSet:
                     else self._compute(part.strip(), seen, car)
                 )
             return out
+        name = self.canonical(name)
         if name in self.left_out:
             raise LeftOut(f"Cohort '{clip(name)}' is left out: {self.left_out[name]}.")
-        if name not in self.definitions:
-            raise ProfilerError(f"Unknown cohort '{clip(name)}'.{did_you_mean(name, self.names)}")
         if name in seen:
             raise ProfilerError(
                 f"{self.path}: cohort '{name}' is within itself ({' > '.join(seen)})."

@@ -7,7 +7,7 @@ page-faults all of its pages again; on a virtual machine whose host backs guest 
 1M-customer build.  Serving large blocks from the heap, kept after ``free``, makes a reused
 block cost nothing.  Peak memory does not grow: what is kept is what the build already held.
 The ``profiler`` command also sets the same tuning in the environment before Python starts
-(workbook/launcher.py), which reaches the threads' allocations too.
+(workbook/cli/launcher.py), which reaches the threads' allocations too.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ demo table) is written under a unique temporary name beside its target and renam
 when complete (``replacing``): two writers never share a temporary file, a failure leaves the
 previous file as it was, and a killed writer leaves only a ``.*.tmp`` file that its next run
 ignores.  ``describe_os_error`` turns an operating-system error into the one ``Error:`` line
-the command line prints (``workbook/cli.py``); the disk-full case says how much space the
+the command line prints (``workbook/cli/app.py``); the disk-full case says how much space the
 output needs, from the estimate its writer gave ``expect``.
 """
 

@@ -131,7 +131,7 @@ def _date(value: str, raw: str) -> pd.Timestamp:
 
 
 def day_option(flag: str, value: str, *, iso_only: bool = False) -> pd.Timestamp:
-    """A day given as an option (``--as-of``, ``--today``...), or one ``Error:`` line naming the
+    """A day given as an option (``--as-of``, ``--calibration-end``...), or one ``Error:`` line naming the
     flag.  An empty value (which pandas parses as NaT) is no day either; ``iso_only`` refuses
     anything but YYYY-MM-DD, so '09/10/1997' is never read silently in US order."""
     try:

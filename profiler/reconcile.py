@@ -261,14 +261,15 @@ def _as_pence(values: object, keys: list[str]) -> pd.Series:
 
 
 def parse_months(period: str | None, first: str | None, last: str | None) -> list[Period] | None:
-    """The months of ``--period`` (a month, quarter or year) or ``--from``/``--to``."""
+    """The months of ``--period`` (a month, quarter, year, year to date or rolling 12 months)
+    or ``--from``/``--to``."""
     if period and (first or last):
         raise ProfilerError("Give either --period or --from/--to, not both.")
     if period:
         span = parse_period(period)
-        if span.kind not in ("month", "quarter", "year"):
+        if span.kind == "asof":  # no first month: every period of the grammar but this one
             raise ProfilerError(
-                f"--period takes a month, quarter or year (YYYY-MM, YYYY-Qn, YYYY); got '{period}'."
+                f"--period takes YYYY-MM, YYYY-Qn, YYYY, ytd:YYYY-MM or r12:YYYY-MM; got '{period}'."
             )
         months = [Period("month", span.start, span.start + pd.DateOffset(months=1))]
         while months[-1].end < span.end:

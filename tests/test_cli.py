@@ -7,21 +7,45 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from profiler import store
-from workbook.cli import build_parser, main
+from workbook.cli import main
+from workbook.cli.app import cli
 
-COMMANDS = [a for a in build_parser()._subparsers._group_actions[0].choices]  # type: ignore[union-attr]
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and subcommand of the group, as the words that call it."""
+    found = [path]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
 
 
-@pytest.mark.parametrize("command", [[]] + [[c] for c in COMMANDS])
-def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main([*command, "--help"])
-    assert info.value.code == 0
+COMMANDS = _commands(cli)
+
+
+def test_the_walk_finds_nested_commands() -> None:
+    assert ("metrics", "sql") in COMMANDS and ("clv", "fit") in COMMANDS
+    assert ("cohorts", "show") in COMMANDS and ("deep-dive",) in COMMANDS
+    assert len(COMMANDS) > 25
+
+
+# every command, group and subcommand: --help exits 0 and shows an example
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "profiler")
+def test_every_command_has_help_with_an_example(
+    command: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, "--help"]) == 0
     out = capsys.readouterr().out
-    assert "usage: profiler" in out and "--help" in out
+    assert out.startswith(f"Usage: {' '.join(['profiler', *command])} ")
+    assert "--help" in out
+    example = out[out.index("Example:") :].splitlines()[1].strip()
+    assert example.startswith(f"profiler {' '.join(command)}".strip()), example
 
 
 def test_profiler_error_is_one_line_without_traceback(tmp_path: Path) -> None:
@@ -37,11 +61,10 @@ def test_profiler_error_is_one_line_without_traceback(tmp_path: Path) -> None:
 
 
 def test_usage_mistake_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["generate", "--customers", "many"])
-    assert info.value.code == 2
+    assert main(["generate", "--customers", "many"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("Error: ") and err.count("\n") == 1
+    assert err.endswith("(see 'profiler generate --help')\n")
 
 
 def test_demo_generates_validates_builds_and_summarises(
@@ -103,11 +126,14 @@ def test_clv_fit_refuses_non_iso_calibration_end(value, tmp_path, capsys):
         ]
     )
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1
-    assert err == [f"Error: --calibration-end '{value}' is not a date; expected YYYY-MM-DD."]
+    assert code == 2
+    assert err == [
+        f"Error: --calibration-end '{value}' is not a date; expected YYYY-MM-DD. "
+        "(see 'profiler clv fit --help')"
+    ]
 
 
-def test_today_not_a_date_is_one_error_line(tmp_path, capsys):
+def test_as_of_not_a_date_is_one_error_line(tmp_path, capsys):
     from workbook.cli import main
 
     (tmp_path / "data").mkdir()
@@ -121,13 +147,16 @@ def test_today_not_a_date_is_one_error_line(tmp_path, capsys):
             str(tmp_path / "data"),
             "--out",
             str(tmp_path / "o"),
-            "--today",
+            "--as-of",
             "notadate",
         ]
     )
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1
-    assert err[-1] == "Error: --today 'notadate' is not a date; expected YYYY-MM-DD."
+    assert code == 2
+    assert err == [
+        "Error: --as-of 'notadate' is not a date; expected YYYY-MM-DD. "
+        "(see 'profiler validate --help')"
+    ]
 
 
 def test_truncated_gz_is_one_error_line(tmp_path, capsys):
@@ -158,7 +187,7 @@ def test_empty_as_of_is_one_error_line(tmp_path, capsys):
     )
     code = main(["build", "--data", str(data), "--out", str(tmp_path / "car"), "--as-of", ""])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1
-    assert err[-1] == "Error: --as-of '' is not a date; expected YYYY-MM-DD."
-    # only the store's lock file: no generation, nothing half-written
-    assert [p.name for p in (tmp_path / "car").iterdir()] == [".lock"]
+    assert code == 2
+    assert err[-1].startswith("Error: --as-of '' is not a date; expected YYYY-MM-DD.")
+    # refused while the command line is read: nothing written, not even the store's lock
+    assert not (tmp_path / "car").exists()

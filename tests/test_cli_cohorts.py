@@ -15,7 +15,7 @@ from profiler.catalog import Metric, load_catalog
 from profiler.periods import parse_period
 from profiler.query import QueryEngine
 from workbook.cli import main
-from workbook.cli_output import CHANGE, change_format, display_format
+from workbook.cli.output import CHANGE, change_format, display_format
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_summary_profile_and_dashboard(demo_car_dir, engine, capsys) -> None:
     car = ["--car", str(demo_car_dir)]
     summary = run_csv(["summary", *car, "--period", "2025", "--group", "Lifecycle stages"], capsys)
     assert set(summary["cohort"]) == set(engine.cohorts.group_names("Lifecycle stages"))
-    profile = run_csv(["profile", "Store loyalists", *car, "--period", "r12:2026-06"], capsys)
+    profile = run_csv(["deep-dive", "Store loyalists", *car, "--period", "r12:2026-06"], capsys)
     assert {"area", "index", "base_value"} <= set(profile.columns)
     board = run_csv(["dashboard", *car, "--period", "2026-Q1"], capsys)
     assert list(board["kpi"])[:2] == ["Spend", "Orders"]
@@ -263,7 +263,7 @@ def test_small_cohorts_are_flagged_in_every_table(demo_car_dir, engine, capsys) 
     _, body = table_rows(out)
     assert body[0][0] == "Buyers" and not any(c.endswith("*") for c in body[0])
     assert body[1][0] == small and body[1][1] == f"{size}*" and footnote in out
-    out = run_table(["profile", small, *car, "--period", "asof", "--area", "sales"], capsys)
+    out = run_table(["deep-dive", small, *car, "--period", "asof", "--area", "sales"], capsys)
     header, body = table_rows(out)
     at = header.index("value")  # a neutral metric's verdict cell is empty: count from the left
     values = [row[at] for row in body if len(row) >= 7]
@@ -305,7 +305,7 @@ def test_has_data_is_the_months_from_the_first_activity_to_the_car_date(engine) 
 # A period outside the data is one line, exit 0, for every command taking --period.
 @pytest.mark.parametrize(
     "command",
-    [["summary"], ["profile", "Buyers"], ["compare", "--cohorts", "Buyers"], ["dashboard"]],
+    [["summary"], ["deep-dive", "Buyers"], ["compare", "--cohorts", "Buyers"], ["dashboard"]],
 )
 def test_a_period_outside_the_data_says_no_data(
     command, demo_car_dir, engine, capsys, monkeypatch
@@ -342,9 +342,9 @@ def test_dashboard_leaves_periods_before_the_data_empty(demo_car_dir, engine, ca
 
 def test_retention_outside_the_data_says_no_data(demo_car_dir, capsys) -> None:
     args = ["retention", "--car", str(demo_car_dir), "--grain", "quarter"]
-    assert run_table([*args, "--start", "2030-Q1"], capsys) == "no data from 2030-Q1\n"
-    assert run_table([*args, "--end", "2010-Q4"], capsys) == "no data up to 2010-Q4\n"
-    out = run_table([*args, "--start", "2010-Q1", "--end", "2010-Q4"], capsys)
+    assert run_table([*args, "--from", "2030-Q1"], capsys) == "no data from 2030-Q1\n"
+    assert run_table([*args, "--to", "2010-Q4"], capsys) == "no data up to 2010-Q4\n"
+    out = run_table([*args, "--from", "2010-Q1", "--to", "2010-Q4"], capsys)
     assert out == "no data in 2010-Q1 to 2010-Q4\n"
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from workbook import launcher
+from workbook.cli import launcher
 
 
 def test_relaunches_with_the_allocator_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,7 +40,7 @@ def test_the_command_runs_end_to_end(tmp_path) -> None:  # noqa: ANN001
         [
             sys.executable,
             "-c",
-            "import sys; from workbook.launcher import main; sys.exit(main())",
+            "import sys; from workbook.cli.launcher import main; sys.exit(main())",
             "--help",
         ],
         cwd=tmp_path,
@@ -49,4 +49,4 @@ def test_the_command_runs_end_to_end(tmp_path) -> None:  # noqa: ANN001
         env={k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")},
     )
     assert done.returncode == 0, done.stderr
-    assert "usage: profiler" in done.stdout
+    assert "Usage: profiler" in done.stdout

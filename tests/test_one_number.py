@@ -135,7 +135,7 @@ def test_cli_summary_profile_compare(engine, record, demo_car_dir, capsys) -> No
         got |= {(r.metric, "All customers", period): r.base_value for r in table.itertuples()}
         checked += check(engine, record, got, f"compare {period}")
         for cohort in COHORTS[2:]:
-            table = cli_csv(capsys, "profile", cohort, "--car", car, "--period", period)
+            table = cli_csv(capsys, "deep-dive", cohort, "--car", car, "--period", period)
             got = {
                 (r.metric, cohort, period): r.value
                 for r in table.itertuples()

@@ -159,7 +159,7 @@ def _line(order: str, at: str, amount: float, status: str, returned_at: str = ""
 
 
 def test_usage_errors_are_one_line(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["reconcile", "--data", str(demo_dir), "--period", "2024-13"]) == 1
+    assert main(["reconcile", "--data", str(demo_dir), "--period", "2024-13"]) == 2
     assert "Period '2024-13' has month 13" in capsys.readouterr().err
     assert main(["reconcile", "--data", str(demo_dir), "--from", "2024-05"]) == 1
     assert "Give both --from and --to" in capsys.readouterr().err

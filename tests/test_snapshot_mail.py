@@ -68,7 +68,7 @@ def test_the_snapshot_is_sent_encrypted_and_logged(
         [
             "snapshot", str(source), "--out", str(out), "--password-file", str(secret),
             "--email", "cfo@example.com, board@example.com", "--smtp", server,
-            "--from", "analytics@example.com", "--subject", "Q2 customer snapshot",
+            "--sender", "analytics@example.com", "--subject", "Q2 customer snapshot",
         ]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err

@@ -152,7 +152,7 @@ def test_validate_stages_when_the_lines_outgrow_memory(
             monkeypatch.setattr(engine_choice, "physical_memory", lambda: 1024)
         out = tmp_path / f"out-{memory}"
         args = ["validate", "--data", str(demo_source.data_dir), "--out", str(out)]
-        assert main([*args, "--today", TODAY]) == 0
+        assert main([*args, "--as-of", TODAY]) == 0
         printed.append(capsys.readouterr().out.replace(str(out), "OUT"))
     assert printed[0] == printed[1]
     assert "order_lines" in printed[0] and "quarantined 0" in printed[0]

@@ -44,7 +44,7 @@ OPTIONAL_COLUMNS = [
 VIEWS = [
     ["cohorts", "list"],
     ["summary"],
-    ["profile", "Buyers"],
+    ["deep-dive", "Buyers"],
     ["retention"],
     ["dashboard"],
 ]
@@ -113,7 +113,7 @@ def test_a_bare_four_column_export_runs_every_command(bare: Path, tmp_path: Path
     said = whole_pipeline(capsys, bare, tmp_path)
     assert "left out: voice, engagement" in said["build"]
     # The views say what is left out, in one line, and still show numbers.
-    for view in ("summary", "profile", "dashboard", "compare"):
+    for view in ("summary", "deep-dive", "dashboard", "compare"):
         assert "Left out (a source table or column was not provided)" in said[view], view
     assert "metrics nps" in said["summary"] and "Regions" in said["summary"]
     assert "Debt balance" in said["dashboard"]

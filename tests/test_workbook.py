@@ -575,4 +575,6 @@ def test_a_sheet_is_named_in_any_letter_case(book: Path, tmp_path: Path, capsys)
     assert main(["refresh", str(copy), "--sheet", "compare"]) == 0
     assert "Refreshed 1 sheets" in capsys.readouterr().out
     assert main(["refresh", str(copy), "--sheet", "Comparison"]) == 1
-    assert "its sheets are About, Summary" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("Error: Unknown sheet 'Comparison'. Did you mean 'Compare'?")
+    assert "The profiler's sheets are About, Summary" in err

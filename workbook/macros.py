@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from profiler import names
 from profiler.errors import LeftOut, ProfilerError
 from profiler.query import QueryEngine
 from workbook.book_protocol import Book
@@ -29,12 +30,12 @@ def contents_of(
     given = {name: input_text(value) for name, value in book.read_inputs().items()}
     inputs = {**default_inputs(engine, layout), **{k: v for k, v in given.items() if v != ""}}
     check_inputs(engine, layout, inputs)
-    # a sheet named as the user types it: "compare" is the Compare sheet
-    wanted = None if only is None else only.strip().casefold()
-    sheets = [s for s in layout["sheets"] if wanted is None or s["name"].casefold() == wanted]
-    if only is not None and not sheets:
-        names = ", ".join(s["name"] for s in layout["sheets"])
-        raise ProfilerError(f"No sheet '{only}' in the profiler; its sheets are {names}.")
+    sheets = layout["sheets"]
+    if only is not None:  # a sheet named as the user types it: "compare" is the Compare sheet
+        known = [s["name"] for s in sheets]
+        hint = f"The profiler's sheets are {', '.join(known)}."
+        wanted = names.resolve(only, known, "sheet", hint=hint)
+        sheets = [s for s in sheets if s["name"] == wanted]
     return [sheet_content(engine, sheet, inputs, extras) for sheet in sheets], inputs
 
 

@@ -1,8 +1,8 @@
-"""Cohort views on the command line: cohorts, summary, profile, compare, retention, dashboard.
+"""Cohort views on the command line: cohorts, summary, deep-dive, compare, retention, dashboard.
 
 Every command reads a CAR folder written by ``profiler build`` (``--car DIR``, default
 $PROFILER_CAR) and prints an aligned table, or CSV with ``--csv``.  Tables show each value in
-its metric's format (``cli_output.display_format``) and mark values on fewer customers than
+its metric's format (``output.display_format``) and mark values on fewer customers than
 the cohort spec's ``min_cohort_size`` with ``*``; CSV carries the values as computed, with the
 ``small`` flag as a column.  A period outside the data (after the CAR's date, or before its
 first month of activity) prints ``no data in PERIOD`` and exits 0 (with ``--csv`` that line
@@ -11,10 +11,20 @@ goes to stderr and the CSV is printed as computed).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from workbook.cli_output import (
+import click
+
+from workbook.cli.options import (
+    PERIOD,
+    Name,
+    car_option,
+    from_to_options,
+    output_options,
+    period_option,
+    split,
+)
+from workbook.cli.output import (
     COUNT,
     INDEX,
     MONEY,
@@ -27,144 +37,41 @@ from workbook.cli_output import (
     small_footnote,
 )
 
-CAR_HELP = "CAR folder written by 'profiler build' (default: $PROFILER_CAR)"
+membership_option = click.option(
+    "--membership",
+    type=Name(["d", "period-end"], "membership"),
+    default="d",
+    help="cohort members as of the CAR's date (d, the default: the same customers in every "
+    "period) or at each period's end (period-end: cohorts of lifecycle stage and orders)",
+)
 
 
-def _common(p: argparse.ArgumentParser, *, period: bool = True) -> None:
-    p.add_argument("--car", help=CAR_HELP)
-    if period:
-        p.add_argument(
-            "--period",
-            default="asof",
-            help="YYYY-MM, YYYY-Qn, YYYY, ytd:YYYY-MM, r12:YYYY-MM or asof (default: asof, all data to the CAR's date)",
-        )
-    p.add_argument("--csv", action="store_true", help="print CSV")
-
-
-def _membership(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--membership",
-        choices=["d", "period-end"],
-        default="d",
-        help="cohort members as of the CAR's date (d, the default: the same customers in every "
-        "period) or at each period's end (period-end: cohorts of lifecycle stage and orders)",
-    )
-
-
-def _split(text: str | None) -> list[str] | None:
-    """'a,b , c' -> ['a', 'b', 'c']; cohort names may hold spaces but not commas."""
-    if text is None:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "cohorts",
-        help="list the cohorts of templates/cohorts.yaml, or show one",
-        description="Cohorts are defined in templates/cohorts.yaml over CAR columns.",
-    )
-    csub = p.add_subparsers(dest="cohorts_command", metavar="COMMAND")
-    csub.required = True
-    c = csub.add_parser(
-        "list",
-        help="every cohort with its group and size",
-        description="Every cohort with its group, size and definition.",
-    )
-    c.add_argument("--group", help="only this group (e.g. 'Strategy segments')")
-    _common(c, period=False)
-    c.set_defaults(func=run_list)
-    c = csub.add_parser(
-        "show",
-        help="one cohort's definition, size and profile",
-        description="One cohort's definition and size; a persona's distinguishing columns.",
-    )
-    c.add_argument("name")
-    c.add_argument("--car", help=CAR_HELP)
-    c.set_defaults(func=run_show)
-
-    p = sub.add_parser(
-        "summary",
-        help="cohorts x headline KPIs for a period",
-        description="Cohorts x the headline KPIs of templates/cohorts.yaml (views.summary).",
-    )
-    p.add_argument(
-        "--cohorts",
-        help="comma-separated cohort names (default: the base and the strategy segments)",
-    )
-    p.add_argument("--group", help="all cohorts of this group instead of --cohorts")
-    _common(p)
-    _membership(p)
-    p.set_defaults(func=run_summary)
-
-    p = sub.add_parser(
-        "profile",
-        help="deep dive: one cohort across the insight areas vs the base",
-        description="One cohort across the catalog's insight areas against the base (index and difference by what each metric measures: docs/metrics.md).",
-    )
-    p.add_argument("cohort")
-    p.add_argument("--base", help="benchmark cohort (default: the spec's base, All customers)")
-    p.add_argument("--area", help="only this area")
-    _common(p)
-    _membership(p)
-    p.set_defaults(func=run_profile)
-
-    p = sub.add_parser(
-        "compare",
-        help="up to 8 cohorts side by side against a base",
-        description="Up to 8 cohorts against a base cohort, for a period and optionally a comparison period.",
-    )
-    p.add_argument(
-        "--cohorts",
-        required=True,
-        help="comma-separated cohort names ('A & B' is the intersection)",
-    )
-    p.add_argument("--metrics", help="comma-separated metric names (default: views.compare)")
-    p.add_argument("--vs", help="comparison period (e.g. the same period last year)")
-    p.add_argument("--base", help="benchmark cohort (default: All customers)")
-    _common(p)
-    _membership(p)
-    p.set_defaults(func=run_compare)
-
-    p = sub.add_parser(
-        "retention",
-        help="acquisition cohorts x periods since acquisition",
-        description="Retention triangle: acquisition cohorts (period of the first kept order) x periods since; incomplete periods are left empty.",
-    )
-    p.add_argument("--grain", choices=["month", "quarter"], default="month")
-    p.add_argument("--measure", choices=["active", "revenue", "cumulative_spend"], default="active")
-    p.add_argument(
-        "--mode",
-        choices=["in", "in_or_after"],
-        default="in",
-        help="active 'in' the period, or 'in or after' it",
-    )
-    p.add_argument("--start", help="first acquisition cohort shown (YYYY-MM or YYYY-Qn)")
-    p.add_argument("--end", help="last acquisition cohort shown")
-    p.add_argument("--by", help="break down by this CAR column (e.g. region)")
-    p.add_argument("--cohort", help="only customers of this cohort")
-    _common(p, period=False)
-    p.set_defaults(func=run_retention)
-
-    p = sub.add_parser(
-        "dashboard",
-        help="executive KPIs: period vs prior period and last year",
-        description="Spend, orders, acquisition, churn, reactivation, debt and bad debt in a period against the prior period and last year.",
-    )
-    _common(p)
-    p.set_defaults(func=run_dashboard, period=None)
-    for action in p._actions:
-        if action.dest == "period":
-            action.help = "a month, quarter, year, ytd: or r12: period (default: the last quarter complete at the CAR's date)"
-
-
-def _engine(args: argparse.Namespace):
+def _engine(car: str | None):  # noqa: ANN202 (a QueryEngine)
     from profiler.query import QueryEngine
 
-    return QueryEngine.open(args.car)
+    return QueryEngine.open(car)
 
 
-def _no_data(engine, args: argparse.Namespace, *periods) -> bool:
+def _cohort_names(engine, text: str | None) -> list[str] | None:  # noqa: ANN001
+    """Comma-separated cohort names as defined, from any letter case."""
+    names = split(text)
+    return None if names is None else [engine.cohorts.canonical(n) for n in names]
+
+
+def _metric_names(engine, text: str | None) -> list[str] | None:  # noqa: ANN001
+    names = split(text)
+    return None if names is None else [engine.catalog.get(n).name for n in names]
+
+
+def _area(engine, area: str | None) -> str | None:  # noqa: ANN001
+    """An insight area of the catalog, from any letter case."""
+    from profiler.names import resolve
+
+    areas = dict.fromkeys(m.area for m in engine.catalog.metrics.values())
+    return None if area is None else resolve(area, areas, "area")
+
+
+def _no_data(engine, csv: bool, *periods) -> bool:
     """Say ``no data in PERIOD`` for the first period outside the data; True if one was.
 
     On stdout in place of the table, or on stderr when stdout is CSV (printed as computed)."""
@@ -173,19 +80,19 @@ def _no_data(engine, args: argparse.Namespace, *periods) -> bool:
     for period in periods:
         span = engine.period(period)
         if not views.has_data(engine, span):
-            print(f"no data in {span.label}", file=sys.stderr if args.csv else sys.stdout)
+            print(f"no data in {span.label}", file=sys.stderr if csv else sys.stdout)
             return True
     return False
 
 
-def _answered(engine, frame, args: argparse.Namespace, *periods) -> bool:
+def _answered(engine, frame, csv: bool, *periods) -> bool:
     """Whether the command is done before its table: a period outside the data said so (in
     place of the table), or ``--csv`` printed the frame as computed (and its notes)."""
-    if _no_data(engine, args, *periods) and not args.csv:
+    if _no_data(engine, csv, *periods) and not csv:
         return True
-    if args.csv:
+    if csv:
         print_csv(frame)
-        _notes(frame.attrs.get("notes", []), args)
+        _notes(frame.attrs.get("notes", []), csv)
         return True
     return False
 
@@ -201,19 +108,19 @@ def _displays(engine, metrics) -> list[Display]:
     return [display_format(engine.metric(m)) for m in metrics]
 
 
-def _footer(frame, args: argparse.Namespace) -> None:
+def _footer(frame, csv: bool) -> None:
     """The notes, then the catalog and CAR date the table was computed with."""
-    _notes(frame.attrs.get("notes", []), args)
+    _notes(frame.attrs.get("notes", []), csv)
     if "catalog" in frame.attrs:
         print(f"\n{frame.attrs['catalog']}; CAR as of {frame.attrs.get('as_of', '?')}")
 
 
-def _notes(notes: list[str], args: argparse.Namespace) -> None:
+def _notes(notes: list[str], csv: bool) -> None:
     """What this CAR cannot show (a table or column was not provided), one line each: after
     the table, or on stderr when stdout is CSV for a machine."""
     if not notes:
         return
-    if args.csv:
+    if csv:
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         return
@@ -222,11 +129,36 @@ def _notes(notes: list[str], args: argparse.Namespace) -> None:
         print(note)
 
 
-def run_list(args: argparse.Namespace) -> int:
+@click.group(
+    "cohorts",
+    short_help="list the cohorts of templates/cohorts.yaml, or show one",
+    epilog="""\b
+Example:
+  profiler cohorts list --group "Strategy segments"
+  profiler cohorts show "Store loyalists"
+""",
+)
+def cohorts() -> None:
+    """Cohorts are defined in templates/cohorts.yaml over CAR columns."""
+
+
+@cohorts.command(
+    "list",
+    short_help="every cohort with its group and size",
+    epilog="""\b
+Example:
+  profiler cohorts list --group "strategy segments" --car demo_output/car""",
+)
+@click.option("--group", help="only this group (e.g. 'Strategy segments'), in any letter case")
+@car_option
+@output_options()
+def list_(group: str | None, car: str | None, csv: bool) -> int:
+    """Every cohort with its group, size and definition."""
     import pandas as pd
 
-    engine = _engine(args)
+    engine = _engine(car)
     cohorts = engine.cohorts
+    wanted = None if group is None else set(cohorts.group_names(group))  # any letter case
     rows = [
         {
             "cohort": d.name,
@@ -236,14 +168,12 @@ def run_list(args: argparse.Namespace) -> int:
             "definition": d.definition,
         }
         for d in cohorts.definitions.values()
-        if args.group is None or d.group == args.group
+        if wanted is None or d.name in wanted
     ]
-    if args.group is not None and not rows:
-        cohorts.group_names(args.group)  # raises with a suggestion
     frame = pd.DataFrame(rows)
-    if args.csv:
+    if csv:
         print_csv(frame)
-        _notes(_list_notes(engine), args)
+        _notes(_list_notes(engine), csv)
         return 0
     print_table(
         frame.drop(columns="small"),
@@ -251,7 +181,7 @@ def run_list(args: argparse.Namespace) -> int:
         flags={"customers": frame["small"]},
         min_size=cohorts.min_size,
     )
-    _notes(_list_notes(engine), args)
+    _notes(_list_notes(engine), csv)
     print(f"\n{len(frame)} cohorts.")
     return 0
 
@@ -264,14 +194,27 @@ def _list_notes(engine) -> list[str]:
     return [*notes, *engine.cohorts.left_out_notes()]
 
 
-def run_show(args: argparse.Namespace) -> int:
-    engine = _engine(args)
+@cohorts.command(
+    "show",
+    short_help="one cohort's definition, size and profile",
+    epilog="""\b
+Example:
+  profiler cohorts show "store loyalists"
+""",
+)
+@click.argument("name")
+@car_option
+def show(name: str, car: str | None) -> int:
+    """One cohort's definition and size; a persona's distinguishing columns. NAME is a cohort
+    name, in any letter case."""
+    engine = _engine(car)
     cohorts = engine.cohorts
-    size = cohorts.size(args.name)
-    d = cohorts.definitions.get(args.name)
+    name = cohorts.canonical(name)
+    size = cohorts.size(name)
+    d = cohorts.definitions.get(name)
     small = size < cohorts.min_size
     print(
-        f"{args.name}: {size:,}{SMALL_FLAG if small else ''} customers ({size / max(engine.n, 1):.1%} of the CAR)"
+        f"{name}: {size:,}{SMALL_FLAG if small else ''} customers ({size / max(engine.n, 1):.1%} of the CAR)"
     )
     if d is not None:
         print(f"  group:      {d.group}")
@@ -279,19 +222,45 @@ def run_show(args: argparse.Namespace) -> int:
             print(f"  about:      {d.description}")
         print(f"  definition: {d.definition}")
         if d.by == "persona" and cohorts.personas is not None:
-            print(f"  stands out: {cohorts.personas.describe(args.name)}")
+            print(f"  stands out: {cohorts.personas.describe(name)}")
     if small:
         print(small_footnote(cohorts.min_size))
     return 0
 
 
-def run_summary(args: argparse.Namespace) -> int:
+@click.command(
+    "summary",
+    short_help="cohorts x headline KPIs for a period",
+    epilog="""\b
+Example:
+  profiler summary --period r12:2026-06
+  profiler summary --group "Lifecycle stages" --period 2025 --csv""",
+)
+@click.option(
+    "--cohorts",
+    "cohort_list",
+    help="comma-separated cohort names (default: the base and the strategy segments)",
+)
+@click.option("--group", help="all cohorts of this group instead of --cohorts")
+@car_option
+@period_option()
+@output_options()
+@membership_option
+def summary(
+    cohort_list: str | None,
+    group: str | None,
+    car: str | None,
+    period: str,
+    csv: bool,
+    membership: str,
+) -> int:
+    """Cohorts x the headline KPIs of templates/cohorts.yaml (views.summary)."""
     from profiler import views
 
-    engine = _engine(args)
-    cohorts = engine.cohorts.group_names(args.group) if args.group else _split(args.cohorts)
-    frame = views.summary(engine, args.period, cohorts, membership=args.membership)
-    if _answered(engine, frame, args, args.period):
+    engine = _engine(car)
+    names = engine.cohorts.group_names(group) if group else _cohort_names(engine, cohort_list)
+    frame = views.summary(engine, period, names, membership=membership)
+    if _answered(engine, frame, csv, period):
         return 0
     rows, metrics = list(dict.fromkeys(frame["cohort"])), list(dict.fromkeys(frame["metric"]))
     wide = frame.pivot(index="cohort", columns="metric", values="value").loc[rows, metrics]
@@ -302,26 +271,50 @@ def run_summary(args: argparse.Namespace) -> int:
         flags={m: small[m].astype(bool).tolist() for m in metrics},
         min_size=engine.cohorts.min_size,
     )
-    _notes(frame.attrs.get("notes", []), args)
+    _notes(frame.attrs.get("notes", []), csv)
     print(
-        f"\n{frame.attrs['catalog']}; CAR as of {frame.attrs['as_of']}; period {engine.period(args.period).label}"
+        f"\n{frame.attrs['catalog']}; CAR as of {frame.attrs['as_of']}; period {engine.period(period).label}"
     )
     return 0
 
 
-def run_profile(args: argparse.Namespace) -> int:
+@click.command(
+    "deep-dive",
+    short_help="one cohort across the insight areas vs the base",
+    epilog="""\b
+Example:
+  profiler deep-dive "Crown jewels" --period 2025""",
+)
+@click.argument("cohort")
+@click.option("--base", help="benchmark cohort (default: the spec's base, All customers)")
+@click.option("--area", help="only this insight area")
+@car_option
+@period_option()
+@output_options()
+@membership_option
+def deep_dive(
+    cohort: str,
+    base: str | None,
+    area: str | None,
+    car: str | None,
+    period: str,
+    csv: bool,
+    membership: str,
+) -> int:
+    """COHORT across the catalog's insight areas against the base (index and difference by
+    what each metric measures: docs/metrics.md). The workbook's Deep Dive sheet."""
     from profiler import views
 
-    engine = _engine(args)
+    engine = _engine(car)
     frame = views.deep_dive(
         engine,
-        args.cohort,
-        args.period,
-        args.base,
-        [args.area] if args.area else None,
-        membership=args.membership,
+        engine.cohorts.canonical(cohort),
+        period,
+        None if base is None else engine.cohorts.canonical(base),
+        [_area(engine, area)] if area else None,
+        membership=membership,
     )
-    if _answered(engine, frame, args, args.period):
+    if _answered(engine, frame, csv, period):
         return 0
     shown = _displays(engine, frame["metric"])
     table = frame[["area", "metric", "period", "value", "base_value", "index", "customers"]]
@@ -332,28 +325,63 @@ def run_profile(args: argparse.Namespace) -> int:
         flags={"value": frame["small"]},
         min_size=engine.cohorts.min_size,
     )
-    _footer(frame, args)
+    _footer(frame, csv)
     return 0
 
 
-def run_compare(args: argparse.Namespace) -> int:
+@click.command(
+    "compare",
+    short_help="up to 8 cohorts side by side against a base",
+    epilog="""\b
+Example:
+  profiler compare --cohorts "Crown jewels,Region: Europe" \\
+      --metrics net_sales,aov --period 2025 --vs 2024""",
+)
+@click.option(
+    "--cohorts",
+    "cohort_list",
+    required=True,
+    help="comma-separated cohort names ('A & B' is the intersection)",
+)
+@click.option("--metrics", help="comma-separated metric names (default: views.compare)")
+@click.option(
+    "--vs",
+    type=PERIOD,
+    help="comparison period (e.g. the same period last year), in --period's grammar",
+)
+@click.option("--base", help="benchmark cohort (default: All customers)")
+@car_option
+@period_option()
+@output_options()
+@membership_option
+def compare(
+    cohort_list: str,
+    metrics: str | None,
+    vs: str | None,
+    base: str | None,
+    car: str | None,
+    period: str,
+    csv: bool,
+    membership: str,
+) -> int:
+    """Up to 8 cohorts against a base cohort, for a period and optionally a comparison period."""
     from profiler import views
 
-    engine = _engine(args)
+    engine = _engine(car)
     frame = views.compare(
         engine,
-        _split(args.cohorts) or [],
-        _split(args.metrics),
-        args.period,
-        args.vs,
-        args.base,
-        membership=args.membership,
+        _cohort_names(engine, cohort_list) or [],
+        _metric_names(engine, metrics),
+        period,
+        vs,
+        None if base is None else engine.cohorts.canonical(base),
+        membership=membership,
     )
-    periods = [args.period, args.vs] if args.vs else [args.period]
-    if _answered(engine, frame, args, *periods):
+    periods = [period, vs] if vs else [period]
+    if _answered(engine, frame, csv, *periods):
         return 0
-    _print_side_by_side(engine, frame, engine.period(args.vs).label if args.vs else None)
-    _footer(frame, args)
+    _print_side_by_side(engine, frame, engine.period(vs).label if vs else None)
+    _footer(frame, csv)
     return 0
 
 
@@ -417,40 +445,84 @@ def _print_side_by_side(engine, frame, vs: str | None) -> None:
         )
 
 
-def run_retention(args: argparse.Namespace) -> int:
+@click.command(
+    "retention",
+    short_help="acquisition cohorts x periods since acquisition",
+    epilog="""\b
+Example:
+  profiler retention --grain quarter --measure active --mode in
+  profiler retention --from 2024-01 --to 2024-12 --by region --csv""",
+)
+@click.option(
+    "--grain", type=Name(["month", "quarter"], "grain"), default="month", show_default=True
+)
+@click.option(
+    "--measure",
+    type=Name(["active", "revenue", "cumulative_spend"], "measure"),
+    default="active",
+    show_default=True,
+)
+@click.option(
+    "--mode",
+    type=Name(["in", "in_or_after"], "mode"),
+    default="in",
+    show_default=True,
+    help="active 'in' the period, or 'in or after' it",
+)
+@from_to_options(
+    first="first acquisition cohort shown (YYYY-MM, or YYYY-Qn with --grain quarter)",
+    last="last acquisition cohort shown",
+)
+@click.option("--by", help="break down by this CAR column (e.g. region)")
+@click.option("--cohort", help="only customers of this cohort")
+@car_option
+@output_options()
+def retention(
+    grain: str,
+    measure: str,
+    mode: str,
+    first: str | None,
+    last: str | None,
+    by: str | None,
+    cohort: str | None,
+    car: str | None,
+    csv: bool,
+) -> int:
+    """Retention triangle: acquisition cohorts (period of the first kept order) x periods
+    since; incomplete periods are left empty."""
     from profiler.retention import WEIGHTED_MEAN, retention_triangle
 
-    engine = _engine(args)
+    engine = _engine(car)
     frame = retention_triangle(
         engine,
-        grain=args.grain,
-        measure=args.measure,
-        mode=args.mode,
-        start=args.start,
-        end=args.end,
-        by=args.by,
-        cohort=args.cohort,
+        grain=grain,
+        measure=measure,
+        mode=mode,
+        start=first,
+        end=last,
+        by=by,
+        cohort=None if cohort is None else engine.cohorts.canonical(cohort),
     )
     frame.columns = [str(c) for c in frame.columns]
     empty = (frame["acquisition"] == WEIGHTED_MEAN).all()  # no acquisition cohort in range
     if empty:
         said = (
-            f"in {args.start} to {args.end}"
-            if args.start and args.end
-            else f"from {args.start}"
-            if args.start
-            else f"up to {args.end}"
-            if args.end
+            f"in {first} to {last}"
+            if first and last
+            else f"from {first}"
+            if first
+            else f"up to {last}"
+            if last
             else "in the CAR"
         )
-        print(f"no data {said}", file=sys.stderr if args.csv else sys.stdout)
-    if args.csv:
+        print(f"no data {said}", file=sys.stderr if csv else sys.stdout)
+    if csv:
         print_csv(frame)
         return 0
     if empty:
         return 0
     periods = [c for c in frame.columns if c.isdigit()]
-    cell = MONEY if args.measure == "cumulative_spend" else Display("percent", 0)
+    cell = MONEY if measure == "cumulative_spend" else Display("percent", 0)
     print_table(
         frame,
         formats={"customers": COUNT, **{p: cell for p in periods}},
@@ -458,20 +530,33 @@ def run_retention(args: argparse.Namespace) -> int:
         min_size=engine.cohorts.min_size,
     )
     print(
-        f"\nRetention ({args.measure}, {args.mode}) by acquisition {args.grain}; empty cells are periods not complete at {engine.as_of:%Y-%m-%d}."
+        f"\nRetention ({measure}, {mode}) by acquisition {grain}; empty cells are periods not complete at {engine.as_of:%Y-%m-%d}."
     )
     return 0
 
 
-def run_dashboard(args: argparse.Namespace) -> int:
+@click.command(
+    "dashboard",
+    short_help="executive KPIs: period vs prior period and last year",
+    epilog="""\b
+Example:
+  profiler dashboard --period 2026-Q2""",
+)
+@car_option
+@period_option(
+    default=None,
+    help="a month, quarter, year, ytd: or r12: period (default: the last quarter complete at the CAR's date)",
+)
+@output_options()
+def dashboard(car: str | None, period: str | None, csv: bool) -> int:
+    """Spend, orders, acquisition, churn, reactivation, debt and bad debt in a period against
+    the prior period and last year."""
     from profiler import views
 
-    engine = _engine(args)
-    span = (
-        views.last_complete_quarter(engine) if args.period is None else engine.period(args.period)
-    )
+    engine = _engine(car)
+    span = views.last_complete_quarter(engine) if period is None else engine.period(period)
     frame = views.dashboard(engine, span)
-    if _answered(engine, frame, args, span):
+    if _answered(engine, frame, csv, span):
         return 0
     table = frame[["kpi", "value", "prior", "vs_prior", "last_year", "vs_last_year", "note"]].copy()
     table.insert(4, "trend", _verdict_words(frame["vs_prior_verdict"]))
@@ -507,5 +592,5 @@ def run_dashboard(args: argparse.Namespace) -> int:
     )
     if missing:
         print(f"no data in {' or '.join(missing)}: those columns are empty")
-    _footer(frame, args)
+    _footer(frame, csv)
     return 0

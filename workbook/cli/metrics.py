@@ -3,135 +3,55 @@ metric as SQL for the retailer's own warehouse."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import textwrap
 from pathlib import Path
 
-from workbook.cli_output import print_csv, print_table
+import click
+
+from workbook.cli.options import as_of_option, car_option, output_options, period_option
+from workbook.cli.output import print_csv, print_table
+
+CATALOG_HELP = "catalog folder or YAML file (default: templates/metrics)"
+LOCK_HELP = "the lock file (default: catalog.lock in the catalog folder, or FILE.lock)"
+catalog_option = click.option("--catalog", metavar="PATH", help=CATALOG_HELP)
+lock_option = click.option("--lock", metavar="FILE", help=LOCK_HELP)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "metrics",
-        help="list, show, check, release and diff the metric catalog; print a metric as SQL",
-        description="The metric catalog: one agreed definition of every metric (templates/metrics/).",
-    )
-    msub = p.add_subparsers(dest="metrics_command", metavar="COMMAND")
-    msub.required = True
-    catalog_help = "catalog folder or YAML file (default: templates/metrics)"
-    lock_help = "the lock file (default: catalog.lock in the catalog folder, or FILE.lock)"
-
-    c = msub.add_parser("list", help="one line per metric", description="One line per metric.")
-    c.add_argument("--catalog", help=catalog_help)
-    c.add_argument("--area", help="only this insight area")
-    c.add_argument("--csv", action="store_true", help="print CSV")
-    c.set_defaults(func=run_list)
-
-    c = msub.add_parser("show", help="one metric in full", description="One metric in full.")
-    c.add_argument("name")
-    c.add_argument("--catalog", help=catalog_help)
-    c.set_defaults(func=run_show)
-
-    c = msub.add_parser(
-        "check",
-        help="validate the catalog and compare it with its lock; exit 1 on any problem",
-        description=(
-            "Validate the catalog and print every problem as file:line: message; then compare "
-            "it with its lock (catalog.lock): a metric whose definition changed while its "
-            "version did not is an error, a raised version not yet released a warning, a metric "
-            "not in the lock a note. Example: profiler metrics check"
-        ),
-    )
-    c.add_argument("--catalog", help=catalog_help)
-    c.add_argument("--car", help="a built CAR folder, to check the CAR columns metrics read")
-    c.add_argument("--lock", help=lock_help)
-    c.set_defaults(func=run_check)
-
-    c = msub.add_parser(
-        "release",
-        help="record every metric's version and definition in the lock (catalog.lock)",
-        description=(
-            "Write the lock: the catalog version and each metric's version, definition hash "
-            "and defining fields. Refused while a definition changed without a new version, "
-            "or a metric re-versioned or removed under an already released catalog version. "
-            "Example: profiler metrics release"
-        ),
-    )
-    c.add_argument("--catalog", help=catalog_help)
-    c.add_argument("--lock", help=lock_help)
-    c.set_defaults(func=run_release)
-
-    c = msub.add_parser(
-        "diff",
-        help="metrics added, removed and changed since the lock, or between two catalogs",
-        description=(
-            "Metrics added, removed and changed (with the changed fields) from OLD to NEW; "
-            "without OLD and NEW, from the lock (the last release) to the catalog, with the "
-            "released and current definitions side by side. Example: profiler metrics diff"
-        ),
-    )
-    c.add_argument("old", nargs="?", help="the catalog Finance signed off (folder or YAML file)")
-    c.add_argument("new", nargs="?", help="the proposed catalog (folder or YAML file)")
-    c.add_argument("--catalog", help=f"without OLD NEW: the {catalog_help}")
-    c.add_argument("--lock", help=f"without OLD NEW: {lock_help}")
-    c.add_argument("--csv", action="store_true", help="print CSV")
-    c.set_defaults(func=run_diff)
-
-    c = msub.add_parser(
-        "sql",
-        help="print a metric for a cohort and period as one SQL query for your warehouse",
-        description=(
-            "Print the catalog metric NAME for a cohort and period as one SQL query in a "
-            "dialect, to run in the retailer's own warehouse: it reads the data contract's "
-            "tables under their own names (order_lines, products, surveys, interactions) and "
-            "the CAR (car.parquet) as car, and returns one row, the metric. A header comment "
-            "says which tables and columns it reads, the definition's version and hash, the "
-            "cohort and the period. Metrics that cannot be written honestly (a customer state "
-            "for a period, a persona cohort) are refused with the reason. See docs/metrics.md. "
-            "Example: profiler metrics sql aov --cohort Buyers --period 2025-Q2 "
-            "--dialect snowflake --car out/car"
-        ),
-    )
-    c.add_argument("name", help="a catalog metric (profiler metrics list)")
-    c.add_argument(
-        "--cohort", help="a cohort of templates/cohorts.yaml (default: the base, All customers)"
-    )
-    c.add_argument(
-        "--period",
-        required=True,
-        help="YYYY-MM, YYYY-Qn, YYYY, ytd:YYYY-MM, r12:YYYY-MM or asof (the CAR's date)",
-    )
-    c.add_argument(
-        "--dialect", required=True, help="duckdb, spark, snowflake or bigquery (sqlglot's names)"
-    )
-    c.add_argument(
-        "--as-of",
-        help="YYYY-MM-DD: read the sources as of this day (default: the CAR's date, so the query "
-        "gives profiler's figure); 'latest': as the tables stand when the query runs",
-    )
-    c.add_argument("--car", help="CAR folder written by 'profiler build' (default: $PROFILER_CAR)")
-    c.add_argument("--catalog", help=catalog_help)
-    c.add_argument(
-        "--no-products",
-        action="store_true",
-        help="the warehouse has no products table (product attributes take the contract's defaults)",
-    )
-    c.add_argument(
-        "--no-unit-price",
-        action="store_true",
-        help="order_lines has no unit_price (a line's gross value is net_amount / (1 - discount))",
-    )
-    c.set_defaults(func=run_sql)
+@click.group(
+    "metrics",
+    short_help="list, show, check, release and diff the metric catalog; print a metric as SQL",
+    epilog="""\b
+Example:
+  profiler metrics list --area Value
+  profiler metrics show aov
+  profiler metrics check""",
+)
+def metrics() -> None:
+    """The metric catalog: one agreed definition of every metric (templates/metrics/)."""
 
 
-def run_list(args: argparse.Namespace) -> int:
+@metrics.command(
+    "list",
+    short_help="one line per metric",
+    epilog="""\b
+Example:
+  profiler metrics list --area value --csv""",
+)
+@catalog_option
+@click.option("--area", help="only this insight area, in any letter case")
+@output_options()
+def list_(catalog: str | None, area: str | None, csv: bool) -> int:
+    """One line per metric."""
     import pandas as pd
 
     from profiler.catalog import load_catalog
+    from profiler.names import resolve
 
-    catalog = load_catalog(args.catalog)
+    catalog = load_catalog(catalog)
+    if area is not None:
+        area = resolve(area, dict.fromkeys(m.area for m in catalog.metrics.values()), "area")
     rows = [
         {
             "name": m.name,
@@ -145,10 +65,10 @@ def run_list(args: argparse.Namespace) -> int:
             "version": m.version,
         }
         for m in catalog.metrics.values()
-        if not args.area or m.area == args.area
+        if not area or m.area == area
     ]
     frame = pd.DataFrame(rows)
-    if args.csv:
+    if csv:
         print_csv(frame)
     else:
         print(f"{catalog.stamp}: {len(frame)} metrics")
@@ -156,11 +76,21 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_show(args: argparse.Namespace) -> int:
+@metrics.command(
+    "show",
+    short_help="one metric in full",
+    epilog="""\b
+Example:
+  profiler metrics show AOV""",
+)
+@click.argument("name")
+@catalog_option
+def show(name: str, catalog: str | None) -> int:
+    """One metric in full; NAME in any letter case."""
     from profiler.catalog import load_catalog
 
-    catalog = load_catalog(args.catalog)
-    m = catalog.get(args.name)
+    catalog = load_catalog(catalog)
+    m = catalog.get(name)
     print(f"{m.label} ({m.name})")
     print(textwrap.fill(m.description, 96))
     print()
@@ -191,39 +121,86 @@ def expression_text(m) -> str:
     return definition_text(m)
 
 
-def run_sql(args: argparse.Namespace) -> int:
+@metrics.command(
+    "sql",
+    short_help="print a metric for a cohort and period as one SQL query for your warehouse",
+    epilog="""\b
+Example:
+  profiler metrics sql aov --cohort Buyers --period 2025-Q2 \\
+      --dialect snowflake --car out/car""",
+)
+@click.argument("name")
+@click.option(
+    "--cohort", help="a cohort of templates/cohorts.yaml (default: the base, All customers)"
+)
+@period_option(
+    required=True, help="YYYY-MM, YYYY-Qn, YYYY, ytd:YYYY-MM, r12:YYYY-MM or asof (the CAR's date)"
+)
+@click.option(
+    "--dialect", required=True, help="duckdb, spark, snowflake or bigquery (sqlglot's names)"
+)
+@as_of_option(
+    words=["latest"],
+    help="read the sources as of this day (default: the CAR's date, so the query gives "
+    "profiler's figure); 'latest': as the tables stand when the query runs",
+)
+@car_option
+@catalog_option
+@click.option(
+    "--no-products",
+    is_flag=True,
+    help="the warehouse has no products table (product attributes take the contract's defaults)",
+)
+@click.option(
+    "--no-unit-price",
+    is_flag=True,
+    help="order_lines has no unit_price (a line's gross value is net_amount / (1 - discount))",
+)
+def sql(
+    name: str,
+    cohort: str | None,
+    period: str,
+    dialect: str,
+    as_of,  # noqa: ANN001 (a Timestamp, 'latest' or None)
+    car: str | None,
+    catalog: str | None,
+    no_products: bool,
+    no_unit_price: bool,
+) -> int:
+    """Print the catalog metric NAME for a cohort and period as one SQL query in a dialect, to
+    run in the retailer's own warehouse: it reads the data contract's tables under their own
+    names (order_lines, products, surveys, interactions) and the CAR (car.parquet) as car, and
+    returns one row, the metric. A header comment says which tables and columns it reads, the
+    definition's version and hash, the cohort and the period. Metrics that cannot be written
+    honestly (a customer state for a period, a persona cohort) are refused with the reason. See
+    docs/metrics.md.
+    """
     from profiler.catalog import load_catalog
-    from profiler.periods import day_option, parse_period
     from profiler.query import QueryEngine
     from profiler.sql.facts import FactsShape
     from profiler.sql.render import check_dialect, lapsed_days, render_metric
 
     # What can be told wrong without the CAR is told before it is read.
-    catalog = load_catalog(args.catalog)
-    catalog.get(args.name)
-    dialect = check_dialect(args.dialect.strip().lower())
-    if args.period.strip() != "asof":
-        parse_period(args.period)
-    latest = args.as_of is not None and args.as_of.strip().lower() == "latest"
-    given = args.as_of is not None and not latest
-    day = day_option("--as-of", args.as_of, iso_only=True) if given else None
-    engine = QueryEngine.open(args.car, catalog=catalog)
-    as_of = None if latest else (day if day is not None else engine.as_of)
+    loaded = load_catalog(catalog)
+    name = loaded.get(name).name
+    dialect = check_dialect(dialect.strip().lower())
+    engine = QueryEngine.open(car, catalog=loaded)
+    day = None if as_of == "latest" else (as_of if as_of is not None else engine.as_of)
     shape = FactsShape(
-        has_products=not args.no_products,
-        has_unit_price=not args.no_unit_price,
+        has_products=not no_products,
+        has_unit_price=not no_unit_price,
         product_id_as_text=False,
     )
     rendered = render_metric(
-        args.name,
+        name,
         engine.catalog,
         engine.cohorts,
-        args.cohort or engine.cohorts.base,
-        args.period,
+        engine.cohorts.canonical(cohort) if cohort else engine.cohorts.base,
+        period,
         dialect,
         car_as_of=engine.as_of,
         car_columns=engine.known_columns,
-        as_of=as_of,
+        as_of=day,
         shape=shape,
         lapsed_days=lapsed_days(engine.meta),
     )
@@ -231,20 +208,34 @@ def run_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_check(args: argparse.Namespace) -> int:
+@metrics.command(
+    "check",
+    short_help="validate the catalog and compare it with its lock; exit 1 on any problem",
+    epilog="""\b
+Example:
+  profiler metrics check --car demo_output/car""",
+)
+@catalog_option
+@car_option(help="a built CAR folder, to check the CAR columns metrics read")
+@lock_option
+def check(catalog: str | None, car: str | None, lock: str | None) -> int:
+    """Validate the catalog and print every problem as file:line: message; then compare it
+    with its lock (catalog.lock): a metric whose definition changed while its version did not
+    is an error, a raised version not yet released a warning, a metric not in the lock a note.
+    """
     from profiler.catalog import load_catalog, validate
     from profiler.catalog_lock import check_lock, lock_path, read_lock
 
-    catalog = load_catalog(args.catalog)
+    catalog_path, catalog = catalog, load_catalog(catalog)
     car_columns = None
-    if args.car:
+    if car:
         from profiler import store
 
-        car_columns = store.open_generation(args.car).car_columns()
+        car_columns = store.open_generation(car).car_columns()
     problems = validate(catalog, car_columns)
     for problem in problems:
         print(problem)
-    path = Path(args.lock) if args.lock else lock_path(args.catalog)
+    path = Path(lock) if lock else lock_path(catalog_path)
     lock = read_lock(path)
     findings = check_lock(catalog, lock) if lock else []
     for finding in findings:
@@ -276,11 +267,24 @@ def _lock_summary(findings: list, path: Path) -> str:
     return f"; {warnings} warning(s) and {notes} note(s) against {path}"
 
 
-def run_release(args: argparse.Namespace) -> int:
+@metrics.command(
+    "release",
+    short_help="record every metric's version and definition in the lock (catalog.lock)",
+    epilog="""\b
+Example:
+  profiler metrics release""",
+)
+@catalog_option
+@lock_option
+def release(catalog: str | None, lock: str | None) -> int:
+    """Write the lock: the catalog version and each metric's version, definition hash and
+    defining fields. Refused while a definition changed without a new version, or a metric
+    re-versioned or removed under an already released catalog version.
+    """
     from profiler.catalog import load_catalog, validate
     from profiler.catalog_lock import check_lock, diff_lock, lock_path, read_lock, write_lock
 
-    catalog = load_catalog(args.catalog)
+    catalog_path, catalog = catalog, load_catalog(catalog)
     problems = validate(catalog)
     for problem in problems:
         print(problem)
@@ -289,7 +293,7 @@ def run_release(args: argparse.Namespace) -> int:
             f"Error: {len(problems)} problem(s) in the catalog: nothing released.", file=sys.stderr
         )
         return 1
-    path = Path(args.lock) if args.lock else lock_path(args.catalog)
+    path = Path(lock) if lock else lock_path(catalog_path)
     lock = read_lock(path)
     findings = check_lock(catalog, lock) if lock else []
     blocking = [f for f in findings if f.blocks]
@@ -317,27 +321,47 @@ def run_release(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_diff(args: argparse.Namespace) -> int:
+@metrics.command(
+    "diff",
+    short_help="metrics added, removed and changed since the lock, or between two catalogs",
+    epilog="""\b
+Example:
+  profiler metrics diff
+  profiler metrics diff signed-off/metrics templates/metrics --csv""",
+)
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option("--catalog", metavar="PATH", help=f"without OLD NEW: the {CATALOG_HELP}")
+@click.option("--lock", metavar="FILE", help=f"without OLD NEW: {LOCK_HELP}")
+@output_options()
+def diff(old: str | None, new: str | None, catalog: str | None, lock: str | None, csv: bool) -> int:
+    """Metrics added, removed and changed (with the changed fields) from OLD (the catalog
+    Finance signed off) to NEW (the proposed one), folders or YAML files; without OLD and NEW,
+    from the lock (the last release) to the catalog, with the released and current definitions
+    side by side.
+    """
     import pandas as pd
 
-    from profiler.catalog import diff, load_catalog
-    from profiler.errors import UsageError
+    from profiler.catalog import diff as diff_catalogs
+    from profiler.catalog import load_catalog
 
-    if (args.old is None) != (args.new is None):
-        raise UsageError(
+    if (old is None) != (new is None):
+        raise click.UsageError(
             "give both OLD and NEW catalogs, or neither to compare the catalog with its lock."
         )
-    if args.old is None:
-        return _diff_lock(args)
-    if args.catalog or args.lock:
-        raise UsageError("--catalog and --lock are for a diff against the lock, without OLD NEW.")
-    old, new = load_catalog(args.old), load_catalog(args.new)
-    rows = diff(old, new)
+    if old is None:
+        return _diff_lock(catalog, lock, csv)
+    if catalog or lock:
+        raise click.UsageError(
+            "--catalog and --lock are for a diff against the lock, without OLD NEW."
+        )
+    old, new = load_catalog(old), load_catalog(new)
+    rows = diff_catalogs(old, new)
     frame = pd.DataFrame(
         rows, columns=["metric", "change", "fields", "details", "old_hash", "new_hash"]
     )
     frame["details"] = frame["details"].map(" | ".join)
-    if args.csv:
+    if csv:
         print_csv(frame)
         return 0
     print(f"From {old.stamp} to {new.stamp}:")
@@ -357,7 +381,7 @@ def run_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def _diff_lock(args: argparse.Namespace) -> int:
+def _diff_lock(catalog_path: str | None, lock_file: str | None, csv: bool) -> int:
     """From the last release (the lock) to the catalog: what the next release records."""
     import pandas as pd
 
@@ -365,8 +389,8 @@ def _diff_lock(args: argparse.Namespace) -> int:
     from profiler.catalog_lock import diff_lock, lock_path, read_lock
     from profiler.errors import UsageError
 
-    catalog = load_catalog(args.catalog)
-    path = Path(args.lock) if args.lock else lock_path(args.catalog)
+    catalog = load_catalog(catalog_path)
+    path = Path(lock_file) if lock_file else lock_path(catalog_path)
     lock = read_lock(path)
     if lock is None:
         raise UsageError(
@@ -392,7 +416,7 @@ def _diff_lock(args: argparse.Namespace) -> int:
     ]
     frame = pd.DataFrame(rows, columns=columns)
     frame["details"] = frame["details"].map(" | ".join)
-    if args.csv:
+    if csv:
         print_csv(frame)
         return 0
     print(f"From {path} (metric catalog {lock.catalog_version}, released) to {catalog.stamp}:")

@@ -1,5 +1,5 @@
-"""How commands talk to the terminal: progress on stderr, aligned tables and CSV on stdout; and
-the options every writer shares.
+"""How commands talk to the terminal: progress on stderr (tqdm), aligned tables and CSV on
+stdout.
 
 Human tables show each number the way its catalog metric says (``display_format``): counts as
 whole numbers with thousands separators, money with two decimals, rates and shares as
@@ -9,7 +9,6 @@ computed.
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 import sys
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from tqdm import tqdm
 
 from profiler.safecsv import write_csv
 
@@ -100,20 +100,26 @@ def _decimals(number_format: str) -> int:
     return len(re.match(r"[0#]*", after).group()) if point else 0  # type: ignore[union-attr]
 
 
-def add_wait_option(p: argparse.ArgumentParser, target: str) -> None:
-    """``--wait SECONDS``: how long a writer waits for another one writing ``target``."""
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=0,
-        metavar="SECONDS",
-        help=f"when another command is writing {target}, wait this long for it before giving up, then say who holds it (default %(default)s)",
-    )
-
-
 def progress(message: str) -> None:
-    """One progress line on stderr, so stdout stays clean for tables and CSV."""
-    print(f"  … {message}", file=sys.stderr, flush=True)
+    """One progress line on stderr, so stdout stays clean for tables and CSV (through tqdm, so
+    it never breaks a progress bar on the terminal)."""
+    tqdm.write(f"  … {message}", file=sys.stderr)
+
+
+_bar: tqdm | None = None
+
+
+def family_progress(family: str, done: int, total: int) -> None:
+    """The CAR build's progress (``build_car(progress=...)``): one tqdm bar on stderr over the
+    feature families, naming the one done last; none when stderr is not a terminal."""
+    global _bar
+    if _bar is None:
+        _bar = tqdm(total=total, unit="family", file=sys.stderr, disable=None, leave=False)
+    _bar.set_postfix_str(family, refresh=False)
+    _bar.update(done - _bar.n)
+    if done >= total:
+        _bar.close()
+        _bar = None
 
 
 Formats = Mapping[str, "Display | Sequence[Display]"]
@@ -212,19 +218,3 @@ def print_csv(frame: pd.DataFrame) -> None:
     """Write a DataFrame as CSV to stdout: no cell runs as a formula when the output is opened
     in a spreadsheet, unless the command was given ``--raw``."""
     write_csv(frame, sys.stdout, raw=RAW_CSV)
-
-
-def add_read_options(p) -> None:  # noqa: ANN001 (an argparse parser)
-    """How the run reads CSV and .xlsx exports when telling it from the files is not enough
-    (docs/data-contract.md, "File formats"); applied by ``workbook.cli.main``."""
-    group = p.add_argument_group("reading exports (default: told from each file)")
-    group.add_argument("--delimiter", help="CSV delimiter: , ; tab or | (default: detected)")
-    group.add_argument("--decimal", help="decimal mark of CSV numbers: . or , (default: detected)")
-    group.add_argument(
-        "--encoding", help="CSV encoding, e.g. utf-8, utf-16, cp1252 (default: detected)"
-    )
-    group.add_argument(
-        "--date-format",
-        help="how dates are written, e.g. %%d/%%m/%%Y (default: ISO 8601, or day/month order proven by the file)",
-    )
-    group.add_argument("--xlsx-sheet", help="the sheet of an .xlsx export (default: the first)")

@@ -2,62 +2,76 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from types import SimpleNamespace
+from typing import Any
 
-from workbook.cli_output import MONEY, add_read_options, print_csv, print_table, progress
+import click
 
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "reconcile",
-        help="tie net sales and returns to the ledger, month x channel x category",
-        description=(
-            "Tie the catalog's net sales and returns to the ledger by month x channel (x category "
-            "where the ledger has it), explaining differences with the known reconciling items "
-            "(returns timing, late cancellations, FX, manual journals). Exit 0 when every "
-            "unexplained residual is within tolerance, 1 otherwise."
-        ),
-    )
-    p.add_argument("--data", required=True, help="folder with the source tables, ledger included")
-    add_read_options(p)
-    p.add_argument("--period", help="a month, quarter or year: YYYY-MM, YYYY-Qn or YYYY")
-    p.add_argument("--from", dest="first", help="first month, YYYY-MM")
-    p.add_argument("--to", dest="last", help="last month, YYYY-MM")
-    p.add_argument(
-        "--as-of",
-        help="YYYY-MM-DD: reconcile what was known at the end of this day, the view a CAR built "
-        "as of it shows (default: the CAR's date with --car, else the last day of the data)",
-    )
-    p.add_argument(
-        "--car",
-        help="a CAR folder: reconcile as of its date, so the figures are those its views show",
-    )
-    p.add_argument(
-        "--tolerance-pct",
-        type=float,
-        default=0.1,
-        help="largest unexplained residual, as %% of the ledger figure (default %(default)s)",
-    )
-    p.add_argument("--catalog", help="metric catalog (default: templates/metrics)")
-    output = p.add_mutually_exclusive_group()
-    output.add_argument("--csv", action="store_true", help="print every cell as CSV")
-    output.add_argument("--json", action="store_true", help="print every cell as JSON")
-    p.set_defaults(func=run)
+from workbook.cli.options import (
+    as_of_option,
+    car_option,
+    exclusive,
+    from_to_options,
+    output_options,
+    period_option,
+    read_options,
+)
+from workbook.cli.output import MONEY, print_csv, print_table, progress
 
 
-def run(args: argparse.Namespace) -> int:
+@click.command(
+    "reconcile",
+    short_help="tie net sales and returns to the ledger, month x channel x category",
+    epilog="""\b
+Example:
+  profiler reconcile --data data/ --from 2024-01 --to 2024-12
+  profiler reconcile --data data/ --period r12:2025-06 --car car/ --json""",
+)
+@click.option(
+    "--data",
+    required=True,
+    metavar="DIR",
+    help="folder with the source tables, ledger included",
+)
+@read_options
+@period_option(
+    default=None,
+    help="the months of a period: YYYY-MM, YYYY-Qn, YYYY, ytd:YYYY-MM or r12:YYYY-MM",
+)
+@from_to_options(first="first month, YYYY-MM", last="last month, YYYY-MM")
+@as_of_option(
+    help="reconcile what was known at the end of this day, the view a CAR built as of it "
+    "shows (default: the CAR's date with --car, else the last day of the data)"
+)
+@car_option(help="a CAR folder: reconcile as of its date, so the figures are those its views show")
+@click.option(
+    "--tolerance-pct",
+    type=click.FloatRange(min=0),
+    default=0.1,
+    show_default=True,
+    help="largest unexplained residual, as % of the ledger figure",
+)
+@click.option("--catalog", metavar="PATH", help="metric catalog (default: templates/metrics)")
+@output_options(json=True)
+def reconcile(**options: Any) -> int:
+    """Tie the catalog's net sales and returns to the ledger by month x channel (x category
+    where the ledger has it), explaining differences with the known reconciling items (returns
+    timing, late cancellations, FX, manual journals). Exit 0 when every unexplained residual is
+    within tolerance, 1 otherwise.
+    """
     import pandas as pd
 
     from profiler.catalog import load_catalog
-    from profiler.errors import UsageError
     from profiler.facts import data_end
     from profiler.loading import load_sources
-    from profiler.reconcile import COLUMNS, parse_months, reconcile
+    from profiler.reconcile import COLUMNS, parse_months
+    from profiler.reconcile import reconcile as tie
 
-    if args.tolerance_pct < 0:
-        raise UsageError("--tolerance-pct must be 0 or more.")
+    args = SimpleNamespace(**options)
+    exclusive({"--period": args.period, "--from/--to": args.first or args.last})
+    exclusive({"--as-of": args.as_of, "--car": args.car})
     months = parse_months(args.period, args.first, args.last)
     as_of = _as_of(args.as_of, args.car)
     catalog = load_catalog(args.catalog)
@@ -67,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         _output(pd.DataFrame(columns=COLUMNS), catalog.stamp, day, args)
         _no_data(args, months)
         return 0
-    result = reconcile(source, catalog, months, args.tolerance_pct, as_of)
+    result = tie(source, catalog, months, args.tolerance_pct, as_of)
     machine = args.csv or args.json
     if machine or result.table.empty:
         _output(result.table, result.catalog, result.as_of, args)
@@ -79,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
-def _output(table, catalog: str, as_of, args: argparse.Namespace) -> None:  # noqa: ANN001
+def _output(table, catalog: str, as_of, args: SimpleNamespace) -> None:  # noqa: ANN001
     """Every cell as CSV or JSON (nothing for the human summary)."""
     if args.csv:
         print_csv(table)
@@ -97,7 +111,7 @@ def _output(table, catalog: str, as_of, args: argparse.Namespace) -> None:  # no
         )
 
 
-def _no_data(args: argparse.Namespace, months) -> None:  # noqa: ANN001
+def _no_data(args: SimpleNamespace, months) -> None:  # noqa: ANN001
     """``no data in PERIOD``: on stdout, or on stderr when stdout is CSV or JSON."""
     from profiler.periods import parse_period
 
@@ -109,16 +123,10 @@ def _no_data(args: argparse.Namespace, months) -> None:  # noqa: ANN001
     print(f"no data in {label}", file=sys.stderr if args.csv or args.json else sys.stdout)
 
 
-def _as_of(text: str | None, car: str | None):  # noqa: ANN202 (a Timestamp or None)
+def _as_of(day, car: str | None):  # noqa: ANN001, ANN202 (Timestamps or None)
     """The day to reconcile as of: --as-of, else the CAR's date, else None (the data's end)."""
-    from profiler.errors import UsageError
-
-    if text is not None and car is not None:
-        raise UsageError("Give either --as-of or --car (whose date is the as-of date), not both.")
-    if text is not None:
-        from profiler.periods import day_option
-
-        return day_option("--as-of", text).normalize()
+    if day is not None:
+        return day.normalize()
     if car is not None:
         from profiler.query import car_as_of
 

@@ -1,41 +1,17 @@
-"""The ``profiler`` command: a thin adapter over the engine.
-
-Every command has ``--help``.  A ``ProfilerError`` or an operating-system error (permission
-denied, read-only or full disk, a file where a folder should be, a path too long, a missing
-folder) is printed as one line, ``Error: ...``, by ``main`` alone, and the command exits with
-status 1; usage mistakes exit with status 2.  Every command that prints CSV (``--csv``) also
-takes ``--raw``: CSV exactly as computed, without the quote that keeps spreadsheets from running
-cells as formulas (``profiler/safecsv.py``).
-"""
+"""``profiler generate``, ``validate`` and ``demo``: the source tables, made up or checked
+against the data contract, and the main job end to end on the demo retailer."""
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import os
-import pkgutil
-import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-from profiler import locks, readers
-from profiler.errors import ProfilerError, clip
-from profiler.memory import keep_freed_memory
-from profiler.outputs import describe_os_error
-from workbook import cli_output, commands
-from workbook.cli_output import display_format
-from workbook.cli_output import print_table as _print_table
-from workbook.cli_output import progress as _progress
+import click
+
+from workbook.cli.options import as_of_option, raw_file_option, read_options
+from workbook.cli.output import display_format, print_table, progress
 
 DEFAULT_DEMO_CUSTOMERS = 20_000
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one ``Error:`` line, like every other error."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"Error: {message} (see '{self.prog} --help')\n")
 
 
 def _demo_headlines(data: Path, car_dir: Path, as_of) -> None:
@@ -61,7 +37,7 @@ def _demo_headlines(data: Path, car_dir: Path, as_of) -> None:
         "clv_12m_total",
     ]
     table = views.summary(engine, "asof", cohorts=[engine.cohorts.base], metrics=names)
-    _print_table(
+    print_table(
         table[["period", "metric", "value"]],
         formats={"value": [display_format(engine.metric(m)) for m in table["metric"]]},
     )
@@ -93,7 +69,7 @@ def _demo_workbook(car: Path, data: Path, path: Path) -> Path:
     wide = table.pivot(index="cohort", columns="metric", values="value").loc[order, metrics]
     small = table.pivot(index="cohort", columns="metric", values="small").loc[order, metrics]
     print(f"Strategy segments ({period}; 'profiler summary --car {car}' shows more):")
-    _print_table(
+    print_table(
         wide.reset_index(),
         formats={m: display_format(engine.metric(m)) for m in metrics},
         flags={m: small[m].astype(bool).tolist() for m in metrics},
@@ -107,20 +83,55 @@ def _demo_workbook(car: Path, data: Path, path: Path) -> Path:
     return built
 
 
-# ---------------------------------------------------------------------------------------------
-# commands
-
-
-def cmd_generate(args: argparse.Namespace) -> int:
+@click.command(
+    "generate",
+    short_help="write a deterministic synthetic retailer's source tables",
+    epilog="""\b
+Example:
+  profiler generate --customers 100000 --seed 7 --out data/""",
+)
+@click.option(
+    "--customers",
+    type=int,
+    default=DEFAULT_DEMO_CUSTOMERS,
+    show_default=True,
+    help="number of customers",
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="random seed")
+@click.option(
+    "--out",
+    required=True,
+    metavar="DIR",
+    help="folder to write the tables to, one file per table (created if missing)",
+)
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["parquet", "csv"], case_sensitive=False),
+    default="parquet",
+    show_default=True,
+    help="file format",
+)
+@click.option(
+    "--chunk",
+    type=int,
+    default=1_000_000,
+    show_default=True,
+    metavar="CUSTOMERS",
+    help="above this many customers, generate them this many at a time and append each chunk to the same files, so memory stays that of one chunk (about 7 GB per 1M customers); the files then depend on --chunk too; 0 builds everything in memory at once",
+)
+def generate(customers: int, seed: int, out: str, file_format: str, chunk: int) -> int:
+    """Write the demo retailer's source tables (one file per table). The same --customers,
+    --seed and --chunk give byte-identical files."""
     from profiler.demo import generate_demo
 
     report = generate_demo(
-        args.customers,
-        args.seed,
-        args.out,
-        file_format=args.format,
-        progress=_progress,
-        chunk_customers=args.chunk or None,
+        customers,
+        seed,
+        out,
+        file_format=file_format.lower(),
+        progress=progress,
+        chunk_customers=chunk or None,
     )
     total = sum(report.rows.values())
     print(
@@ -140,12 +151,12 @@ def _validate(data: Path, out: Path, today: str | None, raw: bool = False) -> ob
     from profiler.summary import load_counts, write_quarantine
 
     if choose_engine(data)[0] == "in-memory":
-        source = load_sources(data, today=today, progress=_progress)
+        source = load_sources(data, today=today, progress=progress)
     else:
         with tempfile.TemporaryDirectory(prefix="profiler-validate-") as stage:
-            source = stage_sources(data, stage, today=today, progress=_progress)
+            source = stage_sources(data, stage, today=today, progress=progress)
     counts = load_counts(source)
-    _print_table(counts)
+    print_table(counts)
     quarantine_path = write_quarantine(source, out, raw=raw)
     read = int(counts["rows_read"].sum())
     quarantined = int(counts["quarantined"].sum())
@@ -158,178 +169,96 @@ def _validate(data: Path, out: Path, today: str | None, raw: bool = False) -> ob
     return source
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    if args.suggest_mapping:
+@click.command(
+    "validate",
+    short_help="load and validate source tables; quarantine bad rows",
+    epilog="""\b
+Example:
+  profiler validate --data data/ --out out/
+  profiler validate --data export/ --suggest-mapping > export/mapping.yaml""",
+)
+@click.option(
+    "--data",
+    required=True,
+    metavar="DIR",
+    help="folder with the source tables (CSV, .xlsx or Parquet)",
+)
+@click.option(
+    "--out",
+    default="profiler_output",
+    show_default=True,
+    metavar="DIR",
+    help="folder to write quarantine.csv to (created if missing)",
+)
+@as_of_option(help="dates after this day are 'in the future' (default: today)")
+@click.option("--strict", is_flag=True, help="exit 1 when any row was quarantined")
+@read_options
+@click.option(
+    "--suggest-mapping",
+    is_flag=True,
+    help="print a mapping.yaml proposed from the headers of the CSV files in --data (an export "
+    "that names its columns its own way: docs/data-contract.md, 'Mapping')",
+)
+@raw_file_option("quarantine.csv")
+def validate(
+    data: str,
+    out: str,
+    as_of,
+    strict: bool,
+    suggest_mapping: bool,
+    raw: bool,  # noqa: ANN001
+) -> int:
+    """Load every source table in --data, check it against the data contract, print rows read
+    = accepted + quarantined per table and write quarantine.csv to --out."""
+    if suggest_mapping:
         from profiler.mapping import export_headers, suggest
 
-        print(suggest(export_headers(Path(args.data))), end="")
+        print(suggest(export_headers(Path(data))), end="")
         return 0
-    source = _validate(Path(args.data), Path(args.out), args.today, args.raw)
-    return 1 if args.strict and len(source.quarantine) else 0
+    today = None if as_of is None else f"{as_of:%Y-%m-%d}"
+    source = _validate(Path(data), Path(out), today, raw)
+    return 1 if strict and len(source.quarantine) else 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+@click.command(
+    "demo",
+    short_help="the main job on built-in demo data",
+    epilog="""\b
+Example:
+  profiler demo --customers 2000 --out demo_output""",
+)
+@click.option(
+    "--customers",
+    type=int,
+    default=DEFAULT_DEMO_CUSTOMERS,
+    show_default=True,
+    help="number of customers",
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="random seed")
+@click.option(
+    "--out",
+    default="demo_output",
+    show_default=True,
+    metavar="DIR",
+    help="folder to write the data, the CAR and the workbook to (created if missing)",
+)
+def demo(customers: int, seed: int, out: str) -> int:
+    """Generate the demo retailer, validate it, build the Customer Analytic Record, print a
+    summary and write the Excel profiler."""
     from profiler.demo import generate_demo
-    from workbook.commands.build import build_and_write
+    from workbook.cli.build import build_and_write
 
     started = time.perf_counter()
-    out = Path(args.out)
-    data = out / "data"
-    print(
-        f"Generating a demo retailer with {args.customers:,} customers (seed {args.seed}) in {data}"
-    )
-    generate_demo(args.customers, args.seed, data, progress=_progress)
+    folder = Path(out)
+    data = folder / "data"
+    print(f"Generating a demo retailer with {customers:,} customers (seed {seed}) in {data}")
+    generate_demo(customers, seed, data, progress=progress)
     print("Validating the sources and building the Customer Analytic Record")
-    result = build_and_write(data, out / "car", None)
+    result = build_and_write(data, folder / "car", None)
     print("Headline metrics from the catalog, and the last 12 months reconciled to the ledger")
-    _demo_headlines(data, out / "car", result.as_of)
-    workbook = _demo_workbook(out / "car", data, out / "Customer_Profiler.xlsm")
+    _demo_headlines(data, folder / "car", result.as_of)
+    workbook = _demo_workbook(folder / "car", data, folder / "Customer_Profiler.xlsm")
     print(
-        f"Done in {time.perf_counter() - started:.1f} s: data in {data}, CAR and dictionary in {out / 'car'}, workbook {workbook}"
+        f"Done in {time.perf_counter() - started:.1f} s: data in {data}, CAR and dictionary in {folder / 'car'}, workbook {workbook}"
     )
     return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# parser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="profiler",
-        description="Customer Profiler: one trusted view of a retailer's customers.",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-
-    p = sub.add_parser(
-        "generate",
-        help="write a deterministic synthetic retailer's source tables",
-        description="Write the demo retailer's source tables (one file per table). The same --customers, --seed and --chunk give byte-identical files.",
-    )
-    p.add_argument(
-        "--customers",
-        type=int,
-        default=DEFAULT_DEMO_CUSTOMERS,
-        help="number of customers (default %(default)s)",
-    )
-    p.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
-    p.add_argument("--out", required=True, help="folder to write the tables to")
-    p.add_argument(
-        "--format",
-        choices=["parquet", "csv"],
-        default="parquet",
-        help="file format (default %(default)s)",
-    )
-    p.add_argument(
-        "--chunk",
-        type=int,
-        default=1_000_000,
-        metavar="CUSTOMERS",
-        help="above this many customers, generate them this many at a time and append each chunk to the same files, so memory stays that of one chunk (about 7 GB per 1M customers); the files then depend on --chunk too; 0 builds everything in memory at once (default %(default)s)",
-    )
-    p.set_defaults(func=cmd_generate)
-
-    p = sub.add_parser(
-        "validate",
-        help="load and validate source tables; quarantine bad rows",
-        description="Load every source table in --data, check it against the data contract, print rows read = accepted + quarantined per table and write quarantine.csv to --out.",
-    )
-    p.add_argument("--data", required=True, help="folder with the source tables (CSV or Parquet)")
-    p.add_argument(
-        "--out", default="profiler_output", help="folder for quarantine.csv (default %(default)s)"
-    )
-    p.add_argument(
-        "--today", default=None, help="dates after this day are 'in the future' (default: today)"
-    )
-    p.add_argument("--strict", action="store_true", help="exit 1 when any row was quarantined")
-    cli_output.add_read_options(p)
-    p.add_argument(
-        "--suggest-mapping",
-        action="store_true",
-        help="print a mapping.yaml proposed from the headers of the CSV files in --data (an export "
-        "that names its columns its own way: docs/data-contract.md, 'Mapping')",
-    )
-    p.add_argument(
-        "--raw",
-        action="store_true",
-        help="write quarantine.csv exactly as read (no quote before cells a spreadsheet would run as formulas): for machines, not people",
-    )
-    p.set_defaults(func=cmd_validate)
-
-    p = sub.add_parser(
-        "demo",
-        help="the main job on built-in demo data",
-        description="Generate the demo retailer, validate it, build the Customer Analytic Record and print a summary.",
-    )
-    p.add_argument(
-        "--customers",
-        type=int,
-        default=DEFAULT_DEMO_CUSTOMERS,
-        help="number of customers (default %(default)s)",
-    )
-    p.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
-    p.add_argument(
-        "--out", default="demo_output", help="folder for the data and outputs (default %(default)s)"
-    )
-    p.set_defaults(func=cmd_demo)
-    for module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
-        importlib.import_module(f"{commands.__name__}.{module}").register(sub)
-    _add_raw_to_csv_commands(parser)
-    return parser
-
-
-RAW_HELP = "with --csv: cells exactly as computed, for machines (by default a cell a spreadsheet would run as a formula gets a leading single quote)"
-
-
-def _add_raw_to_csv_commands(parser: argparse.ArgumentParser) -> None:
-    """Every command that prints CSV (``--csv``) takes ``--raw`` too, in this one place."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                _add_raw_to_csv_commands(sub)
-    options = parser._option_string_actions
-    if "--csv" in options and "--raw" not in options:
-        parser.add_argument("--raw", action="store_true", help=RAW_HELP)
-
-
-ERROR_LIMIT = 2_000  # characters of one error line; echoed input is cut to 200 where it is echoed
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    locks.set_command(list(sys.argv[1:] if argv is None else argv))
-    keep_freed_memory()
-    cli_output.RAW_CSV = bool(getattr(args, "raw", False))
-    readers.choose(
-        delimiter=getattr(args, "delimiter", None),
-        decimal=getattr(args, "decimal", None),
-        encoding=getattr(args, "encoding", None),
-        date_format=getattr(args, "date_format", None),
-        sheet=getattr(args, "xlsx_sheet", None),
-    )
-    try:
-        return int(args.func(args) or 0)
-    except ProfilerError as exc:
-        print(f"Error: {clip(exc, ERROR_LIMIT)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("Error: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader (e.g. `| head`) has gone: stop quietly, as other command-line tools do.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
-    except OSError as exc:
-        # Every command's file-system trouble, in one place: writers leave no partial output
-        # (profiler/outputs.py, profiler/store.py), so one line is all that is left to do.
-        print(f"Error: {clip(describe_os_error(exc), ERROR_LIMIT)}", file=sys.stderr)
-        return 1
-    finally:
-        cli_output.RAW_CSV = False
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,173 +5,189 @@ headless (a scheduled refresh), replacing the file only when the new one is comp
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from workbook.cli_output import add_wait_option
-from workbook.commands.cohorts import CAR_HELP
+import click
+
+from workbook.cli.options import CHANNELS, Name, car_option, exclusive, split, wait_option
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "workbook",
-        help="build the Excel profiler (.xlsm) from a CAR",
-        description="Write Customer_Profiler.xlsm (and its Python module for the buttons) from a CAR folder: every sheet holds real numbers, so it is useful before Python is connected.",
-    )
-    p.add_argument("--car", help=CAR_HELP)
-    p.add_argument("--out", required=True, help="workbook to write (.xlsm)")
-    p.add_argument(
-        "--data",
-        help="source data folder: adds the ledger reconciliation and the CLV holdout check",
-    )
-    add_wait_option(p, "the same file")
-    p.set_defaults(func=run_workbook)
-
-    p = sub.add_parser(
-        "refresh",
-        help="refresh a profiler workbook headless (no Excel)",
-        description="Recompute every sheet of WORKBOOK from its input cells and the CAR; the file is replaced only when the refresh is complete.",
-    )
-    p.add_argument("workbook", help="the .xlsm to refresh")
-    p.add_argument(
-        "--car",
-        help="CAR folder (default: the workbook's PROFILER_CAR setting, then $PROFILER_CAR)",
-    )
-    p.add_argument(
-        "--data",
-        help="source data folder for the reconciliation (default: the workbook's PROFILER_DATA setting)",
-    )
-    p.add_argument("--sheet", help="refresh only this sheet")
-    add_wait_option(p, "the same file")
-    p.set_defaults(func=run_refresh)
-
-    p = sub.add_parser(
-        "snapshot",
-        help="a values-only copy of a profiler workbook that is safe to email",
-        description="Write FILE.xlsx: the views as values (same formats and charts), no macros, formulas, links or the sender's paths; cells on fewer than K customers suppressed, with complementary cells; optionally encrypted.",
-    )
-    p.add_argument("workbook", help="the profiler .xlsm")
-    p.add_argument("--out", required=True, help="snapshot to write (.xlsx)")
-    secret = p.add_mutually_exclusive_group()
-    secret.add_argument(
-        "--password-file",
-        metavar="FILE",
-        help="encrypt the file (Office agile encryption) with the password in FILE (its first line)",
-    )
-    secret.add_argument(
-        "--password-env",
-        metavar="VAR",
-        help="encrypt with the password in environment variable VAR",
-    )
-    secret.add_argument(
-        "--encrypt",
-        action="store_true",
-        help="encrypt with a password typed at a prompt (not echoed)",
-    )
-    secret.add_argument(
-        "--password",
-        help="encrypt with this password (for scripts: other users can see it in the process "
-        "list and it stays in the shell history; prefer --password-file or --password-env)",
-    )
-    p.add_argument(
-        "--email",
-        metavar="TO",
-        help="send the snapshot to these addresses (comma-separated); needs --smtp",
-    )
-    p.add_argument("--smtp", metavar="HOST:PORT", help="the mail server for --email")
-    p.add_argument("--starttls", action="store_true", help="upgrade the SMTP connection to TLS")
-    p.add_argument("--from", dest="sender", metavar="ADDR", help="sender address for --email")
-    p.add_argument("--subject", help="subject for --email (default: the snapshot's name and date)")
-    p.add_argument(
-        "--min-cohort-size",
-        type=int,
-        default=10,
-        help="suppress cells computed on fewer customers (default 10)",
-    )
-    p.add_argument(
-        "--include-customers",
-        metavar="COHORT",
-        help="add a sheet of this cohort's consented customers (customer_id and --fields only)",
-    )
-    p.add_argument("--fields", help="comma-separated CAR columns for --include-customers")
-    p.add_argument(
-        "--channel",
-        default="email",
-        choices=["email", "sms", "phone", "post"],
-        help="consent channel for --include-customers",
-    )
-    p.add_argument(
-        "--car", help="CAR folder for --include-customers (default: the workbook's PROFILER_CAR)"
-    )
-    p.add_argument("--force", action="store_true", help="replace FILE.xlsx if it exists")
-    add_wait_option(p, "the workbook")
-    p.set_defaults(func=run_snapshot)
-
-
-def run_workbook(args: argparse.Namespace) -> int:
-    from profiler.locks import exclusive
+@click.command(
+    "workbook",
+    short_help="build the Excel profiler (.xlsm) from a CAR",
+    epilog="""\b
+Example:
+  profiler workbook --car car/ --out Customer_Profiler.xlsm --data data/""",
+)
+@car_option
+@click.option("--out", required=True, metavar="FILE", help="file to write (.xlsm)")
+@click.option(
+    "--data",
+    metavar="DIR",
+    help="source data folder: adds the ledger reconciliation and the CLV holdout check",
+)
+@wait_option("the same file")
+def workbook(car: str | None, out: str, data: str | None, wait: float) -> int:
+    """Write Customer_Profiler.xlsm (and its Python module for the buttons) from a CAR folder:
+    every sheet holds real numbers, so it is useful before Python is connected."""
+    from profiler.locks import exclusive as locked
     from profiler.query import QueryEngine
     from workbook.builder import build_workbook
 
     started = time.perf_counter()
-    engine = QueryEngine.open(args.car)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with exclusive(args.out, wait=args.wait):
-        path = build_workbook(engine, args.out, data_dir=args.data)
+    engine = QueryEngine.open(car)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with locked(out, wait=wait):
+        path = build_workbook(engine, out, data_dir=data)
     print(
         f"Workbook {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s; open it in Excel, or refresh headless with 'profiler refresh {path}'"
     )
     return 0
 
 
-def run_refresh(args: argparse.Namespace) -> int:
-    from profiler.locks import exclusive
+@click.command(
+    "refresh",
+    short_help="refresh a profiler workbook headless (no Excel)",
+    epilog="""\b
+Example:
+  profiler refresh Customer_Profiler.xlsm
+  profiler refresh Customer_Profiler.xlsm --sheet compare --car car/""",
+)
+@click.argument("book_path", metavar="WORKBOOK")
+@car_option(help="CAR folder (default: the workbook's PROFILER_CAR setting, then $PROFILER_CAR)")
+@click.option(
+    "--data",
+    metavar="DIR",
+    help="source data folder for the reconciliation (default: the workbook's PROFILER_DATA setting)",
+)
+@click.option("--sheet", help="refresh only this sheet (its name in any letter case)")
+@wait_option("the same file")
+def refresh(
+    book_path: str, car: str | None, data: str | None, sheet: str | None, wait: float
+) -> int:
+    """Recompute every sheet of WORKBOOK (the .xlsm to refresh) from its input cells and the
+    CAR; the file is replaced only when the refresh is complete."""
+    from profiler.locks import exclusive as locked
     from profiler.outputs import stage
     from profiler.query import QueryEngine
     from workbook.book import FileBook, folder_setting
     from workbook.macros import extras_for, refresh_all, refresh_sheet
 
     started = time.perf_counter()
-    book = FileBook(args.workbook)
-    with exclusive(args.workbook, wait=args.wait):  # read inputs and write: one refresh at a time
+    book = FileBook(book_path)
+    with locked(book_path, wait=wait):  # read inputs and write: one refresh at a time
         stage("refresh:locked")
-        car = args.car or folder_setting(book, "PROFILER_CAR")
-        data = args.data or folder_setting(book, "PROFILER_DATA")
+        car = car or folder_setting(book, "PROFILER_CAR")
+        data = data or folder_setting(book, "PROFILER_DATA")
         engine = QueryEngine.open(car)
         extras = extras_for(engine, data)
-        if args.sheet:
-            done = refresh_sheet(book, engine, args.sheet, extras=extras)
+        if sheet:
+            done = refresh_sheet(book, engine, sheet, extras=extras)
         else:
             done = refresh_all(book, engine, extras=extras)
     print(
-        f"Refreshed {len(done)} sheets of {Path(args.workbook)} in {time.perf_counter() - started:.1f} s (CAR as of {engine.as_of:%Y-%m-%d})"
+        f"Refreshed {len(done)} sheets of {Path(book_path)} in {time.perf_counter() - started:.1f} s (CAR as of {engine.as_of:%Y-%m-%d})"
     )
     return 0
 
 
-def run_snapshot(args: argparse.Namespace) -> int:
-    from profiler.locks import exclusive
+@click.command(
+    "snapshot",
+    short_help="a values-only copy of a profiler workbook that is safe to email",
+    epilog="""\b
+Example:
+  profiler snapshot Customer_Profiler.xlsm --out share.xlsx \\
+      --password-file pw.txt --min-cohort-size 10""",
+)
+@click.argument("workbook")
+@click.option("--out", required=True, metavar="FILE", help="file to write (.xlsx)")
+@click.option(
+    "--password-file",
+    metavar="FILE",
+    help="encrypt the file (Office agile encryption) with the password in FILE (its first line)",
+)
+@click.option(
+    "--password-env",
+    metavar="VAR",
+    help="encrypt with the password in environment variable VAR",
+)
+@click.option(
+    "--encrypt",
+    is_flag=True,
+    help="encrypt with a password typed at a prompt (not echoed)",
+)
+@click.option(
+    "--password",
+    help="encrypt with this password (for scripts: other users can see it in the process "
+    "list and it stays in the shell history; prefer --password-file or --password-env)",
+)
+@click.option(
+    "--email",
+    metavar="TO",
+    help="send the snapshot to these addresses (comma-separated); needs --smtp",
+)
+@click.option("--smtp", metavar="HOST:PORT", help="the mail server for --email")
+@click.option("--starttls", is_flag=True, help="upgrade the SMTP connection to TLS")
+@click.option("--sender", metavar="ADDR", help="sender address for --email")
+@click.option("--subject", help="subject for --email (default: the snapshot's name and date)")
+@click.option(
+    "--min-cohort-size",
+    type=int,
+    default=10,
+    show_default=True,
+    help="suppress cells computed on fewer customers",
+)
+@click.option(
+    "--include-customers",
+    metavar="COHORT",
+    help="add a sheet of this cohort's consented customers (customer_id and --fields only)",
+)
+@click.option("--fields", help="comma-separated CAR columns for --include-customers")
+@click.option(
+    "--channel",
+    type=Name(CHANNELS, "channel"),
+    default="email",
+    show_default=True,
+    help="consent channel for --include-customers",
+)
+@car_option(help="CAR folder for --include-customers (default: the workbook's PROFILER_CAR)")
+@click.option("--force", is_flag=True, help="replace FILE.xlsx if it exists")
+@wait_option("the workbook")
+def snapshot(**options: Any) -> int:
+    """Write FILE.xlsx from WORKBOOK (the profiler .xlsm): the views as values (same formats
+    and charts), no macros, formulas, links or the sender's paths; cells on fewer than K
+    customers suppressed, with complementary cells; optionally encrypted."""
+    from profiler.locks import exclusive as locked
     from workbook import mail
-    from workbook.commands.cohorts import _split
-    from workbook.snapshot import snapshot
+    from workbook.snapshot import snapshot as take_snapshot
 
+    args = SimpleNamespace(**options)
+    exclusive(
+        {
+            "--password-file": args.password_file,
+            "--password-env": args.password_env,
+            "--encrypt": args.encrypt,
+            "--password": args.password,
+        }
+    )
     password = snapshot_password(args)
     recipients, server = _mail_settings(args)
     # The workbook copied is locked: a snapshot waits for a refresh of it to finish, so it
     # shows the refreshed numbers (the snapshot file itself is written under a unique name).
-    with exclusive(args.workbook, wait=args.wait):
-        report = snapshot(
+    with locked(args.workbook, wait=args.wait):
+        report = take_snapshot(
             args.workbook,
             args.out,
             password=password,
             min_cohort_size=args.min_cohort_size,
             force=args.force,
             include_customers=args.include_customers,
-            fields=_split(args.fields),
+            fields=split(args.fields),
             channel=args.channel,
             car=args.car,
         )
@@ -199,7 +215,7 @@ def run_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
-def snapshot_password(args: argparse.Namespace) -> str | None:
+def snapshot_password(args: SimpleNamespace) -> str | None:
     """The password from a file, an environment variable, a prompt or (warned) the command
     line; None for an unencrypted snapshot.  An empty password is refused."""
     import getpass
@@ -240,7 +256,7 @@ def snapshot_password(args: argparse.Namespace) -> str | None:
     return password
 
 
-def _mail_settings(args: argparse.Namespace) -> tuple[list[str], Any]:
+def _mail_settings(args: SimpleNamespace) -> tuple[list[str], Any]:
     """Recipients and server, checked before anything is written."""
     from profiler.errors import ProfilerError
     from workbook import mail
