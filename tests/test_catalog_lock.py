@@ -133,7 +133,7 @@ def test_diff_of_two_catalogs_still_works_and_shows_both_filters(
     assert 'old: sum(net_gbp) over order_lines where status == "completed", dated' in out
     assert 'channel != "marketplace"' in out.split("new: ", 1)[1]
     code, _, err = _run(capsys, "diff", str(folder))
-    assert code == 1 and err.startswith("Error: give both OLD and NEW") and err.count("\n") == 1
+    assert code == 2 and err.startswith("Error: give both OLD and NEW") and err.count("\n") == 1
 
 
 def test_what_does_not_define_the_number_needs_no_version(

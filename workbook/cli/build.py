@@ -248,7 +248,6 @@ def build(
     docs/store.md).
     """
     from profiler import store
-    from profiler.errors import UsageError
 
     if rollback:
         generation = store.rollback(Path(out), wait=wait)
@@ -257,7 +256,7 @@ def build(
         )
         return 0
     if not data:
-        raise UsageError("build needs --data DIR (or --rollback).")
+        raise click.UsageError("build needs --data DIR (or --rollback).")
     build_and_write(
         Path(data),
         Path(out),

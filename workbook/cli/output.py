@@ -106,6 +106,7 @@ def progress(message: str) -> None:
     tqdm.write(f"  … {message}", file=sys.stderr)
 
 
+SHOW_BAR: bool | None = None  # None: a progress bar only when stderr is a terminal
 _bar: tqdm | None = None
 
 
@@ -114,10 +115,12 @@ def family_progress(family: str, done: int, total: int) -> None:
     feature families, naming the one done last; none when stderr is not a terminal."""
     global _bar
     if _bar is None:
-        _bar = tqdm(total=total, unit="family", file=sys.stderr, disable=None, leave=False)
+        hide = None if SHOW_BAR is None else not SHOW_BAR
+        _bar = tqdm(total=total, unit="family", file=sys.stderr, disable=hide, leave=False)
     _bar.set_postfix_str(family, refresh=False)
     _bar.update(done - _bar.n)
     if done >= total:
+        _bar.refresh()  # drawn complete, whatever the rate limit skipped
         _bar.close()
         _bar = None
 
