@@ -20,6 +20,7 @@ from workbook.cli.options import (
     Name,
     car_option,
     from_to_options,
+    insight_area,
     output_options,
     period_option,
     split,
@@ -61,14 +62,6 @@ def _cohort_names(engine, text: str | None) -> list[str] | None:  # noqa: ANN001
 def _metric_names(engine, text: str | None) -> list[str] | None:  # noqa: ANN001
     names = split(text)
     return None if names is None else [engine.catalog.get(n).name for n in names]
-
-
-def _area(engine, area: str | None) -> str | None:  # noqa: ANN001
-    """An insight area of the catalog, from any letter case."""
-    from profiler.names import resolve
-
-    areas = dict.fromkeys(m.area for m in engine.catalog.metrics.values())
-    return None if area is None else resolve(area, areas, "area")
 
 
 def _no_data(engine, csv: bool, *periods) -> bool:
@@ -311,7 +304,7 @@ def deep_dive(
         engine.cohorts.canonical(cohort),
         period,
         None if base is None else engine.cohorts.canonical(base),
-        [_area(engine, area)] if area else None,
+        [insight_area(engine.catalog, area)] if area else None,
         membership=membership,
     )
     if _answered(engine, frame, csv, period):

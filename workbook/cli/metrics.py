@@ -10,7 +10,13 @@ from pathlib import Path
 
 import click
 
-from workbook.cli.options import as_of_option, car_option, output_options, period_option
+from workbook.cli.options import (
+    as_of_option,
+    car_option,
+    insight_area,
+    output_options,
+    period_option,
+)
 from workbook.cli.output import print_csv, print_table
 
 CATALOG_HELP = "catalog folder or YAML file (default: templates/metrics)"
@@ -24,7 +30,7 @@ lock_option = click.option("--lock", metavar="FILE", help=LOCK_HELP)
     short_help="list, show, check, release and diff the metric catalog; print a metric as SQL",
     epilog="""\b
 Example:
-  profiler metrics list --area Value
+  profiler metrics list --area Sales
   profiler metrics show aov
   profiler metrics check""",
 )
@@ -37,7 +43,7 @@ def metrics() -> None:
     short_help="one line per metric",
     epilog="""\b
 Example:
-  profiler metrics list --area value --csv""",
+  profiler metrics list --area sales --csv""",
 )
 @catalog_option
 @click.option("--area", help="only this insight area, in any letter case")
@@ -47,11 +53,9 @@ def list_(catalog: str | None, area: str | None, csv: bool) -> int:
     import pandas as pd
 
     from profiler.catalog import load_catalog
-    from profiler.names import resolve
 
     catalog = load_catalog(catalog)
-    if area is not None:
-        area = resolve(area, dict.fromkeys(m.area for m in catalog.metrics.values()), "area")
+    area = insight_area(catalog, area)
     rows = [
         {
             "name": m.name,

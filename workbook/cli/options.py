@@ -249,6 +249,16 @@ def exclusive(given: dict[str, Any]) -> None:
         raise click.UsageError(f"{' and '.join(set_)} cannot be used together.")
 
 
+def insight_area(catalog: Any, area: str | None) -> str | None:
+    """A catalog insight area (``--area``), from any letter case; the known areas if none."""
+    from profiler.names import resolve
+
+    if area is None:
+        return None
+    areas = list(dict.fromkeys(m.area for m in catalog.metrics.values()))
+    return resolve(area, areas, "area", hint=f"Areas: {', '.join(areas)}.")
+
+
 def split(text: str | None) -> list[str] | None:
     """'a,b , c' -> ['a', 'b', 'c'] (a list option: cohorts, metrics, fields); names may
     hold spaces but not commas."""
