@@ -447,13 +447,18 @@ Example:
   profiler retention --from 2024-01 --to 2024-12 --by region --csv""",
 )
 @click.option(
-    "--grain", type=Name(["month", "quarter"], "grain"), default="month", show_default=True
+    "--grain",
+    type=Name(["month", "quarter"], "grain"),
+    default="month",
+    show_default=True,
+    help="acquisition cohorts and periods since by month or by quarter",
 )
 @click.option(
     "--measure",
     type=Name(["active", "revenue", "cumulative_spend"], "measure"),
     default="active",
     show_default=True,
+    help="share of the cohort active, net sales as a share of period 0, or spend so far per customer",
 )
 @click.option(
     "--mode",

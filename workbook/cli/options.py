@@ -106,15 +106,16 @@ PERIOD_FORMS = "YYYY-MM, YYYY-Qn, YYYY, ytd:YYYY-MM, r12:YYYY-MM or asof"
 CHANNELS = ("email", "sms", "phone", "post")
 
 
-def car_option(fn: F | None = None, *, help: str = "CAR folder written by 'profiler build'") -> Any:
-    """``--car DIR``: the CAR folder to read (default: $PROFILER_CAR, read by the engine)."""
+def car_option(
+    fn: F | None = None,
+    *,
+    help: str = "CAR folder written by 'profiler build' (default: $PROFILER_CAR)",
+) -> Any:
+    """``--car DIR``: the CAR folder to read; without it the engine reads $PROFILER_CAR
+    (``QueryEngine.open``) where a command needs a CAR at all."""
 
     def decorate(f: F) -> F:
-        return click.option(
-            "--car",
-            metavar="DIR",
-            help=f"{help} (default: $PROFILER_CAR)" if "default" not in help else help,
-        )(f)
+        return click.option("--car", metavar="DIR", help=help)(f)
 
     return decorate(fn) if fn is not None else decorate
 
