@@ -191,25 +191,3 @@ def test_empty_as_of_is_one_error_line(tmp_path, capsys):
     assert err[-1].startswith("Error: --as-of '' is not a date; expected YYYY-MM-DD.")
     # refused while the command line is read: nothing written, not even the store's lock
     assert not (tmp_path / "car").exists()
-
-
-def test_nothing_but_tests_imports_the_command_line() -> None:
-    """workbook/cli/ is the outermost adapter: the engine, the workbook layer and the UDFs
-    never import it (the benches may re-use its launcher)."""
-    import ast
-
-    root = Path(__file__).resolve().parents[1]
-    offenders = []
-    for folder in ("profiler", "workbook", "udfs"):
-        for path in (root / folder).rglob("*.py"):
-            if (root / "workbook" / "cli") in path.parents:
-                continue
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                names = []
-                if isinstance(node, ast.Import):
-                    names = [a.name for a in node.names]
-                elif isinstance(node, ast.ImportFrom):  # from workbook import cli, too
-                    names = [f"{node.module}.{a.name}" for a in node.names] + [str(node.module)]
-                if any(n == "workbook.cli" or n.startswith("workbook.cli.") for n in names):
-                    offenders.append(str(path.relative_to(root)))
-    assert offenders == []

@@ -17,8 +17,8 @@ import profiler
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("profiler", "workbook", "udfs")
-# The command line: its modules, and the console script's entry point that starts it.
-CLI = ("workbook.cli", "workbook.cli_output", "workbook.commands", "workbook.launcher")
+# The command line: one package, the console script's entry point included.
+CLI = ("workbook.cli",)
 
 
 def test_engine_imports_no_excel_library() -> None:
@@ -163,9 +163,9 @@ def test_the_checks_find_what_they_look_for(tmp_path: Path) -> None:
         "profiler/sub/e.py": "",
         "udfs/__init__.py": "from workbook import book\n",
         "workbook/__init__.py": "",
-        "workbook/book.py": "from workbook.commands import build\n",
-        "workbook/commands/__init__.py": "",
-        "workbook/commands/build.py": "from profiler.sub import e\n",
+        "workbook/book.py": "from workbook.cli import build\n",
+        "workbook/cli/__init__.py": "",
+        "workbook/cli/build.py": "from profiler.sub import e\n",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +176,7 @@ def test_the_checks_find_what_they_look_for(tmp_path: Path) -> None:
     assert [v.partition(":")[0] for v in violations(graph)] == [
         "profiler.c -> workbook.book",
         "udfs -> workbook.book",
-        "workbook.book -> workbook.commands.build",
+        "workbook.book -> workbook.cli.build",
     ]
 
 
