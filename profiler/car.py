@@ -48,6 +48,7 @@ class CarResult:
     seconds: float
     models: dict[str, Any] = field(default_factory=dict)  # fitted model figures, or why not
     engine: str = "in-memory"  # in-memory, out-of-core or spark
+    timings: dict[str, float] = field(default_factory=dict)  # seconds to each build step
 
     @property
     def n_columns(self) -> int:

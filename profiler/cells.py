@@ -10,7 +10,6 @@ reloaded when the CAR folder is rebuilt (``engine_for``).
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from functools import wraps
@@ -21,7 +20,7 @@ import pandas as pd
 
 from . import store
 from .errors import ProfilerError, clip
-from .query import QueryEngine, resolve_car_dir
+from .query import QueryEngine
 from .retention import retention_triangle
 
 _lock = threading.Lock()
@@ -34,7 +33,7 @@ def engine_for(car_dir: str | Path | QueryEngine | None = None) -> QueryEngine:
     works out the functions' example results with the engine it has open)."""
     if isinstance(car_dir, QueryEngine):
         return car_dir
-    folder = str(Path(resolve_car_dir(car_dir)).resolve())
+    folder = str(store.car_folder(car_dir).resolve())
     stamp = store.current_name(folder)
     with _lock:
         cached = _loaded.get(folder)
@@ -272,8 +271,3 @@ def setting_folder(settings: Mapping[str, str], workbook: Path, key: str) -> Pat
             f"--{'car' if key == 'PROFILER_CAR' else 'data'} DIR."
         )
     return path
-
-
-def configured_car() -> str | None:
-    """The CAR folder from the environment, for adapters that have no other setting."""
-    return os.environ.get("PROFILER_CAR")

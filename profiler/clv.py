@@ -586,6 +586,29 @@ def fit_clv(summary: pd.DataFrame, time_unit: str = "W") -> ClvFit:
     return ClvFit(summary, bg, gg, time_unit)
 
 
+def holdout_check(
+    transactions: pd.DataFrame,
+    as_of: pd.Timestamp,
+    weeks: int = 52,
+    *,
+    customer_id_col: str = "customer_id",
+    datetime_col: str = "ordered_at",
+    monetary_value_col: str = "net_gbp",
+) -> pd.DataFrame:
+    """Predicted vs actual purchases in the last ``weeks`` to ``as_of`` when the model is fitted
+    on the time before (``clv_validation_table``): the CLV model's calibration check, which
+    ``profiler build`` stores in the CAR folder for the workbook's Potential Value sheet."""
+    summary = summary_from_transactions(
+        transactions,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        monetary_value_col=monetary_value_col,
+        calibration_end=as_of - pd.Timedelta(weeks=weeks),
+        observation_end=as_of,
+    )
+    return clv_validation_table(fit_clv(summary))
+
+
 def clv_validation_table(fit: ClvFit) -> pd.DataFrame:
     """Predicted vs actual repeat purchases in the holdout, by calibration frequency 0..7+ and in total."""
     summary = fit.summary

@@ -101,6 +101,12 @@ def asof_period(as_of: pd.Timestamp) -> Period:
     )
 
 
+def last_complete_month(as_of: pd.Timestamp) -> pd.Timestamp:
+    """The first day of the last month that ended by the as-of day."""
+    end = as_of + pd.Timedelta(days=1)  # data runs to the end of the as-of day
+    return end.replace(day=1) - pd.DateOffset(months=1)
+
+
 def months_between(first: str, last: str) -> list[Period]:
     """Every month from ``first`` to ``last`` (YYYY-MM), in order."""
     start, end = parse_period(first), parse_period(last)

@@ -39,7 +39,6 @@ from .errors import LeftOut, ProfilerError, clip
 from .periods import Period, asof_period, parse_period
 from .state import STATE_COLUMNS, day_number, states_at
 
-CAR_ENV = "PROFILER_CAR"
 # Loaded with every engine: consent (audiences) and the customer's key attributes.
 BASE_COLUMNS = {
     "contactable",
@@ -106,7 +105,7 @@ class QueryEngine:
         cohort_spec: dict[str, Any] | None = None,
     ) -> QueryEngine:
         """Load a folder written by ``profiler build`` (default: $PROFILER_CAR)."""
-        folder = Path(resolve_car_dir(car_dir))
+        folder = store.car_folder(car_dir)
         generation = store.open_generation(folder)
         meta = generation.meta
         spec = cohort_spec or load_cohort_spec()
@@ -767,19 +766,4 @@ def _catalog_columns(catalog: Catalog) -> set[str]:
 
 def car_as_of(car_dir: str | Path | None) -> pd.Timestamp:
     """The as-of date D of a CAR folder (default: $PROFILER_CAR)."""
-    return pd.Timestamp(store.open_generation(Path(resolve_car_dir(car_dir))).meta["as_of"])
-
-
-def resolve_car_dir(car_dir: str | Path | None) -> str:
-    """The CAR folder given, else $PROFILER_CAR; a one-line error when neither is there or it
-    holds no complete build."""
-    import os
-
-    folder = car_dir or os.environ.get(CAR_ENV)
-    if not folder:
-        raise ProfilerError(
-            f"No CAR given: pass --car DIR (a folder written by 'profiler build') or set {CAR_ENV}."
-        )
-    if store.current_name(folder) is None:
-        store.open_generation(folder)  # says why in one line
-    return str(folder)
+    return pd.Timestamp(store.open_generation(store.car_folder(car_dir)).meta["as_of"])

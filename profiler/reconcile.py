@@ -37,7 +37,7 @@ from .errors import ProfilerError
 from .facts import PENCE, data_end, pounds, to_minor_units
 from .loading import SourceData
 from .metrics import MetricEngine
-from .periods import Period, months_between, parse_period
+from .periods import Period, last_complete_month, months_between, parse_period
 
 ITEMS = ("returns_timing", "late_cancellations", "fx", "journals")
 MONEY = ("profiler", "ledger", "difference", *ITEMS, "explained", "residual")
@@ -124,6 +124,17 @@ def reconcile(
     table.attrs["catalog"] = catalog.stamp
     table.attrs["as_of"] = f"{day:%Y-%m-%d}"
     return Reconciliation(table, tolerance_pct, catalog.stamp, day)
+
+
+def recent_reconciliation(
+    source: SourceData, catalog: Catalog, as_of: pd.Timestamp, months: int = 12
+) -> pd.DataFrame:
+    """The reconciliation table of the last ``months`` complete months by ``as_of``, as of that
+    day (the CAR's D: it explains the figures the workbook's other sheets show).  ``profiler
+    build`` stores it in the CAR folder for the workbook's Reconciliation sheet."""
+    last = last_complete_month(as_of)
+    span = months_between(f"{last - pd.DateOffset(months=months - 1):%Y-%m}", f"{last:%Y-%m}")
+    return reconcile(source, catalog, span, as_of=as_of).table
 
 
 def _lines(engine: MetricEngine, source: SourceData) -> pd.DataFrame:

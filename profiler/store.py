@@ -13,6 +13,8 @@ on every platform), so a reader sees the old generation or the new one, whole, n
         activity.arrow
         orders.arrow
         quarantine.csv
+        reconciliation.arrow      when the sources have a ledger (in-memory builds)
+        clv_holdout.arrow         the CLV model's holdout check (in-memory builds)
         car_meta.json             written last: the generation's manifest
       gen-20261202T091500-4242-d4e5f6/   the previous generation (kept for --rollback)
 
@@ -78,7 +80,16 @@ ACTIVITY = Member("activity.arrow", "arrow", "customer x month parts of the row 
 ORDERS = Member("orders.arrow", "arrow", "each order's customer and days: state at any date")
 QUARANTINE = Member("quarantine.csv", "csv", "source rows left out, with the reason")
 META = Member("car_meta.json", "json", "as-of date, counts, models; the manifest (written last)")
-MEMBERS = (CAR, DICTIONARY, ACTIVITY, ORDERS, QUARANTINE, META)
+# Computed from the sources by an in-memory build, so a workbook refresh reads them instead of
+# reloading every source: optional (no ledger, no reconciliation; CARs built before them).
+RECONCILIATION = Member(
+    "reconciliation.arrow", "arrow", "the last 12 complete months tied to the ledger"
+)
+HOLDOUT = Member("clv_holdout.arrow", "arrow", "the CLV model's check on a holdout year")
+REQUIRED = (CAR, DICTIONARY, ACTIVITY, ORDERS, QUARANTINE, META)
+MEMBERS = (*REQUIRED, RECONCILIATION, HOLDOUT)
+SOURCE_CHECKS = {"reconciliation": RECONCILIATION, "holdout": HOLDOUT}
+CAR_ENV = "PROFILER_CAR"  # the CAR folder when none is given
 
 POINTER = "CURRENT"
 GENERATION_PREFIX = "gen-"
@@ -158,6 +169,10 @@ class Generation:
         from .activity import orders_from_table
 
         return orders_from_table(self.read_arrow(ORDERS))
+
+    def read_frame(self, member: Member) -> pd.DataFrame:
+        """A table member written by ``GenerationWriter.write_frame``, as it was written."""
+        return self.read_arrow(member).to_pandas()
 
     def read_csv(self, member: Member, **kwargs: Any) -> pd.DataFrame:
         return self._read(lambda: pd.read_csv(self.file(member), **kwargs))
@@ -288,6 +303,39 @@ def read_car(folder: str | Path, columns: list[str] | None = None) -> pd.DataFra
     return open_generation(folder).read_car(columns)
 
 
+def car_folder(car: str | Path | None = None) -> Path:
+    """The CAR folder: ``car`` when given, else $PROFILER_CAR; one line saying what to do when
+    neither is there or it holds no complete build.  Every reader finds the folder here."""
+    folder = car or os.environ.get(CAR_ENV)
+    if not folder:
+        raise ProfilerError(
+            f"No CAR given: pass --car DIR (a folder written by 'profiler build') or set {CAR_ENV}."
+        )
+    if current_name(folder) is None:
+        open_generation(folder)  # says why in one line
+    return Path(folder)
+
+
+def read_source_checks(folder: str | Path | None, meta: dict[str, Any]) -> dict[str, Any]:
+    """What an in-memory build computed from the sources for the workbook, read from the
+    generation ``meta`` describes (the one a query engine was opened on): ``reconciliation``
+    and ``holdout`` (tables), or ``reconciliation_note`` and ``holdout_error`` (why not).
+    Empty for a CAR built before these were stored, or one built out of core."""
+    checks: dict[str, Any] = {}
+    recorded = meta.get("source_checks") or {}
+    if folder is None or not recorded:
+        return checks
+    generation = Generation(Path(folder), f"{GENERATION_PREFIX}{meta['build_id']}", meta)
+    for key, member in SOURCE_CHECKS.items():
+        if member.name in meta.get("members", {}):
+            checks[key] = generation.read_frame(member)
+    if "reconciliation_note" in recorded:
+        checks["reconciliation_note"] = recorded["reconciliation_note"]
+    if "holdout_error" in recorded:
+        checks["holdout_error"] = recorded["holdout_error"]
+    return checks
+
+
 # ---------------------------------------------------------------------------------------------
 # writing
 
@@ -300,7 +348,7 @@ class GenerationWriter:
     folder: Path
     build_id: str
     previous: Generation | None = None
-    required: tuple[Member, ...] = MEMBERS
+    required: tuple[Member, ...] = REQUIRED
     meta: dict[str, Any] = field(default_factory=dict)
     written: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -410,6 +458,10 @@ class GenerationWriter:
         self.write_table(ORDERS, orders_table(activity.orders))
         return path
 
+    def write_frame(self, member: Member, frame: pd.DataFrame) -> Path:
+        """A DataFrame as an Arrow member, its dtypes kept (``Generation.read_frame``)."""
+        return self.write_table(member, pa.Table.from_pandas(frame, preserve_index=False))
+
     def write_csv(self, member: Member, frame: pd.DataFrame, *, raw: bool = False) -> Path:
         """A CSV member; safe for spreadsheets unless ``raw`` (``profiler/safecsv.py``)."""
         path = self.path / member.name
@@ -464,7 +516,7 @@ def building(
     *,
     wait: float = 0,
     keep: int = KEEP,
-    required: tuple[Member, ...] = MEMBERS,
+    required: tuple[Member, ...] = REQUIRED,
 ) -> Iterator[GenerationWriter]:
     """Write a new generation of ``folder`` and make it current when the block ends.
 

@@ -230,33 +230,35 @@ def source_dir(tmp_path: Path) -> Path:
     return data
 
 
+DEMO_TODAY = "2026-11-22"  # the demo's "now": no source date is in the future
+
+
 @pytest.fixture(scope="session")
-def demo_source(tmp_path_factory: pytest.TempPathFactory):
-    """Loaded demo sources of 1,500 customers (seed 21), shared by the CAR and CLV tests."""
+def demo_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo retailer's source tables: 1,500 customers (seed 21)."""
     from profiler.demo import generate_demo
-    from profiler.loading import load_sources
 
     folder = tmp_path_factory.mktemp("demo-car")
     generate_demo(1500, 21, folder)
-    return load_sources(folder, today="2026-11-22")
+    return folder
 
 
 @pytest.fixture(scope="session")
-def demo_car_dir(demo_source, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CAR folder (one generation: CAR, dictionary, activity, quarantine, metadata) built from
-    the demo sources."""
-    from profiler import store
-    from profiler.activity import build_activity
-    from profiler.car import build_car
-    from profiler.catalog import load_catalog
+def demo_source(demo_data_dir: Path):
+    """Loaded demo sources, shared by the CAR and CLV tests."""
+    from profiler.loading import load_sources
+
+    return load_sources(demo_data_dir, today=DEMO_TODAY)
+
+
+@pytest.fixture(scope="session")
+def demo_car_dir(demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CAR folder (one generation: CAR, dictionary, activity, quarantine, reconciliation, CLV
+    holdout, metadata) built from the demo sources as ``profiler build`` builds it."""
+    import profiler
 
     out = tmp_path_factory.mktemp("demo-car-dir")
-    with store.building(out) as writer:
-        writer.write_csv(store.QUARANTINE, demo_source.quarantine)
-        result = build_car(demo_source, None)
-        writer.write_car(result)
-        activity = build_activity(demo_source, load_catalog(), result.customer_ids, result.as_of)
-        writer.write_activity(activity)
+    profiler.build(demo_data_dir, out, engine="in-memory", today=DEMO_TODAY)
     return out
 
 

@@ -47,7 +47,7 @@ def _car(caller: Any = None) -> str | None:
             return str(folder)
     except Exception:  # no caller outside Excel, or no such key: fall back to the environment
         pass
-    return cells.configured_car()
+    return None  # engine_for finds the folder: $PROFILER_CAR (profiler.store.car_folder)
 
 
 CONF_SHEET = "xlwings.conf"  # xlwings' name for a workbook's settings sheet

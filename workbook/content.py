@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from profiler import indices, views, yaml_lines
+from profiler import indices, periods, views, yaml_lines
 from profiler.errors import ProfilerError, clip
 from profiler.features import TEMPLATES
 from profiler.periods import parse_period
@@ -141,8 +141,7 @@ def _cohorts_by_size(engine: QueryEngine) -> Iterator[str]:
 
 def last_complete_month(engine: QueryEngine) -> pd.Timestamp:
     """The first day of the last month that ended by the as-of day."""
-    end = engine.as_of + pd.Timedelta(days=1)  # data runs to the end of the as-of day
-    return end.replace(day=1) - pd.DateOffset(months=1)
+    return periods.last_complete_month(engine.as_of)
 
 
 def period_choices(engine: QueryEngine) -> list[str]:

@@ -31,17 +31,11 @@ def refresh_this_sheet() -> None:
 
 
 def run_reconciliation() -> None:
-    """Tie the catalog's net sales and returns to the ledger in the data folder."""
-    from profiler.errors import ProfilerError
+    """Show the catalog's net sales and returns tied to the ledger (by 'profiler build')."""
     from workbook.macros import run_reconciliation as reconcile
 
     def work(live: Any, engine: Any, data: str | None) -> str:
-        if not data:
-            raise ProfilerError(
-                "No data folder: set PROFILER_DATA on the xlwings.conf sheet (unhide it: "
-                "right-click a sheet tab > Unhide) to the folder holding ledger.csv."
-            )
-        reconcile(live, engine, data)
+        reconcile(live, engine, data)  # computed by 'profiler build', read from the CAR
         return "Reconciled to the ledger"
 
     _run(work)
@@ -62,20 +56,13 @@ def take_snapshot() -> None:
     _run(work)
 
 
-# The sheets that show what the source data adds (the reconciliation, the CLV holdout).
-NEEDS_DATA = {"reconciliation", "potential"}
-
-
 def _refresh(live: Any, engine: Any, data: str | None, sheet: str | None) -> str:
     from workbook.content import load_layout
     from workbook.macros import extras_for, refresh_sheet
 
     layout = load_layout()
-    views = {s["name"]: s.get("view") for s in layout["sheets"]}
-    # Reading the sources takes time at scale: only for a sheet that shows what they add (a
-    # live refresh writes only the sheets asked for).
-    wanted = sheet is None or views.get(sheet) in NEEDS_DATA
-    extras = extras_for(engine, data if wanted else None)
+    # What the sources add (reconciliation, CLV holdout) is read from the CAR folder: cheap.
+    extras = extras_for(engine, data)
     done = refresh_sheet(live, engine, sheet, layout=layout, extras=extras)
     what = done[0] if len(done) == 1 else f"{len(done)} sheets"
     return f"Refreshed {what} (CAR as of {engine.as_of:%Y-%m-%d})"

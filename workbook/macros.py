@@ -11,8 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from profiler import names
-from profiler.errors import LeftOut, ProfilerError
+import pandas as pd
+
+from profiler import names, store
+from profiler.errors import LeftOut
 from profiler.query import QueryEngine
 from workbook.book_protocol import Book
 from workbook.content import SheetContent, default_inputs, load_layout, sheet_content
@@ -68,65 +70,29 @@ def refresh_sheet(
 def run_reconciliation(
     book: Book,
     engine: QueryEngine,
-    data_dir: str | Path,
+    data_dir: str | Path | None = None,
     *,
-    months: int = 12,
     layout: dict[str, Any] | None = None,
 ) -> Any:
-    """Tie the last ``months`` months of net sales and returns to the ledger in ``data_dir`` and
-    show the result on the Reconciliation sheet."""
-    extras = reconciliation_extras(engine, data_dir, months)
+    """Show the reconciliation of the last 12 complete months to the ledger, computed by
+    ``profiler build`` and stored in the CAR folder, on the Reconciliation sheet."""
+    extras = extras_for(engine, data_dir)
     if "reconciliation" not in extras:
-        raise LeftOut(extras["reconciliation_note"])
+        raise LeftOut(
+            extras.get(
+                "reconciliation_note",
+                f"{engine.car_dir}: this CAR holds no reconciliation (built before 'profiler "
+                "build' stored it); rebuild it with 'profiler build --data DIR'.",
+            )
+        )
     refresh_sheet(book, engine, "Reconciliation", layout=layout, extras=extras)
     return extras["reconciliation"]
 
 
-def reconciliation_extras(
-    engine: QueryEngine, data_dir: str | Path, months: int = 12
-) -> dict[str, Any]:
-    """The reconciliation table of the last ``months`` complete months, for the sheet."""
-    import pandas as pd
-
-    from profiler.loading import load_sources
-    from profiler.periods import months_between
-    from profiler.reconcile import reconcile
-    from workbook.content import last_complete_month
-
-    source = load_sources(data_dir)
-    if not source.has("ledger"):  # optional: the sheet says what would bring it
-        return {
-            "source": source,
-            "reconciliation_note": f"{data_dir}: no ledger table, so no reconciliation (add ledger.csv or ledger.parquet: docs/data-contract.md).",
-        }
-    last = last_complete_month(engine)
-    span = months_between(f"{last - pd.DateOffset(months=months - 1):%Y-%m}", f"{last:%Y-%m}")
-    # As of the CAR's date: the reconciliation explains the figures the other sheets show.
-    table = reconcile(source, engine.catalog, span, as_of=engine.as_of).table
-    return {"reconciliation": table, "source": source}
-
-
-def holdout_extras(engine: QueryEngine, source: Any, weeks: int = 52) -> dict[str, Any]:
-    """Predicted vs actual purchases in the last year when the model is fitted on the years
-    before: the CLV model's calibration check for the Potential Value sheet."""
-    import pandas as pd
-
-    from profiler.clv import clv_validation_table, fit_clv, summary_from_transactions
-    from profiler.facts import order_facts
-
-    facts = order_facts(source, engine.as_of)  # the lines as the CAR saw them at its date
-    kept = facts[facts["status"] == "completed"]
-    calibration_end = engine.as_of - pd.Timedelta(weeks=weeks)
-    summary = summary_from_transactions(
-        kept,
-        customer_id_col="customer_id",
-        datetime_col="ordered_at",
-        monetary_value_col="net_gbp",
-        calibration_end=calibration_end,
-        observation_end=engine.as_of,
-    )
-    table = clv_validation_table(fit_clv(summary))
-    shown = pd.DataFrame(
+def holdout_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """The CLV holdout check (``profiler.clv.holdout_check``) as the Potential Value sheet
+    shows it."""
+    return pd.DataFrame(
         {
             "Purchases in calibration": table["calibration_frequency"].astype(str),
             "Customers": table["customers"].to_numpy(),
@@ -134,17 +100,16 @@ def holdout_extras(engine: QueryEngine, source: Any, weeks: int = 52) -> dict[st
             "Actual": table["actual"].to_numpy(dtype=float),
         }
     )
-    return {"holdout": shown}
 
 
-def extras_for(engine: QueryEngine, data_dir: str | Path | None) -> dict[str, Any]:
-    """What the source data adds to the workbook (reconciliation, CLV holdout), if given."""
-    if not data_dir:
-        return {}
-    extras = reconciliation_extras(engine, data_dir)
-    try:
-        extras.update(holdout_extras(engine, extras["source"]))
-    except ProfilerError as err:
-        extras["holdout_error"] = str(err)
-    extras["data_dir"] = str(Path(data_dir).resolve())
+def extras_for(engine: QueryEngine, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """What the source data adds to the workbook (the reconciliation, the CLV holdout): read
+    from the CAR folder, where ``profiler build`` stored them; nothing is computed here.  A CAR
+    built before they were stored shows the sheets' notes.  ``data_dir`` is the workbook's
+    data folder (its PROFILER_DATA setting), kept in the workbook."""
+    extras = store.read_source_checks(engine.car_dir, engine.meta or {})
+    if "holdout" in extras:
+        extras["holdout"] = holdout_shown(extras["holdout"])
+    if data_dir:
+        extras["data_dir"] = str(Path(data_dir).resolve())
     return extras

@@ -234,8 +234,12 @@ def _write_customers(w: Any, ws: Any, rows: list[list[Any]], styles: Any) -> Non
 def _customer_names(extras: dict[str, Any]) -> list[str]:
     """Customers' names from the source data, when the workbook knows where it is: the scan
     looks for them anywhere in the snapshot."""
-    source = extras.get("source")
-    if source is None or "customers" not in getattr(source, "tables", {}):
+    from profiler.loading import load_sources
+
+    if not extras.get("data_dir"):
+        return []
+    source = load_sources(extras["data_dir"], tables=("customers",))
+    if "customers" not in source.tables:
         return []
     table = source.tables["customers"]
     if "name" not in table.columns:

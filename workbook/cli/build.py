@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
@@ -29,147 +28,24 @@ def build_and_write(
     keep: int = 2,
     raw: bool = False,
 ) -> object:
-    """Load, build and write a new generation of ``out``; print the load counts and the
-    one-line summary. Returns the result (its columns released once written: read them back
-    with ``profiler.store.read_car``)."""
-    from profiler import store
+    """``profiler.build``, saying what it does on the terminal: its report lines on stdout,
+    progress on stderr.  Returns the result (its columns released once written)."""
+    import profiler
 
-    with store.building(out, wait=wait, keep=keep) as writer:
-        result = _build(writer, data, as_of, features, engine, spark_master, raw)
-    _print_summary(result, out)
-    return result
-
-
-def _build(
-    writer: object,
-    data: Path,
-    as_of: str | None,
-    features: str | None,
-    engine: str,
-    spark_master: str | None,
-    raw: bool,
-) -> object:
-    from profiler.activity import build_activity
-    from profiler.car import build_car
-    from profiler.catalog import load_catalog
-    from profiler.engine_choice import choose_engine
-    from profiler.features import load_feature_spec
-    from profiler.loading import load_sources
-    from profiler.outputs import stage
-    from profiler.periods import day_option
-
-    if as_of is not None:
-        day_option("--as-of", as_of)
-    started = time.perf_counter()
-    spec = load_feature_spec(features)
-    writer.meta["lifecycle"] = dict(spec["lifecycle"])  # state metrics at any date use them
-    engine = {"pandas": "in-memory", "duckdb": "out-of-core"}.get(engine, engine)
-    if engine == "auto":
-        engine, why = choose_engine(data)
-        print(f"Engine: {engine} ({why}; choose with --engine)")
-    if engine == "out-of-core":
-        result = _build_out_of_core(data, writer, as_of, spec, raw)
-    elif engine == "spark":
-        result = _build_on_spark(data, writer, as_of, spec, spark_master, raw)
-    else:
-        source = load_sources(data, progress=progress)
-        stage("read")
-        _print_counts(source, writer, raw)
-        result = build_car(source, as_of, spec=spec, progress=family_progress)
-        stage("computed")
-        writer.write_car(result)
-        result.columns.clear()  # persisted: free the CAR's memory before the activity table
-        built = time.perf_counter()
-        activity = build_activity(source, load_catalog(), result.customer_ids, result.as_of)
-        writer.write_activity(activity)
-        print(
-            f"Activity: {len(activity):,} customer-months x {len(activity.parts)} metric parts in {time.perf_counter() - built:.1f} s"
-        )
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-def _print_summary(result: object, out: Path) -> None:
-    from profiler import store
-
-    n_columns = result.n_columns
-    potential = result.models.get("potential_value")
-    if potential and "error" in potential:
-        print(f"Note: potential-value columns are empty: {potential['error']}")
-    elif potential:
-        bg, gg = potential["bgnbd"], potential["gamma_gamma"]
-        print(
-            f"Potential value: BG/NBD fitted on {potential['customers']:,} buyers (log-likelihood {bg['loglik']:,.1f})"
-            + (
-                f"; spend and CLV columns are empty: {gg['error']}"
-                if "error" in gg
-                else f", Gamma-Gamma on {gg['customers']:,} repeat buyers"
-            )
-        )
-    left = f"; left out: {', '.join(result.left_out)}" if result.left_out else ""
-    current = store.current_name(out)
-    print(
-        f"CAR as of {result.as_of:%Y-%m-%d}: {len(result.customer_ids):,} customers x {n_columns:,} columns in {result.seconds:.1f} s -> {out} (current: {current}){left}"
-    )
-
-
-def _print_counts(source: object, writer: object, raw: bool) -> None:
-    """Rows read = accepted + quarantined, and the quarantine written into the new generation."""
-    from profiler import store
-    from profiler.summary import load_counts
-
-    counts = load_counts(source)
-    read, quarantined = int(counts["rows_read"].sum()), int(counts["quarantined"].sum())
-    writer.write_csv(store.QUARANTINE, source.quarantine, raw=raw)
-    print(
-        f"Rows read {read:,} = accepted {read - quarantined:,} + quarantined {quarantined:,} (see {store.QUARANTINE.name} in the CAR folder)"
-    )
-
-
-def _build_out_of_core(
-    data: Path, writer: object, as_of: str | None, spec: dict, raw: bool
-) -> object:
-    """Without holding the order lines or the CAR: lines validated in batches to a scratch
-    folder, the CAR and activity table built and written one customer bucket at a time."""
-    from profiler.catalog import load_catalog
-    from profiler.outofcore import build_out_of_core
-    from profiler.outputs import stage
-
-    def loaded(source: object) -> None:
-        stage("read")
-        _print_counts(source, writer, raw)
-
-    result = build_out_of_core(
-        data, writer, load_catalog(), as_of=as_of, spec=spec, progress=progress, loaded=loaded
-    )
-    print("Activity: written by customer bucket")
-    return result
-
-
-def _build_on_spark(
-    data: Path, writer: object, as_of: str | None, spec: dict, master: str | None, raw: bool
-) -> object:
-    """The customer buckets built on a Spark cluster's executors (profiler/spark_build.py)."""
-    from profiler.catalog import load_catalog
-    from profiler.outputs import stage
-    from profiler.spark_build import build_on_spark
-
-    def loaded(source: object) -> None:
-        stage("read")
-        _print_counts(source, writer, raw)
-
-    result = build_on_spark(
+    return profiler.build(
         data,
-        writer,
-        load_catalog(),
+        out,
         as_of=as_of,
-        spec=spec,
-        master=master,
+        engine=engine,
+        features=features,
+        spark_master=spark_master,
+        wait=wait,
+        keep=keep,
+        raw=raw,
         progress=progress,
-        loaded=loaded,
+        family_progress=family_progress,
+        report=print,
     )
-    print("Activity: written by customer bucket on Spark")
-    return result
 
 
 ENGINES = ("auto", "in-memory", "out-of-core", "spark", "pandas", "duckdb")
