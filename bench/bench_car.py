@@ -3,6 +3,8 @@
 return rate, discount share, RFM) computed side by side three ways: by the CAR's own engine, by a
 polars lazy query and by idiomatic pandas groupbys.
 
+The build is ``profiler.build`` (in memory), timed step by step by its ``timings``.
+
 Usage: python bench/bench_car.py --data /tmp/profiler-bench-data [--out /tmp/profiler-bench-car] [--skip-reference]
 (generate the data first: python bench/bench_generate.py --customers 1000000; the polars
 reference needs ``pip install -e .[bench]``)
@@ -21,8 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+import profiler
 from profiler import store
-from profiler.car import build_car
 from profiler.car_context import build_context
 from profiler.contract import ORDER_CHANNELS
 from profiler.facts import order_facts
@@ -178,32 +180,28 @@ def main() -> None:
     args = parser.parse_args()
     relaunch_tuned([sys.executable, *sys.argv])  # the allocator as the `profiler` command has it
     keep_freed_memory()
-    started = time.perf_counter()
-    source = load_sources(args.data)
-    loaded = time.perf_counter()
-    result = build_car(source)
-    built = time.perf_counter()
-    # Written as a build writes it: a new generation (the CAR, its dictionary, the metadata)
-    # made current in one step; the activity table is not part of this benchmark.
-    # What the atomic swap costs is timed on its own: from the last file written to the new
-    # generation being current and the oldest one pruned (metadata, rename, pointer, prune).
-    # Run the benchmark twice into one --out to include a prune of a full 1M generation.
+    # Loaded, built and written as `profiler build` does it (profiler.build): a new generation
+    # (the CAR, its dictionary, the activity table, the reconciliation and CLV holdout, the
+    # metadata) made current in one step; each step timed by the build.  What the atomic swap
+    # costs is timed on its own: from the last file written to the new generation being current
+    # and the oldest one pruned (metadata, rename, pointer, prune).  Run the benchmark twice
+    # into one --out to include a prune of a full 1M generation.
     kept_before = len(list(Path(args.out).glob(f"{store.GENERATION_PREFIX}*")))
-    with store.building(args.out, required=(store.CAR, store.DICTIONARY)) as writer:
-        writer.write_car(result)
-        files_written = time.perf_counter()
-    written = time.perf_counter()
-    swap = written - files_written
+    result = profiler.build(args.data, args.out, engine="in-memory")
+    t = result.timings
+    swap = t["total"] - t["files"]
     print(
-        f"load {loaded - started:.1f} s; build {result.seconds:.1f} s ({result.n_columns:,} columns, {len(result.customer_ids):,} customers); write {written - built:.1f} s; end to end {written - started:.1f} s; peak RSS {peak_gb():.1f} GiB"
+        f"load {t['loaded']:.1f} s; build {t['computed'] - t['loaded']:.1f} s ({result.n_columns:,} columns, {len(result.customer_ids):,} customers); write {t['car_written'] - t['computed']:.1f} s; sources to persisted CAR {t['car_written']:.1f} s; "
+        f"activity {t['activity_written'] - t['car_written']:.1f} s; reconciliation and CLV holdout {t['checked'] - t['activity_written']:.1f} s; end to end {t['total']:.1f} s; peak RSS {peak_gb():.1f} GiB"
     )
     print(
         f"atomic swap (metadata, rename, pointer, prune; {kept_before} generation(s) there "
-        f"before): {swap * 1000:.1f} ms = {swap / (written - started):.3%} of end to end"
+        f"before): {swap * 1000:.1f} ms = {swap / t['total']:.3%} of end to end"
     )
     if not args.skip_reference:
-        as_of, build_s = result.as_of, result.seconds
-        del result  # the references run on the loaded sources alone
+        as_of, build_s = result.as_of, t["computed"] - t["loaded"]
+        del result
+        source = load_sources(args.data)  # the references run on the loaded sources alone
         t = time.perf_counter()
         ours = our_core(source, as_of)
         core_s = time.perf_counter() - t

@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,40 +31,17 @@ ENGINES = ("in-memory", "out-of-core", "spark")
 
 
 def one(engine: str, data: str, out: str, spark_master: str | None) -> None:
-    """Child process: one build, its timings printed as JSON."""
-    from profiler import store
-    from profiler.activity import build_activity
-    from profiler.car import build_car
-    from profiler.catalog import load_catalog
-    from profiler.loading import load_sources
+    """Child process: one build (``profiler.build``, as ``profiler build`` runs it), its
+    timings printed as JSON."""
+    import profiler
     from profiler.memory import keep_freed_memory
-    from profiler.outofcore import build_out_of_core
-    from profiler.spark_build import build_on_spark
 
     keep_freed_memory()  # as the CLI does
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-
-    def loaded(source: object) -> None:
-        timings["load"] = time.perf_counter() - started
-        writer.write_csv(store.QUARANTINE, source.quarantine)
-
-    with store.building(out) as writer:
-        if engine == "in-memory":
-            source = load_sources(data)
-            loaded(source)
-            result = build_car(source)
-            timings["build"] = time.perf_counter() - started - timings["load"]
-            writer.write_car(result)
-            result.columns.clear()
-            writer.write_activity(
-                build_activity(source, load_catalog(), result.customer_ids, result.as_of)
-            )
-        elif engine == "out-of-core":
-            build_out_of_core(data, writer, load_catalog(), loaded=loaded)
-        else:
-            build_on_spark(data, writer, load_catalog(), master=spark_master, loaded=loaded)
-    timings["total"] = time.perf_counter() - started
+    result = profiler.build(data, out, engine=engine, spark_master=spark_master)
+    steps = result.timings
+    timings = {"load": steps["loaded"], "total": steps["total"]}
+    if "computed" in steps:
+        timings["build"] = steps["computed"] - steps["loaded"]
     print(json.dumps(timings))
 
 

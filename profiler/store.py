@@ -36,7 +36,7 @@ two builds' numbers.  Readers say so in one line and ask for a rebuild; a build 
 folder removes the old files once its generation is current.
 
 The members are declared once, in ``MEMBERS``: adding a file to the CAR folder is one line
-there and one ``write_*`` call in the build.
+there (and in ``REQUIRED`` when every build writes it) and one ``write_*`` call in the build.
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ def test_every_member_carries_the_build_id_and_a_reader_refuses_a_mix(tmp_path: 
     folder = tmp_path / "car"
     old, new = write_generation(folder, 1.0), write_generation(folder, 2.0)
     meta = json.loads((folder / new / "car_meta.json").read_text())
-    assert set(meta["members"]) == {m.name for m in store.MEMBERS}
+    assert set(meta["members"]) == {m.name for m in store.REQUIRED}
     # An activity table of another build copied in (what a killed in-place write left before).
     shutil.copy(folder / old / "activity.arrow", folder / new / "activity.arrow")
     with pytest.raises(ProfilerError) as err:
@@ -195,17 +195,18 @@ def test_a_new_member_is_one_declaration_and_is_checked_like_the_others(
     """What another stream adds (e.g. an order-history file): one line in ``MEMBERS``."""
     history = store.Member("order_history.parquet", "parquet", "order history, for state at D")
     monkeypatch.setattr(store, "MEMBERS", (*store.MEMBERS, history))
+    monkeypatch.setattr(store, "REQUIRED", (*store.REQUIRED, history))
     folder = tmp_path / "car"
     old = write_generation(folder, 1.0)  # built before the member existed
     with pytest.raises(ProfilerError, match="the current build has no order_history.parquet"):
         store.open_generation(folder).read_parquet(history)
     table = pa.table({"customer_id": ["1", "2"], "orders": [3, 4]})
     new = write_generation(
-        folder, 2.0, lambda w: w.write_parquet(history, table), required=store.MEMBERS
+        folder, 2.0, lambda w: w.write_parquet(history, table), required=store.REQUIRED
     )
     assert store.open_generation(folder).read_parquet(history).equals(table)
     with pytest.raises(AssertionError, match="order_history.parquet"):
-        write_generation(folder, 3.0, required=store.MEMBERS)  # a build that forgets it
+        write_generation(folder, 3.0, required=store.REQUIRED)  # a build that forgets it
     part = folder / new / history.name / "part-00000.parquet"
     part.write_bytes((folder / new / "car.parquet" / "part-00000.parquet").read_bytes())
     with pytest.raises(ProfilerError, match="order_history.parquet: is missing"):
