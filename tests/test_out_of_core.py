@@ -77,7 +77,12 @@ def test_build_command_out_of_core_then_the_views_read_it(demo_source, tmp_path,
         assert main([*args, "--engine", engine]) == 0
     printed = capsys.readouterr().out
     assert "Activity: written by customer bucket" in printed
-    assert store.open_generation(out["out-of-core"]).meta["engine"] == "out-of-core"
+    meta = store.open_generation(out["out-of-core"]).meta
+    assert meta["engine"] == "out-of-core"
+    # What the sources add to the workbook is computed by in-memory builds; this one says so.
+    checks = store.read_source_checks(out["out-of-core"], meta)
+    assert set(checks) == {"reconciliation_note"}
+    assert "computed by in-memory builds" in checks["reconciliation_note"]
     assert_same_frames(store.read_car(out["in-memory"]), store.read_car(out["out-of-core"]))
     summaries = {}
     for engine, car_dir in out.items():
