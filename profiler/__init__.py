@@ -9,11 +9,31 @@ The public entry points (docs/api.md)::
 The workbook is written by the workbook layer (``workbook.write``): the engine never imports it.
 """
 
-from .api import build, open
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import ContractError, MissingColumns, NotFittedError, ProfilerError, UsageError
 from .loading import SourceData, load_sources
-from .query import QueryEngine
-from .store import car_folder
+
+if TYPE_CHECKING:
+    from .api import build, open
+    from .query import QueryEngine
+    from .store import car_folder
+
+# Imported on first use: every ``import profiler.<module>`` (the command line's ``--help``, a
+# UDF) runs this file, and need not pay for the build and query machinery.
+_LAZY = {"build": "api", "open": "api", "QueryEngine": "query", "car_folder": "store"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'profiler' has no attribute '{name}'")
+
 
 __all__ = [
     "ContractError",
