@@ -81,7 +81,7 @@ def about_facts(
         ),
         (
             "Configuration",
-            "The hidden xlwings.conf sheet (right-click a tab > Unhide): PROFILER_CAR (the CAR folder) and PROFILER_DATA (source data, for reconciliation), relative to this workbook's folder unless absolute; the environment variables of the same names are used when the sheet has none. Interpreter_Win: full path to python.exe.",
+            "The hidden xlwings.conf sheet (right-click a tab > Unhide): PROFILER_CAR (the CAR folder) and PROFILER_DATA (source data: a snapshot looks for customers' names in it; the reconciliation and CLV holdout come from the CAR folder), relative to this workbook's folder unless absolute; the environment variables of the same names are used when the sheet has none. Interpreter_Win: full path to python.exe.",
         ),
         (
             "Checks",
