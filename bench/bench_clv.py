@@ -1,4 +1,4 @@
-"""CLV benchmark: the transaction summary, the BG/NBD and Gamma-Gamma fits and 12-month CLV on
+"""CLV benchmark: the transaction rfm, the BG/NBD and Gamma-Gamma fits and 12-month CLV on
 the demo retailer's kept order lines.
 
 Usage: python bench/bench_clv.py --data /tmp/profiler-bench-data [--calibration-end YYYY-MM-DD]
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from profiler.clv import customer_lifetime_value, fit_clv, summary_from_transactions
+from profiler.clv import customer_lifetime_value, fit_clv, rfm_from_transactions
 
 
 def peak_gb() -> float:
@@ -48,20 +48,20 @@ def main() -> None:
     calibration_end = args.calibration_end or transactions["ordered_at"].max().normalize()
 
     start = time.perf_counter()
-    summary = summary_from_transactions(transactions, calibration_end=calibration_end)
-    summary_s = time.perf_counter() - start
+    rfm = rfm_from_transactions(transactions, calibration_end=calibration_end)
+    rfm_s = time.perf_counter() - start
 
     start = time.perf_counter()
-    fit = fit_clv(summary)
+    fit = fit_clv(rfm)
     fit_s = time.perf_counter() - start
 
     start = time.perf_counter()
-    clv = customer_lifetime_value(fit.bgnbd, fit.gamma_gamma, summary)
+    clv = customer_lifetime_value(fit.bgnbd, fit.gamma_gamma, rfm)
     clv_s = time.perf_counter() - start
 
-    n = len(summary)
+    n = len(rfm)
     print(f"transactions: {len(transactions):,}  customers: {n:,}")
-    print(f"read: {read_s:.1f} s  summary: {summary_s:.1f} s")
+    print(f"read: {read_s:.1f} s  rfm: {rfm_s:.1f} s")
     print(
         f"fit both models: {fit_s:.1f} s (target 30 s: {fit_s / 30:.2f} of it; lifetimes scaled "
         f"linearly, 25 s: {fit_s / (0.06 / 2357 * n):.2f}x)"

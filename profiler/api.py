@@ -25,6 +25,7 @@ from .engine_choice import choose_engine
 from .errors import ProfilerError
 from .facts import order_facts
 from .features import load_feature_spec
+from .load_report import load_counts
 from .loading import SourceData, load_sources
 from .outofcore import build_out_of_core
 from .outputs import stage
@@ -32,7 +33,6 @@ from .periods import day_option
 from .query import QueryEngine
 from .reconcile import recent_reconciliation
 from .spark_build import build_on_spark
-from .summary import load_counts
 
 Report = Callable[[str], None]
 ENGINES = ("auto", "in-memory", "out-of-core", "spark")

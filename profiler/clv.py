@@ -34,10 +34,10 @@ class ConvergenceError(ProfilerError):
 
 
 # ---------------------------------------------------------------------------------------------
-# the summary: frequency, recency, T, monetary value
+# the RFM table: frequency, recency, T, monetary value
 
 
-def summary_from_transactions(
+def rfm_from_transactions(
     transactions: pd.DataFrame,
     *,
     customer_id_col: str = "customer_id",
@@ -505,7 +505,7 @@ class GammaGammaModel:
 def customer_lifetime_value(
     bgnbd: BetaGeoModel,
     gamma_gamma: GammaGammaModel,
-    summary: pd.DataFrame,
+    rfm: pd.DataFrame,
     *,
     months: int = 12,
     monthly_discount_rate: float = 0.01,
@@ -517,8 +517,8 @@ def customer_lifetime_value(
     equation (10) of FHL05 and E[M] from the Gamma-Gamma model (FHL05b, section on CLV).
     """
     unit = _unit_days(time_unit)
-    spend = gamma_gamma.expected_average_spend(summary["frequency"], summary["monetary_value"])
-    x, t_x, big_t = (summary[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T"))
+    spend = gamma_gamma.expected_average_spend(rfm["frequency"], rfm["monetary_value"])
+    x, t_x, big_t = (rfm[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T"))
 
     def expected_by(i: int) -> np.ndarray:
         return bgnbd.conditional_expected_purchases(i * DAYS_PER_UNIT["M"] / unit, x, t_x, big_t)
@@ -526,8 +526,8 @@ def customer_lifetime_value(
     # The months' E[Y] are independent and scipy's special functions release the GIL.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         cumulative = list(pool.map(expected_by, range(1, months + 1)))
-    value = np.zeros(len(summary))
-    previous = np.zeros(len(summary))
+    value = np.zeros(len(rfm))
+    previous = np.zeros(len(rfm))
     for i, expected in enumerate(cumulative, start=1):
         value += (expected - previous) * spend / (1 + monthly_discount_rate) ** i
         previous = expected
@@ -542,9 +542,9 @@ def fitted_json(model: BetaGeoModel | GammaGammaModel) -> dict[str, Any]:
 
 @dataclass
 class ClvFit:
-    """Both models fitted on one summary."""
+    """Both models fitted on one RFM table."""
 
-    summary: pd.DataFrame
+    rfm: pd.DataFrame
     bgnbd: BetaGeoModel
     gamma_gamma: GammaGammaModel
     time_unit: str
@@ -553,7 +553,7 @@ class ClvFit:
         """The figures ``profiler clv fit --json`` prints."""
         gg = self.gamma_gamma
         return {
-            "customers": int(len(self.summary)),
+            "customers": int(len(self.rfm)),
             "bgnbd": fitted_json(self.bgnbd),
             "gamma_gamma": {**fitted_json(gg), "customers": int(gg.customers_ or 0)},
         }
@@ -579,11 +579,11 @@ def _num(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def fit_clv(summary: pd.DataFrame, time_unit: str = "W") -> ClvFit:
+def fit_clv(rfm: pd.DataFrame, time_unit: str = "W") -> ClvFit:
     """Fit BG/NBD on every customer and Gamma-Gamma on repeat customers."""
-    bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
-    gg = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
-    return ClvFit(summary, bg, gg, time_unit)
+    bg = BetaGeoModel().fit(rfm["frequency"], rfm["recency"], rfm["T"])
+    gg = GammaGammaModel().fit(rfm["frequency"], rfm["monetary_value"])
+    return ClvFit(rfm, bg, gg, time_unit)
 
 
 def holdout_check(
@@ -598,7 +598,7 @@ def holdout_check(
     """Predicted vs actual purchases in the last ``weeks`` to ``as_of`` when the model is fitted
     on the time before (``clv_validation_table``): the CLV model's calibration check, which
     ``profiler build`` stores in the CAR folder for the workbook's Potential Value sheet."""
-    summary = summary_from_transactions(
+    rfm = rfm_from_transactions(
         transactions,
         customer_id_col=customer_id_col,
         datetime_col=datetime_col,
@@ -606,22 +606,22 @@ def holdout_check(
         calibration_end=as_of - pd.Timedelta(weeks=weeks),
         observation_end=as_of,
     )
-    return clv_validation_table(fit_clv(summary))
+    return clv_validation_table(fit_clv(rfm))
 
 
 def clv_validation_table(fit: ClvFit) -> pd.DataFrame:
     """Predicted vs actual repeat purchases in the holdout, by calibration frequency 0..7+ and in total."""
-    summary = fit.summary
-    if "frequency_holdout" not in summary:
+    rfm = fit.rfm
+    if "frequency_holdout" not in rfm:
         raise ProfilerError(
-            "The summary has no holdout: give an observation end after the calibration end."
+            "The RFM table has no holdout: give an observation end after the calibration end."
         )
     predicted = fit.bgnbd.conditional_expected_purchases(
-        summary["duration_holdout"], summary["frequency"], summary["recency"], summary["T"]
+        rfm["duration_holdout"], rfm["frequency"], rfm["recency"], rfm["T"]
     )
-    band = np.minimum(summary["frequency"].to_numpy(), 7).astype(int)
+    band = np.minimum(rfm["frequency"].to_numpy(), 7).astype(int)
     frame = pd.DataFrame(
-        {"band": band, "predicted": predicted, "actual": summary["frequency_holdout"].to_numpy()}
+        {"band": band, "predicted": predicted, "actual": rfm["frequency_holdout"].to_numpy()}
     )
     table = (
         frame.groupby("band")

@@ -19,7 +19,7 @@ from profiler.clv import (
     clv_validation_table,
     customer_lifetime_value,
     fit_clv,
-    summary_from_transactions,
+    rfm_from_transactions,
 )
 from profiler.errors import NotFittedError
 from workbook.cli import main
@@ -69,7 +69,7 @@ def cdnow_calibration(cdnow_transactions: Path) -> pd.DataFrame:
     """The summary of the raw CDNOW transactions over the papers' 39-week calibration."""
     transactions = pd.read_csv(cdnow_transactions, dtype={"date": str})
     transactions["date"] = pd.to_datetime(transactions["date"], format="%Y%m%d")
-    return summary_from_transactions(
+    return rfm_from_transactions(
         transactions,
         customer_id_col="customer",
         datetime_col="date",
@@ -115,7 +115,7 @@ def test_summary_against_brute_force() -> None:
     ]
     tx = pd.DataFrame(rows, columns=["customer_id", "ordered_at", "net_amount"])
     tx["ordered_at"] = pd.to_datetime(tx["ordered_at"])
-    summary = summary_from_transactions(
+    summary = rfm_from_transactions(
         tx, calibration_end="2024-02-29", observation_end="2024-03-31", time_unit="D"
     )
     # worked by hand: a buys on 01-01 (150), 01-15 (30), 01-29 (70) in calibration
@@ -133,12 +133,12 @@ def test_summary_against_brute_force() -> None:
     pd.testing.assert_frame_equal(summary, expected)
     shuffled = tx.iloc[[4, 8, 1, 6, 0, 7, 3, 5, 2]]  # not by customer and time: the sorting path
     pd.testing.assert_frame_equal(
-        summary_from_transactions(
+        rfm_from_transactions(
             shuffled, calibration_end="2024-02-29", observation_end="2024-03-31", time_unit="D"
         ),
         expected,
     )
-    weeks = summary_from_transactions(tx, calibration_end="2024-02-29", time_unit="W")
+    weeks = rfm_from_transactions(tx, calibration_end="2024-02-29", time_unit="W")
     assert weeks.loc["a", "T"] == pytest.approx(59 / 7)
 
 
@@ -353,7 +353,7 @@ def test_holdout_calibration_on_demo_data(tmp_path: Path) -> None:
             "net_amount": kept["net_amount"] * kept["fx_to_reporting"],
         }
     )
-    summary = summary_from_transactions(
+    summary = rfm_from_transactions(
         tx, calibration_end=date(2025, 6, 30), observation_end=date(2026, 6, 30)
     )
     table = clv_validation_table(fit_clv(summary))

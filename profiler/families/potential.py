@@ -21,7 +21,7 @@ from ..clv import (
     GammaGammaModel,
     customer_lifetime_value,
     fitted_json,
-    summary_from_transactions,
+    rfm_from_transactions,
 )
 from ..declarations import declared
 from ..facts import pounds
@@ -60,24 +60,24 @@ def _transactions(ctx: CarContext) -> pd.DataFrame:
     return transactions
 
 
-def _summary(ctx: CarContext) -> pd.DataFrame:
+def _rfm(ctx: CarContext) -> pd.DataFrame:
     """Each buyer's frequency, recency, T and mean repeat spend, indexed by its row in the part."""
-    if "potential_summary" not in ctx.cache:
+    if "potential_rfm" not in ctx.cache:
         spec = ctx.spec["potential_value"]
         transactions = _transactions(ctx)
-        ctx.cache["potential_summary"] = (
-            summary_from_transactions(
+        ctx.cache["potential_rfm"] = (
+            rfm_from_transactions(
                 transactions, calibration_end=ctx.as_of, time_unit=spec["time_unit"]
             )
             if len(transactions)
             else None
         )
-    return ctx.cache["potential_summary"]
+    return ctx.cache["potential_rfm"]
 
 
 def summarize(ctx: CarContext) -> dict[str, Any]:
     """The part's buyer summaries: the models are fitted on every buyer's (``reduce``)."""
-    return {"n": ctx.n, "summary": _summary(ctx)}
+    return {"n": ctx.n, "rfm": _rfm(ctx)}
 
 
 def reduce(parts: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any]:
@@ -88,32 +88,32 @@ def reduce(parts: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any]:
     spec = spec["potential_value"]
     frames, offset = [], 0
     for part in parts:
-        if part["summary"] is not None:
-            frames.append(part["summary"].set_axis(part["summary"].index + offset))
+        if part["rfm"] is not None:
+            frames.append(part["rfm"].set_axis(part["rfm"].index + offset))
         offset += part["n"]
     out: dict[str, Any] = {"bg": None, "gg": None, "meta": None, "one_part": None}
     clv = np.full(offset, np.nan)
     if frames:
-        summary = pd.concat(frames) if len(frames) > 1 else frames[0]
-        x = summary["frequency"]
+        rfm = pd.concat(frames) if len(frames) > 1 else frames[0]
+        x = rfm["frequency"]
         try:
-            out["bg"] = BetaGeoModel().fit(x, summary["recency"], summary["T"])
+            out["bg"] = BetaGeoModel().fit(x, rfm["recency"], rfm["T"])
         except ConvergenceError as exc:
             out["meta"] = {"error": str(exc)}
         else:
             try:
-                out["gg"] = GammaGammaModel().fit(x, summary["monetary_value"])
+                out["gg"] = GammaGammaModel().fit(x, rfm["monetary_value"])
             except ConvergenceError as exc:
                 out["meta"] = {
-                    "customers": int(len(summary)),
+                    "customers": int(len(rfm)),
                     "bgnbd": fitted_json(out["bg"]),
                     "gamma_gamma": {"error": str(exc)},
                     "time_unit": spec["time_unit"],
                 }
             else:
-                fit = ClvFit(summary, out["bg"], out["gg"], spec["time_unit"])
+                fit = ClvFit(rfm, out["bg"], out["gg"], spec["time_unit"])
                 out["meta"] = {**fit.as_json(), "time_unit": spec["time_unit"]}
-        predicted = _predict(out, summary, spec, offset)
+        predicted = _predict(out, rfm, spec, offset)
         clv = predicted["clv"]
         if len(parts) == 1:  # the whole population is the part: its predictions are these
             out["one_part"] = predicted
@@ -124,31 +124,31 @@ def reduce(parts: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _predict(
-    fitted: dict[str, Any], summary: pd.DataFrame | None, spec: dict[str, Any], n: int
+    fitted: dict[str, Any], rfm: pd.DataFrame | None, spec: dict[str, Any], n: int
 ) -> dict[str, np.ndarray]:
     """P(alive), expected orders, expected spend and CLV of each of ``n`` customers whose
-    buyers are ``summary``'s rows (NaN for the others, and where a model failed)."""
+    buyers are ``rfm``'s rows (NaN for the others, and where a model failed)."""
     out = {k: np.full(n, np.nan) for k in ("p_alive", "expected", "spend", "clv")}
-    if summary is None:
+    if rfm is None:
         return out
-    rows = summary.index.to_numpy()
-    x, t_x, big_t = (summary[c] for c in ("frequency", "recency", "T"))
+    rows = rfm.index.to_numpy()
+    x, t_x, big_t = (rfm[c] for c in ("frequency", "recency", "T"))
     bg, gg = fitted["bg"], fitted["gg"]
     if bg is not None:
         horizon = spec["horizon_months"] * DAYS_PER_UNIT["M"] / DAYS_PER_UNIT[spec["time_unit"]]
         out["p_alive"][rows] = bg.probability_alive(x, t_x, big_t)
         out["expected"][rows] = bg.conditional_expected_purchases(horizon, x, t_x, big_t)
     if gg is not None:
-        out["spend"][rows] = gg.expected_average_spend(x, summary["monetary_value"])
-        out["clv"][rows] = _clv(fitted, summary, spec)
+        out["spend"][rows] = gg.expected_average_spend(x, rfm["monetary_value"])
+        out["clv"][rows] = _clv(fitted, rfm, spec)
     return out
 
 
-def _clv(fitted: dict[str, Any], summary: pd.DataFrame, spec: dict[str, Any]) -> np.ndarray:
+def _clv(fitted: dict[str, Any], rfm: pd.DataFrame, spec: dict[str, Any]) -> np.ndarray:
     return customer_lifetime_value(
         fitted["bg"],
         fitted["gg"],
-        summary,
+        rfm,
         months=spec["horizon_months"],
         monthly_discount_rate=spec["monthly_discount_rate"],
         time_unit=spec["time_unit"],
@@ -161,13 +161,13 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     fitted = ctx.globals["potential"]
     months = spec["horizon_months"]
     names = [t["tier"] for t in spec["tiers"]]
-    summary = _summary(ctx)
+    rfm = _rfm(ctx)
     predicted = fitted["one_part"]
     if predicted is None or len(predicted["clv"]) != ctx.n:
-        predicted = _predict(fitted, summary, spec, ctx.n)
+        predicted = _predict(fitted, rfm, spec, ctx.n)
     buyer = np.zeros(ctx.n, dtype=bool)
-    if summary is not None:
-        buyer[summary.index.to_numpy()] = True
+    if rfm is not None:
+        buyer[rfm.index.to_numpy()] = True
     clv = predicted["clv"]
     band = apply_cuts(-clv, buyer & np.isfinite(clv), ctx.rows, fitted["cuts"])
     tier = np.where(band >= 0, band, np.where(buyer, -1, len(names)))

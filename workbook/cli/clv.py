@@ -53,8 +53,8 @@ def _transaction_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _summary(args: dict[str, Any], observation_end: str | None = None):  # noqa: ANN202
-    from profiler.clv import read_transactions, summary_from_transactions
+def _rfm(args: dict[str, Any], observation_end: str | None = None):  # noqa: ANN202
+    from profiler.clv import read_transactions, rfm_from_transactions
 
     transactions = read_transactions(
         args["file"], args["customer_col"], args["date_col"], args["amount_col"]
@@ -65,7 +65,7 @@ def _summary(args: dict[str, Any], observation_end: str | None = None):  # noqa:
             f"Note: {skipped:,} rows without a readable date or amount were left out.",
             file=sys.stderr,
         )
-    return summary_from_transactions(
+    return rfm_from_transactions(
         transactions,
         calibration_end=args["calibration_end"],
         observation_end=observation_end,
@@ -92,7 +92,7 @@ def fit(**args: Any) -> int:
     from profiler.clv import fit_clv
 
     args["calibration_end"] = _day(args["calibration_end"])
-    fitted = fit_clv(_summary(args), args["time_unit"])
+    fitted = fit_clv(_rfm(args), args["time_unit"])
     if args["json"]:
         print(json.dumps(fitted.as_json()))
         return 0
@@ -131,7 +131,7 @@ def validate(**args: Any) -> int:
 
     args["calibration_end"] = _day(args["calibration_end"])
     holdout_end = _day(args["holdout_end"])
-    fitted = fit_clv(_summary(args, holdout_end), args["time_unit"])
+    fitted = fit_clv(_rfm(args, holdout_end), args["time_unit"])
     table = clv_validation_table(fitted)
     if args["csv"]:
         print_csv(table)

@@ -146,9 +146,9 @@ def _validate(data: Path, out: Path, today: str | None, raw: bool = False) -> ob
     import tempfile
 
     from profiler.engine_choice import choose_engine
+    from profiler.load_report import load_counts, save_quarantine
     from profiler.loading import load_sources
     from profiler.staging import stage_sources
-    from profiler.summary import load_counts, write_quarantine
 
     if choose_engine(data)[0] == "in-memory":
         source = load_sources(data, today=today, progress=progress)
@@ -157,7 +157,7 @@ def _validate(data: Path, out: Path, today: str | None, raw: bool = False) -> ob
             source = stage_sources(data, stage, today=today, progress=progress)
     counts = load_counts(source)
     print_table(counts)
-    quarantine_path = write_quarantine(source, out, raw=raw)
+    quarantine_path = save_quarantine(source, out, raw=raw)
     read = int(counts["rows_read"].sum())
     quarantined = int(counts["quarantined"].sum())
     print(

@@ -1,4 +1,5 @@
-"""What a load found, in the few numbers a user checks first."""
+"""What a load found: the load counts a user checks first (rows read = accepted + quarantined)
+and the quarantine file `profiler validate` writes."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def load_counts(source: SourceData) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_quarantine(source: SourceData, out_dir: str | Path, *, raw: bool = False) -> Path:
+def save_quarantine(source: SourceData, out_dir: str | Path, *, raw: bool = False) -> Path:
     """Write the quarantined rows (possibly none) to ``out_dir/quarantine.csv`` (``profiler
     validate``; a build writes its quarantine into the CAR folder's generation), whole or not
     at all, safe to open in a spreadsheet unless ``raw``."""
