@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-SHEETS = ["Summary", "Deep Dive", "Compare", "Cohorts", "Executive", "Potential Value"]
+SHEETS = ["Summary", "Deep Dive", "Compare", "Retention", "Dashboard", "Potential Value"]
 
 
 def main() -> None:

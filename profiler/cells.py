@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import store
+from . import store, views
 from .errors import ProfilerError, clip
 from .query import QueryEngine
 from .retention import retention_triangle
@@ -121,10 +121,9 @@ def compare(
     metrics: Any, cohorts: Any, period: Any = None, vs: Any = None, car: str | None = None
 ) -> list[list[Any]]:
     """Cohorts side by side: metric, label, then each cohort's value (and change with ``vs``)."""
-    from .views import compare as compare_view
 
     engine = engine_for(car)
-    frame = compare_view(
+    frame = views.compare(
         engine, as_list(cohorts), as_list(metrics) or None, _period(period), _period(vs)
     )
     frame = frame.assign(value=_hidden(frame, "value", engine))
@@ -143,14 +142,12 @@ def compare(
 
 
 @cell_errors
-def profile(
+def deep_dive(
     cohort: str, area: str | None = None, period: Any = None, car: str | None = None
 ) -> list[list[Any]]:
     """Deep dive of one cohort in one insight area (or all): value, base value and index."""
-    from .views import deep_dive
-
     engine = engine_for(car)
-    frame = deep_dive(engine, str(cohort), _period(period), None, as_list(area) or None)
+    frame = views.deep_dive(engine, str(cohort), _period(period), None, as_list(area) or None)
     small = frame["customers"].to_numpy() < engine.cohorts.min_size
     frame = frame.assign(
         value=_hidden(frame, "value", engine, small), index=_hidden(frame, "index", engine, small)
@@ -188,11 +185,10 @@ def retention(
 @cell_errors
 def dashboard(period: Any, car: str | None = None) -> list[list[Any]]:
     """Executive KPIs: period, prior period, last year and the changes (in points for shares
-    and scores, relative otherwise: the unit is in ``change_unit``), as the Executive sheet
+    and scores, relative otherwise: the unit is in ``change_unit``), as the Dashboard sheet
     shows them."""
-    from .views import dashboard as dashboard_view
 
-    frame = dashboard_view(engine_for(car), _period(period))
+    frame = views.dashboard(engine_for(car), _period(period))
     columns = ["kpi", "value", "prior", "vs_prior", "last_year", "vs_last_year", "change_unit"]
     return table(frame[[*columns, "note"]])
 

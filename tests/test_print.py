@@ -37,9 +37,9 @@ def pages(book: Path) -> list[tuple[str, list[str]]]:
     return out
 
 
-def test_summary_and_executive_print_on_one_page_each(pages) -> None:
+def test_summary_and_dashboard_print_on_one_page_each(pages) -> None:
     sheets = [sheet for sheet, _ in pages]
-    assert sheets.count("Summary") == 1 and sheets.count("Executive") == 1
+    assert sheets.count("Summary") == 1 and sheets.count("Dashboard") == 1
     assert all(sheets), "every page says which sheet it is"
     assert len(pages) <= 32
 
@@ -84,7 +84,7 @@ def test_print_titles_formats_and_alignment(book: Path) -> None:
     assert wb["Reconciliation"].print_title_rows  # the detail's header on each page
     assert wb["Deep Dive"].print_title_rows
     assert not wb["Summary"].print_title_rows  # one page: nothing to repeat
-    for name in ("Summary", "Executive"):
+    for name in ("Summary", "Dashboard"):
         setup = wb[name].page_setup
         assert wb[name].sheet_properties.pageSetUpPr.fitToPage
         assert (setup.fitToWidth or 1, setup.fitToHeight or 1) == (1, 1)  # 1 is left implicit
@@ -119,7 +119,7 @@ def test_charts_have_formatted_axes_and_bars_read_top_down(book: Path) -> None:
 
 
 def test_the_retention_triangle_is_one_colour_scale_to_its_last_period(book: Path) -> None:
-    ws = load_workbook(book)["Cohorts"]
+    ws = load_workbook(book)["Retention"]
     ranges = [str(r.sqref) for r in ws.conditional_formatting]
     head = next(r for r in ws.iter_rows() if r[0].value == "Acquired")
     last = max(c.column_letter for c in head if c.value and str(c.value).startswith("+"))

@@ -135,7 +135,7 @@ def test_libreoffice_shows_the_source_numbers(
     shown = load_workbook(libreoffice.convert(snap, "xlsx", tmp_path / "x"), data_only=True)
     original = load_workbook(source, data_only=True)
     compared = 0
-    for sheet in ("Summary", "Compare", "Executive", "Potential Value"):
+    for sheet in ("Summary", "Compare", "Dashboard", "Potential Value"):
         for row in original[sheet].iter_rows():
             for cell in row:
                 if isinstance(cell.value, (int, float)) and not isinstance(cell.value, bool):
@@ -164,7 +164,7 @@ def test_password_encrypts_with_office_agile_encryption(
     office.decrypt(plain)
     opened, reference = load_workbook(plain), load_workbook(snap)
     assert opened.sheetnames == reference.sheetnames
-    for name in ("Summary", "Executive"):  # the same rows but the stamp (taken at another minute)
+    for name in ("Summary", "Dashboard"):  # the same rows but the stamp (taken at another minute)
         assert [list(r) for r in opened[name].iter_rows(min_row=3, values_only=True)] == [
             list(r) for r in reference[name].iter_rows(min_row=3, values_only=True)
         ]

@@ -125,8 +125,8 @@ def test_every_view_sheet_holds_values(resaved: Path) -> None:
         "Summary",
         "Deep Dive",
         "Compare",
-        "Cohorts",
-        "Executive",
+        "Retention",
+        "Dashboard",
         "Potential Value",
         "Definitions",
         "Reconciliation",
@@ -245,7 +245,10 @@ def test_udfs_called_as_plain_python_return_the_engines_numbers(
     )
     assert table[0][:4] == ["metric", "label", "Buyers", "Store loyalists"] and table[2][0] == "aov"
     assert table[2][3] == pytest.approx(engine.value("aov", "Store loyalists", "2025"))
-    assert profiler_udfs.CP_PROFILE("Store loyalists", "sales", "2025")[0][:2] == ["area", "metric"]
+    assert profiler_udfs.CP_DEEP_DIVE("Store loyalists", "sales", "2025")[0][:2] == [
+        "area",
+        "metric",
+    ]
     triangle = profiler_udfs.CP_RETENTION("quarter", "active")
     assert triangle[0][:3] == ["acquisition", "customers", "0"] and triangle[1][2] == 1.0
     assert profiler_udfs.CP_DASHBOARD("2026-Q1")[1][0] == "Spend"
@@ -340,18 +343,18 @@ def test_a_live_refresh_that_changes_shape_keeps_snapshots_right(
     grain = next(n for n in live.names if n.name == "RetentionGrain")
     assert grain.refers_to_range.value == "quarter"
     grain.refers_to_range.value = "month"
-    refresh_sheet(LiveBook(live), engine, "Cohorts")
+    refresh_sheet(LiveBook(live), engine, "Retention")
 
     wb = load_workbook(file_copy, keep_vba=True)
-    wb["Cohorts"]["B4"] = "month"
+    wb["Retention"]["B4"] = "month"
     wb.save(file_copy)
-    refresh_sheet(FileBook(file_copy), engine, "Cohorts")
+    refresh_sheet(FileBook(file_copy), engine, "Retention")
 
     layout = load_layout()
-    spec = next(s for s in layout["sheets"] if s["name"] == "Cohorts")
+    spec = next(s for s in layout["sheets"] if s["name"] == "Retention")
     inputs = {**default_inputs(engine, layout), "RetentionGrain": "month"}
     content = sheet_content(engine, spec, inputs)
-    sheet = live.sheets["Cohorts"]
+    sheet = live.sheets["Retention"]
     assert len(sheet.tables) == sum(1 for b in content.blocks if len(b.frame))
     assert len(sheet.charts) == sum(len(b.charts) for b in content.blocks if len(b.frame))
     assert sheet.calls["AddColorScale"] >= 1 and sheet.protected
@@ -367,7 +370,7 @@ def test_a_live_refresh_that_changes_shape_keeps_snapshots_right(
     recorded = {
         (v, lists.cells.get((r, c + 1)))
         for (r, c), v in lists.cells.items()
-        if isinstance(v, str) and v.startswith("'Cohorts'!")
+        if isinstance(v, str) and v.startswith("'Retention'!")
     }
     assert recorded == set(expected)
 
@@ -376,7 +379,7 @@ def test_a_live_refresh_that_changes_shape_keeps_snapshots_right(
         snapshot(p, tmp_path / f"{p.stem}.xlsx", min_cohort_size=k).path
         for p in (live_copy, file_copy)
     ]
-    live_marks, file_marks = (_marked(s, "Cohorts") for s in shots)
+    live_marks, file_marks = (_marked(s, "Retention") for s in shots)
     assert live_marks == file_marks  # written from the same inputs, whichever refresh saved them
     valued = {f"{get_column_letter(c)}{r}" for (r, c), v in sheet.cells.items() if v is not None}
     under = {ref.split("!")[1] for ref, count in expected if count < k}
@@ -416,12 +419,12 @@ def test_numbers_and_dates_excel_made_of_periods_are_read_as_periods(
     copy.write_bytes(book.read_bytes())
     wb = load_workbook(copy, keep_vba=True)
     wb["Summary"]["B4"] = 2025  # as Excel stores a typed 2025 in a General cell
-    wb["Executive"]["B4"] = dt.datetime(2026, 3, 1)  # a typed 2026-03
+    wb["Dashboard"]["B4"] = dt.datetime(2026, 3, 1)  # a typed 2026-03
     wb.save(copy)
     refresh_all(FileBook(copy), engine)
     refreshed = load_workbook(copy)
     assert refreshed["Summary"]["B4"].value == "2025"
-    assert refreshed["Executive"]["B4"].value == "2026-03"
+    assert refreshed["Dashboard"]["B4"].value == "2026-03"
 
 
 def test_a_wrong_input_is_named_by_sheet_and_cell(
@@ -544,9 +547,9 @@ def test_each_button_runs_its_python_target(
     live.app.alerts.clear()
     grain = next(n for n in live.names if n.name == "RetentionGrain")
     grain.refers_to_range.value = "weekly"
-    live.sheets.active = live.sheets["Cohorts"]
+    live.sheets.active = live.sheets["Retention"]
     excel.refresh_this_sheet()
-    assert live.app.alerts and live.app.alerts[0].startswith("Cohorts!B4 (Grain): 'weekly'")
+    assert live.app.alerts and live.app.alerts[0].startswith("Retention!B4 (Grain): 'weekly'")
 
 
 def test_a_workbook_moved_without_its_data_says_which_setting(

@@ -87,9 +87,9 @@ def CP_COMPARE(metrics, cohorts, period=None, vs_period=None, caller=None):
     area="sales, product, lifecycle, engagement, preferences, interests, demographics or potential (default: all)",
     period=PERIOD_DOC,
 )
-def CP_PROFILE(cohort, area=None, period=None, caller=None):
+def CP_DEEP_DIVE(cohort, area=None, period=None, caller=None):
     """Deep dive: one cohort against the base across an insight area (index = cohort / base x 100)."""
-    return cells.profile(cohort, area, period, _car(caller))
+    return cells.deep_dive(cohort, area, period, _car(caller))
 
 
 @documented(
@@ -136,7 +136,7 @@ def CP_CLV(cohort=None, caller=None):
 UDFS = [
     CP_METRIC,
     CP_COMPARE,
-    CP_PROFILE,
+    CP_DEEP_DIVE,
     CP_RETENTION,
     CP_DASHBOARD,
     CP_DEFINITION,

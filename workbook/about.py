@@ -75,7 +75,7 @@ def about_facts(
         ),
         (
             "Excel functions",
-            "=CP_METRIC(metric, cohort, period), CP_COMPARE, CP_PROFILE, CP_RETENTION, CP_DASHBOARD, CP_DEFINITION, CP_METRICS, CP_COHORTS, CP_CLV: run xlwings 'Import Functions' once (module "
+            "=CP_METRIC(metric, cohort, period), CP_COMPARE, CP_DEEP_DIVE, CP_RETENTION, CP_DASHBOARD, CP_DEFINITION, CP_METRICS, CP_COHORTS, CP_CLV: run xlwings 'Import Functions' once (module "
             + UDF_MODULE
             + "). Worked examples and room for your own: the My formulas sheet.",
         ),
@@ -131,7 +131,7 @@ def formula_examples(engine: QueryEngine, inputs: dict[str, Any]) -> list[tuple[
     calls = [
         ("CP_METRIC", ("net_sales", first, period), cells.metric),
         ("CP_COMPARE", ("net_sales,buyers", f"{first},{second}", period), cells.compare),
-        ("CP_PROFILE", (first, "sales", period), cells.profile),
+        ("CP_DEEP_DIVE", (first, "sales", period), cells.deep_dive),
         ("CP_RETENTION", ("quarter", "active"), cells.retention),
         ("CP_DASHBOARD", (quarter,), cells.dashboard),
         ("CP_DEFINITION", ("net_sales",), cells.definition),

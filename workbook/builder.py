@@ -645,13 +645,13 @@ def _numeric(column: pd.Series) -> bool:
 # A4 landscape inside the margins and header of _page_setup, in pixels at 96 per inch.
 PRINT_WIDTH_PX, PRINT_HEIGHT_PX = (11.69 - 0.8) * 96, (8.27 - 1.1 - 0.35) * 96
 ROW_PX = 20  # Excel's default row: 15 points
-ONE_PAGE_VIEWS = {"summary", "executive"}
+ONE_PAGE_VIEWS = {"summary", "dashboard"}
 
 
 def _print_pages(
     ws: Any, spec: dict[str, Any], placed: list[tuple[Block, int]], widths: dict[int, float]
 ) -> None:
-    """Pages a reader can follow: Summary and Executive on one page; elsewhere the header of
+    """Pages a reader can follow: Summary and Dashboard on one page; elsewhere the header of
     the longest table repeated on every page, and a page break before any block (with its
     chart) that would otherwise be cut, estimated from the fit-to-width scale."""
     if spec.get("view") in ONE_PAGE_VIEWS:

@@ -431,7 +431,7 @@ def _retention(
     return SheetContent(sheet["name"], [block], [], ["active_customers", "net_sales"])
 
 
-def _executive(
+def _dashboard(
     engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
 ) -> SheetContent:
     period = _check_period(_get(inputs, "DashboardPeriod"))
@@ -690,7 +690,7 @@ _VIEWS = {
     "deep_dive": _deep_dive,
     "compare": _compare,
     "retention": _retention,
-    "executive": _executive,
+    "dashboard": _dashboard,
     "potential": _potential,
     "reconciliation": _reconciliation,
 }
