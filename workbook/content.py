@@ -107,7 +107,7 @@ def load_layout(path: str | Path | None = None) -> dict[str, Any]:
 def default_inputs(engine: QueryEngine, layout: dict[str, Any]) -> dict[str, str]:
     """Each input's default; ``{r12}``, ``{month}``, ``{quarter}``, ``{year}`` are filled in from
     the last complete month before the CAR's date."""
-    last = last_complete_month(engine)
+    last = periods.last_complete_month(engine.as_of)
     fill = {
         "{r12}": f"r12:{last:%Y-%m}",
         "{month}": f"{last:%Y-%m}",
@@ -139,14 +139,9 @@ def _cohorts_by_size(engine: QueryEngine) -> Iterator[str]:
     yield from sorted(others, key=lambda c: -engine.cohorts.size(c))
 
 
-def last_complete_month(engine: QueryEngine) -> pd.Timestamp:
-    """The first day of the last month that ended by the as-of day."""
-    return periods.last_complete_month(engine.as_of)
-
-
 def period_choices(engine: QueryEngine) -> list[str]:
     """Periods offered in the dropdowns: recent months, quarters, years, ytd, r12 and asof."""
-    last = last_complete_month(engine)
+    last = periods.last_complete_month(engine.as_of)
     months = [f"{last - pd.DateOffset(months=i):%Y-%m}" for i in range(24)]
     quarters = list(
         dict.fromkeys(
@@ -470,7 +465,7 @@ def _dashboard(
             kpis, pd.DataFrame({"This period": board["customers"].to_numpy(dtype=float)})
         ),
     )
-    last = last_complete_month(engine)
+    last = periods.last_complete_month(engine.as_of)
     months = [f"{last - pd.DateOffset(months=i):%Y-%m}" for i in range(23, -1, -1)]
     trend_metrics = ["net_sales", "new_customers", "lapsed_customers"]
     series = engine.monthly(trend_metrics, months[0], months[-1])

@@ -14,19 +14,14 @@ from workbook.cli.output import display_format, print_table, progress
 DEFAULT_DEMO_CUSTOMERS = 20_000
 
 
-def _demo_headlines(data: Path, car_dir: Path, as_of) -> None:
+def _demo_headlines(car_dir: Path) -> None:
     """A few catalog metrics as of the CAR date, from the query engine every view reads (so
-    ``profiler summary`` shows the same figures), and the last year's reconciliation as of
-    the same date."""
-    import pandas as pd
+    ``profiler summary`` shows the same figures), and the reconciliation the build stored for
+    the workbook's Reconciliation sheet (the same cells, not a second computation)."""
+    import profiler
+    from profiler import store, views
 
-    from profiler import views
-    from profiler.loading import load_sources
-    from profiler.periods import months_between
-    from profiler.query import QueryEngine
-    from profiler.reconcile import reconcile
-
-    engine = QueryEngine.open(car_dir)
+    engine = profiler.open(car_dir)
     names = [
         "customers",
         "buyers",
@@ -41,26 +36,28 @@ def _demo_headlines(data: Path, car_dir: Path, as_of) -> None:
         table[["period", "metric", "value"]],
         formats={"value": [display_format(engine.metric(m)) for m in table["metric"]]},
     )
-    last = as_of - pd.Timedelta(days=1)
-    months = months_between(f"{last - pd.DateOffset(months=11):%Y-%m}", f"{last:%Y-%m}")
-    recon = reconcile(load_sources(data), engine.catalog, months, as_of=as_of)
-    verdict = (
-        "every cell reconciles" if recon.passed else f"{len(recon.failures)} cells do not reconcile"
-    )
+    checks = store.read_source_checks(engine.car_dir, engine.meta or {})
+    recon = checks.get("reconciliation")
+    if recon is None:
+        print(f"Reconciliation: {checks.get('reconciliation_note', 'not stored by this build')}")
+        return
+    failures = int((recon["status"] == "fail").sum())
+    verdict = "every cell reconciles" if not failures else f"{failures} cells do not reconcile"
+    periods = list(dict.fromkeys(recon["period"]))
     print(
-        f"Reconciliation {months[0].label} to {months[-1].label} as of {as_of:%Y-%m-%d}: {len(recon.table):,} cells, {verdict} ({engine.catalog.stamp})"
+        f"Reconciliation {periods[0]} to {periods[-1]} as of {engine.as_of:%Y-%m-%d}: {len(recon):,} cells, {verdict} ({engine.catalog.stamp})"
     )
 
 
 def _demo_workbook(car: Path, data: Path, path: Path) -> Path:
     """The strategy segments on the command line, then the Excel profiler."""
+    import profiler
+    import workbook as excel_profiler
     from profiler import views
-    from profiler.query import QueryEngine
-    from workbook.builder import build_workbook
-    from workbook.content import last_complete_month
+    from profiler.periods import last_complete_month
 
-    engine = QueryEngine.open(car)
-    period = f"r12:{last_complete_month(engine):%Y-%m}"
+    engine = profiler.open(car)
+    period = f"r12:{last_complete_month(engine.as_of):%Y-%m}"
     table = views.summary(
         engine, period, metrics=["customers", "net_sales", "spend_per_customer", "clv_12m_mean"]
     )
@@ -76,7 +73,7 @@ def _demo_workbook(car: Path, data: Path, path: Path) -> Path:
         min_size=engine.cohorts.min_size,
     )
     print("Writing the Excel profiler")
-    built = build_workbook(engine, path, data_dir=data)
+    built = excel_profiler.write(engine, path, data)
     print(
         f"Workbook {built} ({built.stat().st_size / 1e6:.1f} MB): open it in Excel or LibreOffice; refresh with 'profiler refresh {built}'"
     )
@@ -254,9 +251,9 @@ def demo(customers: int, seed: int, out: str) -> int:
     print(f"Generating a demo retailer with {customers:,} customers (seed {seed}) in {data}")
     generate_demo(customers, seed, data, progress=progress)
     print("Validating the sources and building the Customer Analytic Record")
-    result = build_and_write(data, folder / "car", None)
+    build_and_write(data, folder / "car", None)
     print("Headline metrics from the catalog, and the last 12 months reconciled to the ledger")
-    _demo_headlines(data, folder / "car", result.as_of)
+    _demo_headlines(folder / "car")
     workbook = _demo_workbook(folder / "car", data, folder / "Customer_Profiler.xlsm")
     print(
         f"Done in {time.perf_counter() - started:.1f} s: data in {data}, CAR and dictionary in {folder / 'car'}, workbook {workbook}"

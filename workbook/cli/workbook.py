@@ -35,15 +35,15 @@ Example:
 def workbook(car: str | None, out: str, data: str | None, wait: float) -> int:
     """Write Customer_Profiler.xlsm (and its Python module for the buttons) from a CAR folder:
     every sheet holds real numbers, so it is useful before Python is connected."""
+    import profiler
+    import workbook as excel_profiler
     from profiler.locks import exclusive as locked
-    from profiler.query import QueryEngine
-    from workbook.builder import build_workbook
 
     started = time.perf_counter()
-    engine = QueryEngine.open(car)
+    engine = profiler.open(car)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with locked(out, wait=wait):
-        path = build_workbook(engine, out, data_dir=data)
+        path = excel_profiler.write(engine, out, data)
     print(
         f"Workbook {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s; open it in Excel, or refresh headless with 'profiler refresh {path}'"
     )
