@@ -151,7 +151,7 @@ def today_or_default(today: pd.Timestamp | str | None) -> pd.Timestamp:
     if today is not None:
         if isinstance(today, pd.Timestamp):
             return today
-        return day_option("--today", str(today))  # 'notadate': one Error line
+        return day_option("today", str(today))  # 'notadate': one Error line
     return pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
 
 
