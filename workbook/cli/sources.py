@@ -14,6 +14,20 @@ from workbook.cli.output import display_format, print_table, progress
 DEFAULT_DEMO_CUSTOMERS = 20_000
 
 
+def demo_retailer_options(command):  # noqa: ANN001, ANN201 (a click command)
+    """--customers and --seed: which demo retailer ``generate`` and ``demo`` make."""
+    command = click.option("--seed", type=int, default=42, show_default=True, help="random seed")(
+        command
+    )
+    return click.option(
+        "--customers",
+        type=int,
+        default=DEFAULT_DEMO_CUSTOMERS,
+        show_default=True,
+        help="number of customers",
+    )(command)
+
+
 def _demo_headlines(car_dir: Path) -> None:
     """A few catalog metrics as of the CAR date, from the query engine every view reads (so
     ``profiler summary`` shows the same figures), and the reconciliation the build stored for
@@ -87,14 +101,7 @@ def _demo_workbook(car: Path, data: Path, path: Path) -> Path:
 Example:
   profiler generate --customers 100000 --seed 7 --out data/""",
 )
-@click.option(
-    "--customers",
-    type=int,
-    default=DEFAULT_DEMO_CUSTOMERS,
-    show_default=True,
-    help="number of customers",
-)
-@click.option("--seed", type=int, default=42, show_default=True, help="random seed")
+@demo_retailer_options
 @click.option(
     "--out",
     required=True,
@@ -224,14 +231,7 @@ def validate(
 Example:
   profiler demo --customers 2000 --out demo_output""",
 )
-@click.option(
-    "--customers",
-    type=int,
-    default=DEFAULT_DEMO_CUSTOMERS,
-    show_default=True,
-    help="number of customers",
-)
-@click.option("--seed", type=int, default=42, show_default=True, help="random seed")
+@demo_retailer_options
 @click.option(
     "--out",
     default="demo_output",
