@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -344,7 +345,6 @@ def diff(old: str | None, new: str | None, catalog: str | None, lock: str | None
     from the lock (the last release) to the catalog, with the released and current definitions
     side by side.
     """
-    import pandas as pd
 
     from profiler.catalog import diff as diff_catalogs
     from profiler.catalog import load_catalog
@@ -360,34 +360,64 @@ def diff(old: str | None, new: str | None, catalog: str | None, lock: str | None
             "--catalog and --lock are for a diff against the lock, without OLD NEW."
         )
     old, new = load_catalog(old), load_catalog(new)
-    rows = diff_catalogs(old, new)
-    frame = pd.DataFrame(
-        rows, columns=["metric", "change", "fields", "details", "old_hash", "new_hash"]
+
+    def definitions(row: dict) -> list[tuple[str, str]]:
+        before, after = old.metrics.get(row["metric"]), new.metrics.get(row["metric"])
+        if before and after and before.definition_hash != after.definition_hash:
+            return [("old:", expression_text(before)), ("new:", expression_text(after))]
+        return []
+
+    return _show_diff(
+        diff_catalogs(old, new),
+        ["metric", "change", "fields", "details", "old_hash", "new_hash"],
+        csv,
+        title=f"From {old.stamp} to {new.stamp}:",
+        nothing="no metric added, removed or changed.",
+        heading=lambda row: row["metric"],
+        definitions=definitions,
+        re_versioned=False,
     )
+
+
+def _show_diff(
+    rows: list[dict],
+    columns: list[str],
+    csv: bool,
+    *,
+    title: str,
+    nothing: str,
+    heading: Callable[[dict], str],
+    definitions: Callable[[dict], list[tuple[str, str]]],
+    re_versioned: bool,
+) -> int:
+    """A catalog diff as CSV, or one line per metric with its details, then the tally."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=columns)
     frame["details"] = frame["details"].map(" | ".join)
     if csv:
         print_csv(frame)
         return 0
-    print(f"From {old.stamp} to {new.stamp}:")
+    print(title)
     if frame.empty:
-        print("no metric added, removed or changed.")
+        print(nothing)
         return 0
     for row in rows:
-        print(f"  {row['change']:<8} {row['metric']}")
+        print(f"  {row['change']:<8} {heading(row)}")
         for detail in row["details"]:
             print(f"             {detail}")
-        before, after = old.metrics.get(row["metric"]), new.metrics.get(row["metric"])
-        if before and after and before.definition_hash != after.definition_hash:
-            print(f"             old: {expression_text(before)}")
-            print(f"             new: {expression_text(after)}")
+        for label, text in definitions(row):
+            print(f"             {label} {text}")
     counts = frame["change"].value_counts()
-    print(", ".join(f"{counts.get(k, 0)} {k}" for k in ("added", "removed", "changed")))
+    tally = [f"{counts.get(k, 0)} {k}" for k in ("added", "removed", "changed")]
+    if re_versioned:
+        tally.append(f"{counts.get('version', 0)} re-versioned")
+    print(", ".join(tally))
     return 0
 
 
 def _diff_lock(catalog_path: str | None, lock_file: str | None, csv: bool) -> int:
     """From the last release (the lock) to the catalog: what the next release records."""
-    import pandas as pd
 
     from profiler.catalog import load_catalog
     from profiler.catalog_lock import diff_lock, lock_path, read_lock
@@ -418,24 +448,19 @@ def _diff_lock(catalog_path: str | None, lock_file: str | None, csv: bool) -> in
         "new_hash",
         "where",
     ]
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["details"] = frame["details"].map(" | ".join)
-    if csv:
-        print_csv(frame)
-        return 0
-    print(f"From {path} (metric catalog {lock.catalog_version}, released) to {catalog.stamp}:")
-    if frame.empty:
-        print("no metric added, removed, changed or re-versioned since the release.")
-        return 0
-    for row in rows:
-        print(f"  {row['change']:<8} {row['metric']} ({row['where']})")
-        for detail in row["details"]:
-            print(f"             {detail}")
-        if row["change"] == "changed":
-            print(f"             released: {row['old_definition']}")
-            print(f"             now:      {row['new_definition']}")
-    counts = frame["change"].value_counts()
-    kinds = ("added", "removed", "changed")
-    summary = [f"{counts.get(k, 0)} {k}" for k in kinds]
-    print(", ".join([*summary, f"{counts.get('version', 0)} re-versioned"]))
-    return 0
+
+    def definitions(row: dict) -> list[tuple[str, str]]:
+        if row["change"] != "changed":
+            return []
+        return [("released:", row["old_definition"]), ("now:     ", row["new_definition"])]
+
+    return _show_diff(
+        rows,
+        columns,
+        csv,
+        title=f"From {path} (metric catalog {lock.catalog_version}, released) to {catalog.stamp}:",
+        nothing="no metric added, removed, changed or re-versioned since the release.",
+        heading=lambda row: f"{row['metric']} ({row['where']})",
+        definitions=definitions,
+        re_versioned=True,
+    )
