@@ -31,9 +31,8 @@ from profiler.facts import order_facts
 from profiler.families import lifecycle, sales, value
 from profiler.features import load_feature_spec
 from profiler.loading import load_sources
-from profiler.memory import keep_freed_memory
+from profiler.memory import keep_freed_memory, relaunch_tuned
 from profiler.partition import ensure
-from workbook.cli.launcher import relaunch_tuned
 
 
 def peak_gb() -> float:  # GiB
