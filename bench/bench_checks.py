@@ -1,6 +1,7 @@
 """Source checks benchmark: what the reconciliation and the CLV holdout check, which an in-memory
 ``profiler build`` computes and stores in the CAR folder (``api.source_checks``), cost on their
-own, on the same loaded sources, best of --repeat.
+own, on the same loaded sources, best of --repeat: the reconciliation, the order facts and the
+holdout check one after the other, then ``source_checks`` (both, as the build runs them).
 
 Usage: python bench/bench_checks.py --data /tmp/profiler-bench-data [--repeat 3]
        [--tree before=/path/to/a/checkout --tree after=/path/to/another]
@@ -24,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-STEPS = ("reconciliation", "order_facts", "holdout")
+STEPS = ("reconciliation", "order_facts", "holdout", "source_checks")
 
 
 def peak_gb() -> float:  # GiB
@@ -36,6 +37,7 @@ def one(data: str, repeat: int, save: str) -> None:
     and print the timings as JSON."""
     import pandas as pd
 
+    from profiler.api import source_checks
     from profiler.car import default_as_of
     from profiler.catalog import load_catalog
     from profiler.clv import holdout_check
@@ -63,8 +65,19 @@ def one(data: str, repeat: int, save: str) -> None:
         holdout = holdout_check(kept, day)
         best["holdout"] = min(best["holdout"], time.perf_counter() - t)
         del facts, kept
+        t = time.perf_counter()
+        checks = source_checks(source, catalog, day)  # both, as the build runs them
+        best["source_checks"] = min(best["source_checks"], time.perf_counter() - t)
     with open(save, "wb") as f:
-        pickle.dump({"reconciliation": table, "holdout": holdout}, f)
+        pickle.dump(
+            {
+                "reconciliation": table,
+                "holdout": holdout,
+                "stored reconciliation": checks["reconciliation"],
+                "stored holdout": checks["holdout"],
+            },
+            f,
+        )
     import profiler
 
     tree = str(Path(profiler.__file__).parent.parent)
@@ -118,8 +131,8 @@ def main() -> None:
         print(f"{name}: profiler from {r['tree']}")
     names = list(tables)
     for other in names[1:]:
-        for key in ("reconciliation", "holdout"):
-            pd.testing.assert_frame_equal(tables[names[0]][key], tables[other][key])
+        for key, frame in tables[other].items():
+            pd.testing.assert_frame_equal(tables[names[0]][key], frame)
         print(
             f"{other}: reconciliation ({results[other]['rows']} rows) and holdout tables equal "
             f"to {names[0]}'s"
