@@ -31,8 +31,8 @@ from profiler.facts import order_facts
 from profiler.families import lifecycle, sales, value
 from profiler.features import load_feature_spec
 from profiler.loading import load_sources
-from profiler.memory import keep_freed_memory
-from workbook.cli.launcher import relaunch_tuned
+from profiler.memory import keep_freed_memory, relaunch_tuned
+from profiler.partition import ensure
 
 
 def peak_gb() -> float:  # GiB
@@ -94,10 +94,12 @@ CORE_GRIDS = [  # the reference core's sales columns, as feature definitions
 def our_core(source: object, as_of: pd.Timestamp) -> dict:
     """The same core with the CAR's own engine, from the loaded sources: the context (order
     facts cut at D, grouped by customer), the sales grids above, lifecycle markers (recency,
-    tenure) and value scores (RFM)."""
+    tenure) and value scores (RFM), each family's global statistics (the sales' levels, the
+    RFM cuts) found on the whole population just before it runs, as ``build_car`` does."""
     spec = {**load_feature_spec(), "sales": CORE_GRIDS}
     ctx = build_context(source, as_of, spec)
     for family in (sales, lifecycle, value):
+        ensure(ctx, family.FAMILY)
         ctx.built.update(family.compute(ctx))
     return ctx.built
 

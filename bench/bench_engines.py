@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from workbook.cli.launcher import relaunch_tuned
+from profiler.memory import relaunch_tuned
 
 ENGINES = ("in-memory", "out-of-core", "spark")
 

@@ -15,16 +15,24 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import ContractError, MissingColumns, NotFittedError, ProfilerError, UsageError
-from .loading import SourceData, load_sources
 
 if TYPE_CHECKING:
     from .api import build, open
+    from .loading import SourceData, load_sources
     from .query import QueryEngine
     from .store import car_folder
 
 # Imported on first use: every ``import profiler.<module>`` (the command line's ``--help``, a
-# UDF) runs this file, and need not pay for the build and query machinery.
-_LAZY = {"build": "api", "open": "api", "QueryEngine": "query", "car_folder": "store"}
+# UDF, the ``profiler`` launcher before it re-executes) runs this file, and need not pay for the
+# loading, build and query machinery (pandas among it).
+_LAZY = {
+    "build": "api",
+    "open": "api",
+    "QueryEngine": "query",
+    "car_folder": "store",
+    "SourceData": "loading",
+    "load_sources": "loading",
+}
 
 
 def __getattr__(name: str) -> Any:

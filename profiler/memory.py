@@ -6,20 +6,33 @@ page-faults all of its pages again; on a virtual machine whose host backs guest 
 (as on our 2-core benchmark machine) that cost ~0.1-0.9 s a GB and was about a fifth of a
 1M-customer build.  Serving large blocks from the heap, kept after ``free``, makes a reused
 block cost nothing.  Peak memory does not grow: what is kept is what the build already held.
-The ``profiler`` command also sets the same tuning in the environment before Python starts
-(workbook/cli/launcher.py), which reaches the threads' allocations too.
+
+Set from inside Python it comes too late for one part: the threads numpy and pyarrow start at
+import already have allocator arenas of their own, where large blocks are still mapped and
+unmapped one by one, and the heap's free space cannot serve them (at 1M customers that was
+0.7 GB more peak memory).  Set in the environment, glibc applies it from the first allocation:
+``relaunch_tuned`` re-executes a process once with it (the ``profiler`` command,
+workbook/cli/launcher.py, and the benchmarks do so before anything heavy loads).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
 # mallopt parameters (glibc malloc.h)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _M_ARENA_MAX = -8
+
+# glibc's environment form of the same settings (``keep_freed_memory``'s mallopt calls).
+MALLOC_ENV = {
+    "MALLOC_ARENA_MAX": "1",
+    "MALLOC_MMAP_MAX_": "0",
+    "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1),
+}
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -68,3 +81,17 @@ def hand_back_memory() -> bool:
     trim.argtypes = [ctypes.c_size_t]
     trim(0)
     return True
+
+
+def _glibc() -> bool:
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def relaunch_tuned(command: list[str]) -> None:
+    """Replace this process by ``command`` run with ``MALLOC_ENV`` (Linux, glibc), unless the
+    variables are set already (the user's own settings win); otherwise return."""
+    if sys.platform.startswith("linux") and _glibc() and not MALLOC_ENV.keys() <= os.environ.keys():
+        os.execve(command[0], command, {**MALLOC_ENV, **os.environ})

@@ -107,7 +107,7 @@ def reconcile(
     for name in ("net_sales", "returns"):
         ledger[name] = to_minor_units(ledger[name].to_numpy(dtype=np.float64))
     engine = MetricEngine(catalog, source=source, as_of=day)
-    lines = _lines(engine, source)
+    lines = _lines(engine, source, months)
     journals = _journals(source)
     frames = []
     for month in months:
@@ -137,34 +137,75 @@ def recent_reconciliation(
     return reconcile(source, catalog, span, as_of=as_of).table
 
 
-def _lines(engine: MetricEngine, source: SourceData) -> pd.DataFrame:
-    """Order facts as of D with what the reconciling items need, in whole pence: the amount at
-    the line's daily rate (``net``) and at the booking rates of its order and return months."""
+def _month_numbers(values: object) -> np.ndarray:
+    """Months since 1970-01 of datetimes (``strftime("%Y-%m")`` as a number); NaT: -1."""
+    stamps = np.asarray(values, dtype="datetime64[ns]")
+    months = stamps.astype("datetime64[M]").astype(np.int64)
+    months[np.isnat(stamps)] = -1
+    return months
+
+
+def _month_number(month: Period) -> int:
+    return int(np.datetime64(month.start, "M").astype(np.int64))
+
+
+def _lines(engine: MetricEngine, source: SourceData, months: list[Period]) -> pd.DataFrame:
+    """The order facts as of D that the reconciling items of ``months`` read (ordered in one of
+    them or the month before it, or returned in one of them), with what the items need, in
+    whole pence: the amount at the line's daily rate (``net``) and at the booking rates of its
+    order and return months.  Months are numbers (``_month_numbers``); channel and category
+    stay categorical, and the status is read as flags, so the tens of millions of lines of a
+    large population are never turned into strings."""
     facts = engine.frame("order_lines")
+    order_month = _month_numbers(facts["ordered_at"])
+    return_month = _month_numbers(facts["returned_at"])
+    wanted = np.array([_month_number(m) for m in months], dtype=np.int64)
+    read = np.isin(order_month, np.concatenate([wanted, wanted - 1])) | np.isin(
+        return_month, wanted
+    )
+    rows = np.flatnonzero(read)
+    status = facts["status"]
+    ordered_at = facts["ordered_at"].to_numpy()[rows]
+    cancelled = (status == "cancelled").to_numpy(dtype=bool)[rows]
+    last_day = ordered_at.astype("datetime64[D]")
+    month_end = (last_day + 1).astype("datetime64[M]") != last_day.astype("datetime64[M]")
     lines = pd.DataFrame(
         {
-            "ordered_at": facts["ordered_at"].to_numpy(),
-            "returned_at": facts["returned_at"].to_numpy(),
-            "status": facts["status"].astype(str).to_numpy(),
-            "channel": facts["channel"].astype(str).to_numpy(),
-            "category": facts["category"].astype(str).to_numpy(),
-            "net": facts["net_pence"].to_numpy(),
-            "currency": facts["currency"].astype(str).to_numpy(),
+            "channel": facts["channel"].array[rows],
+            "category": facts["category"].array[rows],
+            "net": facts["net_pence"].to_numpy()[rows],
+            "order_month": order_month[rows],
+            "return_month": return_month[rows],
+            "returned": (status == "returned").to_numpy(dtype=bool)[rows],
+            "cancelled": cancelled,
+            "late_cancelled": cancelled & month_end,  # placed on a month's last day
         }
     )
-    local = facts["net_amount"].to_numpy(dtype=np.float64)
-    lines["order_month"] = lines["ordered_at"].dt.strftime("%Y-%m")
-    lines["return_month"] = lines["returned_at"].dt.strftime("%Y-%m")
     for when in ("order", "return"):
         lines[f"{when}_booked"] = lines["net"]
     if source.has("fx_rates"):
-        rates = source.tables["fx_rates"].copy()
-        rates = rates.set_index([rates["period"].astype(str), rates["currency"].astype(str)])[
-            "rate"
-        ]
+        local = facts["net_amount"].to_numpy(dtype=np.float64)[rows]
+        currency = pd.Categorical(facts["currency"].array[rows])
+        rates = source.tables["fx_rates"]
+        # The booking rate of each (month, currency) the lines have, by their codes: a grid of
+        # months x currencies, NaN where the table has none.
+        period = rates["period"].astype(str)
+        starts = pd.to_datetime(period, format="%Y-%m", errors="coerce")
+        rate_months = _month_numbers(starts.where(starts.dt.strftime("%Y-%m") == period))
+        rate_codes = currency.categories.get_indexer(rates["currency"].astype(str))
         for when in ("order", "return"):
-            index = pd.MultiIndex.from_arrays([lines[f"{when}_month"], lines["currency"]])
-            booked = rates.reindex(index).to_numpy(dtype=np.float64)
+            month = lines[f"{when}_month"].to_numpy()
+            booked = np.full(len(lines), np.nan)
+            given = (month >= 0) & (currency.codes >= 0)
+            if given.any():
+                first = month[given].min()
+                grid = np.full((month[given].max() - first + 1, len(currency.categories)), np.nan)
+                inside = (rate_months >= first) & (rate_months - first < len(grid))
+                inside &= rate_codes >= 0
+                grid[rate_months[inside] - first, rate_codes[inside]] = rates["rate"].to_numpy(
+                    dtype=np.float64
+                )[inside]
+                booked[given] = grid[month[given] - first, currency.codes[given]]
             # Without a booking rate Finance's figure is unknown: assume the daily rate (no item).
             known = ~np.isnan(booked)
             amounts = lines[f"{when}_booked"].to_numpy().copy()
@@ -198,6 +239,17 @@ def _sum(frame: pd.DataFrame, keys: list[str], column: str) -> pd.Series:
     return frame.groupby(keys, observed=True)[column].sum()
 
 
+def _line_sum(lines: pd.DataFrame, keys: list[str], column: str) -> pd.Series:
+    """``_sum`` of the lines (categorical keys), labelled by the keys as strings."""
+    out = _sum(lines, keys, column)
+    if isinstance(out.index, pd.MultiIndex):
+        out.index = out.index.set_levels([level.astype(str) for level in out.index.levels])
+    else:
+        out.index = out.index.astype(str)
+    out.index.names = keys
+    return out
+
+
 def _month(
     engine: MetricEngine,
     lines: pd.DataFrame,
@@ -208,22 +260,24 @@ def _month(
 ) -> pd.DataFrame:
     """One month's cells, every amount in whole pence."""
     label = month.label
-    previous = month.shifted(-1).label
+    number = _month_number(month)
     net = _as_pence(engine.value("net_sales", month, by=keys), keys)
     booked = _as_pence(engine.value("returns_booked", month, by=keys), keys)
-    ordered = lines[lines["order_month"] == label]
-    back = lines[(lines["status"] == "returned") & (lines["return_month"] == label)]
-    returned_of_month = _sum(ordered[ordered["status"] == "returned"], keys, "net")
-    timing = returned_of_month.sub(_sum(back, keys, "net"), fill_value=0)
-    cancelled_late = (lines["status"] == "cancelled") & lines["ordered_at"].dt.is_month_end
-    late_now = lines[cancelled_late & (lines["order_month"] == label)]
-    late_before = lines[cancelled_late & (lines["order_month"] == previous)]
-    late = _sum(late_now, keys, "order_booked").sub(
-        _sum(late_before, keys, "order_booked"), fill_value=0
+    order_month = lines["order_month"].to_numpy()
+    of_month = order_month == number
+    ordered = lines[of_month]
+    back = lines[lines["returned"].to_numpy() & (lines["return_month"].to_numpy() == number)]
+    returned_of_month = _line_sum(ordered[ordered["returned"]], keys, "net")
+    timing = returned_of_month.sub(_line_sum(back, keys, "net"), fill_value=0)
+    late_cancelled = lines["late_cancelled"].to_numpy()
+    late_now = lines[late_cancelled & of_month]
+    late_before = lines[late_cancelled & (order_month == number - 1)]
+    late = _line_sum(late_now, keys, "order_booked").sub(
+        _line_sum(late_before, keys, "order_booked"), fill_value=0
     )
-    sold = ordered[ordered["status"] != "cancelled"]
-    fx_sales = _sum(sold.assign(d=sold["order_booked"] - sold["net"]), keys, "d")
-    fx_returns = _sum(back.assign(d=back["return_booked"] - back["net"]), keys, "d")
+    sold = ordered[~ordered["cancelled"]]
+    fx_sales = _line_sum(sold.assign(d=sold["order_booked"] - sold["net"]), keys, "d")
+    fx_returns = _line_sum(back.assign(d=back["return_booked"] - back["net"]), keys, "d")
     journal = _sum(journals[journals["period"] == label], keys, "amount")
     book = ledger[ledger["period"] == label]
     ledger_net = _sum(book, keys, "net_sales")

@@ -13,7 +13,7 @@ import pytest
 from profiler.catalog import load_catalog
 from profiler.demo import generate_demo
 from profiler.loading import load_sources
-from profiler.reconcile import reconcile
+from profiler.reconcile import parse_months, reconcile
 from tests.conftest import write_table
 from workbook.cli import main
 
@@ -65,7 +65,7 @@ def test_a_tampered_ledger_cell_fails_and_is_named(
     ]
 
 
-def test_reconciling_items_worked_by_hand(tmp_path: Path) -> None:
+def _worked_example(tmp_path: Path) -> None:
     """November 2024, web, fragrance: one EUR line kept (100 EUR at 0.85 that day), one returned
     in December (50 EUR), one cancelled on the 30th (last day: booked, reversed in December).
     The month's booking rate is 0.86; a journal adds 10."""
@@ -124,6 +124,10 @@ def test_reconciling_items_worked_by_hand(tmp_path: Path) -> None:
             },
         ],
     )
+
+
+def test_reconciling_items_worked_by_hand(tmp_path: Path) -> None:
+    _worked_example(tmp_path)
     table = reconcile(load_sources(tmp_path), load_catalog()).table.set_index(["period", "measure"])
     nov, dec = table.loc[("2024-11", "net_sales")], table.loc[("2024-12", "net_sales")]
     assert nov["profiler"] == pytest.approx(85.0)  # 100 x 0.85: the kept line only
@@ -139,6 +143,18 @@ def test_reconciling_items_worked_by_hand(tmp_path: Path) -> None:
     assert dec["residual"] == pytest.approx(0.0, abs=1e-9)
     returns = table.loc[("2024-12", "returns")]
     assert returns["profiler"] == pytest.approx(42.5) and returns["residual"] == pytest.approx(0.0)
+
+
+def test_a_month_alone_reads_the_lines_of_the_month_before(tmp_path: Path) -> None:
+    """December reconciled alone reads November's lines too (the late cancellation it reverses,
+    the November line returned in it): its rows equal December's of both months together."""
+    _worked_example(tmp_path)
+    source, catalog = load_sources(tmp_path), load_catalog()
+    both = reconcile(source, catalog).table
+    alone = reconcile(source, catalog, parse_months(None, "2024-12", "2024-12")).table
+    december = both[both["period"] == "2024-12"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, december)
+    assert alone.set_index("measure").loc["net_sales", "late_cancellations"] == pytest.approx(-17.2)
 
 
 def _line(order: str, at: str, amount: float, status: str, returned_at: str = "") -> dict:
