@@ -143,6 +143,10 @@ GOLDEN: list[tuple[str, str, float]] = [
     # O9; c4 O10
     ("repeat_buyers", "asof", 3),
     ("repeat_rate", "asof", 3 / 4),
+    # second purchase (another order with a kept line): c1 O2, c2 O6 (same day as O5, another
+    # order), c3 O9; c4 has one order
+    ("second_purchase_buyers", "asof", 3),
+    ("second_purchase_rate", "asof", 3 / 4),
     ("stage_new", "asof", 1),  # c4
     ("stage_active", "asof", 1),  # c1: 'within 365 days' is the 365 days ending on D ...
     ("stage_lapsing", "asof", 1),  # ... so c2, who last bought exactly 365 days before D, lapses
@@ -326,3 +330,28 @@ def test_purchase_markers_match_a_per_customer_walk(demo_source) -> None:
             assert (pd.isna(lapse) and pd.isna(row.lapses_at)) or lapse == row.lapses_at
             checked += 1
     assert checked > 1000
+
+
+def test_second_purchase_rate_on_the_demo_matches_the_order_lines(demo_car_dir, demo_source):
+    """second_purchase_rate as of D against a pandas count over the raw order lines: of the
+    CAR's customers with an order holding a kept line by D, the share with two such orders."""
+    from profiler.query import QueryEngine
+
+    engine = QueryEngine.open(demo_car_dir)
+    day_after = engine.as_of + pd.Timedelta(days=1)
+    lines = demo_source.tables["order_lines"]
+    kept = (lines["ordered_at"] < day_after) & (
+        (lines["status"] == "completed")
+        | ((lines["status"] == "returned") & ~(lines["returned_at"] < day_after))
+    )
+    orders = lines[kept].groupby("customer_id")["order_id"].nunique()
+    orders = orders[orders.index.isin(engine.car["customer_id"])]
+    buyers, second = int((orders >= 1).sum()), int((orders >= 2).sum())
+    assert buyers > 1000 and 0 < second < buyers
+    assert engine.value("buyers", period="asof") == buyers
+    assert engine.value("second_purchase_buyers", period="asof") == second
+    rate = engine.value("second_purchase_rate", period="asof")
+    assert rate == pytest.approx(second / buyers, rel=1e-12)
+    # as of D only: any period gets D's value
+    assert engine.timing("second_purchase_rate") == "as_of_d"
+    assert engine.value("second_purchase_rate", period="2025") == rate
