@@ -195,6 +195,10 @@ def test_lifecycle_matches_the_brute_force(car_frame: pd.DataFrame) -> None:
             assert row["last_purchase_at"] == pd.Timestamp(times[-1])
             assert row["tenure_days"] == (D.date() - times[0].date()).days
             assert row["recency_days"] == (D.date() - times[-1].date()).days
+            if len(times) > 1:
+                assert row["days_to_second_purchase"] == (times[1].date() - times[0].date()).days
+            else:
+                assert pd.isna(row["days_to_second_purchase"])
             assert row["acquisition_month"] == f"{times[0]:%Y-%m}"
             days = sorted({t.date() for t in times})
             gaps = [(b - a).days for a, b in zip(days[:-1], days[1:], strict=True)]

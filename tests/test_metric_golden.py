@@ -147,6 +147,7 @@ GOLDEN: list[tuple[str, str, float]] = [
     # order), c3 O9; c4 has one order
     ("second_purchase_buyers", "asof", 3),
     ("second_purchase_rate", "asof", 3 / 4),
+    ("time_to_second_purchase", "asof", 620),  # median of c1 620, c2 0, c3 1,415 days
     ("stage_new", "asof", 1),  # c4
     ("stage_active", "asof", 1),  # c1: 'within 365 days' is the 365 days ending on D ...
     ("stage_lapsing", "asof", 1),  # ... so c2, who last bought exactly 365 days before D, lapses
@@ -355,3 +356,14 @@ def test_second_purchase_rate_on_the_demo_matches_the_order_lines(demo_car_dir, 
     # as of D only: any period gets D's value
     assert engine.timing("second_purchase_rate") == "as_of_d"
     assert engine.value("second_purchase_rate", period="2025") == rate
+    # time to second purchase: the median of the days from the first to the second order
+    first = lines[kept].groupby(["customer_id", "order_id"])["ordered_at"].min().reset_index()
+    first = first[first["customer_id"].isin(engine.car["customer_id"])]
+    first = first.sort_values(["customer_id", "ordered_at", "order_id"])
+    days = first["ordered_at"].dt.normalize()
+    first["n"] = first.groupby("customer_id").cumcount()
+    one = days[first["n"] == 0].set_axis(first.loc[first["n"] == 0, "customer_id"])
+    two = days[first["n"] == 1].set_axis(first.loc[first["n"] == 1, "customer_id"])
+    gaps = (two - one.reindex(two.index)).dt.days
+    assert len(gaps) == second
+    assert engine.value("time_to_second_purchase", period="asof") == gaps.median()

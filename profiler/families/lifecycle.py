@@ -186,13 +186,16 @@ def compute(ctx: CarContext) -> dict[str, Any]:
         + first_ts.dt.quarter.astype("Int64").astype(str)
     )
     quarter = quarter.where(first_ts.notna(), None)
+    tenure = days_between(ctx.as_of, first)
+    since_second = days_between(ctx.as_of, second)
     return {
         "first_purchase_at": first,
         "last_purchase_at": last,
         "second_purchase_at": second,
-        "tenure_days": days_between(ctx.as_of, first),
+        "tenure_days": tenure,
         "recency_days": days_between(ctx.as_of, last),
-        "days_since_second_purchase": days_between(ctx.as_of, second),
+        "days_since_second_purchase": since_second,
+        "days_to_second_purchase": tenure - since_second,  # whole days; NaN without a second
         "acquisition_month": pd.Categorical(month.where(first_ts.notna(), None)),
         "acquisition_quarter": pd.Categorical(quarter),
         "lifecycle_stage": now,
