@@ -8,7 +8,6 @@ and list indices, as pydantic's error locations spell them) to its line.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from .errors import ECHO_LIMIT
+from .names import did_you_mean  # re-exported: the templates' modules import it from here
 
 Path_ = tuple[str | int, ...]
 # libyaml's parser when PyYAML has it (about ten times the pure-Python one): the same nodes.
@@ -96,14 +95,6 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Pat
     if isinstance(node, yaml.SequenceNode):
         return [_walk(loader, item, (*path, i), lines) for i, item in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
-
-
-def did_you_mean(name: object, known: Iterable[str]) -> str:
-    """' Did you mean 'x'?' for the closest known name, or nothing."""
-    if len(str(name)) > ECHO_LIMIT:  # nothing known is that long; and difflib would take its time
-        return ""
-    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 class Strict(BaseModel):
