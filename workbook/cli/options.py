@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from profiler.contract import OPT_IN_CHANNELS
 from workbook.cli import output
 
 F = Callable[..., Any]
@@ -103,7 +104,7 @@ class Name(click.ParamType):
 DAY = Day()
 PERIOD = PeriodText()
 PERIOD_FORMS = "YYYY-MM, YYYY-Qn, YYYY, ytd:YYYY-MM, r12:YYYY-MM or asof"
-CHANNELS = ("email", "sms", "phone", "post")
+CHANNELS = OPT_IN_CHANNELS  # the channels a customer opts in to (the data contract)
 
 
 def car_option(
