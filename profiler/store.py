@@ -320,7 +320,8 @@ def read_source_checks(folder: str | Path | None, meta: dict[str, Any]) -> dict[
     """What an in-memory build computed from the sources for the workbook, read from the
     generation ``meta`` describes (the one a query engine was opened on): ``reconciliation``
     and ``holdout`` (tables), or ``reconciliation_note`` and ``holdout_error`` (why not).
-    Empty for a CAR built before these were stored, or one built out of core."""
+    Empty for a CAR built before these were stored; a CAR built out of core or on Spark has
+    only the note saying why there is no reconciliation."""
     checks: dict[str, Any] = {}
     recorded = meta.get("source_checks") or {}
     if folder is None or not recorded:
