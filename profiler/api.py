@@ -22,7 +22,7 @@ from .activity import build_activity
 from .car import CarResult, build_car
 from .catalog import Catalog, load_catalog
 from .clv import holdout_check
-from .engine_choice import choose_engine
+from .engine_choice import ENGINES, FORMER_NAMES, choose_engine
 from .errors import ProfilerError
 from .facts import order_facts
 from .features import load_feature_spec
@@ -36,8 +36,6 @@ from .reconcile import recent_reconciliation
 from .spark_build import build_on_spark
 
 Report = Callable[[str], None]
-ENGINES = ("auto", "in-memory", "out-of-core", "spark")
-FORMER_NAMES = {"pandas": "in-memory", "duckdb": "out-of-core"}  # --engine's earlier names
 
 
 def build(

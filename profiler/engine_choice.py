@@ -13,7 +13,9 @@ import gzip
 import os
 from pathlib import Path
 
-from .loading import find_source_file
+ENGINES = ("auto", "in-memory", "out-of-core", "spark")
+# --engine's earlier names, still taken
+FORMER_NAMES = {"pandas": "in-memory", "duckdb": "out-of-core"}
 
 BYTES_PER_LINE = 490  # the in-memory build's peak memory per order line, measured at 1M customers
 MEMORY_SHARE = 0.6  # of physical memory the in-memory build may plan to use
@@ -31,6 +33,8 @@ def order_line_count(data_dir: str | Path) -> tuple[int, str] | None:
     """The order lines' row count and how it was known: from Parquet metadata; for a CSV
     counted when the file is small, else estimated from the bytes per line of its first
     ``SAMPLE_BYTES`` (of its text, for a .csv.gz: the file's own compression ratio)."""
+    from .mapping import find_source_file  # here: the CLI imports the engine names at start-up
+
     path = find_source_file(Path(data_dir), "order_lines")
     if path is None:
         return None

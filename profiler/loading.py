@@ -27,6 +27,7 @@ from .coercion import coerce_column, default_column
 from .contract import LOAD_ORDER, TABLES, Table
 from .errors import ContractError, MissingColumns
 from .keysort import by_customer_then_order, take_rows
+from .mapping import find_source_file
 from .periods import day_option
 from .rules import (
     QUARANTINE_COLUMNS,
@@ -153,19 +154,6 @@ def today_or_default(today: pd.Timestamp | str | None) -> pd.Timestamp:
             return today
         return day_option("today", str(today))  # 'notadate': one Error line
     return pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
-
-
-def find_source_file(data_dir: Path, table: str) -> Path | None:
-    """The file holding a table: the one the data folder's mapping.yaml names for it
-    (``profiler/mapping.py``), else ``<table>.parquet``, ``<table>.csv`` or ``<table>.csv.gz``."""
-    mapped = mapping.source_file(mapping.load_mapping(data_dir), data_dir, table)
-    if mapped is not None:
-        return mapped
-    for suffix in (".parquet", ".csv", ".csv.gz", ".xlsx"):
-        path = data_dir / f"{table}{suffix}"
-        if path.exists():
-            return path
-    return None
 
 
 def load_sources(

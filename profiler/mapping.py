@@ -290,3 +290,16 @@ def suggest(headers: dict[str, list[str]]) -> str:
                 ]
             break
     return "\n".join(out) + "\n"
+
+
+def find_source_file(data_dir: Path, table: str) -> Path | None:
+    """The file holding a table: the one the data folder's mapping.yaml names for it
+    (``profiler/mapping.py``), else ``<table>.parquet``, ``<table>.csv`` or ``<table>.csv.gz``."""
+    mapped = source_file(load_mapping(data_dir), data_dir, table)
+    if mapped is not None:
+        return mapped
+    for suffix in (".parquet", ".csv", ".csv.gz", ".xlsx"):
+        path = data_dir / f"{table}{suffix}"
+        if path.exists():
+            return path
+    return None

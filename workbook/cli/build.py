@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from profiler import engine_choice
 from workbook.cli.options import (
     Name,
     as_of_option,
@@ -48,7 +49,7 @@ def build_and_write(
     )
 
 
-ENGINES = ("auto", "in-memory", "out-of-core", "spark", "pandas", "duckdb")
+ENGINES = (*engine_choice.ENGINES, *engine_choice.FORMER_NAMES)
 
 
 @click.command(
