@@ -40,10 +40,13 @@ DAY = pd.Timedelta(days=1)
 
 
 def month_number(times: pd.Series | pd.DatetimeIndex | pd.Timestamp) -> np.ndarray | int:
-    """Months since January 1970 (0), so consecutive months are consecutive integers."""
+    """Months since January 1970 (0), so consecutive months are consecutive integers; a
+    missing time is month -1 (December 1969: before every month of data)."""
     if isinstance(times, pd.Timestamp):
         return (times.year - 1970) * 12 + times.month - 1
     index = pd.DatetimeIndex(times)
+    if index.hasnans:
+        index = index.fillna(pd.Timestamp("1969-12-01"))
     return ((index.year - 1970) * 12 + index.month - 1).to_numpy(dtype=np.int32)
 
 

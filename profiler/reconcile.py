@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .activity import month_number
 from .catalog import Catalog
 from .errors import ProfilerError
 from .facts import PENCE, data_end, pounds, to_minor_units
@@ -137,29 +138,17 @@ def recent_reconciliation(
     return reconcile(source, catalog, span, as_of=as_of).table
 
 
-def _month_numbers(values: object) -> np.ndarray:
-    """Months since 1970-01 of datetimes (``strftime("%Y-%m")`` as a number); NaT: -1."""
-    stamps = np.asarray(values, dtype="datetime64[ns]")
-    months = stamps.astype("datetime64[M]").astype(np.int64)
-    months[np.isnat(stamps)] = -1
-    return months
-
-
-def _month_number(month: Period) -> int:
-    return int(np.datetime64(month.start, "M").astype(np.int64))
-
-
 def _lines(engine: MetricEngine, source: SourceData, months: list[Period]) -> pd.DataFrame:
     """The order facts as of D that the reconciling items of ``months`` read (ordered in one of
     them or the month before it, or returned in one of them), with what the items need, in
     whole pence: the amount at the line's daily rate (``net``) and at the booking rates of its
-    order and return months.  Months are numbers (``_month_numbers``); channel and category
+    order and return months.  Months are numbers (``activity.month_number``); channel and category
     stay categorical, and the status is read as flags, so the tens of millions of lines of a
     large population are never turned into strings."""
     facts = engine.frame("order_lines")
-    order_month = _month_numbers(facts["ordered_at"])
-    return_month = _month_numbers(facts["returned_at"])
-    wanted = np.array([_month_number(m) for m in months], dtype=np.int64)
+    order_month = month_number(facts["ordered_at"])
+    return_month = month_number(facts["returned_at"])
+    wanted = np.array([month_number(m.start) for m in months], dtype=np.int64)
     read = np.isin(order_month, np.concatenate([wanted, wanted - 1])) | np.isin(
         return_month, wanted
     )
@@ -191,7 +180,7 @@ def _lines(engine: MetricEngine, source: SourceData, months: list[Period]) -> pd
         # months x currencies, NaN where the table has none.
         period = rates["period"].astype(str)
         starts = pd.to_datetime(period, format="%Y-%m", errors="coerce")
-        rate_months = _month_numbers(starts.where(starts.dt.strftime("%Y-%m") == period))
+        rate_months = month_number(starts.where(starts.dt.strftime("%Y-%m") == period))
         rate_codes = currency.categories.get_indexer(rates["currency"].astype(str))
         for when in ("order", "return"):
             month = lines[f"{when}_month"].to_numpy()
@@ -260,7 +249,7 @@ def _month(
 ) -> pd.DataFrame:
     """One month's cells, every amount in whole pence."""
     label = month.label
-    number = _month_number(month)
+    number = month_number(month.start)
     net = _as_pence(engine.value("net_sales", month, by=keys), keys)
     booked = _as_pence(engine.value("returns_booked", month, by=keys), keys)
     order_month = lines["order_month"].to_numpy()
