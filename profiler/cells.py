@@ -267,3 +267,20 @@ def setting_folder(settings: Mapping[str, str], workbook: Path, key: str) -> Pat
             f"--{'car' if key == 'PROFILER_CAR' else 'data'} DIR."
         )
     return path
+
+
+CONF_SHEET = "xlwings.conf"  # xlwings' name for a workbook's settings sheet
+
+
+def live_settings(book: Any) -> dict[str, str]:
+    """Keys and values of a live workbook's xlwings.conf sheet, read by key: a blank value
+    (such as Interpreter_Win, which xlwings allows blank) does not end the list.  ``book`` is an
+    xlwings Book used by its methods only (the engine never imports xlwings), so the workbook
+    layer's ``LiveBook`` and the UDFs read the sheet the same way.  No sheet: no settings."""
+    try:
+        sheet = book.sheets[CONF_SHEET]
+    except Exception:  # xlwings raises its own types for a missing sheet
+        return {}
+    last = sheet.range("A1").end("down").row if sheet.range("A2").value else 1
+    rows = sheet.range((1, 1), (last, 2)).options(ndim=2).value
+    return {str(k).strip(): "" if v is None else str(v) for k, v in rows if k is not None}

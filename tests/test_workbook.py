@@ -13,6 +13,7 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.utils.cell import get_column_letter
 
+from profiler import cells
 from profiler.cells import engine_for
 from profiler.errors import ProfilerError
 from profiler.query import QueryEngine
@@ -25,7 +26,7 @@ from workbook.cli import main
 from workbook.content import default_inputs, load_layout
 from workbook.macros import refresh_all
 from workbook.vba import project_bytes
-from workbook.xlsm import CONF_KEYS, CONF_SHEET
+from workbook.xlsm import CONF_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 INJECTIONS = ["=cmd|' /C calc'!A0", "@SUM(1+1)", "+44 20 7946 0000", "-5 pieces"]
@@ -452,7 +453,7 @@ def test_settings_are_read_by_key_with_a_blank_interpreter(book: Path) -> None:
     # The UDFs read the same sheet themselves (they never import the workbook layer).
     caller = type("Caller", (), {"sheet": type("Sheet", (), {"book": FakeBook(book)})})()
     assert profiler_udfs._car(caller) == str(folder_setting(live, "PROFILER_CAR"))
-    assert profiler_udfs.CONF_SHEET == CONF_SHEET
+    assert cells.live_settings(FakeBook(book)) == settings  # one reader for both
     with zipfile.ZipFile(book) as z:  # no machine paths in any text of the file
         texts = "".join(z.read(n).decode() for n in z.namelist() if n.endswith(".xml"))
     assert str(book.parent.parent) not in texts and "pytest-of" not in texts

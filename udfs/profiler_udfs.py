@@ -42,25 +42,14 @@ def _car(caller: Any = None) -> str | None:
     """The PROFILER_CAR setting of the calling workbook's xlwings.conf sheet, else the environment."""
     try:
         book = caller.sheet.book
-        folder = cells.setting_folder(_settings(book), Path(book.fullname), "PROFILER_CAR")
+        folder = cells.setting_folder(
+            cells.live_settings(book), Path(book.fullname), "PROFILER_CAR"
+        )
         if folder is not None:
             return str(folder)
     except Exception:  # no caller outside Excel, or no such key: fall back to the environment
         pass
     return None  # engine_for finds the folder: $PROFILER_CAR (profiler.store.car_folder)
-
-
-CONF_SHEET = "xlwings.conf"  # xlwings' name for a workbook's settings sheet
-
-
-def _settings(book: Any) -> dict[str, str]:
-    """Keys and values of the workbook's xlwings.conf sheet, read by key (as the workbook
-    layer's ``LiveBook.settings``; the UDFs need nothing but the engine and xlwings): a blank
-    value (Interpreter_Win may be blank) does not end the list."""
-    sheet = book.sheets[CONF_SHEET]
-    last = sheet.range("A1").end("down").row if sheet.range("A2").value else 1
-    rows = sheet.range((1, 1), (last, 2)).options(ndim=2).value
-    return {str(k).strip(): "" if v is None else str(v) for k, v in rows if k is not None}
 
 
 @documented(

@@ -166,15 +166,8 @@ class LiveBook:
         return out
 
     def settings(self) -> dict[str, str]:
-        """Keys and values of the xlwings.conf sheet, read by key: a blank value (such as
-        Interpreter_Win, which xlwings allows blank) does not end the list."""
-        try:
-            sheet = self.book.sheets[CONF_SHEET]
-        except Exception:  # no settings sheet: the environment's settings apply
-            return {}
-        last = sheet.range("A1").end("down").row if sheet.range("A2").value else 1
-        rows = sheet.range((1, 1), (last, 2)).options(ndim=2).value
-        return {str(k).strip(): "" if v is None else str(v) for k, v in rows if k is not None}
+        """Keys and values of the xlwings.conf sheet (``cells.live_settings``)."""
+        return cells.live_settings(self.book)
 
     def write(
         self,

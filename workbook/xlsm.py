@@ -21,10 +21,10 @@ import pandas as pd
 import xlsxwriter
 import xlsxwriter.exceptions
 
+from profiler.cells import CONF_SHEET
 from profiler.errors import ProfilerError
 from profiler.outputs import naming
 
-CONF_SHEET = "xlwings.conf"
 # The keys xlwings' VBA reads from the settings sheet, in the template's order.
 CONF_KEYS = (
     "Interpreter_Win",
