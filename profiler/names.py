@@ -40,11 +40,17 @@ def resolve(given: str, choices: Collection[str], what: str, *, hint: str = "") 
     raise UnknownName(f"Unknown {what} '{clip(text)}'.{did_you_mean(text, choices)}{suffix}")
 
 
-def did_you_mean(name: str, known: Collection[str]) -> str:
-    """`` Did you mean 'x'?`` for the known name closest to ``name`` (in any letter case), or
-    ``''`` when none is close."""
+def closest(name: str, known: Collection[str]) -> str | None:
+    """The known name closest to ``name`` (in any letter case), or None when none is close."""
     if len(str(name)) > ECHO_LIMIT:  # nothing known is that long; and difflib would take its time
-        return ""
+        return None
     by_fold = {str(k).casefold(): str(k) for k in known}
     close = difflib.get_close_matches(str(name).casefold(), list(by_fold), n=1, cutoff=0.6)
-    return f" Did you mean '{by_fold[close[0]]}'?" if close else ""
+    return by_fold[close[0]] if close else None
+
+
+def did_you_mean(name: str, known: Collection[str]) -> str:
+    """`` Did you mean 'x'?`` for the known name closest to ``name`` (``closest``), or ``''``
+    when none is close."""
+    found = closest(name, known)
+    return f" Did you mean '{found}'?" if found else ""

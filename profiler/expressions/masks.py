@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..names import closest
 from .syntax import (
     ARITHMETIC,
     COMPARISONS,
@@ -36,7 +37,6 @@ from .syntax import (
     _name_nodes,
     _quote,
     _render_name,
-    _suggest,
     _walk,
     to_text,
 )
@@ -111,7 +111,7 @@ class _MaskEvaluator:
             if name.name in self.columns:
                 continue
             message = f"unknown column '{name.name}'."
-            suggestion = _suggest(name.name, known)
+            suggestion = closest(name.name, known)
             if suggestion is not None:
                 message += f" Did you mean '{suggestion}'?"
             else:

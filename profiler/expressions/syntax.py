@@ -29,7 +29,6 @@ Use ``x is null`` to pick those rows explicitly.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ProfilerError, clip
+from ..names import did_you_mean
 
 KEYWORDS = frozenset({"and", "or", "not", "in", "is", "null", "true", "false"})
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
@@ -562,14 +562,6 @@ def names(node: Node) -> set[str]:
     return {n.name for n in _walk(node) if isinstance(n, Name)}
 
 
-def _suggest(name: str, known: list[str]) -> str | None:
-    by_case = {k.lower(): k for k in known}
-    if name.lower() in by_case:
-        return by_case[name.lower()]
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
 def check_names(text: str, node: Node, known: Iterable[str], kind: str = "column") -> None:
     """Raise ``ExpressionError`` at the first name not in ``known``, suggesting a close one."""
     known_list = [str(k) for k in known]
@@ -577,9 +569,7 @@ def check_names(text: str, node: Node, known: Iterable[str], kind: str = "column
     for name in _name_nodes(node):
         if name.name not in known_set:
             message = f"unknown {kind} '{name.name}'."
-            suggestion = _suggest(name.name, known_list)
-            if suggestion is not None:
-                message += f" Did you mean '{suggestion}'?"
+            message += did_you_mean(name.name, known_list)
             raise ExpressionError(message, text or to_text(node), name.pos if text else None)
 
 
