@@ -122,6 +122,8 @@ FACT_COLUMNS = (
     "first_purchase",
     "days_since_previous_purchase",
     "lapses_at",
+    "days_to_next_purchase",
+    "days_to_as_of",
 )
 
 
