@@ -19,7 +19,7 @@ from . import expressions
 from .car_context import order_times
 from .catalog import SOURCES, Catalog, Metric
 from .compose import Part, compose
-from .errors import ProfilerError
+from .errors import LeftOut, ProfilerError
 from .facts import PENCE, order_facts, pence_column, pounds
 from .loading import SourceData
 from .periods import Period, asof_period, parse_period
@@ -123,6 +123,11 @@ class MetricEngine:
         ).value
 
     def _leaf(self, m: Metric, span: Period, cohort: Cohort, by: list[str] | None) -> Any:
+        if m.reads_products and self.source is not None and not self.source.has_products():
+            raise LeftOut(
+                f"Metric '{m.name}' reads product attributes: it needs the products table and "
+                "the order lines' product_id, which the data folder does not have."
+            )
         rows = self._rows(m, span, cohort)
         if by:
             groups = rows.groupby(by, observed=True, sort=True)

@@ -17,10 +17,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from profiler.catalog import (
+    BRIEF_TOPICS,
+    DEFAULT_CATALOG,
+    TOPICS,
+    load_catalog,
+    topic_gaps,
+    validate,
+)
+from profiler.errors import LeftOut
 from profiler.facts import order_facts
+from profiler.loading import load_sources
 from profiler.metrics import _facts_with_purchase_markers
+from profiler.query import PRODUCTS_LEFT_OUT
+from tests import car_data
 from tests.built import Built
-from tests.conftest import load_tables
+from tests.conftest import load_tables, write_table
 
 AS_OF = "2025-06-30"  # 90 days before is 2025-04-01
 RATE = ["new_customers_90d_on", "second_purchasers_90d", "second_purchase_rate_90d"]
@@ -153,3 +165,142 @@ def test_the_markers_on_the_demo_match_a_walk(demo_source) -> None:
     not_kept = facts[~facts["kept"]]
     assert not_kept["days_to_next_purchase"].isna().all() and not_kept["days_to_as_of"].isna().all()
     assert np.isfinite(kept["days_to_as_of"]).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# sub-topics: a must metric for every (area, sub-topic) the brief names
+
+# The brief's words, area by area (issue 24 item 7), as the catalog spells the topics.
+BRIEF = {
+    "sales": ["channel", "category", "debt"],
+    "product": ["volume", "frequency", "category"],
+    "engagement": ["activities", "channels", "topics"],
+    "preferences": ["topics", "channels", "departments", "contactability"],
+    "lifecycle": ["new", "lapsing"],
+    "demographics": ["wealth", "location", "mosaic"],
+    "interests": ["product_type", "price_point", "reasons_to_buy"],
+}
+
+
+def test_the_brief_topics_are_the_briefs() -> None:
+    assert {a: list(t) for a, t in BRIEF_TOPICS.items()} == BRIEF
+    for area, topics in BRIEF_TOPICS.items():
+        assert set(topics) <= set(TOPICS[area]), area
+
+
+@pytest.mark.parametrize(("area", "topic"), [(a, t) for a, ts in BRIEF.items() for t in ts])
+def test_every_brief_topic_has_an_approved_must_metric(area: str, topic: str) -> None:
+    catalog = load_catalog()
+    musts = [
+        m.name
+        for m in catalog.metrics.values()
+        if (m.area, m.topic) == (area, topic) and m.priority == "must" and m.status == "approved"
+    ]
+    assert musts, f"{area}/{topic}: no approved must metric"
+
+
+def test_every_metric_has_a_topic_of_its_area_and_no_gap_remains() -> None:
+    catalog = load_catalog()
+    assert [n for n, m in catalog.metrics.items() if m.topic not in TOPICS[m.area]] == []
+    assert topic_gaps(catalog) == []
+
+
+def test_a_wrong_topic_and_a_missing_must_are_reported(tmp_path) -> None:  # noqa: ANN001
+    import shutil
+
+    folder = tmp_path / "metrics"
+    shutil.copytree(DEFAULT_CATALOG, folder)
+    sales = folder / "sales.yaml"
+    text = sales.read_text().replace("  topic: debt\n", "  topic: dept\n", 1)
+    sales.write_text(text)
+    catalog = load_catalog(folder)
+    problems = validate(catalog)
+    assert len(problems) == 1 and "sales.yaml:" in problems[0]
+    assert "unknown topic 'dept' for area sales" in problems[0] and "debt" in problems[0]
+    # every debt metric moved away: the gap is named
+    sales.write_text(sales.read_text().replace("  topic: debt\n", "  topic: value\n"))
+    assert ("sales", "debt") in topic_gaps(load_catalog(folder))
+
+
+# ---------------------------------------------------------------------------------------------
+# the new metrics where their sources are missing
+
+NEW = [
+    "second_purchase_rate_90d",
+    "new_customers_90d_on",
+    "second_purchasers_90d",
+    "jewellery_watches_sales",
+    "jewellery_watches_share",
+    "womenswear_preference_rate",
+]
+
+
+def test_new_metrics_on_a_bare_export(bare: Built) -> None:
+    """Four columns: the second-purchase rate works; the category metrics and the department
+    preference are left out with the usual note (no products table; no preferences table)."""
+    engine = bare.engine
+    kept, reasons = engine.available_metrics(NEW)
+    assert kept == ["second_purchase_rate_90d", "new_customers_90d_on", "second_purchasers_90d"]
+    assert reasons["jewellery_watches_sales"] == PRODUCTS_LEFT_OUT
+    assert reasons["jewellery_watches_share"] == PRODUCTS_LEFT_OUT
+    assert "preferred_department" in reasons["womenswear_preference_rate"]
+    # the product metrics already in the catalog say the same (they were 0 before)
+    assert engine.left_out_metric("leather_goods_share") == PRODUCTS_LEFT_OUT
+    with pytest.raises(LeftOut, match="is left out: needs the products table"):
+        engine.value("jewellery_watches_sales", period="2025")
+    with pytest.raises(LeftOut, match="needs the products table"):
+        bare.reference.value("jewellery_watches_sales", "2025")
+
+
+@pytest.mark.parametrize("missing", ["products", "preferences", "customers", "interactions"])
+def test_new_metrics_with_an_optional_table_missing(
+    tmp_path_factory: pytest.TempPathFactory, missing: str
+) -> None:
+    """The hand data of the golden tests without one optional table: each new metric has its
+    golden value, or is left out with a reason naming what is missing."""
+    folder = tmp_path_factory.mktemp(f"no-{missing}")
+    for name, rows in car_data.TABLES.items():
+        if name != missing:
+            write_table(folder, name, rows)
+    built = Built(load_sources(folder), car_data.AS_OF)
+    kept, reasons = built.engine.available_metrics(NEW)
+    assert {"second_purchase_rate_90d", "new_customers_90d_on"} <= set(kept)
+    assert built.engine.value("second_purchase_rate_90d", period="2024") == 1.0
+    if missing == "products":
+        assert reasons["jewellery_watches_sales"] == PRODUCTS_LEFT_OUT
+    else:
+        assert built.engine.value("jewellery_watches_sales", period="2024") == 5000
+    if missing == "preferences":
+        assert "preferred_department" in reasons["womenswear_preference_rate"]
+    for name in kept:  # the query engine and the reference agree on what is left
+        want = built.reference.value(
+            name, "2024" if name != "womenswear_preference_rate" else "asof"
+        )
+        got = built.engine.value(
+            name, period="2024" if name != "womenswear_preference_rate" else "asof"
+        )
+        assert (math.isnan(want) and math.isnan(got)) or got == pytest.approx(want), name
+
+
+def test_the_docs_coverage_table_is_the_catalogs() -> None:
+    """docs/metrics.md's sub-topic table names, for each brief sub-topic, exactly the catalog's
+    must metrics of that area and topic."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
+    table = text.split("## Sub-topics", 1)[1].split("\n\n")[2]
+    catalog = load_catalog()
+    seen = set()
+    for row in table.splitlines()[2:]:
+        area, named, _ = (cell.strip() for cell in row.strip("|").split("|"))
+        area = area.split(" ")[0]
+        for topic, names in re.findall(r"(\w+): ((?:`\w+`(?:, )?)+)", named):
+            want = sorted(
+                n
+                for n, m in catalog.metrics.items()
+                if (m.area, m.topic, m.priority) == (area, topic, "must")
+            )
+            assert sorted(re.findall(r"`(\w+)`", names)) == want, (area, topic)
+            seen.add((area, topic))
+    assert seen == {(a, t) for a, ts in BRIEF_TOPICS.items() for t in ts}

@@ -70,6 +70,9 @@ GOLDEN: list[tuple[str, str, float]] = [
     ("digital_sales", "2024", 85 + 425 + 180),
     ("digital_share", "2024", 690 / 5770),
     ("clienteling_sales", "2024", 0),  # O7 was cancelled
+    ("jewellery_watches_sales", "2024", 5000),  # O3's watch; O7's was cancelled
+    ("jewellery_watches_sales", "2023", 0),
+    ("jewellery_watches_share", "2024", 5000 / 5770),
     ("debt_balance", "asof", 1000),  # c3's balances are dated after D
     ("overdue_debt", "asof", 0),
     ("bad_debt", "asof", 0),
@@ -129,6 +132,7 @@ GOLDEN: list[tuple[str, str, float]] = [
     ("store_preferring", "asof", 3),  # c1 (2 of 3 orders), c3 (1 store, 1 web: earliest), c4
     ("store_preference_rate", "asof", 3 / 4),
     ("womenswear_preferring", "asof", 1),
+    ("womenswear_preference_rate", "asof", 1 / 5),
     # lifecycle
     ("active_customers", "2024", 4),
     ("new_customers", "2024", 2),  # c2 (O5) and c4 (O10)
@@ -303,7 +307,7 @@ def test_cohorts_and_breakdowns_recompute_ratios_from_their_parts(engine: Metric
 
 def test_tables_carry_the_catalog_stamp(engine: MetricEngine, tmp_path: Path) -> None:
     table = engine.table(["net_sales", "orders"], "2024")
-    assert table.attrs["catalog"].startswith("metric catalog 1.1.0 (")
+    assert table.attrs["catalog"].startswith("metric catalog 1.2.0 (")
     assert table.loc[0, "net_sales"] == 5770
 
 
