@@ -250,6 +250,18 @@ def test_new_metrics_on_a_bare_export(bare: Built) -> None:
         engine.value("jewellery_watches_sales", period="2025")
     with pytest.raises(LeftOut, match="needs the products table"):
         bare.reference.value("jewellery_watches_sales", "2025")
+    from profiler.periods import parse_period
+    from profiler.sql.facts import FactsShape
+    from profiler.sql.metrics import compile_metric
+
+    with pytest.raises(LeftOut, match="needs the products table"):
+        compile_metric(
+            "jewellery_watches_sales",
+            bare.reference.catalog,
+            parse_period("2025"),
+            None,
+            FactsShape.of(bare.source),
+        )
 
 
 @pytest.mark.parametrize("missing", ["products", "preferences", "customers", "interactions"])

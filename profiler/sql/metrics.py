@@ -61,7 +61,7 @@ from .. import expressions
 from ..catalog import SOURCES, Catalog, Metric, load_catalog
 from ..cohorts import INTERSECTION, CohortSet, columns_used
 from ..compose import Part, compose, is_leaf, leaves
-from ..errors import ProfilerError
+from ..errors import LeftOut, ProfilerError
 from ..facts import pence_column
 from ..periods import Period, asof_period, parse_period
 from .engines import SqlEngine
@@ -488,6 +488,11 @@ class _Plan:
         if m.aggregation not in ROW_AGGREGATIONS:
             raise ProfilerError(
                 f"Metric '{m.name}': aggregation '{m.aggregation}' cannot be compiled."
+            )
+        if m.reads_products and self.shape is not None and not self.shape.has_products:
+            raise LeftOut(  # as MetricEngine and the query engine leave it out
+                f"Metric '{m.name}' reads product attributes: it needs the products table, "
+                "which these sources do not have."
             )
         return self.leaf_value(m)
 
