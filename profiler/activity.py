@@ -129,6 +129,8 @@ def build_activity(
     index = pd.Index(customer_ids)
     cutoff = pd.Timestamp(as_of).normalize() + DAY
     metrics = [m for m in row_metrics(catalog) if m.source == "order_lines" or source.has(m.source)]
+    if not source.has_products():  # left out: QueryEngine.left_out_metric says why
+        metrics = [m for m in metrics if not m.reads_products]
     # Pass 1: each source row's customer row and month, per source and date column.
     dated: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for m in metrics:

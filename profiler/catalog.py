@@ -54,6 +54,37 @@ AREAS = (
     "interests",
     "potential",
 )
+# Each area's sub-topics: what a metric's ``topic`` may say (docs/metrics.md, "Sub-topics").
+TOPICS: dict[str, tuple[str, ...]] = {
+    "sales": (
+        "value",
+        "channel",
+        "category",
+        "debt",
+        "returns",
+        "cancellations",
+        "discount",
+        "margin",
+    ),
+    "product": ("volume", "frequency", "category", "price_point", "breadth"),
+    "engagement": ("activities", "channels", "topics", "satisfaction", "advocacy", "effort"),
+    "preferences": ("topics", "channels", "departments", "contactability", "base"),
+    "lifecycle": ("new", "active", "lapsing", "lapsed", "reactivated", "repeat", "retention"),
+    "demographics": ("wealth", "location", "mosaic", "age"),
+    "interests": ("product_type", "price_point", "reasons_to_buy"),
+    "potential": ("value", "survival", "frequency"),
+}
+# The sub-topics the brief names for each insight area: each needs at least one metric of
+# ``priority: must`` that is not deprecated (``topic_gaps``; tests/test_catalog_completeness.py).
+BRIEF_TOPICS: dict[str, tuple[str, ...]] = {
+    "sales": ("channel", "category", "debt"),
+    "product": ("volume", "frequency", "category"),
+    "engagement": ("activities", "channels", "topics"),
+    "preferences": ("topics", "channels", "departments", "contactability"),
+    "lifecycle": ("new", "lapsing"),
+    "demographics": ("wealth", "location", "mosaic"),
+    "interests": ("product_type", "price_point", "reasons_to_buy"),
+}
 REQUIRED = (
     "name",
     "label",
@@ -104,6 +135,7 @@ FIELDS = (
     "additive",
     "approved_by",
     "approved_on",
+    "topic",
 )
 # Where a metric's rows come from, and the date that places a row in a period.
 SOURCES = {
@@ -122,6 +154,8 @@ FACT_COLUMNS = (
     "first_purchase",
     "days_since_previous_purchase",
     "lapses_at",
+    "days_to_next_purchase",
+    "days_to_as_of",
 )
 
 
@@ -160,6 +194,7 @@ class Metric:
     additive: bool = False
     approved_by: str = ""
     approved_on: str = ""
+    topic: str = ""  # the area's sub-topic (TOPICS)
     file: str = ""
     line: int = 0
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
@@ -208,6 +243,13 @@ class Metric:
         if self.filter:
             names |= expressions.names(self.tree("filter"))
         return names
+
+    @property
+    def reads_products(self) -> bool:
+        """Whether an order-lines metric's filter or column reads a product attribute (category,
+        price point...): only the products table gives those (without it every line's are the
+        contract's defaults, 'unknown'), so without it the metric is left out."""
+        return self.source == "order_lines" and bool(self.columns_read & set(PRODUCT_ATTRIBUTES))
 
     def definition(self) -> dict[str, Any]:
         """The normalised definition the hash is taken over (no file positions)."""
@@ -458,6 +500,12 @@ def _check_metric(m: Metric, catalog: Catalog, car: set[str] | None) -> list[str
         )
     if m.area and m.area not in AREAS:
         say("area", f"unknown area '{m.area}'; expected one of {', '.join(AREAS)}")
+    if m.topic and m.area in TOPICS and m.topic not in TOPICS[m.area]:
+        say(
+            "topic",
+            f"unknown topic '{clip(m.topic)}' for area {m.area}; expected one of "
+            f"{', '.join(TOPICS[m.area])}.{did_you_mean(m.topic, TOPICS[m.area])}",
+        )
     if m.approved_on and not _is_iso_date(m.approved_on):
         say("approved_on", f"approved_on '{m.approved_on}' must be a date, YYYY-MM-DD")
     if m.approved_on and not m.approved_by:
@@ -479,6 +527,17 @@ def _check_metric(m: Metric, catalog: Catalog, car: set[str] | None) -> list[str
     elif m.aggregation in AGGREGATIONS:
         out += _check_rows(m, car, say)
     return out
+
+
+def topic_gaps(catalog: Catalog) -> list[tuple[str, str]]:
+    """The (area, topic) pairs of ``BRIEF_TOPICS`` with no metric of ``priority: must`` that is
+    not deprecated: what the catalog still owes the brief."""
+    covered = {
+        (m.area, m.topic)
+        for m in catalog.metrics.values()
+        if m.priority == "must" and m.status != "deprecated" and m.topic
+    }
+    return [(a, t) for a, topics in BRIEF_TOPICS.items() for t in topics if (a, t) not in covered]
 
 
 def _is_iso_date(text: str) -> bool:

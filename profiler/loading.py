@@ -124,6 +124,11 @@ class SourceData:
         report = self.reports.get(table)
         return self.has(table) and report is not None and column not in report.defaulted_columns
 
+    def has_products(self) -> bool:
+        """Whether order lines can be joined to products (the table, and the lines' product_id):
+        what the product attributes of the order facts need."""
+        return self.has("products") and self.has_column("order_lines", "product_id")
+
     def missing_tables(self) -> list[str]:
         return [name for name in LOAD_ORDER if not self.has(name)]
 

@@ -19,7 +19,7 @@ from . import expressions
 from .car_context import order_times
 from .catalog import SOURCES, Catalog, Metric
 from .compose import Part, compose
-from .errors import ProfilerError
+from .errors import LeftOut, ProfilerError
 from .facts import PENCE, order_facts, pence_column, pounds
 from .loading import SourceData
 from .periods import Period, asof_period, parse_period
@@ -65,7 +65,7 @@ class MetricEngine:
             )
         if source == "order_lines":
             facts = order_facts(self.source, self.as_of)
-            return _facts_with_purchase_markers(facts, self.lapsed_days)
+            return _facts_with_purchase_markers(facts, self.lapsed_days, self.as_of)
         if not self.source.has(source):
             raise ProfilerError(f"This metric reads {source}, which the data folder does not have.")
         frame = self.source.tables[source]
@@ -123,6 +123,11 @@ class MetricEngine:
         ).value
 
     def _leaf(self, m: Metric, span: Period, cohort: Cohort, by: list[str] | None) -> Any:
+        if m.reads_products and self.source is not None and not self.source.has_products():
+            raise LeftOut(
+                f"Metric '{m.name}' reads product attributes: it needs the products table and "
+                "the order lines' product_id, which the data folder does not have."
+            )
         rows = self._rows(m, span, cohort)
         if by:
             groups = rows.groupby(by, observed=True, sort=True)
@@ -176,11 +181,18 @@ class MetricEngine:
         return out
 
 
-def _facts_with_purchase_markers(facts: pd.DataFrame, lapsed_days: int) -> pd.DataFrame:
+def _facts_with_purchase_markers(
+    facts: pd.DataFrame, lapsed_days: int, as_of: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """Order facts plus kept (completed as of the facts' day), first_purchase (the line is kept
     and belongs to the customer's first order with a kept line), days_since_previous_purchase
-    (days from the customer's previous kept order; empty on the first) and lapses_at (the day the
-    customer turns lapsed after this order, when the next kept order does not come before it).
+    (days from the customer's previous kept order; empty on the first), lapses_at (the day the
+    customer turns lapsed after this order, when the next kept order does not come before it),
+    days_to_next_purchase (whole calendar days from this kept order's day to the day of the
+    customer's next kept order; empty when there is none by D) and days_to_as_of (whole days
+    from this kept order's day to D: how long after it the data can see; without ``as_of``, D is
+    the day of the last kept order in the facts).  The last two make "a second purchase within
+    N days" a row filter that knows when N days have not passed yet.
 
     Orders are the CAR's (``car_context.build_context``): the lines of one order_id and one
     customer; an order is kept when any of its lines is, and its time is its earliest line's
@@ -216,17 +228,27 @@ def _facts_with_purchase_markers(facts: pd.DataFrame, lapsed_days: int) -> pd.Da
     next_day = np.full(len(keys), np.datetime64("NaT"), dtype=days.dtype)
     next_day[:-1] = np.where(same, days[1:], np.datetime64("NaT"))
     lapses = np.isnat(next_day) | (next_day >= lapse_day)
+    to_next = (next_day - days) / np.timedelta64(1, "D")  # NaN without a next kept order
+    if as_of is not None:
+        last = np.datetime64(pd.Timestamp(as_of).normalize().to_datetime64(), "D")
+    else:
+        last = days.max().astype("datetime64[D]") if len(days) else np.datetime64("NaT", "D")
+    to_as_of = (last.astype(days.dtype) - days) / np.timedelta64(1, "D")
     # Per order, then per line (lines that are not kept get nothing).
     by_first = np.zeros(len(key_order), dtype=bool)
     by_gap = np.full(len(key_order), np.nan)
     by_lapse = np.full(len(key_order), np.datetime64("NaT"), dtype=days.dtype)
+    by_next, by_as_of = np.full(len(key_order), np.nan), np.full(len(key_order), np.nan)
     by_first[keys], by_gap[keys] = first, gap
+    by_next[keys], by_as_of[keys] = to_next, to_as_of
     by_lapse[keys] = np.where(lapses, lapse_day, np.datetime64("NaT"))
     facts["first_purchase"] = np.where(kept, by_first[key], False)
     facts["days_since_previous_purchase"] = np.where(kept, by_gap[key], np.nan)
     facts["lapses_at"] = pd.Series(
         np.where(kept, by_lapse[key], np.datetime64("NaT")), index=facts.index
     ).astype(facts["ordered_at"].dtype)
+    facts["days_to_next_purchase"] = np.where(kept, by_next[key], np.nan)
+    facts["days_to_as_of"] = np.where(kept, by_as_of[key], np.nan)
     facts["order_code"] = order_code.astype(np.int32)  # orders as dense codes (activity.order_days)
     return facts
 

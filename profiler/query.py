@@ -51,6 +51,11 @@ BASE_COLUMNS = {
     "first_purchase_at",
     "last_purchase_at",
 }
+# Why an order-lines metric reading a product attribute is left out (activity.build_activity).
+PRODUCTS_LEFT_OUT = (
+    "needs the products table (product category, price point...) and the order lines' "
+    "product_id, which this build did not have"
+)
 MATRIX_BYTES = 512 * 1024**2  # the largest parts matrix a query builds (QueryEngine.matrix)
 _CACHE_VECTORS = 256  # per-customer vectors kept (8 MB each at 1M customers)
 
@@ -544,6 +549,8 @@ class QueryEngine:
                 return f"needs CAR column {', '.join(absent)}, which this CAR does not have"
             return None
         if self.activity is not None and f"{m.name}.rows" not in self.activity.parts:
+            if m.reads_products:
+                return PRODUCTS_LEFT_OUT
             return f"needs the {m.source} table, which this build did not have"
         return None
 

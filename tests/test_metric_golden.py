@@ -70,6 +70,9 @@ GOLDEN: list[tuple[str, str, float]] = [
     ("digital_sales", "2024", 85 + 425 + 180),
     ("digital_share", "2024", 690 / 5770),
     ("clienteling_sales", "2024", 0),  # O7 was cancelled
+    ("jewellery_watches_sales", "2024", 5000),  # O3's watch; O7's was cancelled
+    ("jewellery_watches_sales", "2023", 0),
+    ("jewellery_watches_share", "2024", 5000 / 5770),
     ("debt_balance", "asof", 1000),  # c3's balances are dated after D
     ("overdue_debt", "asof", 0),
     ("bad_debt", "asof", 0),
@@ -129,6 +132,7 @@ GOLDEN: list[tuple[str, str, float]] = [
     ("store_preferring", "asof", 3),  # c1 (2 of 3 orders), c3 (1 store, 1 web: earliest), c4
     ("store_preference_rate", "asof", 3 / 4),
     ("womenswear_preferring", "asof", 1),
+    ("womenswear_preference_rate", "asof", 1 / 5),
     # lifecycle
     ("active_customers", "2024", 4),
     ("new_customers", "2024", 2),  # c2 (O5) and c4 (O10)
@@ -146,6 +150,19 @@ GOLDEN: list[tuple[str, str, float]] = [
     # second purchase (another order with a kept line): c1 O2, c2 O6 (same day as O5, another
     # order), c3 O9; c4 has one order
     ("time_to_second_purchase", "asof", 620),  # median of c1 620, c2 0, c3 1,415 days
+    # second purchase within 90 days, for the period's new customers whose 90 days are over by
+    # D: 2024's new customers are c2 (O5, 2024-01-01: O6 the same day) and c4 (O10, 2024-10-15:
+    # 77 days before D, not in yet); 2022's is c1 (O2 620 days later), 2021's c3
+    ("new_customers_90d_on", "2024", 1),
+    ("new_customers_90d_on", "asof", 3),  # c1, c2, c3
+    ("new_customers_90d_on", "2024-10", 0),
+    ("second_purchasers_90d", "2024", 1),  # c2
+    ("second_purchasers_90d", "2022", 0),
+    ("second_purchase_rate_90d", "2024", 1 / 1),
+    ("second_purchase_rate_90d", "2022", 0 / 1),
+    ("second_purchase_rate_90d", "2021", 0 / 1),
+    ("second_purchase_rate_90d", "asof", 1 / 3),
+    ("second_purchase_rate_90d", "2024-10", NAN),  # c4's 90 days are not over: no base yet
     ("stage_new", "asof", 1),  # c4
     ("stage_active", "asof", 1),  # c1: 'within 365 days' is the 365 days ending on D ...
     ("stage_lapsing", "asof", 1),  # ... so c2, who last bought exactly 365 days before D, lapses
@@ -198,6 +215,11 @@ GOLDEN_LATER: list[tuple[str, str, float]] = [
     ("nps_promoters", "2025-01", 1),
     ("ces", "2025", 2),
     ("lapsed_customers", "2025-06", 1),  # c2: 545 days after 2024-01-01
+    # O6 is back by 2025-12-31, so c2 has no second purchase; c4's 90 days are over
+    ("new_customers_90d_on", "2024", 2),
+    ("second_purchasers_90d", "2024", 0),
+    ("second_purchase_rate_90d", "2024", 0 / 2),
+    ("second_purchase_rate_90d", "2025", 0 / 1),  # c6, first purchase 2025-03-05
 ]
 
 # Potential value on a CAR made by hand: four buyers and a prospect.
@@ -285,7 +307,7 @@ def test_cohorts_and_breakdowns_recompute_ratios_from_their_parts(engine: Metric
 
 def test_tables_carry_the_catalog_stamp(engine: MetricEngine, tmp_path: Path) -> None:
     table = engine.table(["net_sales", "orders"], "2024")
-    assert table.attrs["catalog"].startswith("metric catalog 1.1.0 (")
+    assert table.attrs["catalog"].startswith("metric catalog 1.2.0 (")
     assert table.loc[0, "net_sales"] == 5770
 
 

@@ -282,8 +282,10 @@ def test_cohort_conditions_select_the_cohorts(demo: Demo, duckdb_engine) -> None
 @pytest.mark.parametrize(("lapsed_days", "as_of"), [(545, None), (30, None), (545, "2025-03-31")])
 def test_purchase_markers_equal_pandas(demo: Demo, duckdb_engine, lapsed_days, as_of) -> None:
     """The markers and the order facts (status as of D, pence) equal pandas's, line by line."""
-    want = _facts_with_purchase_markers(order_facts(demo.source, as_of), lapsed_days)
+    day = pd.Timestamp(as_of) if as_of is not None else None
+    want = _facts_with_purchase_markers(order_facts(demo.source, as_of), lapsed_days, day)
     markers = ["kept", "first_purchase", "days_since_previous_purchase", "lapses_at"]
+    markers += ["days_to_next_purchase", "days_to_as_of"]
     facts = ["status", "returned_at", "net_pence", "gross_pence", "net_gbp", "gross_gbp"]
     query = exp.select(*(col(c) for c in ["order_id", "line_id", *markers, *facts])).from_(
         ORDER_LINES
@@ -308,6 +310,7 @@ def test_purchase_markers_equal_pandas(demo: Demo, duckdb_engine, lapsed_days, a
     for name in ["net_pence", "gross_pence", "net_gbp", "gross_gbp"]:  # to the bit
         assert np.array_equal(got[name].to_numpy(), want[name].to_numpy()), name
     assert want["first_purchase"].sum() > 100 and want["lapses_at"].notna().sum() > 100
+    assert want["days_to_next_purchase"].notna().sum() > 100
     assert_same_markers(got, want)
 
 

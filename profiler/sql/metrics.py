@@ -61,7 +61,7 @@ from .. import expressions
 from ..catalog import SOURCES, Catalog, Metric, load_catalog
 from ..cohorts import INTERSECTION, CohortSet, columns_used
 from ..compose import Part, compose, is_leaf, leaves
-from ..errors import ProfilerError
+from ..errors import LeftOut, ProfilerError
 from ..facts import pence_column
 from ..periods import Period, asof_period, parse_period
 from .engines import SqlEngine
@@ -111,7 +111,9 @@ def purchase_lines(
     order; days_since_previous_purchase: fractional days since the customer's previous kept
     order (NULL on the first, and on lines not kept); lapses_at: the day the customer turns
     lapsed after this order (its day + ``lapsed_days``) unless the next kept order comes before
-    then.  An order is the lines of one order_id and customer; it is kept when any of its lines
+    then; days_to_next_purchase: whole days from the order's day to the next kept order's day
+    (NULL without one); days_to_as_of: whole days from the order's day to D (None: to the
+    last kept order's day).  An order is the lines of one order_id and customer; it is kept when any of its lines
     is, and its ordered_at is its earliest line's, kept or not (as the CAR's
     ``car_context.order_times``).  Orders are ranked by customer, then ordered_at, then order_id.
     """
@@ -142,10 +144,17 @@ def purchase_lines(
 
     # Each order against the customer's previous and next kept orders.
     by_customer = ([col("customer_id")], [col("ordered_at"), col("order_id")])
+    last_day: exp.Expression = (
+        timestamp(pd.Timestamp(as_of).normalize())
+        if as_of is not None
+        else exp.Window(this=exp.Max(this=col("_day")))
+    )
     ranked = exp.select(
         col("order_id"),
         col("customer_id"),
         col("ordered_at"),
+        col("_day"),
+        last_day.as_("_last_day"),
         window(exp.RowNumber(), *by_customer, nulls_first=True).as_("_rank"),
         window(exp.Lag(this=col("ordered_at")), *by_customer, nulls_first=True).as_("_previous"),
         window(exp.Lead(this=col("_day")), *by_customer, nulls_first=True).as_("_next_day"),
@@ -168,6 +177,8 @@ def purchase_lines(
             "days_since_previous_purchase"
         ),
         case(lapses, col("_lapse_day")).as_("lapses_at"),
+        _days_between(col("_day"), col("_next_day")).as_("days_to_next_purchase"),
+        _days_between(col("_day"), col("_last_day")).as_("days_to_as_of"),
     ).from_(ranked.subquery("r"))
 
     line_kept = col("kept", "l")
@@ -181,6 +192,8 @@ def purchase_lines(
                 "days_since_previous_purchase"
             ),
             case(line_kept.copy(), col("lapses_at", "m")).as_("lapses_at"),
+            case(line_kept.copy(), col("days_to_next_purchase", "m")).as_("days_to_next_purchase"),
+            case(line_kept.copy(), col("days_to_as_of", "m")).as_("days_to_as_of"),
         )
         .from_(exp.to_table(LINES).as_("l"))
         .join(
@@ -193,6 +206,13 @@ def purchase_lines(
         )
     )
     return [(LINES, lines), (ORDER_LINES, with_markers)]
+
+
+def _days_between(start: exp.Expression, end: exp.Expression) -> exp.Expression:
+    """Days from ``start`` to ``end`` (both midnights) as DOUBLE, NULL when either is NULL: the
+    same microsecond difference as days_since_previous_purchase, whole for two midnights."""
+    gap = exp.TimestampDiff(this=end, expression=start, unit=exp.var("MICROSECOND"))
+    return exp.Div(this=exp.cast(gap, "DOUBLE"), expression=double(number(_MICROSECONDS_PER_DAY)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,6 +488,11 @@ class _Plan:
         if m.aggregation not in ROW_AGGREGATIONS:
             raise ProfilerError(
                 f"Metric '{m.name}': aggregation '{m.aggregation}' cannot be compiled."
+            )
+        if m.reads_products and self.shape is not None and not self.shape.has_products:
+            raise LeftOut(  # as MetricEngine and the query engine leave it out
+                f"Metric '{m.name}' reads product attributes: it needs the products table, "
+                "which these sources do not have."
             )
         return self.leaf_value(m)
 
