@@ -133,6 +133,30 @@ def CP_CLV(cohort=None, caller=None):
     return cells.clv(cohort, _car(caller))
 
 
+def _data(caller: Any = None) -> str | None:
+    """The PROFILER_DATA setting of the calling workbook's xlwings.conf sheet (None: the
+    environment variable of the same name, read by the engine)."""
+    try:
+        book = caller.sheet.book
+        folder = cells.setting_folder(_settings(book), Path(book.fullname), "PROFILER_DATA")
+        if folder is not None:
+            return str(folder)
+    except Exception:  # no caller outside Excel, or no such key: fall back to the environment
+        pass
+    return None
+
+
+@documented(
+    axis="strategy, lifecycle or value_tier",
+    start="The earlier date (rows), YYYY-MM-DD",
+    end="The later date (columns), YYYY-MM-DD (default: the CAR's date)",
+    measure="customers, or spend (net spend in the 12 months to the later date)",
+)
+def CP_MIGRATION(axis, start, end=None, measure="customers", caller=None):
+    """Segment migration: customers by segment at one date (rows) and at a later one (columns)."""
+    return cells.migration(axis, start, end, measure, _car(caller), _data(caller))
+
+
 UDFS = [
     CP_METRIC,
     CP_COMPARE,
@@ -143,4 +167,5 @@ UDFS = [
     CP_METRICS,
     CP_COHORTS,
     CP_CLV,
+    CP_MIGRATION,
 ]
