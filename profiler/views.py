@@ -405,7 +405,15 @@ def migration(
 
     def at(day: pd.Timestamp) -> Any:
         if day == engine.as_of:
-            car = engine.ensure_columns(["customer_id", mig.AXES[axis], mig.SPEND_COLUMN])
+            wanted = ["customer_id", mig.AXES[axis], mig.SPEND_COLUMN]
+            if engine.generation is None and not set(wanted) <= set(engine.car.columns):
+                from . import store  # an engine made in memory over a CAR folder
+
+                if engine.car_dir is None:
+                    raise ProfilerError(f"The CAR has no column '{wanted[1]}' loaded.")
+                car = store.read_car(engine.car_dir, columns=wanted)
+            else:
+                car = engine.ensure_columns(wanted)
             return mig.membership_of_car(car, day, axis)
         if data is None:
             raise ProfilerError(
