@@ -234,3 +234,33 @@ def test_cell_function_marks_small_cells(demo_car_dir, demo_data_dir) -> None:
     spend = cells.migration("lifecycle", 45657.0, None, "spend", demo_car_dir, demo_data_dir)
     assert spend[0][0].startswith("2024-12-31") and "12 months" in spend[0][0]  # Excel serial
     assert cells.migration("nope", DATES[0], car=demo_car_dir).startswith("#ERROR: Unknown")
+
+
+# --- the Migration sheet, as LibreOffice opens it -------------------------------------------------
+
+
+def test_migration_sheet_shows_the_views_matrix(demo_car_dir, demo_data_dir, tmp_path) -> None:
+    from openpyxl import load_workbook
+
+    from tests import libreoffice
+    from workbook.builder import build_workbook
+
+    engine = QueryEngine.open(demo_car_dir)
+    book = build_workbook(engine, tmp_path / "Customer_Profiler.xlsm", data_dir=demo_data_dir)
+    resaved = libreoffice.convert(book, "xlsx", tmp_path / "lo")
+    rows = list(load_workbook(resaved, data_only=True)["Migration"].iter_rows(values_only=True))
+    start = f"{engine.as_of - pd.DateOffset(years=1):%Y-%m-%d}"
+    assert [r[1] for r in rows[3:6]] == ["strategy", start, f"{engine.as_of:%Y-%m-%d}"]
+    result = views.migration(engine, "strategy", start, data=demo_data_dir)
+    at = next(i for i, r in enumerate(rows) if r[0] == f"{start} \\ {engine.as_of:%Y-%m-%d}")
+    header = [c for c in rows[at][1:] if c is not None]
+    assert header == [str(c) for c in result.customers.columns]
+    shown = [list(r[1 : len(header) + 1]) for r in rows[at + 1 : at + 1 + len(result.customers)]]
+    assert shown == result.customers.to_numpy().tolist()
+    assert [r[0] for r in rows[at + 1 : at + 1 + len(result.customers)]] == list(
+        result.customers.index
+    )
+    # without a data folder the sheet says what it needs instead of failing
+    bare = build_workbook(engine, tmp_path / "no-data" / "Customer_Profiler.xlsm")
+    texts = [c for r in load_workbook(bare)["Migration"].iter_rows(values_only=True) for c in r]
+    assert any(isinstance(c, str) and "PROFILER_DATA" in c for c in texts)

@@ -130,6 +130,7 @@ def test_every_view_sheet_holds_values(resaved: Path) -> None:
         "Potential Value",
         "Definitions",
         "Reconciliation",
+        "Migration",
     ):
         numbers = [
             v
@@ -194,7 +195,7 @@ def test_headless_refresh_reads_inputs_and_replaces_atomically(
     wb["Deep Dive"]["B4"] = "Cross-channel explorers"
     wb.save(copy)
     assert main(["refresh", str(copy)]) == 0
-    assert "Refreshed 11 sheets" in capsys.readouterr().out
+    assert "Refreshed 12 sheets" in capsys.readouterr().out
     refreshed = load_workbook(copy, data_only=True)
     titles = [
         row[0] for row in refreshed["Deep Dive"].iter_rows(values_only=True) if row and row[0]
