@@ -538,7 +538,7 @@ def test_each_button_runs_its_python_target(
     excel.refresh_this_sheet()
     assert live.app.status_bar.startswith("Refreshed Compare (CAR as of") and not live.app.alerts
     excel.refresh_all()
-    assert live.app.status_bar.startswith("Refreshed 11 sheets")
+    assert live.app.status_bar.startswith("Refreshed 12 sheets")
     excel.run_reconciliation()
     assert live.app.status_bar == "Reconciled to the ledger" and not live.app.alerts
     excel.take_snapshot()
