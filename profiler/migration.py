@@ -55,6 +55,7 @@ class Membership:
     segment: pd.Categorical
     spend_l12m: np.ndarray  # GBP
     notes: list[str] = field(default_factory=list)
+    definition_hash: str = ""  # the segment column's definition (car_dictionary.csv)
 
 
 @dataclass
@@ -152,6 +153,8 @@ def membership_at(
             )
         ensure(ctx, strategy.FAMILY)
         segment = strategy.compute(ctx)["strategy_segment"]
+    family = {"lifecycle": lifecycle, "value_tier": value, "strategy": strategy}[axis]
+    hashes = {d.name: d.definition_hash for d in family.columns(ctx)}
     return Membership(
         axis,
         day,
@@ -159,7 +162,20 @@ def membership_at(
         segment,
         np.asarray(ctx.built[SPEND_COLUMN], dtype=np.float64),
         notes,
+        hashes.get(AXES[axis], ""),
     )
+
+
+def check_definitions(car_hash: str, member: Membership) -> None:
+    """The segments at a past day are defined as the CAR's: the same definition hash
+    (car_dictionary.csv) for the axis column, else one line saying what differs."""
+    if car_hash and member.definition_hash and car_hash != member.definition_hash:
+        raise ProfilerError(
+            f"The CAR's {AXES[member.axis]} was built with other definitions (hash {car_hash}) "
+            f"than templates/features.yaml gives now ({member.definition_hash}): segments at "
+            f"{member.as_of:%Y-%m-%d} would not be comparable. Rebuild the CAR with the current "
+            "definitions."
+        )
 
 
 def membership_of_car(car: pd.DataFrame, as_of: pd.Timestamp, axis: str) -> Membership:

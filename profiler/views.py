@@ -422,4 +422,19 @@ def migration(
             )
         return mig.membership_from(data, day, axis)
 
-    return mig.migration_matrix(at(first), at(last), min_size=engine.cohorts.min_size)
+    before, after = at(first), at(last)
+    if first < engine.as_of == last:  # a past day beside the CAR's own column
+        mig.check_definitions(_definition_hash(engine, mig.AXES[axis]), before)
+    return mig.migration_matrix(before, after, min_size=engine.cohorts.min_size)
+
+
+def _definition_hash(engine: QueryEngine, column: str) -> str:
+    """The definition hash of a CAR column, from the CAR folder's dictionary ("" if unknown)."""
+    from . import store
+
+    if engine.car_dir is None:
+        return ""
+    generation = engine.generation or store.open_generation(engine.car_dir)
+    dictionary = generation.read_csv(store.DICTIONARY, dtype=str, keep_default_na=False)
+    found = dictionary.loc[dictionary["column"] == column, "definition_hash"]
+    return str(found.iloc[0]) if len(found) else ""

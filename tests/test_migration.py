@@ -264,3 +264,17 @@ def test_migration_sheet_shows_the_views_matrix(demo_car_dir, demo_data_dir, tmp
     bare = build_workbook(engine, tmp_path / "no-data" / "Customer_Profiler.xlsm")
     texts = [c for r in load_workbook(bare)["Migration"].iter_rows(values_only=True) for c in r]
     assert any(isinstance(c, str) and "PROFILER_DATA" in c for c in texts)
+
+
+def test_a_car_built_with_other_definitions_is_refused(
+    demo_car_dir, demo_data_dir, monkeypatch
+) -> None:
+    engine = QueryEngine.open(demo_car_dir)
+    # the CAR's own hash and the one the current definitions give agree ...
+    car_hash = views._definition_hash(engine, "value_tier")
+    member = migration.membership_from(demo_data_dir, pd.Timestamp(DATES[0]), "value_tier")
+    assert len(car_hash) == 12 and member.definition_hash == car_hash
+    # ... and a CAR whose value tiers were defined otherwise is one line, not wrong numbers
+    monkeypatch.setattr(views, "_definition_hash", lambda engine, column: "0123456789ab")
+    with pytest.raises(ProfilerError, match="other definitions"):
+        views.migration(engine, "value_tier", DATES[0], data=demo_data_dir)
