@@ -718,7 +718,6 @@ def _migration(
                 shown,
                 units={c: unit for c in shown.columns[1:]},
                 customers=_counts(shown, counts),
-                heatmap=list(shown.columns[1:]) if unit == "customers" else [],
                 note=" ".join(result.notes),
             )
         )
