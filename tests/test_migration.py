@@ -169,7 +169,10 @@ def test_bare_export_migrates_and_says_strategy_has_nine_cells(bare_dir, tmp_pat
         assert len(result.customers.columns) <= 9 + 1  # 9 cells (+ prospects: no segment)
 
 
-@pytest.mark.parametrize("missing", ["interactions", "customers", "surveys", "preferences"])
+@pytest.mark.parametrize(
+    "missing",
+    ["interactions", "customers", "surveys", "preferences", "products", "accounts", "enrichment"],
+)
 def test_optional_table_missing(demo_data_dir, tmp_path, missing) -> None:
     folder = tmp_path / "data"
     shutil.copytree(demo_data_dir, folder)
