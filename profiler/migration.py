@@ -31,7 +31,7 @@ from .car_context import build_context
 from .errors import ProfilerError
 from .families import engagement, lifecycle, potential, strategy, value
 from .features import load_feature_spec
-from .loading import SourceData
+from .loading import SourceData, load_sources
 from .partition import ensure
 
 # The axes a migration is taken on, and the CAR column each one is.
@@ -308,8 +308,6 @@ _memberships: dict[tuple[Any, ...], Membership] = {}
 
 def load_source(data: str | Path) -> SourceData:
     """The source tables of ``data``, loaded once per process and again when a file changes."""
-    from .loading import load_sources
-
     folder = Path(data).resolve()
     if not folder.is_dir():
         raise ProfilerError(f"Data folder '{data}' not found.")
