@@ -284,3 +284,49 @@ def live_settings(book: Any) -> dict[str, str]:
     last = sheet.range("A1").end("down").row if sheet.range("A2").value else 1
     rows = sheet.range((1, 1), (last, 2)).options(ndim=2).value
     return {str(k).strip(): "" if v is None else str(v) for k, v in rows if k is not None}
+
+
+def _day_cell(value: Any) -> Any:
+    """A date cell as a day: Excel hands a date as a datetime, a serial number or text."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return pd.Timestamp("1899-12-30") + pd.Timedelta(days=int(value))  # Excel's day 0
+    return value
+
+
+@cell_errors
+def migration(
+    axis: Any,
+    start: Any,
+    end: Any = None,
+    measure: Any = "customers",
+    car: str | None = None,
+    data: str | None = None,
+) -> list[list[Any]]:
+    """The migration matrix (``views.migration``): segment at ``start`` (rows) x segment at
+    ``end`` (columns), customers or their net spend in the 12 months to ``end``
+    (``measure``: customers or spend); cells of fewer customers than the minimum cohort size
+    show the small-cell mark.  The source data folder (``data``, else $PROFILER_DATA) gives the
+    segments at a date before the CAR's."""
+    import os
+
+    what = str(measure or "customers").strip().lower()
+    if what not in ("customers", "spend"):
+        raise ProfilerError(f"Unknown measure '{clip(measure)}'; expected customers or spend.")
+    engine = engine_for(car)
+    result = views.migration(
+        engine,
+        str(axis or ""),
+        _day_cell(start),
+        _day_cell(end),
+        data=data or os.environ.get("PROFILER_DATA") or None,
+    )
+    frame = result.customers if what == "customers" else result.spend
+    shown = frame.astype(object).where(~result.small, small_mark(engine))
+    corner = f"{result.start:%Y-%m-%d} \\ {result.end:%Y-%m-%d}"
+    if what == "spend":
+        corner += " (net spend GBP, 12 months to the later date)"
+    shown.insert(0, corner, [str(i) for i in shown.index])
+    shown.columns = [str(c) for c in shown.columns]
+    return table(shown.reset_index(drop=True))

@@ -365,3 +365,76 @@ def _change_pct(now: Any, before: Any) -> Any:
     with np.errstate(divide="ignore", invalid="ignore"):
         change = np.where(before_ != 0, (now_ - before_) / np.abs(before_), np.nan)
     return change if change.ndim else float(change)
+
+
+def migration(
+    engine: QueryEngine,
+    axis: str,
+    start: Any,
+    end: Any = None,
+    *,
+    data: Any = None,
+) -> Any:
+    """Segment migration on ``axis`` (strategy, lifecycle or value_tier) from ``start`` to
+    ``end`` (default: the CAR's date): a ``migration.Migration`` (customers and their net spend
+    in the 12 months to ``end``, rows at ``start``, columns at ``end``, small cells flagged).
+
+    Membership at the CAR's date is its own column; at an earlier date it is computed by the
+    CAR's families from the sources in ``data`` cut at that date (``migration.membership_at``)."""
+    from . import migration as mig
+    from .periods import day_option
+
+    axis = mig.check_axis(axis)
+    days = []
+    for flag, value in (("--from", start), ("--to", end)):
+        if value is None or str(value).strip() in ("", "asof"):
+            days.append(engine.as_of)
+            continue
+        if isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "year"):
+            days.append(pd.Timestamp(value).normalize())
+            continue
+        days.append(day_option(flag, str(value).strip(), iso_only=True).normalize())
+    first, last = days
+    if last > engine.as_of:
+        raise ProfilerError(
+            f"--to {last:%Y-%m-%d} is after the CAR's date {engine.as_of:%Y-%m-%d}; "
+            "build a later CAR or choose an earlier day."
+        )
+    if first >= last:
+        raise ProfilerError(f"--from {first:%Y-%m-%d} must be before --to {last:%Y-%m-%d}.")
+
+    def at(day: pd.Timestamp) -> Any:
+        if day == engine.as_of:
+            wanted = ["customer_id", mig.AXES[axis], mig.SPEND_COLUMN]
+            if engine.generation is None and not set(wanted) <= set(engine.car.columns):
+                from . import store  # an engine made in memory over a CAR folder
+
+                if engine.car_dir is None:
+                    raise ProfilerError(f"The CAR has no column '{wanted[1]}' loaded.")
+                car = store.read_car(engine.car_dir, columns=wanted)
+            else:
+                car = engine.ensure_columns(wanted)
+            return mig.membership_of_car(car, day, axis)
+        if data is None:
+            raise ProfilerError(
+                f"Segments at {day:%Y-%m-%d} are computed from the source tables as of that "
+                f"day: give the data folder the CAR was built from (--data DIR)."
+            )
+        return mig.membership_from(data, day, axis)
+
+    before, after = at(first), at(last)
+    if first < engine.as_of == last:  # a past day beside the CAR's own column
+        mig.check_definitions(_definition_hash(engine, mig.AXES[axis]), before)
+    return mig.migration_matrix(before, after, min_size=engine.cohorts.min_size)
+
+
+def _definition_hash(engine: QueryEngine, column: str) -> str:
+    """The definition hash of a CAR column, from the CAR folder's dictionary ("" if unknown)."""
+    from . import store
+
+    if engine.car_dir is None:
+        return ""
+    generation = engine.generation or store.open_generation(engine.car_dir)
+    dictionary = generation.read_csv(store.DICTIONARY, dtype=str, keep_default_na=False)
+    found = dictionary.loc[dictionary["column"] == column, "definition_hash"]
+    return str(found.iloc[0]) if len(found) else ""

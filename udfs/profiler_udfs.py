@@ -38,18 +38,22 @@ def documented(**docs: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
     return wrap
 
 
-def _car(caller: Any = None) -> str | None:
-    """The PROFILER_CAR setting of the calling workbook's xlwings.conf sheet, else the environment."""
+def _folder(caller: Any, key: str) -> str | None:
+    """A folder setting (PROFILER_CAR, PROFILER_DATA) of the calling workbook's xlwings.conf
+    sheet; None: the environment variable of the same name, read by the engine."""
     try:
         book = caller.sheet.book
-        folder = cells.setting_folder(
-            cells.live_settings(book), Path(book.fullname), "PROFILER_CAR"
-        )
+        folder = cells.setting_folder(cells.live_settings(book), Path(book.fullname), key)
         if folder is not None:
             return str(folder)
     except Exception:  # no caller outside Excel, or no such key: fall back to the environment
         pass
-    return None  # engine_for finds the folder: $PROFILER_CAR (profiler.store.car_folder)
+    return None
+
+
+def _car(caller: Any = None) -> str | None:
+    """The CAR folder of the calling workbook (engine_for falls back to $PROFILER_CAR)."""
+    return _folder(caller, "PROFILER_CAR")
 
 
 @documented(
@@ -122,6 +126,22 @@ def CP_CLV(cohort=None, caller=None):
     return cells.clv(cohort, _car(caller))
 
 
+def _data(caller: Any = None) -> str | None:
+    """The source data folder of the calling workbook (else $PROFILER_DATA)."""
+    return _folder(caller, "PROFILER_DATA")
+
+
+@documented(
+    axis="strategy, lifecycle or value_tier",
+    start="The earlier date (rows), YYYY-MM-DD",
+    end="The later date (columns), YYYY-MM-DD (default: the CAR's date)",
+    measure="customers, or spend (net spend in the 12 months to the later date)",
+)
+def CP_MIGRATION(axis, start, end=None, measure="customers", caller=None):
+    """Segment migration: customers by segment at one date (rows) and at a later one (columns)."""
+    return cells.migration(axis, start, end, measure, _car(caller), _data(caller))
+
+
 UDFS = [
     CP_METRIC,
     CP_COMPARE,
@@ -132,4 +152,5 @@ UDFS = [
     CP_METRICS,
     CP_COHORTS,
     CP_CLV,
+    CP_MIGRATION,
 ]

@@ -114,6 +114,8 @@ def default_inputs(engine: QueryEngine, layout: dict[str, Any]) -> dict[str, str
         "{quarter}": views.last_complete_quarter(engine).label,
         "{year}": f"{last.year}",
         "{last_year_r12}": f"r12:{last - pd.DateOffset(months=12):%Y-%m}",
+        "{d}": f"{engine.as_of:%Y-%m-%d}",
+        "{d_1y}": f"{engine.as_of - pd.DateOffset(years=1):%Y-%m-%d}",
     }
     out = {}
     spare = _cohorts_by_size(engine)  # a generator: sizes computed only if a default is missing
@@ -680,6 +682,48 @@ def monthly_reconciliation(recon: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _migration(
+    engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
+) -> SheetContent:
+    axis = _get(inputs, "MigrationAxis")
+    start, end = _get(inputs, "MigrationFrom"), _get(inputs, "MigrationTo")
+    try:
+        result = views.migration(engine, axis, start, end, data=extras.get("data_dir"))
+    except ProfilerError as err:
+        if extras.get("data_dir"):
+            raise
+        note = (
+            f"Not available: {err} This workbook has no data folder (PROFILER_DATA on the "
+            "xlwings.conf sheet): segments before the CAR's date are computed from the source "
+            "tables as of that date."
+        )
+        block = Block("migration", "Migration", pd.DataFrame({"Note": [note]}))
+        return SheetContent(sheet["name"], [block], [], [])
+    corner = f"{result.start:%Y-%m-%d} \\ {result.end:%Y-%m-%d}"
+    blocks = []
+    # Cells of nobody are no one's: only 1 .. min size - 1 customers are marked small.
+    counts = result.customers.reset_index(drop=True).astype(float).replace(0.0, np.nan)
+    counts.columns = [str(c) for c in counts.columns]
+    for key, frame, title, unit in (
+        ("migration", result.customers, f"Customers. {result.title}", "customers"),
+        ("migration_spend", result.spend, f"{result.spend_label}. {result.title}", "GBP"),
+    ):
+        shown = frame.reset_index(drop=True)
+        shown.columns = [str(c) for c in shown.columns]
+        shown.insert(0, corner, [str(i) for i in frame.index])
+        blocks.append(
+            Block(
+                key,
+                title,
+                shown,
+                units={c: unit for c in shown.columns[1:]},
+                customers=_counts(shown, counts),
+                note=" ".join(result.notes),
+            )
+        )
+    return SheetContent(sheet["name"], blocks, [], [])
+
+
 _VIEWS = {
     "summary": _summary,
     "deep_dive": _deep_dive,
@@ -688,4 +732,5 @@ _VIEWS = {
     "dashboard": _dashboard,
     "potential": _potential,
     "reconciliation": _reconciliation,
+    "migration": _migration,
 }

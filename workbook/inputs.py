@@ -9,7 +9,10 @@ every value before anything is computed and names the sheet and cell of a wrong 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
+
+import pandas as pd
 
 from profiler.errors import ProfilerError
 from profiler.periods import parse_period
@@ -24,6 +27,8 @@ ACCEPTS = {
     "measures": "active, revenue or cumulative_spend",
     "modes": "in (active in the period) or in_or_after (active then or later)",
     "memberships": "as of D (members at the CAR's date) or at each period's end",
+    "migration_axes": "strategy, lifecycle or value_tier",
+    "migration_days": "a day, YYYY-MM-DD, on or before the CAR's date",
 }
 
 
@@ -38,7 +43,20 @@ def input_lists(engine: QueryEngine) -> dict[str, list[str]]:
         "measures": ["active", "revenue", "cumulative_spend"],
         "modes": ["in", "in_or_after"],
         "memberships": list(MEMBERSHIPS),
+        "migration_axes": ["strategy", "lifecycle", "value_tier"],
+        "migration_days": migration_days(engine),
     }
+
+
+def migration_days(engine: QueryEngine) -> list[str]:
+    """The Migration sheet's suggested days: the CAR's date, a year before it, and the last
+    twelve quarter ends before it (any other day on or before it may be typed)."""
+    import pandas as pd
+
+    d = engine.as_of
+    ends = pd.date_range(end=d - pd.Timedelta(days=1), periods=12, freq="QE")[::-1]
+    days = [d, d - pd.DateOffset(years=1), *ends]
+    return list(dict.fromkeys(f"{day:%Y-%m-%d}" for day in days))
 
 
 def input_cells(layout: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
@@ -87,6 +105,11 @@ def check_inputs(engine: QueryEngine, layout: dict[str, Any], inputs: dict[str, 
                 engine.cohorts.mask(value)
             except ProfilerError as err:
                 raise ProfilerError(f"{where}: {err} Expected {ACCEPTS[kind]}.") from None
+        elif kind == "migration_days":
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) or pd.isna(
+                pd.to_datetime(value, errors="coerce")
+            ):
+                raise ProfilerError(f"{where}: '{value}' is not {ACCEPTS[kind]}.")
         elif kind in lists and value not in lists[kind]:
             raise ProfilerError(
                 f"{where}: '{value}' is not one of {ACCEPTS.get(kind, lists[kind])}."

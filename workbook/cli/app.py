@@ -23,6 +23,7 @@ from profiler.errors import ProfilerError, clip
 from profiler.memory import keep_freed_memory
 from profiler.outputs import describe_os_error
 from workbook.cli import audience, build, clv, cohorts, metrics, output, reconcile, sources
+from workbook.cli import migration as migration_commands
 from workbook.cli import workbook as workbook_commands
 
 ERROR_LIMIT = 2_000  # characters of one error line; echoed input is cut to 200 where it is echoed
@@ -83,6 +84,7 @@ for command in (
     cohorts.compare,
     cohorts.retention,
     cohorts.dashboard,
+    migration_commands.migration,
     audience.audience,
     workbook_commands.workbook,
     workbook_commands.refresh,
