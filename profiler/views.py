@@ -314,6 +314,9 @@ def dashboard(engine: QueryEngine, period: str | Period | None = None) -> pd.Dat
             if state
             else ("" if engine.complete(span) else "period not complete")
         )
+        # What a tile says beside its number: the period its value covers, and which way is good.
+        record["value_period"] = f"as of {engine.as_of:%Y-%m-%d}" if state else span.label
+        record["better"] = indices.polarity(engine.metric(name))
         records.append(record)
     out = pd.DataFrame(records)
     out.attrs.update(

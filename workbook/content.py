@@ -426,6 +426,14 @@ def _retention(
     return SheetContent(sheet["name"], [block], [], ["active_customers", "net_sales"])
 
 
+# The words for a metric's polarity (``better`` in the catalog) on the sheets.
+POLARITY_WORDS = {"higher": "higher is better", "lower": "lower is better", "neutral": "neutral"}
+TILE_NOTE = (
+    "Tiles: ↑ after a KPI = higher is better, ↓ = lower is better; the change is green when "
+    "better and red when worse. Beside each KPI, the period its number covers."
+)
+
+
 def _dashboard(
     engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
 ) -> SheetContent:
@@ -442,6 +450,8 @@ def _dashboard(
             "Trend vs prior": verdict_words(board["vs_prior_verdict"]),
             "Trend vs last year": verdict_words(board["vs_last_year_verdict"]),
             "Note": board["note"],
+            "Period": board["value_period"],
+            "Better": [POLARITY_WORDS[b] for b in board["better"]],
         }
     )
     tiles = Block(
@@ -459,11 +469,14 @@ def _dashboard(
             "change": "vs prior",
             "verdict": "Trend vs prior",
             "across": 4,
+            "period": "Period",
+            "polarity": "Better",
         },
         verdicts={"vs prior": "Trend vs prior", "vs last year": "Trend vs last year"},
         customers=_counts(
             kpis, pd.DataFrame({"This period": board["customers"].to_numpy(dtype=float)})
         ),
+        note=TILE_NOTE,
     )
     last = periods.last_complete_month(engine.as_of)
     months = [f"{last - pd.DateOffset(months=i):%Y-%m}" for i in range(23, -1, -1)]

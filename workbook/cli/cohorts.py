@@ -90,6 +90,10 @@ def _answered(engine, frame, csv: bool, *periods) -> bool:
     return False
 
 
+# A KPI's polarity (``better`` in the catalog) in the dashboard's "better" column.
+BETTER_WORDS = {"higher": "higher", "lower": "lower", "neutral": ""}
+
+
 def _verdict_words(verdicts) -> list[str]:
     """better / worse for the business (the metric's polarity), as the sheets say it."""
     words = {"good": "better", "bad": "worse"}
@@ -558,6 +562,7 @@ def dashboard(car: str | None, period: str | None, csv: bool) -> int:
         return 0
     table = frame[["kpi", "value", "prior", "vs_prior", "last_year", "vs_last_year", "note"]].copy()
     table.insert(4, "trend", _verdict_words(frame["vs_prior_verdict"]))
+    table.insert(1, "better", frame["better"].map(BETTER_WORDS))  # the KPI's polarity
     missing = []
     for then, change in ((span.previous(), "vs_prior"), (span.last_year(), "vs_last_year")):
         if not views.has_data(engine, then):  # 0 there means no data, not a fall to nothing
@@ -586,6 +591,7 @@ def dashboard(car: str | None, period: str | None, csv: bool) -> int:
             "trend": "",
             "last_year": span.last_year().label,
             "vs_last_year": "vs last year",
+            "better": "better",
         },
     )
     if missing:
