@@ -34,6 +34,7 @@ from .periods import day_option
 from .query import QueryEngine
 from .reconcile import recent_reconciliation
 from .spark_build import build_on_spark
+from .targets import write_targets
 
 Report = Callable[[str], None]
 ENGINES = ("auto", "in-memory", "out-of-core", "spark")
@@ -159,6 +160,9 @@ def build_into(
         mark("loaded")
         stage("read")
         write_quarantine(writer, source, raw=raw, report=say)
+        stored = write_targets(writer, source)
+        if stored:
+            say(f"Targets: {stored:,} stored with the CAR (the views show actuals against them)")
 
     if engine == "out-of-core":
         result = build_out_of_core(

@@ -138,7 +138,13 @@ def check_values(col: Column, frame: pd.DataFrame, problems: Problems, today: pd
 
 
 def table_rules(spec: Table, frame: pd.DataFrame, problems: Problems) -> None:
-    """Rules across columns of a row: a returned order line has its return date, after the order."""
+    """Rules across columns of a row: a returned order line has its return date, after the order;
+    a target's period is a period and its metric, period and cohort are not repeated."""
+    if spec.name == "targets":
+        from .targets import target_rules
+
+        target_rules(frame, problems)
+        return
     if spec.name != "order_lines":
         return
     rows = frame[ROW]

@@ -37,6 +37,7 @@ from workbook.cli.output import (
     print_table,
     small_footnote,
 )
+from workbook.cli.targets import dashboard_columns, print_against_target
 
 membership_option = click.option(
     "--membership",
@@ -268,6 +269,7 @@ def summary(
         flags={m: small[m].astype(bool).tolist() for m in metrics},
         min_size=engine.cohorts.min_size,
     )
+    print_against_target(engine, frame)
     _notes(frame.attrs.get("notes", []), csv)
     print(
         f"\n{frame.attrs['catalog']}; CAR as of {frame.attrs['as_of']}; period {engine.period(period).label}"
@@ -378,6 +380,7 @@ def compare(
     if _answered(engine, frame, csv, *periods):
         return 0
     _print_side_by_side(engine, frame, engine.period(vs).label if vs else None)
+    print_against_target(engine, frame)
     _footer(frame, csv)
     return 0
 
@@ -573,26 +576,29 @@ def dashboard(car: str | None, period: str | None, csv: bool) -> int:
             missing.append(then.label)
     shown = _displays(engine, frame["metric"])
     changes = [change_format(engine.metric(m)) for m in frame["metric"]]
+    formats = {
+        "value": shown,
+        "prior": shown,
+        "last_year": shown,
+        "vs_prior": changes,
+        "vs_last_year": changes,
+    }
+    headers = {
+        "value": span.label,
+        "prior": span.previous().label,
+        "vs_prior": "vs prior",
+        "trend": "",
+        "last_year": span.last_year().label,
+        "vs_last_year": "vs last year",
+        "better": "better",
+    }
+    dashboard_columns(engine, frame, table, formats, headers)  # where a KPI has a target
     print_table(
         table,
-        formats={
-            "value": shown,
-            "prior": shown,
-            "last_year": shown,
-            "vs_prior": changes,
-            "vs_last_year": changes,
-        },
+        formats=formats,
         flags={"value": frame["small"]},
         min_size=engine.cohorts.min_size,
-        headers={
-            "value": span.label,
-            "prior": span.previous().label,
-            "vs_prior": "vs prior",
-            "trend": "",
-            "last_year": span.last_year().label,
-            "vs_last_year": "vs last year",
-            "better": "better",
-        },
+        headers=headers,
     )
     if missing:
         print(f"no data in {' or '.join(missing)}: those columns are empty")
