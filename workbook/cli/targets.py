@@ -91,3 +91,41 @@ def print_against_target(engine: Any, frame: Any) -> None:
         min_size=engine.cohorts.min_size,
         headers={"pct_of_target": "% of target", "vs_target": ""},
     )
+
+
+def check_targets_file(
+    catalog: Any, targets_file: str | None, data: str | None, car: str | None
+) -> int:
+    """``profiler metrics check --targets FILE | --data DIR``: every problem of the targets
+    table, one line each on stdout; the number of problems (0 when none, or no table)."""
+    from pathlib import Path
+
+    from profiler.errors import ContractError
+    from profiler.targets import check_targets
+
+    if targets_file is None and data is None:
+        return 0
+    if targets_file is not None:
+        path = Path(targets_file)
+        if not path.is_file():
+            raise ContractError(f"{path}: no such targets file.")
+    else:
+        from profiler.loading import find_source_file, source_folder
+
+        found = find_source_file(source_folder(data), "targets")
+        if found is None:
+            print(f"Note: {data}: no targets table (targets.csv or targets.parquet) to check.")
+            return 0
+        path = found
+    cohorts = None
+    if car:
+        from profiler.query import QueryEngine
+
+        cohorts = QueryEngine.open(car, catalog=catalog).cohorts
+    lines = check_targets(path, catalog, cohorts=cohorts)
+    for line in lines:
+        print(line)
+    if not lines:
+        checked = "" if cohorts is not None else " (cohorts not checked: give --car DIR)"
+        print(f"{path.name}: targets checked, no problems{checked}.")
+    return len(lines)
