@@ -573,6 +573,8 @@ def _write_tiles(
         else:
             ws.write_blank(row + 2, col + 1, None, label_fmt)
         ws.set_column(col, col, 16)
+        if "period" in spec:  # room for "as of YYYY-MM-DD" beside the KPI
+            ws.set_column(col + 1, col + 1, 14)
 
 
 def _tile_formula(

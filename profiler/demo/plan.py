@@ -3,7 +3,7 @@ summary and compare show actuals "against plan".
 
 A retailer's plan is last year's actuals plus growth, with customer-experience goals set as
 round numbers.  So: net sales and orders of each of the last four quarters of the data (and of
-the last complete year) are last year's same quarter (year) with 8% and 5% growth, rounded; the
+the last complete year, and of the 12 months to the data's end) are last year's same quarter (year) with 8% and 5% growth, rounded; the
 "Crown jewels" segment is planned at 40% of the base's net sales; NPS, CSAT, customer effort
 and the complaint rate have fixed goals every quarter.  No random draw is made: the other
 tables' random stream is untouched, so they stay byte-identical with or without the plan.
@@ -64,9 +64,11 @@ def plan_table(parts: pd.DataFrame) -> pa.Table:
         got = parts.reindex(before).fillna(0.0)
         return float(got["net_sales"].sum()), float(got["orders"].sum())
 
-    for label, periods in [*((str(q).replace("Q", "-Q"), [q]) for q in quarters)] + [
-        (str(year), [pd.Period(f"{year}Q{i}", freq="Q") for i in range(1, 5)])
-    ]:
+    spans = [(str(q).replace("Q", "-Q"), [q]) for q in quarters]
+    spans.append((str(year), [pd.Period(f"{year}Q{i}", freq="Q") for i in range(1, 5)]))
+    if last.end_time.normalize() == pd.Timestamp(END):  # the data ends with a quarter
+        spans.append((f"r12:{pd.Timestamp(END):%Y-%m}", quarters))  # the workbook's default
+    for label, periods in spans:
         net_sales, orders = sales(periods)
         plan = round(net_sales * SALES_GROWTH, -3)
         rows.append(("net_sales", label, "", plan, "Finance"))
