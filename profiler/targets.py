@@ -4,7 +4,7 @@ The optional source table ``targets`` (``contract.TABLES["targets"]``: metric, p
 target, owner) is loaded like every other table: a row without a metric, period or target, a
 target that is not a number, a period outside the period grammar (``profiler/periods.py``) or a
 row repeating another's metric, period and cohort is quarantined with its reason
-(``target_rules``, called from ``rules.table_rules``).  ``profiler build`` stores the accepted
+(``rules.target_rules``).  ``profiler build`` stores the accepted
 rows in the new generation (``store.TARGETS``, ``write_targets``), so the views, which read the
 CAR folder without the sources, have them.
 
@@ -38,14 +38,13 @@ import pandas as pd
 
 from . import indices, store
 from .catalog import Catalog
-from .errors import ProfilerError, clip
+from .errors import clip
 from .names import UnknownName, did_you_mean, resolve
-from .periods import FORMATS, parse_period
-from .rules import ROW, Problems
+from .periods import parse_period
+from .rules import ROW
+from .target_keys import ASOF, cohort_key, period_key, text_of
 
 TABLE = "targets"
-BASE_WORDS = ("", "all customers")  # a cohort cell naming the base
-ASOF = "asof"
 # The columns a view gains when the CAR has targets.
 COLUMNS = [
     "target",
@@ -55,78 +54,6 @@ COLUMNS = [
     "pct_of_target",
     "verdict_vs_target",
 ]
-
-
-def text_of(value: Any) -> str:
-    """A cell as text: '' for an empty one, 2025 for a year read as the number 2025.0."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def period_key(value: Any) -> str | None:
-    """A target's period as the views label it (``2025-Q2``, ``as of 2026-06-30``), ``asof``
-    for "as of the CAR's date, whichever it is"; None when it is not a period."""
-    text = text_of(value)
-    if text.casefold() == ASOF:
-        return ASOF
-    try:
-        return parse_period(text).label
-    except ProfilerError:
-        return None
-
-
-def cohort_key(value: Any) -> str:
-    """A target's cohort, folded for matching ('' for the base)."""
-    text = text_of(value).casefold()
-    return "" if text in BASE_WORDS else text
-
-
-# ---------------------------------------------------------------------------------------------
-# loading: the table's rules (rules.table_rules calls this)
-
-
-def target_rules(frame: pd.DataFrame, problems: Problems) -> None:
-    """A period outside the grammar, and a (metric, period, cohort) seen again (compared as
-    they will be matched: any letter case, ``2025-q2`` = ``2025-Q2``, empty cohort = "All
-    customers"): the later rows are quarantined, naming the row first seen."""
-    rows = frame[ROW]
-    written = frame["period"].astype(object).map(text_of)
-    keys = written.map(period_key)
-    bad = frame["period"].notna().to_numpy() & keys.isna().to_numpy()
-    problems.add(
-        rows[bad],
-        "period",
-        written[bad],
-        "period",
-        f"period: expected {FORMATS}, got ",
-        written[bad].map(repr),
-    )
-    metric = frame["metric"].astype(object).map(text_of).str.casefold()
-    cohort = frame["cohort"].astype(object).map(cohort_key)
-    first_seen: dict[tuple[str, str, str], int] = {}
-    later, shown, firsts = [], [], []
-    for i, (m, p, c, row) in enumerate(zip(metric, keys, cohort, rows, strict=True)):
-        if not m or p is None:
-            continue  # quarantined already: an empty metric or a bad period
-        seen = first_seen.setdefault((m, p, c), int(row))
-        if seen != int(row):
-            later.append(i)
-            shown.append(
-                ", ".join(text_of(frame[col].iloc[i]) for col in ("metric", "period", "cohort"))
-            )
-            firsts.append(seen)
-    if later:
-        problems.add(
-            rows.iloc[later],
-            "metric, period, cohort",
-            pd.Series(shown),
-            "duplicate",
-            "duplicate target (metric, period, cohort) = (",
-            pd.Series([f"{s}); first seen at row {f}" for s, f in zip(shown, firsts, strict=True)]),
-        )
 
 
 # ---------------------------------------------------------------------------------------------

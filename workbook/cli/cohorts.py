@@ -565,7 +565,7 @@ def dashboard(car: str | None, period: str | None, csv: bool) -> int:
         return 0
     table = frame[["kpi", "value", "prior", "vs_prior", "last_year", "vs_last_year", "note"]].copy()
     table.insert(4, "trend", _verdict_words(frame["vs_prior_verdict"]))
-    table.insert(1, "better", frame["better"].map(BETTER_WORDS))  # the KPI's polarity
+    table["better"] = frame["better"].map(BETTER_WORDS).to_numpy()  # the KPI's polarity
     missing = []
     for then, change in ((span.previous(), "vs_prior"), (span.last_year(), "vs_last_year")):
         if not views.has_data(engine, then):  # 0 there means no data, not a fall to nothing
