@@ -86,6 +86,17 @@ def write_targets(writer: store.GenerationWriter, source: Any) -> int:
     return len(frame)
 
 
+def unknown_metrics(source: Any, catalog: Catalog) -> list[str]:
+    """The metric names of the sources' targets the catalog does not know (they match
+    nothing: ``profiler build`` says so, ``metrics check`` names each row)."""
+    frame = source.tables.get(TABLE) if hasattr(source, "tables") else None
+    if frame is None:
+        return []
+    known = {name.casefold() for name in catalog.metrics}
+    names = frame["metric"].astype(object).map(text_of)
+    return sorted({n for n in names if n and n.casefold() not in known})
+
+
 _MISSING = object()
 
 

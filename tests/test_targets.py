@@ -275,16 +275,20 @@ def test_a_build_stores_the_targets_and_the_cli_shows_them(
         [
             {"metric": "net_sales", "period": "2024-Q1", "cohort": "", "target": "2000"},
             {"metric": "net_sales", "period": "2024-Q1", "cohort": "", "target": "3000"},
+            {"metric": "net_sale", "period": "2024-Q1", "cohort": "", "target": "3000"},
         ],
     )
     said: list[str] = []
     car = tmp_path / "car"
     profiler.build(source_dir, car, engine="in-memory", today="2026-01-01", report=said.append)
-    assert "Targets: 1 stored with the CAR" in "\n".join(said)
+    assert "Targets: 2 stored with the CAR" in "\n".join(said)
+    assert "Note: targets for metrics the catalog does not have match nothing: net_sale;" in (
+        "\n".join(said)
+    )
     assert any("quarantined 1" in line for line in said)  # the repeated row
     engine = QueryEngine.open(car)
     stored = targets.targets_of(engine)
-    assert stored is not None and list(stored["target"]) == [2000.0]
+    assert stored is not None and list(stored["target"]) == [2000.0, 3000.0]
     value = engine.value("net_sales", "All customers", "2024-Q1")
     assert main(["dashboard", "--car", str(car), "--period", "2024-Q1", "--csv"]) == 0
     board = pd.read_csv(io.StringIO(capsys.readouterr().out)).set_index("metric")
@@ -383,3 +387,21 @@ def test_without_surveys_or_interactions_the_tiles_are_left_out(tmp_path: Path) 
     row = board.set_index("metric").loc["net_sales"]
     assert row["target"] == 5000
     assert row["variance"] == pytest.approx(row["value"] - 5000)
+
+
+def test_a_snapshot_hides_the_variance_with_the_value(hand: QueryEngine) -> None:
+    """The variance and % of target would give a hidden value back from its target: they are
+    suppressed with it; the target itself (a plan, no customer's data) stays."""
+    from workbook.content import load_layout, sheet_content
+    from workbook.suppression import suppress
+
+    layout = load_layout()
+    sheet = next(s for s in layout["sheets"] if s["name"] == "Dashboard")
+    content = sheet_content(hand, sheet, {"DashboardPeriod": "2024-Q4"})
+    kpis = content.blocks[0].frame
+    spend = kpis.index[kpis["KPI"] == "Spend"][0]
+    assert kpis.loc[spend, "Target"] == 5500
+    safe, _ = suppress(content, 10)  # every figure of these 5 customers is under 10
+    row = safe.blocks[0].frame.iloc[spend]
+    assert row["This period"] == "n<10" and row["Variance"] == "n<10"
+    assert row["% of target"] == "n<10" and row["Target"] == 5500
