@@ -23,7 +23,7 @@ from .car import CarResult, build_car
 from .catalog import Catalog, load_catalog
 from .clv import holdout_check
 from .engine_choice import ENGINES, FORMER_NAMES, choose_engine
-from .errors import ProfilerError
+from .errors import ProfilerError, clip
 from .facts import order_facts
 from .features import load_feature_spec
 from .load_report import load_counts
@@ -34,6 +34,7 @@ from .periods import day_option
 from .query import QueryEngine
 from .reconcile import recent_reconciliation
 from .spark_build import build_on_spark
+from .targets import unknown_metrics, write_targets
 
 Report = Callable[[str], None]
 
@@ -157,6 +158,16 @@ def build_into(
         mark("loaded")
         stage("read")
         write_quarantine(writer, source, raw=raw, report=say)
+        stored = write_targets(writer, source)
+        if stored:
+            say(f"Targets: {stored:,} stored with the CAR (the views show actuals against them)")
+        unknown = unknown_metrics(source, catalog)
+        if unknown:
+            say(
+                f"Note: targets for metrics the catalog does not have match nothing: "
+                f"{', '.join(clip(n) for n in unknown[:5])}; 'profiler metrics check --data "
+                f"{data}' names each row"
+            )
 
     if engine == "out-of-core":
         result = build_out_of_core(

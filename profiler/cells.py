@@ -190,7 +190,7 @@ def dashboard(period: Any, car: str | None = None) -> list[list[Any]]:
 
     frame = views.dashboard(engine_for(car), _period(period))
     columns = ["kpi", "value", "prior", "vs_prior", "last_year", "vs_last_year", "change_unit"]
-    return table(frame[[*columns, "note"]])
+    return table(frame[[*columns, "note", "value_period", "better"]])
 
 
 @cell_errors

@@ -497,6 +497,43 @@ TABLES: dict[str, Table] = {
             ),
             key=("journal_id",),
         ),
+        Table(
+            "targets",
+            "Plan figures the views compare actuals with: one row per metric, period and cohort "
+            "(a repeated one is quarantined). Checked against the catalog and the cohorts by "
+            "'profiler metrics check --targets FILE'.",
+            (
+                Column(
+                    "metric",
+                    "text",
+                    "Catalog metric name (any letter case).",
+                    required=True,
+                    nullable=False,
+                ),
+                Column(
+                    "period",
+                    "text",
+                    "YYYY-MM, YYYY-Qn, YYYY, ytd:YYYY-MM, r12:YYYY-MM, or asof for a metric known "
+                    "only at the CAR's date.",
+                    required=True,
+                    nullable=False,
+                ),
+                Column(
+                    "cohort",
+                    "text",
+                    "Cohort name; empty or 'All customers' = the whole base.",
+                    default="",
+                ),
+                Column(
+                    "target",
+                    "float",
+                    "The target value, in the metric's unit (a share as a fraction: 0.05 = 5%).",
+                    required=True,
+                    nullable=False,
+                ),
+                Column("owner", "text", "Who answers for the target.", default=""),
+            ),
+        ),
     )
 }
 
@@ -513,6 +550,7 @@ LOAD_ORDER = (
     "ledger",
     "fx_rates",
     "journals",
+    "targets",
 )
 
 PII_COLUMNS = {t.name: [c.name for c in t.columns if c.pii] for t in TABLES.values()}

@@ -289,20 +289,7 @@ class QueryEngine:
 
         A ratio, rate or derived metric is as of D if any part is (all its parts are then
         taken at D), else a state if any part is one."""
-        if name not in self._timings:
-            m = self.catalog.get(name)
-            parts = m.parts
-            if parts:
-                timings = {self.timing(part) for part in parts}
-                timing = next((t for t in ("as_of_d", "period_end") if t in timings), "flow")
-            elif m.source == "customers":
-                read = m.columns_read
-                state = read and read <= set(STATE_COLUMNS)
-                timing = "period_end" if state else "as_of_d"
-            else:
-                timing = "flow"
-            self._timings[name] = timing
-        return self._timings[name]
+        return metric_timing(self.catalog, name, self._timings)
 
     def state_day(self, span: Period | tuple[Any, ...]) -> pd.Timestamp:
         """The day a state metric of the period describes: its last day, or D if earlier."""
@@ -762,6 +749,26 @@ def _lifecycle_thresholds() -> dict[str, Any]:
     from .features import load_feature_spec
 
     return load_feature_spec()["lifecycle"]
+
+
+def metric_timing(catalog: Catalog, name: str, memo: dict[str, str] | None = None) -> str:
+    """``QueryEngine.timing`` from the catalog alone (flow, period_end or as_of_d), for what
+    knows no CAR (``profiler metrics check --targets``); ``memo`` keeps the answers."""
+    memo = {} if memo is None else memo
+    if name not in memo:
+        m = catalog.get(name)
+        parts = m.parts
+        if parts:
+            timings = {metric_timing(catalog, part, memo) for part in parts}
+            timing = next((t for t in ("as_of_d", "period_end") if t in timings), "flow")
+        elif m.source == "customers":
+            read = m.columns_read
+            state = read and read <= set(STATE_COLUMNS)
+            timing = "period_end" if state else "as_of_d"
+        else:
+            timing = "flow"
+        memo[name] = timing
+    return memo[name]
 
 
 def _catalog_columns(catalog: Catalog) -> set[str]:

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from .contract import EARLIEST_DATE, TABLES, Column, Table
+from .periods import FORMATS
+from .target_keys import cohort_key, period_key, text_of
 
 ROW = "_row"  # 1-based data row number in the source file (the header is not counted)
 QUARANTINE_COLUMNS = ["table", "file", "row", "column", "value", "rule", "reason"]
@@ -138,7 +140,11 @@ def check_values(col: Column, frame: pd.DataFrame, problems: Problems, today: pd
 
 
 def table_rules(spec: Table, frame: pd.DataFrame, problems: Problems) -> None:
-    """Rules across columns of a row: a returned order line has its return date, after the order."""
+    """Rules across columns of a row: a returned order line has its return date, after the order;
+    a target's period is a period and its metric, period and cohort are not repeated."""
+    if spec.name == "targets":
+        target_rules(frame, problems)
+        return
     if spec.name != "order_lines":
         return
     rows = frame[ROW]
@@ -234,3 +240,44 @@ def duplicate_rule(spec: Table, frame: pd.DataFrame, problems: Problems) -> None
     shown = dups[key].astype(object).map(str).agg(", ".join, axis=1)
     detail = shown + "); first seen at row " + dups["_first"].astype(str)
     problems.add(dups[ROW], label, shown, "duplicate", f"duplicate key ({label}) = (", detail)
+
+
+def target_rules(frame: pd.DataFrame, problems: Problems) -> None:
+    """A period outside the grammar, and a (metric, period, cohort) seen again (compared as
+    they will be matched: any letter case, ``2025-q2`` = ``2025-Q2``, empty cohort = "All
+    customers"): the later rows are quarantined, naming the row first seen."""
+    rows = frame[ROW]
+    written = frame["period"].astype(object).map(text_of)
+    keys = written.map(period_key)
+    bad = frame["period"].notna().to_numpy() & keys.isna().to_numpy()
+    problems.add(
+        rows[bad],
+        "period",
+        written[bad],
+        "period",
+        f"period: expected {FORMATS}, got ",
+        written[bad].map(repr),
+    )
+    metric = frame["metric"].astype(object).map(text_of).str.casefold()
+    cohort = frame["cohort"].astype(object).map(cohort_key)
+    first_seen: dict[tuple[str, str, str], int] = {}
+    later, shown, firsts = [], [], []
+    for i, (m, p, c, row) in enumerate(zip(metric, keys, cohort, rows, strict=True)):
+        if not m or p is None:
+            continue  # quarantined already: an empty metric or a bad period
+        seen = first_seen.setdefault((m, p, c), int(row))
+        if seen != int(row):
+            later.append(i)
+            shown.append(
+                ", ".join(text_of(frame[col].iloc[i]) for col in ("metric", "period", "cohort"))
+            )
+            firsts.append(seen)
+    if later:
+        problems.add(
+            rows.iloc[later],
+            "metric, period, cohort",
+            pd.Series(shown),
+            "duplicate",
+            "duplicate target (metric, period, cohort) = (",
+            pd.Series([f"{s}); first seen at row {f}" for s, f in zip(shown, firsts, strict=True)]),
+        )

@@ -15,6 +15,7 @@ on every platform), so a reader sees the old generation or the new one, whole, n
         quarantine.csv
         reconciliation.arrow      when the sources have a ledger (in-memory builds)
         clv_holdout.arrow         the CLV model's holdout check (in-memory builds)
+        targets.arrow             when the sources have a targets table (every engine)
         car_meta.json             written last: the generation's manifest
       gen-20261202T091500-4242-d4e5f6/   the previous generation (kept for --rollback)
 
@@ -89,6 +90,9 @@ HOLDOUT = Member("clv_holdout.arrow", "arrow", "the CLV model's check on a holdo
 REQUIRED = (CAR, DICTIONARY, ACTIVITY, ORDERS, QUARANTINE, META)
 MEMBERS = (*REQUIRED, RECONCILIATION, HOLDOUT)
 SOURCE_CHECKS = {"reconciliation": RECONCILIATION, "holdout": HOLDOUT}
+# The accepted rows of the sources' targets table (profiler/targets.py), when it has one.
+TARGETS = Member("targets.arrow", "arrow", "the targets the views compare actuals with")
+MEMBERS = (*MEMBERS, TARGETS)
 CAR_ENV = "PROFILER_CAR"  # the CAR folder when none is given
 
 POINTER = "CURRENT"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import indices
+from . import indices, targets
 from .activity import month_number
 from .errors import LeftOut, ProfilerError, clip
 from .periods import Period, parse_period
@@ -136,7 +136,7 @@ def summary(
     out["cohort"] = pd.Categorical(out["cohort"], categories=list(dict.fromkeys(cohorts)))
     out = out.sort_values(["cohort"], kind="stable").reset_index(drop=True)
     out["cohort"] = out["cohort"].astype(str)
-    return _label(engine, out)
+    return _label(engine, targets.attach(engine, out))  # against target, where one is set
 
 
 def deep_dive(
@@ -262,7 +262,7 @@ def compare(
     out["verdict_vs_base"] = against["verdict"]
     out = out.reset_index(drop=True)
     out.attrs.update(now.attrs)
-    return _label(engine, out)
+    return _label(engine, targets.attach(engine, out))  # against target, where one is set
 
 
 def dashboard(engine: QueryEngine, period: str | Period | None = None) -> pd.DataFrame:
@@ -314,8 +314,12 @@ def dashboard(engine: QueryEngine, period: str | Period | None = None) -> pd.Dat
             if state
             else ("" if engine.complete(span) else "period not complete")
         )
+        # What a tile says beside its number: the period its value covers, and which way is good.
+        record["value_period"] = f"as of {engine.as_of:%Y-%m-%d}" if state else span.label
+        record["better"] = indices.polarity(engine.metric(name))
         records.append(record)
     out = pd.DataFrame(records)
+    out = targets.attach(engine, out, period_column="value_period", cohort=base)
     out.attrs.update(
         {
             "catalog": engine.catalog.stamp,

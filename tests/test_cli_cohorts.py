@@ -337,7 +337,8 @@ def test_dashboard_leaves_periods_before_the_data_empty(demo_car_dir, engine, ca
     assert header[:4] == ["kpi", quarter, span.previous().label, "vs prior"]
     assert f"no data in {span.previous().label} or {span.last_year().label}" in out
     spend = body[0]
-    assert spend[0] == "Spend" and len(spend) == 2 and re.fullmatch(r"[\d,]+\.\d\d\*?", spend[1])
+    assert spend[0] == "Spend" and len(spend) == 3 and re.fullmatch(r"[\d,]+\.\d\d\*?", spend[1])
+    assert spend[2] == "higher"  # the KPI's polarity, last
 
 
 def test_retention_outside_the_data_says_no_data(demo_car_dir, capsys) -> None:

@@ -49,7 +49,7 @@ def test_same_size_and_seed_give_byte_identical_files(tmp_path: Path, file_forma
     generate_demo(300, 5, tmp_path / "b", file_format=file_format)
     generate_demo(300, 6, tmp_path / "c", file_format=file_format)
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert len(names) == len(a.rows) == 11
+    assert len(names) == len(a.rows) == 12
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert (tmp_path / "a" / f"order_lines.{file_format}").read_bytes() != (
@@ -235,7 +235,7 @@ def test_chunked_runs_are_byte_identical_and_one_chunk_is_the_unchunked_run(
     generate_demo(700, 5, tmp_path / "whole")
     generate_demo(700, 5, tmp_path / "one", chunk_customers=700)
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert len(names) == len(a.rows) == 11
+    assert len(names) == len(a.rows) == 12
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), (

@@ -38,6 +38,7 @@ def test_clean_sources_load_with_nothing_quarantined(source_dir: Path) -> None:
         "ledger",
         "fx_rates",
         "journals",
+        "targets",
     ]
 
 

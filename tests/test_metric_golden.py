@@ -110,6 +110,10 @@ GOLDEN: list[tuple[str, str, float]] = [
     ("interactions", "2024", 2),
     ("interacting_customers", "2024", 1),
     ("complaints", "2023", 1),
+    # complaint rate: complaints / interactions of the period (2023: c2's complaint alone)
+    ("complaint_rate", "2023", 1 / 1),
+    ("complaint_rate", "2024", 0 / 2),  # c1's appointment and email click
+    ("complaint_rate", "2025", NAN),  # c3's enquiry of 2025-02-01 is after D: 0 / 0
     ("engaged_customers", "asof", 1),
     ("active_engagement_rate", "asof", 1 / 5),
     # scores are kept to one decimal. c1: 0.30 x (1 - 30/365) + 0.25 x 2/12 + 0.10 x 1/6 +
@@ -214,6 +218,7 @@ GOLDEN_LATER: list[tuple[str, str, float]] = [
     ("leather_goods_sales", "2024", 0),
     ("nps_promoters", "2025-01", 1),
     ("ces", "2025", 2),
+    ("complaint_rate", "2025", 0 / 1),  # c3's enquiry is known now
     ("lapsed_customers", "2025-06", 1),  # c2: 545 days after 2024-01-01
     # O6 is back by 2025-12-31, so c2 has no second purchase; c4's 90 days are over
     ("new_customers_90d_on", "2024", 2),

@@ -496,6 +496,10 @@ def _write_block(
         _chart(w, ws, spec, block, columns, first, last, len(columns) + 1, i)
 
 
+# A tile's KPI label says which way is good (content.POLARITY_WORDS are the table's words).
+POLARITY_MARKS = {"higher is better": " ↑", "lower is better": " ↓"}
+
+
 def _write_tiles(
     w: XlsmWriter, ws: Any, block: Block, top: int, styles: _Styles, formulas: bool = True
 ) -> None:
@@ -534,8 +538,14 @@ def _write_tiles(
             num_format=number_format_code(unit),
             valign="bottom",
         )
-        ws.write_string(row, col, str(record[0]), label_fmt)
-        ws.write_blank(row, col + 1, None, label_fmt)
+        label = str(record[0])
+        if "polarity" in spec:  # which way is good: an arrow after the KPI (the note says so)
+            label += POLARITY_MARKS.get(str(record[columns.index(spec["polarity"])]), "")
+        ws.write_string(row, col, label, label_fmt)
+        if "period" in spec:  # the period the number covers ("as of D" for a state)
+            ws.write_string(row, col + 1, str(record[columns.index(spec["period"])]), label_fmt)
+        else:
+            ws.write_blank(row, col + 1, None, label_fmt)
         value, change = record[value_col], record[change_col]
         if formulas:
             _tile_formula(
@@ -563,6 +573,8 @@ def _write_tiles(
         else:
             ws.write_blank(row + 2, col + 1, None, label_fmt)
         ws.set_column(col, col, 16)
+        if "period" in spec:  # room for "as of YYYY-MM-DD" beside the KPI
+            ws.set_column(col + 1, col + 1, 14)
 
 
 def _tile_formula(

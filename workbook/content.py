@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from profiler import indices, periods, views, yaml_lines
+from profiler import indices, periods, targets, views, yaml_lines
 from profiler.errors import ProfilerError, clip
 from profiler.features import TEMPLATES
 from profiler.periods import parse_period
@@ -286,7 +286,8 @@ def _summary(
         if segments and "net_sales" in labels
         else []  # nothing to add up
     )
-    return SheetContent(sheet["name"], [block], checks, metrics)
+    blocks = [block, *target_blocks(engine, table, "summary_targets")]  # where a KPI has one
+    return SheetContent(sheet["name"], blocks, checks, metrics)
 
 
 def _deep_dive(
@@ -397,7 +398,8 @@ def _compare(
         hidden=list(verdicts.values()),  # the colours say it; the columns hold the rules' words
         note=INDEX_NOTE,
     )
-    return SheetContent(sheet["name"], [block], [], metrics)
+    blocks = [block, *target_blocks(engine, table, "compare_targets")]  # where a value has one
+    return SheetContent(sheet["name"], blocks, [], metrics)
 
 
 def _retention(
@@ -428,6 +430,14 @@ def _retention(
     return SheetContent(sheet["name"], [block], [], ["active_customers", "net_sales"])
 
 
+# The words for a metric's polarity (``better`` in the catalog) on the sheets.
+POLARITY_WORDS = {"higher": "higher is better", "lower": "lower is better", "neutral": "neutral"}
+TILE_NOTE = (
+    "Tiles: ↑ after a KPI = higher is better, ↓ = lower is better; the change is green when "
+    "better and red when worse. Beside each KPI, the period its number covers."
+)
+
+
 def _dashboard(
     engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
 ) -> SheetContent:
@@ -444,8 +454,16 @@ def _dashboard(
             "Trend vs prior": verdict_words(board["vs_prior_verdict"]),
             "Trend vs last year": verdict_words(board["vs_last_year_verdict"]),
             "Note": board["note"],
+            "Period": board["value_period"],
+            "Better": [POLARITY_WORDS[b] for b in board["better"]],
         }
     )
+    against = targets.has_targets(board)
+    if against:  # actual against target, where a KPI has one
+        kpis["Target"] = board["target"].to_numpy()
+        kpis["Variance"] = board["variance"].to_numpy()
+        kpis["% of target"] = board["pct_of_target"].to_numpy()
+        kpis["vs target"] = verdict_words(board["verdict_vs_target"])
     tiles = Block(
         "kpis",
         f"Executive KPIs, {engine.period(period).label} (prior {board['prior_period'].iloc[0]}, last year {board['last_year_period'].iloc[0]})",
@@ -454,18 +472,34 @@ def _dashboard(
         column_row_units={
             "vs prior": board["change_unit"].tolist(),
             "vs last year": board["change_unit"].tolist(),
+            **({"Variance": variance_units(engine, board)} if against else {}),
         },
-        row_unit_columns=["This period", "Prior period", "Last year"],
+        units={"% of target": "%"} if against else {},
+        row_unit_columns=["This period", "Prior period", "Last year", "Target"],
         tiles={
             "value": "This period",
             "change": "vs prior",
             "verdict": "Trend vs prior",
             "across": 4,
+            "period": "Period",
+            "polarity": "Better",
         },
-        verdicts={"vs prior": "Trend vs prior", "vs last year": "Trend vs last year"},
+        verdicts={
+            "vs prior": "Trend vs prior",
+            "vs last year": "Trend vs last year",
+            **({"Variance": "vs target", "% of target": "vs target"} if against else {}),
+        },
         customers=_counts(
-            kpis, pd.DataFrame({"This period": board["customers"].to_numpy(dtype=float)})
+            kpis,
+            pd.DataFrame(
+                # the variance and % of target would reveal a hidden value: the same count
+                dict.fromkeys(
+                    ["This period", "Variance", "% of target"],
+                    board["customers"].to_numpy(dtype=float),
+                )
+            ),
         ),
+        note=TILE_NOTE,
     )
     last = periods.last_complete_month(engine.as_of)
     months = [f"{last - pd.DateOffset(months=i):%Y-%m}" for i in range(23, -1, -1)]
@@ -734,3 +768,53 @@ _VIEWS = {
     "reconciliation": _reconciliation,
     "migration": _migration,
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# actuals against targets (profiler/targets.py): a block below Summary and Compare
+
+
+def variance_units(engine: QueryEngine, frame: pd.DataFrame) -> list[str]:
+    """Each row's unit of variance against its target: pp for shares, points for scores, the
+    metric's shown unit otherwise."""
+    return [
+        u if u in ("pp", "points") else shown_unit(engine, m)
+        for m, u in zip(frame["metric"], frame["variance_unit"], strict=True)
+    ]
+
+
+def target_blocks(engine: QueryEngine, table: pd.DataFrame, key: str) -> list[Block]:
+    """The "Against target" block of a view's rows that have a target (none when no row has:
+    a CAR built without a targets table shows no such block)."""
+    if not targets.has_targets(table):
+        return []
+    rows = table[table["target"].notna()].reset_index(drop=True)
+    frame = pd.DataFrame(
+        {
+            "Cohort": rows["cohort"],
+            "Metric": [engine.metric(m).label for m in rows["metric"]],
+            "Period": rows["period"],
+            "Actual": rows["value"].to_numpy(dtype=float),
+            "Target": rows["target"].to_numpy(dtype=float),
+            "Variance": rows["variance"].to_numpy(dtype=float),
+            "% of target": rows["pct_of_target"].to_numpy(dtype=float),
+            "vs target": verdict_words(rows["verdict_vs_target"]),
+            "Owner": rows["target_owner"],
+        }
+    )
+    customers = rows["customers"].to_numpy(dtype=float)
+    return [
+        Block(
+            key,
+            "Against target (variance = actual - target; green is better by the metric's polarity)",
+            frame,
+            units={"% of target": "%"},
+            row_units=[shown_unit(engine, m) for m in rows["metric"]],
+            row_unit_columns=["Actual", "Target"],
+            column_row_units={"Variance": variance_units(engine, rows)},
+            customers=_counts(
+                frame, pd.DataFrame(dict.fromkeys(["Actual", "Variance", "% of target"], customers))
+            ),
+            verdicts={"Variance": "vs target", "% of target": "vs target"},
+        )
+    ]

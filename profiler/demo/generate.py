@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .ledger import book_ledger, book_parts, draw_journals, ledger_parts, monthly_fx_rates
+from .plan import plan_parts, plan_table
 from .profiles import daily_fx, draw_customers
 from .tables import (
     FIRST_ORDER_ID,
@@ -117,6 +118,7 @@ def _generate_whole(
     tables["fx_rates"] = monthly_fx_rates(fx)
     tables["journals"] = draw_journals(rng)
     tables["ledger"] = book_ledger(lines, products, tables["fx_rates"], tables["journals"])
+    tables["targets"] = plan_table(plan_parts(lines))  # no draw: the streams above are unchanged
     rows = {}
     for name, table in tables.items():
         say(f"writing {name}")
@@ -137,6 +139,7 @@ _TABLE_ORDER = (
     "fx_rates",
     "journals",
     "ledger",
+    "targets",
 )
 
 
@@ -182,6 +185,7 @@ def _generate_chunked(
     names = ["order_lines", *side_tables]
     writers = {name: Appender(out / f"{name}.{file_format}", file_format) for name in names}
     parts: pd.DataFrame | None = None
+    plan: pd.DataFrame | None = None
     next_order_id = FIRST_ORDER_ID
     try:
         for k, (first, count) in enumerate(spans):
@@ -195,6 +199,8 @@ def _generate_chunked(
             writers["order_lines"].write(lines)
             chunk_parts = ledger_parts(lines, products, fx_rates)
             parts = chunk_parts if parts is None else parts.add(chunk_parts, fill_value=0.0)
+            chunk_plan = plan_parts(lines)
+            plan = chunk_plan if plan is None else plan.add(chunk_plan, fill_value=0.0)
             del lines, chunk_parts
             for name, make in side_tables.items():
                 writers[name].write(make(rng, people))
@@ -212,6 +218,7 @@ def _generate_chunked(
         ("fx_rates", fx_rates),
         ("journals", journals),
         ("ledger", book_parts(parts, journals)),
+        ("targets", plan_table(plan if plan is not None else pd.DataFrame())),
     ):
         say(f"writing {name}")
         write_table(table, out / f"{name}.{file_format}", file_format)

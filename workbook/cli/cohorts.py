@@ -37,6 +37,7 @@ from workbook.cli.output import (
     print_table,
     small_footnote,
 )
+from workbook.cli.targets import dashboard_columns, print_against_target
 
 membership_option = click.option(
     "--membership",
@@ -88,6 +89,10 @@ def _answered(engine, frame, csv: bool, *periods) -> bool:
         _notes(frame.attrs.get("notes", []), csv)
         return True
     return False
+
+
+# A KPI's polarity (``better`` in the catalog) in the dashboard's "better" column.
+BETTER_WORDS = {"higher": "higher", "lower": "lower", "neutral": ""}
 
 
 def _verdict_words(verdicts) -> list[str]:
@@ -264,6 +269,7 @@ def summary(
         flags={m: small[m].astype(bool).tolist() for m in metrics},
         min_size=engine.cohorts.min_size,
     )
+    print_against_target(engine, frame)
     _notes(frame.attrs.get("notes", []), csv)
     print(
         f"\n{frame.attrs['catalog']}; CAR as of {frame.attrs['as_of']}; period {engine.period(period).label}"
@@ -374,6 +380,7 @@ def compare(
     if _answered(engine, frame, csv, *periods):
         return 0
     _print_side_by_side(engine, frame, engine.period(vs).label if vs else None)
+    print_against_target(engine, frame)
     _footer(frame, csv)
     return 0
 
@@ -558,6 +565,7 @@ def dashboard(car: str | None, period: str | None, csv: bool) -> int:
         return 0
     table = frame[["kpi", "value", "prior", "vs_prior", "last_year", "vs_last_year", "note"]].copy()
     table.insert(4, "trend", _verdict_words(frame["vs_prior_verdict"]))
+    table["better"] = frame["better"].map(BETTER_WORDS).to_numpy()  # the KPI's polarity
     missing = []
     for then, change in ((span.previous(), "vs_prior"), (span.last_year(), "vs_last_year")):
         if not views.has_data(engine, then):  # 0 there means no data, not a fall to nothing
@@ -568,25 +576,29 @@ def dashboard(car: str | None, period: str | None, csv: bool) -> int:
             missing.append(then.label)
     shown = _displays(engine, frame["metric"])
     changes = [change_format(engine.metric(m)) for m in frame["metric"]]
+    formats = {
+        "value": shown,
+        "prior": shown,
+        "last_year": shown,
+        "vs_prior": changes,
+        "vs_last_year": changes,
+    }
+    headers = {
+        "value": span.label,
+        "prior": span.previous().label,
+        "vs_prior": "vs prior",
+        "trend": "",
+        "last_year": span.last_year().label,
+        "vs_last_year": "vs last year",
+        "better": "better",
+    }
+    dashboard_columns(engine, frame, table, formats, headers)  # where a KPI has a target
     print_table(
         table,
-        formats={
-            "value": shown,
-            "prior": shown,
-            "last_year": shown,
-            "vs_prior": changes,
-            "vs_last_year": changes,
-        },
+        formats=formats,
         flags={"value": frame["small"]},
         min_size=engine.cohorts.min_size,
-        headers={
-            "value": span.label,
-            "prior": span.previous().label,
-            "vs_prior": "vs prior",
-            "trend": "",
-            "last_year": span.last_year().label,
-            "vs_last_year": "vs last year",
-        },
+        headers=headers,
     )
     if missing:
         print(f"no data in {' or '.join(missing)}: those columns are empty")

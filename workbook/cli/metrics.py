@@ -223,13 +223,33 @@ Example:
 @catalog_option
 @car_option(help="a built CAR folder, to check the CAR columns metrics read")
 @lock_option
-def check(catalog: str | None, car: str | None, lock: str | None) -> int:
+@click.option(
+    "--targets",
+    "targets_file",
+    metavar="FILE",
+    help="a targets table to check: its metrics, periods and cohorts (cohorts in full with --car)",
+)
+@click.option(
+    "--data",
+    metavar="DIR",
+    help="the data folder whose targets table to check (targets.csv, .parquet, ...)",
+)
+def check(
+    catalog: str | None,
+    car: str | None,
+    lock: str | None,
+    targets_file: str | None,
+    data: str | None,
+) -> int:
     """Validate the catalog and print every problem as file:line: message; then compare it
     with its lock (catalog.lock): a metric whose definition changed while its version did not
     is an error, a raised version not yet released a warning, a metric not in the lock a note.
+    With --targets FILE (or --data DIR), also check a targets table: one line per problem,
+    naming the file, row and column.
     """
     from profiler.catalog import load_catalog, validate
     from profiler.catalog_lock import check_lock, lock_path, read_lock
+    from workbook.cli.targets import check_targets_file
 
     catalog_path, catalog = catalog, load_catalog(catalog)
     car_columns = None
@@ -252,7 +272,10 @@ def check(catalog: str | None, car: str | None, lock: str | None) -> int:
             file=sys.stderr,
         )
     drift = [f for f in findings if f.level == "error"]
-    if problems or drift:
+    target_problems = check_targets_file(catalog, targets_file, data, car)
+    if target_problems:
+        print(f"{target_problems} problem(s) in the targets table.", file=sys.stderr)
+    if problems or drift or target_problems:
         print(
             f"{len(problems)} problem(s) in the catalog, {len(drift)} against its lock.",
             file=sys.stderr,
