@@ -74,12 +74,12 @@ CONTACT = "Contact details"
 NO_CONSENT = "no consent record"
 
 ITEMS: tuple[Item, ...] = (
-    Item(SEGMENT, "Strategy segment", "strategy_segment", missing="none (no purchase yet)"),
+    Item(SEGMENT, "Strategy segment", "strategy_segment", missing="not assigned"),
     Item(SEGMENT, "Value tier (spend, last 12 months)", "value_tier"),
     Item(SEGMENT, "Current value band", "current_value_band"),
     Item(SEGMENT, "Potential value tier", "potential_value_tier"),
     Item(SEGMENT, "Engagement band", "engagement_band"),
-    Item(SEGMENT, "RFM segment", "rfm_segment", missing="none (no purchase yet)"),
+    Item(SEGMENT, "RFM segment", "rfm_segment", missing="not assigned"),
     Item(SEGMENT, "Expected value, next 12 months (CLV)", "clv_12m"),
     Item(SEGMENT, "Chance the customer is still active", "p_alive"),
     Item(SEGMENT, "Expected purchases, next 12 months", "expected_orders_12m"),
@@ -95,9 +95,9 @@ ITEMS: tuple[Item, ...] = (
     Item(ORDERS, "Days since the last order", "recency_days", missing="no purchase yet"),
     Item(ORDERS, "Orders, lifetime", "orders_ltd", "ltd"),
     Item(ORDERS, "Spend, lifetime", "spend_ltd", "ltd"),
-    Item(ORDERS, "Favourite category", "favourite_category", "ltd", "no purchase yet"),
-    Item(ORDERS, "Preferred price point", "preferred_price_point", "ltd", "no purchase yet"),
-    Item(ORDERS, "Preferred channel", "preferred_channel", "ltd", "no purchase yet"),
+    Item(ORDERS, "Favourite category", "favourite_category", "ltd", "not known"),
+    Item(ORDERS, "Preferred price point", "preferred_price_point", "ltd", "not known"),
+    Item(ORDERS, "Preferred channel", "preferred_channel", "ltd", "not known"),
     Item(PREFERENCES, "May be contacted at all", "contactable", missing=NO_CONSENT),
     *(
         Item(

@@ -133,6 +133,20 @@ def CP_CLV(cohort=None, caller=None):
     return cells.clv(cohort, _car(caller))
 
 
+def _personal(caller: Any = None) -> str | None:
+    """The PROFILER_PERSONAL_DATA setting of the calling workbook (blank: no personal data)."""
+    try:
+        return _settings(caller.sheet.book).get(cells.PERSONAL_SETTING)
+    except Exception:  # no caller outside Excel, or no settings sheet: no personal data
+        return None
+
+
+@documented(customer_id="A customer id, as in the CAR (e.g. 1042)")
+def CP_CUSTOMER(customer_id, caller=None):
+    """One customer's profile in plain words: segment, lifecycle, value, orders, consent, survey, service topics."""
+    return cells.customer(customer_id, _car(caller), _personal(caller))
+
+
 UDFS = [
     CP_METRIC,
     CP_COMPARE,
@@ -143,4 +157,5 @@ UDFS = [
     CP_METRICS,
     CP_COHORTS,
     CP_CLV,
+    CP_CUSTOMER,
 ]

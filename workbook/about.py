@@ -143,6 +143,10 @@ def formula_examples(engine: QueryEngine, inputs: dict[str, Any]) -> list[tuple[
     for name, args, call in calls:
         formula = "=" + name + "(" + ",".join(f'"{a}"' for a in args) + ")"
         out.append((name, formula, call(*args, car=engine)))  # type: ignore[arg-type]
+    # One customer's profile: the id typed on the Customer sheet (its named input cell), never
+    # a customer chosen here; no personal data in the example.
+    chosen = inputs.get("CustomerId") or ""
+    out.append(("CP_CUSTOMER", "=CP_CUSTOMER(CustomerId)", cells.customer(chosen, car=engine)))
     return out
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
+from profiler.customer import PERSONAL_SETTING
 from profiler.errors import ProfilerError
 from profiler.outputs import replacing
 from profiler.query import QueryEngine
@@ -266,6 +267,8 @@ def write_workbook(
                 "UDF Modules": UDF_MODULE,
                 "PROFILER_CAR": (settings or {}).get("PROFILER_CAR", ""),
                 "PROFILER_DATA": (settings or {}).get("PROFILER_DATA", ""),
+                # The Customer sheet shows name, e-mail and phone only when this says yes.
+                PERSONAL_SETTING: (settings or {}).get(PERSONAL_SETTING, "no"),
             }
         )
     return Path(path)

@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from profiler import indices, periods, views, yaml_lines
+from profiler.customer import UnknownCustomer, customer_profile
 from profiler.errors import ProfilerError, clip
 from profiler.features import TEMPLATES
 from profiler.periods import parse_period
@@ -680,6 +681,64 @@ def monthly_reconciliation(recon: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+CUSTOMER_VIEW = "customer"  # the live workbook's Customer sheet: never in a snapshot
+CUSTOMER_INPUT = "CustomerId"
+PERSONAL_DATA = "personal_data"  # extras: the workbook's settings allow personal data
+
+
+def _customer(
+    engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
+) -> SheetContent:
+    """One customer's profile (``profiler.customer``); a note when no id or an unknown one is
+    typed, so a refresh of every sheet is never stopped by this one."""
+    wanted = str(inputs.get(CUSTOMER_INPUT) or "").strip()
+    title = "Customer profile"
+    if not wanted:
+        note = "Type a customer id in the yellow cell, then press Refresh this sheet."
+        return SheetContent(
+            sheet["name"], [Block("customer", title, pd.DataFrame({"Note": [note]}))]
+        )
+    personal = bool(extras.get(PERSONAL_DATA))
+    try:
+        profile = customer_profile(engine, wanted, personal=personal)
+    except UnknownCustomer as err:
+        return SheetContent(
+            sheet["name"], [Block("customer", title, pd.DataFrame({"Note": [str(err)]}))]
+        )
+    rows = profile.rows
+    frame = pd.DataFrame(
+        {
+            "Section": rows["section"],
+            "Item": rows["item"],
+            "Value": [
+                value if unit else text
+                for value, text, unit in zip(
+                    rows["value"], rows["text"], profile.units, strict=True
+                )
+            ],
+            "When": rows["when"],
+            "Definition": rows["definition"],
+            "CAR column": rows["column"],
+        }
+    )
+    notes = list(profile.notes)
+    if not personal:
+        notes.append(
+            "Name, e-mail and phone are not shown: set PROFILER_PERSONAL_DATA to yes on the "
+            "xlwings.conf sheet to show them for customers whose consent allows contact."
+        )
+    notes.append("Live workbook only: a snapshot leaves this sheet out.")
+    block = Block(
+        "customer",
+        f"Customer {profile.customer_id}, as of {profile.as_of:%Y-%m-%d}",
+        frame,
+        row_units=[u or "" for u in profile.units],
+        row_unit_columns=["Value"],
+        note=" ".join(notes),
+    )
+    return SheetContent(sheet["name"], [block])
+
+
 _VIEWS = {
     "summary": _summary,
     "deep_dive": _deep_dive,
@@ -688,4 +747,5 @@ _VIEWS = {
     "dashboard": _dashboard,
     "potential": _potential,
     "reconciliation": _reconciliation,
+    CUSTOMER_VIEW: _customer,
 }
