@@ -264,7 +264,9 @@ def customer_profile(
                     }
                 )
                 units.append("")
-    return CustomerProfile(text, engine.as_of, pd.DataFrame(records, columns=COLUMNS), notes, units)
+    return CustomerProfile(
+        text, engine.as_of, pd.DataFrame(records, columns=COLUMNS, dtype=object), notes, units
+    )
 
 
 CONTACT_DEFINITIONS = {
@@ -462,7 +464,9 @@ def _value(value: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
+    """A value for JSON: plain Python, empty as null (never NaN)."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _when(kind: str, d: str) -> str:
