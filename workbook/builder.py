@@ -477,6 +477,9 @@ def _write_block(
             elif name in WRAPPED:  # long texts wrap in a fixed width, top-aligned
                 fmt = styles.wrap
                 widths[col] = 60.0
+                lines = -(-len(str(value)) // WRAP_CHARS)
+                if lines > 1:  # tall enough to show it all (LibreOffice does not grow the row)
+                    ws.set_row(first + r, ROW_POINTS * lines)
             else:
                 fmt = styles.number("", True) if is_small else styles.text
                 widths[col] = max(widths.get(col, 0), min(len(str(value)) * 1.05, 60))
@@ -637,6 +640,7 @@ def _page_setup(ws: Any, stamp: str | None = None) -> None:
 
 
 WRAPPED = {"Description", "Definition"}  # text columns that wrap instead of spreading
+WRAP_CHARS, ROW_POINTS = 72, 13.5  # characters per line of a wrapped cell 60 wide; a line's height
 
 
 def _numeric(column: pd.Series) -> bool:

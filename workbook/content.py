@@ -717,8 +717,8 @@ def _customer(
                 )
             ],
             "When": rows["when"],
-            "Definition": rows["definition"],
             "CAR column": rows["column"],
+            "Definition": rows["definition"],
         }
     )
     notes = list(profile.notes)
