@@ -40,12 +40,17 @@ from workbook.snapshot import snapshot
 BY_COLUMN = {item.column: item for item in ITEMS}
 
 
-def build(folder: Path, tables: dict[str, list[dict]], as_of: str | None = None) -> Path:
+def build(
+    folder: Path,
+    tables: dict[str, list[dict]],
+    as_of: str | None = None,
+    engine: str = "in-memory",
+) -> Path:
     """Write hand-made tables and build a CAR folder from them, as 'profiler build' does."""
     data = folder / "data"
     for name, rows in tables.items():
         write_table(data, name, rows)
-    profiler.build(data, folder / "car", as_of=as_of, engine="in-memory", today="2026-01-01")
+    profiler.build(data, folder / "car", as_of=as_of, engine=engine, today="2026-01-01")
     return folder / "car"
 
 
@@ -270,6 +275,18 @@ def test_each_optional_table_missing(tmp_path: Path, missing: str) -> None:
         assert contact.empty and any("no consented contact table" in n for n in profile.notes)
     else:
         assert list(contact["value"]) == ["Ann Smith", "ann@example.com"]
+
+
+def test_out_of_core_car_has_the_same_profile_and_no_contacts(
+    tmp_path: Path, small_car: Path
+) -> None:
+    """An out-of-core build writes no contact table: the same profile, and the reason."""
+    car_dir = build(tmp_path, car_data.TABLES, car_data.AS_OF, engine="out-of-core")
+    assert store.CONTACTS.name not in store.open_generation(car_dir).meta["members"]
+    profile = customer_profile(QueryEngine.open(car_dir), "1", personal=True)
+    same = customer_profile(QueryEngine.open(small_car), "1")
+    pd.testing.assert_frame_equal(profile.rows, same.rows)
+    assert any("no consented contact table" in n for n in profile.notes)
 
 
 # -- personal data ------------------------------------------------------------------------------
