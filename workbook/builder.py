@@ -478,7 +478,9 @@ def _write_block(
                 fmt = styles.wrap
                 widths[col] = 60.0
                 lines = -(-len(str(value)) // WRAP_CHARS)
-                if lines > 1:  # tall enough to show it all (LibreOffice does not grow the row)
+                if (
+                    lines > 1 and block.tall_rows
+                ):  # all of it shown (LibreOffice does not grow rows)
                     ws.set_row(first + r, ROW_POINTS * lines)
             else:
                 fmt = styles.number("", True) if is_small else styles.text

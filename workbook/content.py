@@ -63,6 +63,7 @@ class Block:
     charts: list[dict[str, Any]] = field(default_factory=list)  # {"type", "title", "x", "series"}
     tiles: dict[str, Any] | None = None  # {"value": column, "change": column}: KPI tiles beside
     note: str = ""
+    tall_rows: bool = False  # rows made tall enough to show their wrapped texts whole
 
 
 @dataclass
@@ -735,6 +736,7 @@ def _customer(
         row_units=[u or "" for u in profile.units],
         row_unit_columns=["Value"],
         note=" ".join(notes),
+        tall_rows=True,
     )
     return SheetContent(sheet["name"], [block])
 
