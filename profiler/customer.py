@@ -313,44 +313,61 @@ def find_customer(engine: QueryEngine, customer_id: Any) -> int:
         return ids[text]
     raise UnknownCustomer(
         f"Unknown customer id '{clip(text)}': not among the {len(ids):,} customers of the CAR "
-        f"as of {engine.as_of:%Y-%m-%d}.{_hint(text, ids)}"
+        f"as of {engine.as_of:%Y-%m-%d}.{_hint(engine, text, ids)}"
     )
 
 
-def _normal(text: str) -> str:
-    """An id with letter case, spaces and leading zeros of its digit runs set aside."""
-    out, digits = [], ""
-    for ch in text.casefold():
-        if ch.isspace() or ch in "-_":
-            continue
-        if ch.isdigit():
-            digits += ch
-            continue
-        if digits:
-            out.append(digits.lstrip("0") or "0")
-            digits = ""
-        out.append(ch)
-    if digits:
-        out.append(digits.lstrip("0") or "0")
-    return "".join(out)
+def _normal(ids: pd.Series) -> pd.Series:
+    """Ids with letter case, spaces, dashes, underscores and leading zeros set aside."""
+    folded = ids.str.casefold().str.replace(r"[\s_-]+", "", regex=True)
+    return folded.str.replace(r"(?<!\d)0+(?=\d)", "", regex=True)
 
 
-def _hint(text: str, ids: dict[str, int]) -> str:
+@dataclass(frozen=True)
+class _Shapes:
+    """What an unknown id's hint may use, worked out once per engine on the first unknown id."""
+
+    ids: np.ndarray  # every id, and beside it the same id normalised (``_normal``)
+    normal: np.ndarray
+    low: int
+    high: int
+    digits: bool
+
+
+_shapes: weakref.WeakKeyDictionary[QueryEngine, _Shapes] = weakref.WeakKeyDictionary()
+
+
+def _shapes_of(engine: QueryEngine, ids: dict[str, int]) -> _Shapes:
+    found = _shapes.get(engine)
+    if found is None:
+        every = pd.Series(list(ids), dtype=object)
+        lengths = every.str.len()
+        found = _Shapes(
+            every.to_numpy(),
+            _normal(every).to_numpy(dtype=object),
+            int(lengths.min()) if len(every) else 0,
+            int(lengths.max()) if len(every) else 0,
+            bool(len(every)) and bool(every.str.isdigit().all()),
+        )
+        _shapes[engine] = found
+    return found
+
+
+def _hint(engine: QueryEngine, text: str, ids: dict[str, int]) -> str:
     """A hint that names no other customer: the id the text stands for when only its letter
     case, spaces or leading zeros differ, else the shape of the ids here."""
+    if not ids:
+        return ""
+    shapes = _shapes_of(engine, ids)
     if len(text) <= 64:
-        wanted = _normal(text)
-        same = [i for i in ids if len(i) <= len(text) + 8 and _normal(i) == wanted]
+        wanted = _normal(pd.Series([text], dtype=object)).iloc[0]
+        same = shapes.ids[shapes.normal == wanted]
         if len(same) == 1:
             return f" Did you mean '{same[0]}'? (ids are matched exactly as written)"
-    lengths = [len(i) for i in ids]
-    if not lengths:
-        return ""
-    digits = all(i.isdigit() for i in list(ids)[:1000])
-    low, high = min(lengths), max(lengths)
-    size = f"{low}" if low == high else f"{low} to {high}"
-    kind = "whole numbers of" if digits else "texts of"
-    return f" Customer ids here are {kind} {size} {'digits' if digits else 'characters'}."
+    size = f"{shapes.low}" if shapes.low == shapes.high else f"{shapes.low} to {shapes.high}"
+    if shapes.digits:
+        return f" Customer ids here are whole numbers of {size} digits."
+    return f" Customer ids here are texts of {size} characters."
 
 
 # -- reading one row -----------------------------------------------------------------------------
