@@ -282,15 +282,11 @@ def customer(
     read by udfs/)."""
     profile = customer_profile(engine_for(car), customer_id, personal=personal_allowed(personal))
     rows = profile.rows
-    shown = [
-        value if unit else text
-        for value, text, unit in zip(rows["value"], rows["text"], profile.units, strict=True)
-    ]
     frame = pd.DataFrame(
         {
             "section": rows["section"],
             "item": rows["item"],
-            "value": shown,
+            "value": profile.cells,
             "when": rows["when"],
             "column": rows["column"],
             "definition": rows["definition"],

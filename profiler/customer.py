@@ -173,6 +173,17 @@ class CustomerProfile:
     notes: list[str] = field(default_factory=list)
     units: list[str] = field(default_factory=list)  # each row's sheet unit ('' for text)
 
+    @property
+    def cells(self) -> list[Any]:
+        """Each row's value for a spreadsheet cell: numbers as numbers (their unit in
+        ``units``), everything else in words."""
+        return [
+            value if unit else text
+            for value, text, unit in zip(
+                self.rows["value"], self.rows["text"], self.units, strict=True
+            )
+        ]
+
     def as_json(self) -> dict[str, Any]:
         return {
             "customer_id": self.customer_id,

@@ -478,9 +478,8 @@ def _write_block(
                 fmt = styles.wrap
                 widths[col] = 60.0
                 lines = -(-len(str(value)) // WRAP_CHARS)
-                if (
-                    lines > 1 and block.tall_rows
-                ):  # all of it shown (LibreOffice does not grow rows)
+                # all of it shown where the block asks (LibreOffice does not grow the row)
+                if lines > 1 and block.tall_rows:
                     ws.set_row(first + r, ROW_POINTS * lines)
             else:
                 fmt = styles.number("", True) if is_small else styles.text

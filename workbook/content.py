@@ -711,12 +711,7 @@ def _customer(
         {
             "Section": rows["section"],
             "Item": rows["item"],
-            "Value": [
-                value if unit else text
-                for value, text, unit in zip(
-                    rows["value"], rows["text"], profile.units, strict=True
-                )
-            ],
+            "Value": profile.cells,
             "When": rows["when"],
             "CAR column": rows["column"],
             "Definition": rows["definition"],
