@@ -1,7 +1,11 @@
 """Render the profiler's main sheets to PNG for the README (LibreOffice -> PDF -> pdftoppm).
 
-Usage: python docs/screenshots.py WORKBOOK [--out docs/img]
+Usage: python docs/screenshots.py WORKBOOK [--out docs/img] [--customer ID]
 (WORKBOOK: e.g. demo_output/Customer_Profiler.xlsm written by 'bash run.sh demo')
+
+The Customer sheet is shown filled in: a copy of the workbook beside it gets the customer id
+(default: the customer with the most orders in the last 12 months) and its Customer sheet is
+refreshed headlessly, personal data off, before LibreOffice renders it; the copy is removed.
 """
 
 from __future__ import annotations
@@ -12,7 +16,40 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-SHEETS = ["Summary", "Deep Dive", "Compare", "Retention", "Dashboard", "Potential Value"]
+SHEETS = [
+    "Summary",
+    "Deep Dive",
+    "Compare",
+    "Retention",
+    "Dashboard",
+    "Potential Value",
+    "Customer",
+]
+
+
+def with_customer(workbook: Path, customer: str | None) -> Path:
+    """A copy of ``workbook`` beside it (its relative settings still hold) whose Customer sheet
+    shows one customer, refreshed as 'Refresh this sheet' does; personal data stays off."""
+    from openpyxl import load_workbook
+
+    from profiler.query import QueryEngine
+    from workbook.book import FileBook, folder_setting
+    from workbook.content import load_layout
+    from workbook.inputs import input_cells
+    from workbook.macros import extras_for, refresh_sheet
+
+    copy = workbook.with_name(f".screenshot-{workbook.name}")
+    shutil.copyfile(workbook, copy)
+    engine = QueryEngine.open(folder_setting(FileBook(copy), "PROFILER_CAR"))
+    if customer is None:
+        car = engine.ensure_columns(["orders_l12m"])
+        customer = str(car.loc[car["orders_l12m"].idxmax(), "customer_id"])
+    book = load_workbook(copy, keep_vba=True)
+    sheet, cell, _ = input_cells(load_layout())["CustomerId"]
+    book[sheet][cell] = customer
+    book.save(copy)
+    refresh_sheet(FileBook(copy), engine, "Customer", extras=extras_for(engine))
+    return copy
 
 
 def main() -> None:
@@ -20,9 +57,19 @@ def main() -> None:
     parser.add_argument("workbook")
     parser.add_argument("--out", default=str(Path(__file__).parent / "img"))
     parser.add_argument("--dpi", type=int, default=70)
+    parser.add_argument("--customer", help="customer id shown on the Customer sheet")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    workbook = with_customer(Path(args.workbook), args.customer)
+    try:
+        render(workbook, out, args.dpi)
+    finally:
+        workbook.unlink(missing_ok=True)
+
+
+def render(workbook: Path, out: Path, dpi: int) -> None:
+    """Each sheet of SHEETS as the PNG of its first printed page."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [
@@ -34,12 +81,12 @@ def main() -> None:
                 "pdf",
                 "--outdir",
                 tmp,
-                args.workbook,
+                str(workbook),
             ],
             check=True,
             capture_output=True,
         )
-        pdf = Path(tmp) / (Path(args.workbook).stem + ".pdf")
+        pdf = Path(tmp) / (workbook.stem + ".pdf")
         pages = int(
             next(
                 line.split()[-1]
@@ -67,7 +114,7 @@ def main() -> None:
                     "pdftoppm",
                     "-png",
                     "-r",
-                    str(args.dpi),
+                    str(dpi),
                     "-f",
                     str(page),
                     "-l",

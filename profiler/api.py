@@ -22,6 +22,7 @@ from .activity import build_activity
 from .car import CarResult, build_car
 from .catalog import Catalog, load_catalog
 from .clv import holdout_check
+from .customer import consented_contacts
 from .engine_choice import ENGINES, FORMER_NAMES, choose_engine
 from .errors import ProfilerError, clip
 from .facts import order_facts
@@ -203,6 +204,7 @@ def build_into(
         stage("computed")
         mark("computed")
         writer.write_car(result)
+        write_contacts(writer, source, result)
         result.columns.clear()  # persisted: free the CAR's memory before the activity table
         mark("car_written")
         activity = build_activity(source, catalog, result.customer_ids, result.as_of)
@@ -217,6 +219,16 @@ def build_into(
         mark("checked")
     result.seconds = time.perf_counter() - begun
     return result
+
+
+def write_contacts(writer: store.GenerationWriter, source: SourceData, result: CarResult) -> None:
+    """The consented contact table (``profiler.customer.consented_contacts``), when the
+    customers table has contact columns and the CAR knows consent; nothing otherwise."""
+    contacts = consented_contacts(
+        source.tables.get("customers"), result.customer_ids, result.columns
+    )
+    if contacts is not None:
+        writer.write_frame(store.CONTACTS, contacts)
 
 
 def write_quarantine(

@@ -19,6 +19,8 @@ from typing import Any
 import pandas as pd
 
 from . import store, views
+from .customer import PERSONAL_SETTING as PERSONAL_SETTING  # the setting's name, for udfs/
+from .customer import customer_profile, personal_allowed
 from .errors import ProfilerError, clip
 from .query import QueryEngine
 from .retention import retention_triangle
@@ -330,3 +332,27 @@ def migration(
     shown.insert(0, corner, [str(i) for i in shown.index])
     shown.columns = [str(c) for c in shown.columns]
     return table(shown.reset_index(drop=True))
+
+
+@cell_errors
+def customer(
+    customer_id: Any, car: str | None = None, personal: Any = None
+) -> list[list[Any]] | str:
+    """One customer's profile (``profiler.customer.customer_profile``): section, item, value
+    (numbers as numbers, the rest in words), when, CAR column, definition.  ``personal`` is the
+    workbook's PROFILER_PERSONAL_DATA setting: name, e-mail and phone only when it says yes and
+    the CAR folder holds the consented contact table (the setting's key: ``PERSONAL_SETTING``,
+    read by udfs/)."""
+    profile = customer_profile(engine_for(car), customer_id, personal=personal_allowed(personal))
+    rows = profile.rows
+    frame = pd.DataFrame(
+        {
+            "section": rows["section"],
+            "item": rows["item"],
+            "value": profile.cells,
+            "when": rows["when"],
+            "column": rows["column"],
+            "definition": rows["definition"],
+        }
+    )
+    return table(frame)

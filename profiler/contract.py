@@ -123,7 +123,8 @@ TABLES: dict[str, Table] = {
         Table(
             "customers",
             "One row per customer known to the CRM. Name, email and phone are personal data: "
-            "read for validation only, never written to any output that leaves the engine.",
+            "never in the CAR or a snapshot; kept only for customers whose consent allows "
+            "contact, for the single-customer view (see Personal data).",
             (
                 Column("customer_id", "key", "Customer identifier.", required=True, nullable=False),
                 Column("created_at", "timestamp", "When the customer record was created."),

@@ -16,6 +16,7 @@ on every platform), so a reader sees the old generation or the new one, whole, n
         reconciliation.arrow      when the sources have a ledger (in-memory builds)
         clv_holdout.arrow         the CLV model's holdout check (in-memory builds)
         targets.arrow             when the sources have a targets table (every engine)
+        contacts.arrow            consented customers' name, e-mail, phone (in-memory builds)
         car_meta.json             written last: the generation's manifest
       gen-20261202T091500-4242-d4e5f6/   the previous generation (kept for --rollback)
 
@@ -87,8 +88,11 @@ RECONCILIATION = Member(
     "reconciliation.arrow", "arrow", "the last 12 complete months tied to the ledger"
 )
 HOLDOUT = Member("clv_holdout.arrow", "arrow", "the CLV model's check on a holdout year")
+# Personal data, for the single-customer view only (profiler/customer.py): the name, e-mail
+# and phone of customers whose consent at D allows contact, nobody else (in-memory builds).
+CONTACTS = Member("contacts.arrow", "arrow", "consented customers' contact details")
 REQUIRED = (CAR, DICTIONARY, ACTIVITY, ORDERS, QUARANTINE, META)
-MEMBERS = (*REQUIRED, RECONCILIATION, HOLDOUT)
+MEMBERS = (*REQUIRED, RECONCILIATION, HOLDOUT, CONTACTS)
 SOURCE_CHECKS = {"reconciliation": RECONCILIATION, "holdout": HOLDOUT}
 # The accepted rows of the sources' targets table (profiler/targets.py), when it has one.
 TARGETS = Member("targets.arrow", "arrow", "the targets the views compare actuals with")

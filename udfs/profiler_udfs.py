@@ -142,6 +142,20 @@ def CP_MIGRATION(axis, start, end=None, measure="customers", caller=None):
     return cells.migration(axis, start, end, measure, _car(caller), _data(caller))
 
 
+def _personal(caller: Any = None) -> str | None:
+    """The PROFILER_PERSONAL_DATA setting of the calling workbook (blank: no personal data)."""
+    try:
+        return cells.live_settings(caller.sheet.book).get(cells.PERSONAL_SETTING)
+    except Exception:  # no caller outside Excel, or no settings sheet: no personal data
+        return None
+
+
+@documented(customer_id="A customer id, as in the CAR (e.g. 1042)")
+def CP_CUSTOMER(customer_id, caller=None):
+    """One customer's profile in plain words: segment, lifecycle, value, orders, consent, survey, service topics."""
+    return cells.customer(customer_id, _car(caller), _personal(caller))
+
+
 UDFS = [
     CP_METRIC,
     CP_COMPARE,
@@ -153,4 +167,5 @@ UDFS = [
     CP_COHORTS,
     CP_CLV,
     CP_MIGRATION,
+    CP_CUSTOMER,
 ]

@@ -75,13 +75,13 @@ def about_facts(
         ),
         (
             "Excel functions",
-            "=CP_METRIC(metric, cohort, period), CP_COMPARE, CP_DEEP_DIVE, CP_RETENTION, CP_DASHBOARD, CP_DEFINITION, CP_METRICS, CP_COHORTS, CP_CLV, CP_MIGRATION: run xlwings 'Import Functions' once (module "
+            "=CP_METRIC(metric, cohort, period), CP_COMPARE, CP_DEEP_DIVE, CP_RETENTION, CP_DASHBOARD, CP_DEFINITION, CP_METRICS, CP_COHORTS, CP_CLV, CP_MIGRATION, CP_CUSTOMER(id): run xlwings 'Import Functions' once (module "
             + UDF_MODULE
             + "). Worked examples and room for your own: the My formulas sheet.",
         ),
         (
             "Configuration",
-            "The hidden xlwings.conf sheet (right-click a tab > Unhide): PROFILER_CAR (the CAR folder) and PROFILER_DATA (source data: a snapshot looks for customers' names in it; the reconciliation and CLV holdout come from the CAR folder), relative to this workbook's folder unless absolute; the environment variables of the same names are used when the sheet has none. Interpreter_Win: full path to python.exe.",
+            "The hidden xlwings.conf sheet (right-click a tab > Unhide): PROFILER_CAR (the CAR folder) and PROFILER_DATA (source data: a snapshot looks for customers' names in it; the reconciliation and CLV holdout come from the CAR folder), relative to this workbook's folder unless absolute; the environment variables of the same names are used when the sheet has none. PROFILER_PERSONAL_DATA: yes shows a customer's name, e-mail and phone on the Customer sheet where consent allows (default no). Interpreter_Win: full path to python.exe.",
         ),
         (
             "Checks",
@@ -93,7 +93,7 @@ def about_facts(
         ),
         (
             "Snapshots",
-            "The 'Take snapshot' button, or profiler snapshot Customer_Profiler.xlsm --out FILE.xlsx: values only, no personal data, small cells suppressed.",
+            "The 'Take snapshot' button, or profiler snapshot Customer_Profiler.xlsm --out FILE.xlsx: values only, no personal data, small cells suppressed; the Customer sheet is left out.",
         ),
     ]
     missing = availability.left_out(engine)
@@ -148,6 +148,10 @@ def formula_examples(engine: QueryEngine, inputs: dict[str, Any]) -> list[tuple[
     for name, args, call in calls:
         formula = "=" + name + "(" + ",".join(f'"{a}"' for a in args) + ")"
         out.append((name, formula, call(*args, car=engine)))  # type: ignore[arg-type]
+    # One customer's profile: the id typed on the Customer sheet (its named input cell), never
+    # a customer chosen here; no personal data in the example.
+    chosen = inputs.get("CustomerId") or ""
+    out.append(("CP_CUSTOMER", "=CP_CUSTOMER(CustomerId)", cells.customer(chosen, car=engine)))
     return out
 
 

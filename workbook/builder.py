@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
+from profiler.customer import PERSONAL_SETTING
 from profiler.errors import ProfilerError
 from profiler.outputs import replacing
 from profiler.query import QueryEngine
@@ -266,6 +267,8 @@ def write_workbook(
                 "UDF Modules": UDF_MODULE,
                 "PROFILER_CAR": (settings or {}).get("PROFILER_CAR", ""),
                 "PROFILER_DATA": (settings or {}).get("PROFILER_DATA", ""),
+                # The Customer sheet shows name, e-mail and phone only when this says yes.
+                PERSONAL_SETTING: (settings or {}).get(PERSONAL_SETTING, "no"),
             }
         )
     return Path(path)
@@ -474,6 +477,10 @@ def _write_block(
             elif name in WRAPPED:  # long texts wrap in a fixed width, top-aligned
                 fmt = styles.wrap
                 widths[col] = 60.0
+                lines = -(-len(str(value)) // WRAP_CHARS)
+                # all of it shown where the block asks (LibreOffice does not grow the row)
+                if lines > 1 and block.tall_rows:
+                    ws.set_row(first + r, ROW_POINTS * lines)
             else:
                 fmt = styles.number("", True) if is_small else styles.text
                 widths[col] = max(widths.get(col, 0), min(len(str(value)) * 1.05, 60))
@@ -646,6 +653,7 @@ def _page_setup(ws: Any, stamp: str | None = None) -> None:
 
 
 WRAPPED = {"Description", "Definition"}  # text columns that wrap instead of spreading
+WRAP_CHARS, ROW_POINTS = 72, 13.5  # characters per line of a wrapped cell 60 wide; a line's height
 
 
 def _numeric(column: pd.Series) -> bool:

@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from profiler import indices, periods, targets, views, yaml_lines
+from profiler.customer import UnknownCustomer, customer_profile
 from profiler.errors import ProfilerError, clip
 from profiler.features import TEMPLATES
 from profiler.periods import parse_period
@@ -62,6 +63,7 @@ class Block:
     charts: list[dict[str, Any]] = field(default_factory=list)  # {"type", "title", "x", "series"}
     tiles: dict[str, Any] | None = None  # {"value": column, "change": column}: KPI tiles beside
     note: str = ""
+    tall_rows: bool = False  # rows made tall enough to show their wrapped texts whole
 
 
 @dataclass
@@ -758,6 +760,60 @@ def _migration(
     return SheetContent(sheet["name"], blocks, [], [])
 
 
+CUSTOMER_VIEW = "customer"  # the live workbook's Customer sheet: never in a snapshot
+CUSTOMER_INPUT = "CustomerId"
+PERSONAL_DATA = "personal_data"  # extras: the workbook's settings allow personal data
+
+
+def _customer(
+    engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
+) -> SheetContent:
+    """One customer's profile (``profiler.customer``); a note when no id or an unknown one is
+    typed, so a refresh of every sheet is never stopped by this one."""
+    wanted = str(inputs.get(CUSTOMER_INPUT) or "").strip()
+    title = "Customer profile"
+    if not wanted:
+        note = "Type a customer id in the yellow cell, then press Refresh this sheet."
+        return SheetContent(
+            sheet["name"], [Block("customer", title, pd.DataFrame({"Note": [note]}))]
+        )
+    personal = bool(extras.get(PERSONAL_DATA))
+    try:
+        profile = customer_profile(engine, wanted, personal=personal)
+    except UnknownCustomer as err:
+        return SheetContent(
+            sheet["name"], [Block("customer", title, pd.DataFrame({"Note": [str(err)]}))]
+        )
+    rows = profile.rows
+    frame = pd.DataFrame(
+        {
+            "Section": rows["section"],
+            "Item": rows["item"],
+            "Value": profile.cells,
+            "When": rows["when"],
+            "CAR column": rows["column"],
+            "Definition": rows["definition"],
+        }
+    )
+    notes = list(profile.notes)
+    if not personal:
+        notes.append(
+            "Name, e-mail and phone are not shown: set PROFILER_PERSONAL_DATA to yes on the "
+            "xlwings.conf sheet to show them for customers whose consent allows contact."
+        )
+    notes.append("Live workbook only: a snapshot leaves this sheet out.")
+    block = Block(
+        "customer",
+        f"Customer {profile.customer_id}, as of {profile.as_of:%Y-%m-%d}",
+        frame,
+        row_units=[u or "" for u in profile.units],
+        row_unit_columns=["Value"],
+        note=" ".join(notes),
+        tall_rows=True,
+    )
+    return SheetContent(sheet["name"], [block])
+
+
 _VIEWS = {
     "summary": _summary,
     "deep_dive": _deep_dive,
@@ -767,6 +823,7 @@ _VIEWS = {
     "potential": _potential,
     "reconciliation": _reconciliation,
     "migration": _migration,
+    CUSTOMER_VIEW: _customer,
 }
 
 

@@ -14,10 +14,17 @@ from typing import Any
 import pandas as pd
 
 from profiler import names, store
+from profiler.customer import PERSONAL_SETTING, personal_allowed
 from profiler.errors import LeftOut
 from profiler.query import QueryEngine
 from workbook.book_protocol import Book
-from workbook.content import SheetContent, default_inputs, load_layout, sheet_content
+from workbook.content import (
+    PERSONAL_DATA,
+    SheetContent,
+    default_inputs,
+    load_layout,
+    sheet_content,
+)
 from workbook.inputs import check_inputs, input_text
 
 
@@ -62,9 +69,16 @@ def refresh_sheet(
 ) -> list[str]:
     """Recompute one sheet (the one whose button was pressed), or all with ``sheet=None``."""
     layout = layout or load_layout()
-    contents, inputs = contents_of(book, engine, layout, extras or {}, only=sheet)
-    book.write(contents, inputs, engine, layout, extras or {})
+    extras = with_settings(book, extras or {})
+    contents, inputs = contents_of(book, engine, layout, extras, only=sheet)
+    book.write(contents, inputs, engine, layout, extras)
     return [c.name for c in contents]
+
+
+def with_settings(book: Book, extras: dict[str, Any]) -> dict[str, Any]:
+    """``extras`` with what the workbook's settings allow: personal data on the Customer sheet
+    (PROFILER_PERSONAL_DATA = yes on the settings sheet; default no)."""
+    return {**extras, PERSONAL_DATA: personal_allowed(book.settings().get(PERSONAL_SETTING))}
 
 
 def run_reconciliation(

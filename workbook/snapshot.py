@@ -10,6 +10,7 @@ refresh writes), after those contents were made safe (workbook/suppression.py):
   chart cache or tile can hold a hidden number;
 - e-mail addresses, phone numbers and local paths are removed from every text;
 - no VBA, buttons, dropdowns, names, formulas, settings sheet, lists, About or My formulas;
+  no Customer sheet (one customer's profile is for the live workbook only);
   inputs appear as the plain text chosen;
 - a one-page cover says when and from what it was taken, as of what date, by which catalog,
   K and how many cells were hidden for each reason, and defines the metrics shown.
@@ -35,7 +36,7 @@ from profiler.outputs import replacing
 from profiler.query import QueryEngine
 from workbook.book import FileBook, folder_setting
 from workbook.builder import SnapshotForm, write_workbook
-from workbook.content import load_layout
+from workbook.content import CUSTOMER_VIEW, load_layout
 from workbook.definitions import cohort_definitions_content, definitions_content
 from workbook.leaks import refuse_leaks
 from workbook.macros import contents_of, extras_for
@@ -82,7 +83,7 @@ def snapshot(
         raise ProfilerError("A snapshot is never encrypted with an empty password.")
     book = FileBook(source)
     engine = QueryEngine.open(car or folder_setting(book, "PROFILER_CAR"))
-    layout = load_layout()
+    layout = without_customer(load_layout())
     extras = extras_for(engine, folder_setting(book, "PROFILER_DATA"))
     contents, inputs = contents_of(book, engine, layout, extras)
     shown = [m for c in contents for m in c.metrics]
@@ -129,6 +130,13 @@ def snapshot(
     refuse_leaks(data, _customer_names(extras), str(out))
     _write(data, out, password)
     return report
+
+
+def without_customer(layout: dict[str, Any]) -> dict[str, Any]:
+    """The layout less the Customer sheet: one customer's profile is for the live workbook only,
+    so a snapshot neither computes nor writes it (nor its customer id input)."""
+    sheets = [s for s in layout["sheets"] if s.get("view") != CUSTOMER_VIEW]
+    return {**layout, "sheets": sheets}
 
 
 def _view(layout: dict[str, Any], name: str) -> str:
