@@ -87,7 +87,13 @@ RECONCILIATION = Member(
 )
 HOLDOUT = Member("clv_holdout.arrow", "arrow", "the CLV model's check on a holdout year")
 REQUIRED = (CAR, DICTIONARY, ACTIVITY, ORDERS, QUARANTINE, META)
-MEMBERS = (*REQUIRED, RECONCILIATION, HOLDOUT)
+# The rows behind the row metrics, for breakdowns by dimension (``profiler/lines.py``): one
+# member per row source, written by in-memory builds.
+LINES = {
+    source: Member(f"lines_{source}.arrow", "arrow", f"the {source} rows breakdowns read")
+    for source in ("order_lines", "surveys", "interactions")
+}
+MEMBERS = (*REQUIRED, RECONCILIATION, HOLDOUT, *LINES.values())
 SOURCE_CHECKS = {"reconciliation": RECONCILIATION, "holdout": HOLDOUT}
 CAR_ENV = "PROFILER_CAR"  # the CAR folder when none is given
 
@@ -169,6 +175,17 @@ class Generation:
         from .activity import orders_from_table
 
         return orders_from_table(self.read_arrow(ORDERS))
+
+    def read_lines(self) -> dict[str, Any]:
+        """The stored rows per source (``profiler/lines.py``); empty when the build wrote none."""
+        from .lines import lines_from_table
+
+        members = self.meta.get("members", {})
+        return {
+            source: lines_from_table(self.read_arrow(member))
+            for source, member in LINES.items()
+            if member.name in members
+        }
 
     def read_frame(self, member: Member) -> pd.DataFrame:
         """A table member written by ``GenerationWriter.write_frame``, as it was written."""
@@ -458,6 +475,13 @@ class GenerationWriter:
         path = self.write_table(ACTIVITY, activity_table(activity))
         self.write_table(ORDERS, orders_table(activity.orders))
         return path
+
+    def write_lines(self, lines: dict[str, Any]) -> None:
+        """The stored rows of each source (``profiler/lines.py``), one member each."""
+        from .lines import lines_table
+
+        for source, rows in lines.items():
+            self.write_table(LINES[source], lines_table(rows))
 
     def write_frame(self, member: Member, frame: pd.DataFrame) -> Path:
         """A DataFrame as an Arrow member, its dtypes kept (``Generation.read_frame``)."""
