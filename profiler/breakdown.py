@@ -36,6 +36,11 @@ from .lines import NOTE, Lines
 from .periods import Period
 
 MISSING = "(missing)"
+# A dimension of every count of customers that no single CAR column holds: the preference topics
+# (the CAR's ``topic_*`` consent flags).  A customer counts under every topic opted in to, so
+# its values do not add up to the cohort.
+TOPICS = "preference_topic"
+TOPIC_PREFIX = "topic_"
 COLUMNS = [
     "cohort",
     "metric",
@@ -61,6 +66,9 @@ def resolve_dimension(engine: Any, metric: str, dimension: str) -> str:
     """The metric's declared dimension ``dimension`` stands for (any letter case), or one line
     listing the ones it has."""
     m = engine.catalog.get(metric)
+    if str(dimension).strip().casefold() == TOPICS and m.source == "customers":
+        if m.aggregation == "count":
+            return TOPICS
     if not m.dimensions:
         raise ProfilerError(f"Metric '{metric}' has no dimensions to break it down by.")
     folded = str(dimension).strip().casefold()
@@ -176,7 +184,15 @@ class _Split:
         found: dict[str, None] = {}
         stored = self.engine.lines()
         for source in self.sources:
-            if source == "customers":
+            if source == "customers" and self.dimension == TOPICS:
+                topics = [c for c in self.engine.known_columns if c.startswith(TOPIC_PREFIX)]
+                if not topics:
+                    raise LeftOut(
+                        "No breakdown by preference topic: this CAR has no topic_* columns "
+                        "(the preferences table was not provided)."
+                    )
+                found.update(dict.fromkeys(c[len(TOPIC_PREFIX) :] for c in topics))
+            elif source == "customers":
                 if self.dimension not in self.engine.known_columns:
                     raise ProfilerError(f"'{self.dimension}' is not a column of this CAR.")
                 values = self.engine.ensure_columns([self.dimension])[self.dimension]
@@ -216,6 +232,8 @@ class _Split:
 
     def _car(self, m: Metric) -> tuple[np.ndarray, np.ndarray]:
         engine = self.engine
+        if self.dimension == TOPICS:
+            return self._topics(m)
         if self.dimension not in engine.known_columns:
             raise ProfilerError(
                 f"Metric '{m.name}' reads the CAR: '{self.dimension}' is not a CAR column."
@@ -246,6 +264,18 @@ class _Split:
                 q = 50.0 if m.aggregation == "median" else float(m.percentile or 50)
                 out[k] = float(np.percentile(chosen, q))
         return out, customers
+
+    def _topics(self, m: Metric) -> tuple[np.ndarray, np.ndarray]:
+        """Members counted under each preference topic they opted in to."""
+        labels = self._labels()
+        columns = [TOPIC_PREFIX + label for label in labels]
+        car = self.engine.ensure_columns([*columns, *sorted(m.columns_read)])
+        keep = self.engine._car_filter(m, car, None) & self.member
+        counts = [
+            np.count_nonzero(keep & car[c].to_numpy(dtype=bool, na_value=False)) for c in columns
+        ]
+        out = np.asarray([*counts, 0], dtype=np.float64)
+        return out, out
 
     def _car_codes(self, values: pd.Series) -> np.ndarray:
         labels = self._labels()
