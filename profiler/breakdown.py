@@ -116,7 +116,7 @@ def breakdown(
         if key not in splits:
             splits[key] = _Split(engine, dim, used, member, needed, sources)
         split = splits[key]
-        part = compose(engine.catalog, name, split.leaf, {}, size=split.size)
+        part = compose(engine.catalog, name, split.leaf, split.memo, size=split.size)
         value = np.broadcast_to(np.asarray(part.value, dtype=np.float64), (split.size,))
         customers = (
             np.asarray(part.customers, dtype=np.float64)
@@ -163,6 +163,7 @@ class _Split:
         if span.kind == "asof" and engine.activity is not None and len(engine.activity):
             self.first = max(self.first, int(engine.activity.month[0]))
         self.labels: list[str] | None = None
+        self.memo: dict[str, Part] = {}  # leaves and parts shared by the metrics asked together
         self._frames: dict[tuple[str, str], tuple[pd.DataFrame, np.ndarray, np.ndarray]] = {}
         self._caches: dict[tuple[str, str], tuple[dict, dict]] = {}
         self._customers: dict[tuple[Any, ...], np.ndarray] = {}

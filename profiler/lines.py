@@ -54,6 +54,7 @@ class Lines:
     columns: dict[str, np.ndarray]
     dictionaries: dict[str, list[str]] = field(default_factory=dict)
     absent: dict[str, str] = field(default_factory=dict)  # dimension: the source column it needs
+    _present: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.columns["row"])
@@ -82,6 +83,11 @@ class Lines:
         """The values of a stored column that occur in its rows (text in dictionary order)."""
         if name not in self.columns:
             return []
+        if name not in self._present:
+            self._present[name] = self._find_present(name)
+        return self._present[name]
+
+    def _find_present(self, name: str) -> list[str]:
         data = self.columns[name]
         if name in self.dictionaries:
             counts = np.bincount(
