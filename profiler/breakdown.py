@@ -54,6 +54,17 @@ COLUMNS = [
 _BITMAP_CELLS = 64 * 1024**2  # distinct customers per value by a bitmap up to this many cells
 
 
+def all_dimensions(catalog: Any) -> list[str]:
+    """Every dimension some catalog metric declares (and the preference topics), in the order
+    first declared."""
+    out: dict[str, None] = {}
+    for m in catalog.metrics.values():
+        out.update(dict.fromkeys(m.dimensions))
+        if m.source == "customers" and m.dimensions:
+            out[TOPICS] = None
+    return list(out)
+
+
 def dimensions_of(engine: Any, metrics: list[str]) -> list[str]:
     """The dimensions every one of ``metrics`` declares, in the first metric's order."""
     if not metrics:
@@ -291,7 +302,7 @@ class _Split:
             reason = engine.left_out_metric(m.name)
             if reason:
                 raise LeftOut(f"Metric '{m.name}' is left out: {reason}.")
-            raise ProfilerError(f"No breakdown: {note}")
+            raise LeftOut(f"No breakdown: {note}")
         frame, group, row = self._frame(lines, m)
         frames, numbers = self._caches[(lines.source, m.date_column or "")]
         parts, valid = metric_parts(m, frame, group, self.size, frames, numbers)

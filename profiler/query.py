@@ -278,7 +278,10 @@ class QueryEngine:
         """The rows the build stored for breakdowns, per source (``profiler/lines.py``; read
         from the folder when first asked for; empty when the build stored none)."""
         if self._lines is None:
-            self._lines = self.generation.read_lines() if self.generation is not None else {}
+            generation = self.generation
+            if generation is None and self.car_dir is not None:
+                generation = store.open_generation(self.car_dir)
+            self._lines = generation.read_lines() if generation is not None else {}
         return self._lines
 
     def _label(self, span: Period) -> str:

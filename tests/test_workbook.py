@@ -262,7 +262,7 @@ def test_udfs_called_as_plain_python_return_the_engines_numbers(
 
 
 def test_every_udf_is_documented_for_the_function_wizard() -> None:
-    assert len(profiler_udfs.UDFS) == 9
+    assert len(profiler_udfs.UDFS) == 10
     for fn in profiler_udfs.UDFS:
         assert fn.__name__.startswith("CP_") and fn.__doc__ and len(fn.__doc__) > 20
         params = [p for p in inspect.signature(fn).parameters if p != "caller"]

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from profiler import indices, periods, views, yaml_lines
-from profiler.errors import ProfilerError, clip
+from profiler.errors import LeftOut, ProfilerError, clip
 from profiler.features import TEMPLATES
 from profiler.periods import parse_period
 from profiler.query import QueryEngine
@@ -319,7 +319,13 @@ def _deep_dive(
         verdicts={"Index": "vs base", "Difference": "vs base"},
         note=INDEX_NOTE,
     )
-    return SheetContent(sheet["name"], [block], [], dive["metric"].tolist())
+    by = str(inputs.get("DeepDiveBreakdown") or "").strip() or None
+    try:
+        blocks = [block, _deep_dive_breakdown(engine, cohort, period, by)]
+    except LeftOut as err:  # no breakdown this CAR can give: the sheet says why
+        block.note = f"{block.note} Breakdowns: {err}"
+        blocks = [block]
+    return SheetContent(sheet["name"], blocks, [], dive["metric"].tolist())
 
 
 def _compare(
@@ -395,7 +401,11 @@ def _compare(
         hidden=list(verdicts.values()),  # the colours say it; the columns hold the rules' words
         note=INDEX_NOTE,
     )
-    return SheetContent(sheet["name"], [block], [], metrics)
+    by = str(inputs.get("CompareBreakdown") or "").strip()
+    if not by:
+        return SheetContent(sheet["name"], [block], [], metrics)
+    split = _compare_breakdown(engine, [*cohorts, base], metrics, period, by)
+    return SheetContent(sheet["name"], [block, split], [], metrics)
 
 
 def _retention(
@@ -689,3 +699,82 @@ _VIEWS = {
     "potential": _potential,
     "reconciliation": _reconciliation,
 }
+
+
+SHARE_NOTE = (
+    "Share: of the cohort's total over the dimension's values (sums and counts of rows; of the "
+    "cohort's customers for preference topics). Share index: the cohort's share / the base's x 100."
+)
+
+
+def _deep_dive_breakdown(engine: QueryEngine, cohort: str, period: str, by: str | None) -> Block:
+    """The Deep Dive's breakdowns: each insight area's own (every category, channel, price
+    point, preference topic, interaction channel and topic present in the data), or with the
+    Breakdown input the deep-dive metrics split by that dimension (views.deep_dive_breakdowns)."""
+    split = views.deep_dive_breakdowns(engine, cohort, period, None, None, by)
+    base = str(split["base"].iloc[0])
+    frame = pd.DataFrame(
+        {
+            "Area": split["area"].str.title(),
+            "Metric": split["label"],
+            "Period": split["period"],
+            "By": split["dimension"],
+            "Value of dimension": split["dimension_value"],
+            cohort: split["value"],
+            "Share": split["share"],
+            base: split["base_value"],
+            "Base share": split["base_share"],
+            "Share index": split["share_index"],
+            "Customers": split["customers"],
+        }
+    )
+    counts = pd.DataFrame({cohort: split["customers"].to_numpy(dtype=float)})
+    title = f"Breakdowns by {by}" if by else "Each insight area's breakdowns"
+    return Block(
+        "deep_dive_breakdown",
+        f"{title}: {cohort} against {base}",
+        frame,
+        units={"Share": "%", "Base share": "%", "Share index": "index", "Customers": "customers"},
+        row_units=[shown_unit(engine, m) for m in split["metric"]],
+        row_unit_columns=[cohort, base],
+        customers=_counts(frame, counts),
+        note=" ".join([SHARE_NOTE, *split.attrs.get("notes", [])]),
+    )
+
+
+def _compare_breakdown(
+    engine: QueryEngine, cohorts: list[str], metrics: list[str], period: str, by: str
+) -> Block:
+    """The Compare sheet's metrics split by the Breakdown input: the cohorts (and the base,
+    last) side by side per metric and dimension value (views.breakdown)."""
+    names = list(dict.fromkeys(cohorts))
+    split = views.breakdown(engine, by, names, metrics, period)
+    key = ["metric", "dimension_value"]
+    first = split[split["cohort"] == names[0]].reset_index(drop=True)
+    frame = pd.DataFrame(
+        {
+            "Metric": first["label"],
+            "Period": first["period"],
+            str(first["dimension"].iloc[0]): first["dimension_value"],
+        }
+    )
+    counts = pd.DataFrame(index=frame.index)
+    units: dict[str, str] = {}
+    for c in names:
+        rows = (
+            split[split["cohort"] == c].set_index(key).reindex(pd.MultiIndex.from_frame(first[key]))
+        )
+        frame[c] = rows["value"].to_numpy()
+        frame[f"Share {c}"] = rows["share"].to_numpy()
+        counts[c] = rows["customers"].to_numpy(dtype=float)
+        units[f"Share {c}"] = "%"
+    return Block(
+        "compare_breakdown",
+        f"{', '.join(names[:-1])} and {names[-1]} (base) by {by}, {engine.period(period).label}",
+        frame,
+        units=units,
+        row_units=[shown_unit(engine, m) for m in first["metric"]],
+        row_unit_columns=names,
+        customers=_counts(frame, counts),
+        note=" ".join([SHARE_NOTE, *split.attrs.get("notes", [])]),
+    )

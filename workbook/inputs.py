@@ -24,11 +24,13 @@ ACCEPTS = {
     "measures": "active, revenue or cumulative_spend",
     "modes": "in (active in the period) or in_or_after (active then or later)",
     "memberships": "as of D (members at the CAR's date) or at each period's end",
+    "dimensions": "a dimension from the dropdown (channel, category, ...), or empty for none",
 }
 
 
 def input_lists(engine: QueryEngine) -> dict[str, list[str]]:
     """The dropdowns' choices (the hidden Lists sheet), by list name."""
+    from profiler.breakdown import all_dimensions
     from workbook.content import MEMBERSHIPS, period_choices
 
     return {
@@ -38,6 +40,7 @@ def input_lists(engine: QueryEngine) -> dict[str, list[str]]:
         "measures": ["active", "revenue", "cumulative_spend"],
         "modes": ["in", "in_or_after"],
         "memberships": list(MEMBERSHIPS),
+        "dimensions": all_dimensions(engine.catalog),
     }
 
 
