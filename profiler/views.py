@@ -456,7 +456,8 @@ def breakdown(
     notes = left_out_line(engine, list(left_out))
     if undeclared:
         notes.append(
-            f"Not broken down by {dimension} (not one of their dimensions): {', '.join(undeclared)}."
+            f"Not broken down by {dims[kept[0]]} (not one of their dimensions): "
+            f"{', '.join(undeclared)}."
         )
     out.attrs.update(frames[0].attrs)
     out.attrs["notes"] = notes

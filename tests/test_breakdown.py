@@ -218,3 +218,134 @@ def test_an_old_or_out_of_core_car_says_why(engine) -> None:
     old._lines = {}
     with pytest.raises(ProfilerError, match="No breakdown: x"):
         old.breakdown(["net_sales"], "category")
+
+
+# -- views, command line, UDF and workbook ----------------------------------------------------
+
+
+def test_the_deep_dive_shows_every_area_in_full(engine, reference) -> None:
+    from profiler import views
+
+    split = views.deep_dive_breakdowns(engine, "Crown jewels", "asof")
+    shown = {
+        (m, d): set(split[(split["metric"] == m) & (split["dimension"] == d)]["dimension_value"])
+        for m, d in zip(split["metric"], split["dimension"], strict=True)
+    }
+    facts = reference.frame("order_lines")
+    interactions = reference.frame("interactions")
+    assert shown[("net_sales", "category")] == set(facts["category"].astype(str))
+    assert shown[("net_sales", "channel")] == set(facts["channel"].astype(str))
+    assert shown[("net_sales", "price_point")] == set(facts["price_point"].astype(str))
+    assert shown[("interactions", "channel")] == set(interactions["channel"].dropna().astype(str))
+    assert shown[("interactions", "topic")] == set(interactions["topic"].dropna().astype(str))
+    topics = {c.removeprefix("topic_") for c in engine.known_columns if c.startswith("topic_")}
+    assert len(topics) == 5 and shown[("customers", "preference_topic")] == topics
+    opted = split[split["dimension"] == "preference_topic"].set_index("dimension_value")
+    members = engine.cohorts.mask("Crown jewels")
+    car = engine.ensure_columns([f"topic_{t}" for t in topics])
+    for topic in topics:
+        assert opted.loc[topic, "value"] == (members & car[f"topic_{topic}"].eq(True)).sum()
+    by_category = split[(split["metric"] == "net_sales") & (split["dimension"] == "category")]
+    assert math.isclose(by_category["share"].sum(), 1.0)
+    assert math.isclose(by_category["base_value"].sum(), engine.value("net_sales", None, "asof"))
+
+
+def test_views_leave_out_metrics_without_the_dimension(engine) -> None:
+    from profiler import views
+
+    table = views.breakdown(engine, "category", [COHORT, "Buyers"], None, PERIOD, vs="2024")
+    assert "customers" not in set(table["metric"]) and "net_sales" in set(table["metric"])
+    assert any("customers" in note for note in table.attrs["notes"])
+    row = table[(table["metric"] == "net_sales") & (table["cohort"] == COHORT)].iloc[0]
+    before = engine.breakdown(["net_sales"], "category", COHORT, "2024")
+    assert (
+        row["vs_value"] == before.set_index("dimension_value").loc[row["dimension_value"], "value"]
+    )
+    with pytest.raises(ProfilerError, match="their dimensions are"):
+        views.breakdown(engine, "colour", [COHORT], ["net_sales", "nps"], PERIOD)
+
+
+def test_by_on_the_command_line(demo_car_dir, capsys) -> None:
+    from workbook.cli import main
+
+    car = str(demo_car_dir)
+    assert main(["summary", "--car", car, "--period", "2025", "--by", "Channel"]) == 0
+    out = capsys.readouterr().out
+    assert "clienteling" in out and "Not broken down by channel" in out
+    assert main(["deep-dive", "Crown jewels", "--car", car, "--by", "all"]) == 0
+    out = capsys.readouterr().out
+    assert "preference_topic" in out and "watches" in out
+    args = ["compare", "--car", car, "--cohorts", "crown jewels", "--metrics", "net_sales,aov"]
+    assert main([*args, "--period", "2025", "--vs", "2024", "--by", "category", "--csv"]) == 0
+    frame = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    assert set(frame["cohort"]) == {"Crown jewels", "All customers"}
+    assert {"vs_value", "share", "dimension_value"} <= set(frame.columns)
+    assert main([*args, "--by", "colour"]) != 0
+    err = capsys.readouterr().err
+    assert "colour" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cp_breakdown(engine, monkeypatch) -> None:
+    from udfs import profiler_udfs
+
+    monkeypatch.setenv("PROFILER_CAR", str(engine.car_dir))
+    table = profiler_udfs.CP_BREAKDOWN("net_sales", "category", COHORT, 2025.0)
+    assert table[0] == ["metric", "dimension_value", "value", "customers", "period"]
+    expected = engine.breakdown(["net_sales"], "category", COHORT, PERIOD)
+    for row, want in zip(table[1:], expected.itertuples(), strict=True):
+        assert row[2] == (f"n<{engine.cohorts.min_size}" if want.small else want.value)
+    assert profiler_udfs.CP_BREAKDOWN("nps", "category").startswith("#ERROR: Metric 'nps'")
+
+
+def test_the_breakdown_inputs_on_the_sheets(engine, demo_data_dir, tmp_path) -> None:
+    from openpyxl import load_workbook
+
+    from tests import libreoffice
+    from workbook.book import FileBook
+    from workbook.builder import build_workbook
+    from workbook.content import load_layout
+    from workbook.inputs import input_cells
+    from workbook.macros import refresh_all
+
+    book = build_workbook(engine, tmp_path / "Customer_Profiler.xlsm", data_dir=demo_data_dir)
+    cells = input_cells(load_layout())
+    wb = load_workbook(book, keep_vba=True)
+    sheet, cell, _ = cells["CompareBreakdown"]
+    wb[sheet][cell] = "price_point"
+    wb.save(book)
+    refresh_all(FileBook(book), engine)
+    resaved = libreoffice.convert(book, "xlsx", tmp_path / "lo")
+    values = load_workbook(resaved, data_only=True)
+
+    def texts(name: str) -> set[str]:
+        return {str(c) for row in values[name].iter_rows(values_only=True) for c in row if c}
+
+    dive = texts("Deep Dive")
+    assert "Each insight area's breakdowns" in " ".join(dive)
+    for value in ("watches", "clienteling", "icon", "craftsmanship"):
+        assert value in dive
+    compare = texts("Compare")
+    assert any("by price_point" in t for t in compare)
+    assert {"icon", "entry"} <= compare
+
+
+def test_a_few_hundred_customers_and_an_out_of_core_build(tmp_path) -> None:
+    import profiler
+    from profiler import views
+    from profiler.demo import generate_demo
+
+    data = tmp_path / "demo300"
+    generate_demo(300, 5, data)
+    profiler.build(data, tmp_path / "car", engine="in-memory", today="2026-11-22")
+    engine = profiler.open(tmp_path / "car")
+    split = views.deep_dive_breakdowns(engine, "Crown jewels", "2025")
+    assert split["small"].any()  # small cohorts everywhere
+    assert (split["small"] == (split["customers"] < engine.cohorts.min_size)).all()
+    whole = engine.value("net_sales", "Crown jewels", "2025")
+    by = engine.breakdown(["net_sales"], "country", "Crown jewels", "2025")
+    assert math.isclose(by["value"].sum(), whole, abs_tol=1e-6)
+    profiler.build(data, tmp_path / "ooc", engine="out-of-core", today="2026-11-22")
+    ooc = profiler.open(tmp_path / "ooc")
+    with pytest.raises(LeftOut, match="out of core"):
+        ooc.breakdown(["net_sales"], "category")
+    assert ooc.value("net_sales", None, "2025") == engine.value("net_sales", None, "2025")
