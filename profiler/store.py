@@ -15,6 +15,8 @@ on every platform), so a reader sees the old generation or the new one, whole, n
         quarantine.csv
         reconciliation.arrow      when the sources have a ledger (in-memory builds)
         clv_holdout.arrow         the CLV model's holdout check (in-memory builds)
+        lines_<source>.arrow      the rows breakdowns read: order lines, surveys, interactions
+                                  (in-memory builds; profiler/lines.py)
         car_meta.json             written last: the generation's manifest
       gen-20261202T091500-4242-d4e5f6/   the previous generation (kept for --rollback)
 
