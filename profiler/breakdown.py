@@ -65,14 +65,6 @@ def all_dimensions(catalog: Any) -> list[str]:
     return list(out)
 
 
-def dimensions_of(engine: Any, metrics: list[str]) -> list[str]:
-    """The dimensions every one of ``metrics`` declares, in the first metric's order."""
-    if not metrics:
-        return []
-    declared = [engine.catalog.get(name).dimensions for name in metrics]
-    return [d for d in declared[0] if all(d in other for other in declared[1:])]
-
-
 def resolve_dimension(engine: Any, metric: str, dimension: str) -> str:
     """The metric's declared dimension ``dimension`` stands for (any letter case), or one line
     listing the ones it has."""
@@ -206,7 +198,10 @@ class _Split:
                 found.update(dict.fromkeys(c[len(TOPIC_PREFIX) :] for c in topics))
             elif source == "customers":
                 if self.dimension not in self.engine.known_columns:
-                    raise ProfilerError(f"'{self.dimension}' is not a column of this CAR.")
+                    raise LeftOut(
+                        f"No breakdown by {self.dimension}: this CAR has no such column (a "
+                        "source table or column was not provided)."
+                    )
                 values = self.engine.ensure_columns([self.dimension])[self.dimension]
                 if isinstance(values.dtype, pd.CategoricalDtype):
                     used = np.bincount(values.cat.codes.to_numpy() + 1)[1:] > 0
