@@ -212,9 +212,7 @@ def metric_parts(
         orders = frame["order_code"].to_numpy() if "order_code" in frame else None
         if orders is None:
             orders = pd.factorize(frame["order_id"])[0]
-        key = g.astype(np.int64) * (int(orders.max()) + 1 if len(orders) else 1) + orders[valid]
-        first_line = ~pd.Series(key).duplicated().to_numpy()
-        distinct = np.bincount(g[first_line], minlength=size)
+        distinct = _distinct_pairs(g, orders[valid], size)
         parts[f"{m.name}.distinct"] = distinct.astype(np.int32)
     return parts, valid
 
@@ -252,6 +250,25 @@ def _days(times: np.ndarray) -> np.ndarray:
     """Day numbers (since 1970-01-01) of datetimes; a missing time is day -2**31."""
     days = times.astype("datetime64[D]").astype(np.int64)
     return np.where(np.isnat(times), np.iinfo(np.int32).min, days)
+
+
+PAIR_BITMAP_CELLS = 2**28  # distinct pairs by a bitmap up to this many (group, order) cells
+
+
+def _distinct_pairs(groups: np.ndarray, orders: np.ndarray, size: int) -> np.ndarray:
+    """The number of distinct orders per group.  Few groups (a breakdown's dimension values):
+    a bitmap over orders x groups; many (the activity table's customer-months): the first line
+    of each (group, order) pair, found by hashing."""
+    if not len(orders):
+        return np.zeros(size, dtype=np.int64)
+    width = int(orders.max()) + 1
+    if width * size <= PAIR_BITMAP_CELLS:
+        seen = np.zeros(width * size, dtype=bool)
+        seen[orders.astype(np.int64) * size + groups] = True
+        return np.bincount(np.flatnonzero(seen) % size, minlength=size)
+    key = groups.astype(np.int64) * width + orders
+    first_line = ~pd.Series(key).duplicated().to_numpy()
+    return np.bincount(groups[first_line], minlength=size)
 
 
 def _integer_sums(groups: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
