@@ -169,7 +169,7 @@ def test_a_missing_table_leaves_its_metrics_out(tmp_path, demo_data_dir) -> None
 
     data = tmp_path / "data"
     shutil.copytree(demo_data_dir, data)
-    for name in ("interactions", "products"):
+    for name in ("interactions", "products", "preferences", "surveys"):
         for path in data.glob(f"{name}.*"):
             path.unlink()
     profiler.build(data, tmp_path / "car", engine="in-memory", today=DEMO_TODAY)
@@ -178,8 +178,19 @@ def test_a_missing_table_leaves_its_metrics_out(tmp_path, demo_data_dir) -> None
         engine.breakdown(["interactions"], "channel", None, PERIOD)
     with pytest.raises(LeftOut, match=r"products\.category"):
         engine.breakdown(["net_sales"], "category", None, PERIOD)
+    with pytest.raises(LeftOut, match="surveys"):
+        engine.breakdown(["nps"], "channel", None, PERIOD)
+    with pytest.raises(LeftOut, match="topic_"):
+        engine.breakdown(["customers"], "preference_topic")
     by_channel = engine.breakdown(["net_sales"], "channel", None, PERIOD)
     assert math.isclose(by_channel["value"].sum(), engine.value("net_sales", None, PERIOD))
+    from profiler import views
+
+    split = views.deep_dive_breakdowns(engine, "Buyers", PERIOD)
+    assert {"channel", "country", "region"} <= set(split["dimension"])
+    notes = " ".join(split.attrs["notes"])
+    for left_out in ("category", "interactions", "nps", "preference_topic"):
+        assert left_out in notes
 
 
 def test_a_bare_four_column_export(tmp_path) -> None:
