@@ -521,6 +521,9 @@ def deep_dive_breakdowns(
         mine["base"] = base
         mine["base_value"] = mine["dimension_value"].map(theirs["value"]).to_numpy(dtype=float)
         mine["base_share"] = mine["dimension_value"].map(theirs["share"]).to_numpy(dtype=float)
+        mine["base_customers"] = (
+            mine["dimension_value"].map(theirs["customers"]).fillna(0).to_numpy(dtype=np.int64)
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             mine["share_index"] = np.where(
                 mine["base_share"] > 0, mine["share"] / mine["base_share"] * 100, np.nan

@@ -360,3 +360,29 @@ def test_a_few_hundred_customers_and_an_out_of_core_build(tmp_path) -> None:
     with pytest.raises(LeftOut, match="out of core"):
         ooc.breakdown(["net_sales"], "category")
     assert ooc.value("net_sales", None, "2025") == engine.value("net_sales", None, "2025")
+
+
+def test_a_snapshot_hides_small_breakdown_cells(engine, demo_data_dir, tmp_path) -> None:
+    from openpyxl import load_workbook
+
+    from profiler import views
+    from workbook.builder import build_workbook
+    from workbook.content import default_inputs, load_layout
+    from workbook.snapshot import snapshot
+
+    book = build_workbook(engine, tmp_path / "Customer_Profiler.xlsm", data_dir=demo_data_dir)
+    snap = tmp_path / "snap.xlsx"
+    snapshot(book, snap)
+    inputs = default_inputs(engine, load_layout())
+    cohort, period = inputs["DeepDiveCohort"], inputs["DeepDivePeriod"]
+    split = views.deep_dive_breakdowns(engine, cohort, period)
+    assert split["small"].any()
+    rows = list(load_workbook(snap, data_only=True)["Deep Dive"].iter_rows(values_only=True))
+    start = next(i for i, row in enumerate(rows) if row and "Value of dimension" in row)
+    header = list(rows[start])
+    body = rows[start + 1 : start + 1 + len(split)]
+    value, share = header.index(cohort), header.index("Share")
+    for row, small in zip(body, split["small"], strict=True):
+        if small:
+            assert not isinstance(row[value], int | float), row
+            assert not isinstance(row[share], int | float), row

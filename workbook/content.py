@@ -728,7 +728,12 @@ def _deep_dive_breakdown(engine: QueryEngine, cohort: str, period: str, by: str 
             "Customers": split["customers"],
         }
     )
-    counts = pd.DataFrame({cohort: split["customers"].to_numpy(dtype=float)})
+    # Every cell computed from a small cell is marked (and suppressed in a snapshot): the
+    # cohort's value, share and share index on its customers, the base's on the base's.
+    mine, theirs = (split[c].to_numpy(dtype=float) for c in ("customers", "base_customers"))
+    counts = pd.DataFrame({cohort: mine, "Share": mine, "Share index": np.minimum(mine, theirs)})
+    if base != cohort:
+        counts[base], counts["Base share"] = theirs, theirs
     title = f"Breakdowns by {by}" if by else "Each insight area's breakdowns"
     return Block(
         "deep_dive_breakdown",
@@ -767,6 +772,7 @@ def _compare_breakdown(
         frame[c] = rows["value"].to_numpy()
         frame[f"Share {c}"] = rows["share"].to_numpy()
         counts[c] = rows["customers"].to_numpy(dtype=float)
+        counts[f"Share {c}"] = counts[c]  # a small cell's share is marked with its value
         units[f"Share {c}"] = "%"
     return Block(
         "compare_breakdown",
