@@ -378,9 +378,15 @@ def test_a_snapshot_hides_small_breakdown_cells(engine, demo_data_dir, tmp_path)
     split = views.deep_dive_breakdowns(engine, cohort, period)
     assert split["small"].any()
     rows = list(load_workbook(snap, data_only=True)["Deep Dive"].iter_rows(values_only=True))
-    start = next(i for i, row in enumerate(rows) if row and "Value of dimension" in row)
-    header = list(rows[start])
-    body = rows[start + 1 : start + 1 + len(split)]
+    heads = [i for i, row in enumerate(rows) if row and "Value of dimension" in row]
+    header = list(rows[heads[0]])
+    body: list = []
+    for h in heads:  # one block per area and metric, each under its own header
+        for row in rows[h + 1 :]:
+            if not row or row[0] is None or row[1] is None:  # the end, or the note under it
+                break
+            body.append(row)
+    assert len(body) == len(split)
     value, share = header.index(cohort), header.index("Share")
     for row, small in zip(body, split["small"], strict=True):
         if small:

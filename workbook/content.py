@@ -321,7 +321,7 @@ def _deep_dive(
     )
     by = str(inputs.get("DeepDiveBreakdown") or "").strip() or None
     try:
-        blocks = [block, _deep_dive_breakdown(engine, cohort, period, by)]
+        blocks = [block, *_deep_dive_breakdown(engine, cohort, period, by)]
     except LeftOut as err:  # no breakdown this CAR can give: the sheet says why
         block.note = f"{block.note} Breakdowns: {err}"
         blocks = [block]
@@ -707,25 +707,51 @@ SHARE_NOTE = (
 )
 
 
-def _deep_dive_breakdown(engine: QueryEngine, cohort: str, period: str, by: str | None) -> Block:
+def _deep_dive_breakdown(
+    engine: QueryEngine, cohort: str, period: str, by: str | None
+) -> list[Block]:
     """The Deep Dive's breakdowns: each insight area's own (every category, channel, price
     point, preference topic, interaction channel and topic present in the data), or with the
-    Breakdown input the deep-dive metrics split by that dimension (views.deep_dive_breakdowns)."""
+    Breakdown input the deep-dive metrics split by that dimension (views.deep_dive_breakdowns).
+    One block per area, each shorter than the deep dive above it, so a printed page starts
+    with a block or under the deep dive's repeated header, never mid-table (with the input
+    set, an area's metrics can be many: one block per metric then)."""
     split = views.deep_dive_breakdowns(engine, cohort, period, None, None, by)
+    base = str(split["base"].iloc[0])
+    heading = f"Breakdowns by {by}" if by else "Each insight area's breakdowns"
+    blocks = []
+    groups = split.groupby(["area", "metric"] if by else ["area"], sort=False)
+    for i, (key, part) in enumerate(groups):
+        area = key[0] if isinstance(key, tuple) else key
+        what = "; ".join(
+            f"{label} by {', '.join(dict.fromkeys(rows['dimension']))}"
+            for label, rows in part.groupby("label", sort=False)
+        )
+        title = f"{area.title()}: {what}"
+        if i == 0:
+            title = f"{heading}, {cohort} against {base}. {title}"
+        blocks.append(_breakdown_block(engine, f"deep_dive_breakdown_{i}", title, part, cohort))
+    blocks[-1].note = " ".join([SHARE_NOTE, *split.attrs.get("notes", [])])
+    return blocks
+
+
+def _breakdown_block(
+    engine: QueryEngine, key: str, title: str, split: pd.DataFrame, cohort: str
+) -> Block:
     base = str(split["base"].iloc[0])
     frame = pd.DataFrame(
         {
-            "Area": split["area"].str.title(),
-            "Metric": split["label"],
-            "Period": split["period"],
-            "By": split["dimension"],
-            "Value of dimension": split["dimension_value"],
-            cohort: split["value"],
-            "Share": split["share"],
-            base: split["base_value"],
-            "Base share": split["base_share"],
-            "Share index": split["share_index"],
-            "Customers": split["customers"],
+            "Area": split["area"].str.title().to_numpy(),
+            "Metric": split["label"].to_numpy(),
+            "Value of dimension": split["dimension_value"].to_numpy(),
+            cohort: split["value"].to_numpy(),  # column D, as the deep dive's values above
+            "Share": split["share"].to_numpy(),
+            base: split["base_value"].to_numpy(),
+            "Base share": split["base_share"].to_numpy(),
+            "Share index": split["share_index"].to_numpy(),
+            "Customers": split["customers"].to_numpy(),
+            "By": split["dimension"].to_numpy(),
+            "Period": split["period"].to_numpy(),
         }
     )
     # Every cell computed from a small cell is marked (and suppressed in a snapshot): the
@@ -734,16 +760,14 @@ def _deep_dive_breakdown(engine: QueryEngine, cohort: str, period: str, by: str 
     counts = pd.DataFrame({cohort: mine, "Share": mine, "Share index": np.minimum(mine, theirs)})
     if base != cohort:
         counts[base], counts["Base share"] = theirs, theirs
-    title = f"Breakdowns by {by}" if by else "Each insight area's breakdowns"
     return Block(
-        "deep_dive_breakdown",
-        f"{title}: {cohort} against {base}",
+        key,
+        title,
         frame,
         units={"Share": "%", "Base share": "%", "Share index": "index", "Customers": "customers"},
         row_units=[shown_unit(engine, m) for m in split["metric"]],
         row_unit_columns=[cohort, base],
         customers=_counts(frame, counts),
-        note=" ".join([SHARE_NOTE, *split.attrs.get("notes", [])]),
     )
 
 
