@@ -123,9 +123,13 @@ def build_activity(
     *,
     lapsed_days: int = 545,
     progress: Callable[[str], None] | None = None,
+    engine: MetricEngine | None = None,
 ) -> Activity:
-    """Pre-aggregate every row metric's parts by CAR customer row and month (see module doc)."""
-    engine = MetricEngine(catalog, source=source, as_of=as_of, lapsed_days=lapsed_days)
+    """Pre-aggregate every row metric's parts by CAR customer row and month (see module doc).
+    ``engine``: the MetricEngine over the same sources and D, when the caller reads its frames
+    again (the build's stored lines, ``profiler/lines.py``); else one is made here."""
+    if engine is None:
+        engine = MetricEngine(catalog, source=source, as_of=as_of, lapsed_days=lapsed_days)
     index = pd.Index(customer_ids)
     cutoff = pd.Timestamp(as_of).normalize() + DAY
     metrics = [m for m in row_metrics(catalog) if m.source == "order_lines" or source.has(m.source)]
@@ -164,36 +168,58 @@ def build_activity(
             progress(m.name)
         frame = engine.frame(m.source or "")
         group = groups[(m.source or "", m.date_column or "")]
-        valid = group >= 0
-        if m.filter:
-            valid &= _filter_mask(frame, m.tree("filter"), m.filter, masks)
-        g = group[valid]
-        parts[f"{m.name}.rows"] = np.bincount(g, minlength=size).astype(np.int32)
-        if m.aggregation in ("sum", "mean"):
-            name, scale = sum_part(m)
-            if scale != 1:  # whole pence (never missing), summed as integers
-                column = pence_column(m.source, m.column) or ""
-                if column not in numbers:
-                    numbers[column] = frame[column].to_numpy(dtype=np.int64)
-                parts[name] = _integer_sums(g, numbers[column][valid], size)
-                parts[f"{m.name}.n"] = parts[f"{m.name}.rows"]
-            else:
-                key = f"{m.source}.{m.column}"
-                if key not in numbers:
-                    numbers[key] = frame[m.column].to_numpy(dtype=np.float64, na_value=np.nan)
-                values = numbers[key][valid]
-                present = ~np.isnan(values)
-                total = np.bincount(g[present], weights=values[present], minlength=size)
-                parts[name] = total.astype(np.float32)
-                parts[f"{m.name}.n"] = np.bincount(g[present], minlength=size).astype(np.int32)
-        if m.aggregation == "count_distinct" and m.column == "order_id":
-            first_line = ~pd.Series(frame["order_id"].to_numpy()[valid]).duplicated().to_numpy()
-            distinct = np.bincount(g[first_line], minlength=size)
-            parts[f"{m.name}.distinct"] = distinct.astype(np.int32)
+        parts.update(metric_parts(m, frame, group, size, masks, numbers)[0])
     customer_of = (cells % n).astype(np.int32) if n else np.zeros(0, dtype=np.int32)
     month_of = (cells // n + first).astype(np.int32) if n else np.zeros(0, dtype=np.int32)
     orders = order_days(engine.frame("order_lines"), index, cutoff)
     return Activity(customer_of, month_of, parts, orders)
+
+
+def metric_parts(
+    m: Metric,
+    frame: pd.DataFrame,
+    group: np.ndarray,
+    size: int,
+    masks: dict[str, np.ndarray],
+    numbers: dict[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One row metric's additive parts (see the module doc) per group: ``group`` gives each
+    row of ``frame`` its group (0..size-1; -1: not counted), the metric's filter is applied
+    here.  The one implementation of a row metric's parts: the activity table groups by
+    customer and month, a breakdown (``profiler/breakdown.py``) by a dimension's value.
+    ``masks`` and ``numbers`` cache filters and value columns across metrics of one frame.
+    Returns the parts and the rows counted (a boolean mask over the frame)."""
+    parts: dict[str, np.ndarray] = {}
+    valid = group >= 0
+    if m.filter:
+        valid &= _filter_mask(frame, m.tree("filter"), m.filter, masks)
+    g = group[valid]
+    parts[f"{m.name}.rows"] = np.bincount(g, minlength=size).astype(np.int32)
+    if m.aggregation in ("sum", "mean"):
+        name, scale = sum_part(m)
+        if scale != 1:  # whole pence (never missing), summed as integers
+            column = pence_column(m.source, m.column) or ""
+            if column not in numbers:
+                numbers[column] = frame[column].to_numpy(dtype=np.int64)
+            parts[name] = _integer_sums(g, numbers[column][valid], size)
+            parts[f"{m.name}.n"] = parts[f"{m.name}.rows"]
+        else:
+            key = f"{m.source}.{m.column}"
+            if key not in numbers:
+                numbers[key] = frame[m.column].to_numpy(dtype=np.float64, na_value=np.nan)
+            values = numbers[key][valid]
+            present = ~np.isnan(values)
+            total = np.bincount(g[present], weights=values[present], minlength=size)
+            parts[name] = total.astype(np.float32)
+            parts[f"{m.name}.n"] = np.bincount(g[present], minlength=size).astype(np.int32)
+    if m.aggregation == "count_distinct" and m.column == "order_id":
+        # Distinct (group, order) pairs: an order counts once in each group it has lines in.
+        orders = frame["order_code"].to_numpy() if "order_code" in frame else None
+        if orders is None:
+            orders = pd.factorize(frame["order_id"])[0]
+        distinct = _distinct_pairs(g, orders[valid], size)
+        parts[f"{m.name}.distinct"] = distinct.astype(np.int32)
+    return parts, valid
 
 
 def order_days(facts: pd.DataFrame, index: pd.Index, cutoff: pd.Timestamp) -> OrderDays:
@@ -229,6 +255,25 @@ def _days(times: np.ndarray) -> np.ndarray:
     """Day numbers (since 1970-01-01) of datetimes; a missing time is day -2**31."""
     days = times.astype("datetime64[D]").astype(np.int64)
     return np.where(np.isnat(times), np.iinfo(np.int32).min, days)
+
+
+PAIR_BITMAP_CELLS = 2**28  # distinct pairs by a bitmap up to this many (group, order) cells
+
+
+def _distinct_pairs(groups: np.ndarray, orders: np.ndarray, size: int) -> np.ndarray:
+    """The number of distinct orders per group.  Few groups (a breakdown's dimension values):
+    a bitmap over orders x groups; many (the activity table's customer-months): the first line
+    of each (group, order) pair, found by hashing."""
+    if not len(orders):
+        return np.zeros(size, dtype=np.int64)
+    width = int(orders.max()) + 1
+    if width * size <= PAIR_BITMAP_CELLS:
+        seen = np.zeros(width * size, dtype=bool)
+        seen[orders.astype(np.int64) * size + groups] = True
+        return np.bincount(np.flatnonzero(seen) % size, minlength=size)
+    key = groups.astype(np.int64) * width + orders
+    first_line = ~pd.Series(key).duplicated().to_numpy()
+    return np.bincount(groups[first_line], minlength=size)
 
 
 def _integer_sums(groups: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:

@@ -27,8 +27,11 @@ from .engine_choice import ENGINES, FORMER_NAMES, choose_engine
 from .errors import ProfilerError, clip
 from .facts import order_facts
 from .features import load_feature_spec
+from .lines import NOTE as LINES_NOTE
+from .lines import build_lines
 from .load_report import load_counts
 from .loading import SourceData, load_sources
+from .metrics import MetricEngine
 from .outofcore import build_out_of_core
 from .outputs import stage
 from .periods import day_option
@@ -183,6 +186,7 @@ def build_into(
         )
         say("Activity: written by customer bucket")
         _not_checked(writer, "out of core")
+        writer.meta["lines_note"] = LINES_NOTE.format(how="out of core")
     elif engine == "spark":
         result = build_on_spark(
             data,
@@ -197,6 +201,7 @@ def build_into(
         )
         say("Activity: written by customer bucket on Spark")
         _not_checked(writer, "on Spark")
+        writer.meta["lines_note"] = LINES_NOTE.format(how="on Spark")
     else:
         source = load_sources(data, today=today, progress=progress)
         loaded(source)
@@ -207,14 +212,19 @@ def build_into(
         write_contacts(writer, source, result)
         result.columns.clear()  # persisted: free the CAR's memory before the activity table
         mark("car_written")
-        activity = build_activity(source, catalog, result.customer_ids, result.as_of)
+        facts = MetricEngine(catalog, source=source, as_of=result.as_of)
+        activity = build_activity(source, catalog, result.customer_ids, result.as_of, engine=facts)
         writer.write_activity(activity)
         mark("activity_written")
         say(
             f"Activity: {len(activity):,} customer-months x {len(activity.parts)} metric parts "
             f"in {timings['activity_written'] - timings['car_written']:.1f} s"
         )
-        del activity
+        del activity  # written: free it before the rows breakdowns read are gathered
+        writer.write_lines(build_lines(facts, catalog, result.customer_ids, result.as_of))
+        del facts
+        mark("lines_written")
+        say(f"Rows for breakdowns: {timings['lines_written'] - timings['activity_written']:.1f} s")
         write_source_checks(writer, source, catalog, result.as_of)
         mark("checked")
     result.seconds = time.perf_counter() - begun

@@ -356,3 +356,19 @@ def customer(
         }
     )
     return table(frame)
+
+
+@cell_errors
+def breakdown(
+    metric: Any, dimension: str, cohort: str | None = None, period: Any = None, car: Any = None
+) -> list[list[Any]]:
+    """Metrics (a name, a range or comma-separated text) for one cohort (default: the base)
+    and period, split by one of their dimensions (``QueryEngine.breakdown``): a table of metric,
+    dimension value, value and customers; a value on too few customers is the small-cell mark."""
+    engine = engine_for(car)
+    names = as_list(metric)
+    if not names:
+        raise ProfilerError("Name a metric to break down.")
+    frame = engine.breakdown(names, str(dimension or ""), cohort or None, _period(period))
+    frame = frame.assign(value=_hidden(frame, "value", engine))
+    return table(frame[["metric", "dimension_value", "value", "customers", "period"]])

@@ -99,6 +99,7 @@ class QueryEngine:
         self._periods: dict[str, Period] = {}
         self._parts_read: dict[tuple[str, ...], list[str]] = {}
         self._orders: Any = getattr(activity, "orders", None)
+        self._lines: dict[str, Any] | None = getattr(activity, "lines", None)
         self.stamp = catalog.stamp
 
     @classmethod
@@ -264,6 +265,29 @@ class QueryEngine:
                 out[name], out[f"{name}_customers"] = self._eval(self.catalog.get(name), by, memo)
         out.attrs["catalog"] = self.stamp
         return out[["month", *(c for name in metrics for c in (name, f"{name}_customers"))]]
+
+    def breakdown(
+        self,
+        metrics: list[str],
+        dimension: str,
+        cohort: str | None = None,
+        period: str | Period | None = None,
+    ) -> pd.DataFrame:
+        """Metrics for one cohort (default: the base) and period split by one of their declared
+        dimensions: one row per metric x dimension value (``profiler/breakdown.py``)."""
+        from .breakdown import breakdown
+
+        return breakdown(self, metrics, dimension, cohort, period)
+
+    def lines(self) -> dict[str, Any]:
+        """The rows the build stored for breakdowns, per source (``profiler/lines.py``; read
+        from the folder when first asked for; empty when the build stored none)."""
+        if self._lines is None:
+            generation = self.generation
+            if generation is None and self.car_dir is not None:
+                generation = store.open_generation(self.car_dir)
+            self._lines = generation.read_lines() if generation is not None else {}
+        return self._lines
 
     def _label(self, span: Period) -> str:
         key = (span.kind, span.start, span.end)

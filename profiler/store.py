@@ -17,6 +17,8 @@ on every platform), so a reader sees the old generation or the new one, whole, n
         clv_holdout.arrow         the CLV model's holdout check (in-memory builds)
         targets.arrow             when the sources have a targets table (every engine)
         contacts.arrow            consented customers' name, e-mail, phone (in-memory builds)
+        lines_<source>.arrow      the rows breakdowns read: order lines, surveys, interactions
+                                  (in-memory builds; profiler/lines.py)
         car_meta.json             written last: the generation's manifest
       gen-20261202T091500-4242-d4e5f6/   the previous generation (kept for --rollback)
 
@@ -92,11 +94,16 @@ HOLDOUT = Member("clv_holdout.arrow", "arrow", "the CLV model's check on a holdo
 # and phone of customers whose consent at D allows contact, nobody else (in-memory builds).
 CONTACTS = Member("contacts.arrow", "arrow", "consented customers' contact details")
 REQUIRED = (CAR, DICTIONARY, ACTIVITY, ORDERS, QUARANTINE, META)
-MEMBERS = (*REQUIRED, RECONCILIATION, HOLDOUT, CONTACTS)
-SOURCE_CHECKS = {"reconciliation": RECONCILIATION, "holdout": HOLDOUT}
+# The rows behind the row metrics, for breakdowns by dimension (``profiler/lines.py``): one
+# member per row source, written by in-memory builds.
+LINES = {
+    source: Member(f"lines_{source}.arrow", "arrow", f"the {source} rows breakdowns read")
+    for source in ("order_lines", "surveys", "interactions")
+}
 # The accepted rows of the sources' targets table (profiler/targets.py), when it has one.
 TARGETS = Member("targets.arrow", "arrow", "the targets the views compare actuals with")
-MEMBERS = (*MEMBERS, TARGETS)
+MEMBERS = (*REQUIRED, RECONCILIATION, HOLDOUT, TARGETS, CONTACTS, *LINES.values())
+SOURCE_CHECKS = {"reconciliation": RECONCILIATION, "holdout": HOLDOUT}
 CAR_ENV = "PROFILER_CAR"  # the CAR folder when none is given
 
 POINTER = "CURRENT"
@@ -177,6 +184,17 @@ class Generation:
         from .activity import orders_from_table
 
         return orders_from_table(self.read_arrow(ORDERS))
+
+    def read_lines(self) -> dict[str, Any]:
+        """The stored rows per source (``profiler/lines.py``); empty when the build wrote none."""
+        from .lines import lines_from_table
+
+        members = self.meta.get("members", {})
+        return {
+            source: lines_from_table(self.read_arrow(member))
+            for source, member in LINES.items()
+            if member.name in members
+        }
 
     def read_frame(self, member: Member) -> pd.DataFrame:
         """A table member written by ``GenerationWriter.write_frame``, as it was written."""
@@ -466,6 +484,13 @@ class GenerationWriter:
         path = self.write_table(ACTIVITY, activity_table(activity))
         self.write_table(ORDERS, orders_table(activity.orders))
         return path
+
+    def write_lines(self, lines: dict[str, Any]) -> None:
+        """The stored rows of each source (``profiler/lines.py``), one member each."""
+        from .lines import lines_table
+
+        for source, rows in lines.items():
+            self.write_table(LINES[source], lines_table(rows))
 
     def write_frame(self, member: Member, frame: pd.DataFrame) -> Path:
         """A DataFrame as an Arrow member, its dtypes kept (``Generation.read_frame``)."""

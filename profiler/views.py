@@ -442,3 +442,174 @@ def _definition_hash(engine: QueryEngine, column: str) -> str:
     dictionary = generation.read_csv(store.DICTIONARY, dtype=str, keep_default_na=False)
     found = dictionary.loc[dictionary["column"] == column, "definition_hash"]
     return str(found.iloc[0]) if len(found) else ""
+
+
+# -- breakdowns (issue 24.1) ----------------------------------------------------------------------
+
+# The deep dive's breakdowns: each insight area's metrics split by every value of the dimensions
+# its brief names (every category, channel, price point, preference topic, interaction channel
+# and topic present in the data), in area order.
+INSIGHT_BREAKDOWNS = (
+    ("sales", "net_sales", "channel"),
+    ("sales", "net_sales", "country"),
+    ("product", "net_sales", "category"),
+    ("product", "units", "category"),
+    ("product", "net_sales", "department"),
+    ("product", "net_sales", "price_point"),
+    ("lifecycle", "customers", "lifecycle_stage"),
+    ("engagement", "interactions", "channel"),
+    ("engagement", "interactions", "topic"),
+    ("engagement", "nps", "channel"),
+    ("preferences", "customers", "preference_topic"),
+    ("preferences", "customers", "preferred_channel"),
+    ("preferences", "customers", "preferred_department"),
+    ("demographics", "customers", "region"),
+    ("demographics", "customers", "wealth_band"),
+    ("demographics", "customers", "mosaic_group"),
+    ("potential", "customers", "value_tier"),
+    ("interests", "customers", "strategy_segment"),
+)
+
+
+def breakdown(
+    engine: QueryEngine,
+    dimension: str,
+    cohorts: list[str] | None = None,
+    metrics: list[str] | None = None,
+    period: str | Period | None = None,
+    vs: str | Period | None = None,
+) -> pd.DataFrame:
+    """Metrics for cohorts split by one dimension (``QueryEngine.breakdown``): one row per
+    cohort x metric x dimension value, with ``share`` (of the cohort's total over the
+    dimension's values, for metrics that add up: sums and counts of rows) and, with ``vs``,
+    ``vs_value`` and ``change_pct``.
+
+    Metrics that do not declare the dimension, or that this CAR cannot compute, are left out
+    with a note (``attrs["notes"]``); none left is one line listing the dimensions they have.
+    Default metrics: the summary's."""
+    from .breakdown import resolve_dimension
+
+    cohorts = cohorts or [engine.cohorts.base]
+    asked = [engine.catalog.get(m).name for m in (metrics or view_metrics(engine, "summary"))]
+    available, left_out = engine.available_metrics(list(dict.fromkeys(asked)))
+    kept, undeclared, dims = [], [], {}
+    for name in available:
+        try:
+            dims[name] = resolve_dimension(engine, name, dimension)
+            kept.append(name)
+        except ProfilerError:
+            undeclared.append(name)
+    if not kept:
+        have = sorted({d for m in asked for d in engine.catalog.get(m).dimensions})
+        raise ProfilerError(
+            f"No metric of {', '.join(asked[:6])}{'...' if len(asked) > 6 else ''} can be broken "
+            f"down by '{clip(dimension)}'"
+            + (f": their dimensions are {', '.join(have)}." if have else ".")
+        )
+    frames = [engine.breakdown(kept, dimension, cohort, period) for cohort in cohorts]
+    out = pd.concat(frames, ignore_index=True)
+    adds = out["metric"].map(lambda m: _adds_up(engine, m, dims[m])).to_numpy(dtype=bool)
+    totals = out.groupby(["cohort", "metric"], sort=False)["value"].transform("sum")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["share"] = np.where(adds & (totals != 0), out["value"] / totals, np.nan)
+        # Preference topics: the share of the cohort opted in to each (a customer may be in many).
+        topics = (out["dimension"] == "preference_topic").to_numpy()
+        sizes = out["cohort"].map(engine.cohorts.size).to_numpy(dtype=float)
+        out.loc[topics, "share"] = out["value"].to_numpy()[topics] / sizes[topics]
+    if vs is not None:
+        before = pd.concat(
+            [engine.breakdown(kept, dimension, cohort, vs) for cohort in cohorts],
+            ignore_index=True,
+        )
+        key = ["cohort", "metric", "dimension_value"]
+        out = out.merge(
+            before[[*key, "period", "value"]].rename(
+                columns={"period": "vs_period", "value": "vs_value"}
+            ),
+            on=key,
+            how="left",
+        )
+        out["change_pct"] = _change_pct(out["value"], out["vs_value"])
+    notes = left_out_line(engine, list(left_out))
+    if undeclared:
+        notes.append(
+            f"Not broken down by {dims[kept[0]]} (not one of their dimensions): "
+            f"{', '.join(undeclared)}."
+        )
+    out.attrs.update(frames[0].attrs)
+    out.attrs["notes"] = notes
+    return _label(engine, out)
+
+
+def _adds_up(engine: QueryEngine, metric: str, dimension: str) -> bool:
+    """Whether a metric's values over a dimension's values add up to the whole: sums and
+    counts of rows, or counts of customers by a CAR column (one value per customer)."""
+    m = engine.metric(metric)
+    if m.source == "customers":
+        return m.aggregation in ("count", "sum") and dimension != "preference_topic"
+    return m.aggregation == "sum" or m.aggregation == "count"
+
+
+def deep_dive_breakdowns(
+    engine: QueryEngine,
+    cohort: str,
+    period: str | Period | None = None,
+    base: str | None = None,
+    areas: list[str] | None = None,
+    dimension: str | None = None,
+) -> pd.DataFrame:
+    """The deep dive's full breakdowns (``INSIGHT_BREAKDOWNS``; with ``dimension``, every
+    deep-dive metric that declares it): each metric by every value of its dimension, for the
+    cohort and the base: value, share, base value, base share and the share index (cohort
+    share / base share x 100).  Breakdowns this CAR cannot give (a table or column not
+    provided) are left out with a note."""
+    from .breakdown import resolve_dimension
+
+    base = base or engine.cohorts.base
+    frames, notes = [], []
+    plan = list(INSIGHT_BREAKDOWNS)
+    if dimension is not None:
+        plan = []
+        for m in engine.catalog.metrics.values():
+            if m.area in (areas or AREAS) and m.status != "retired":
+                try:
+                    plan.append((m.area, m.name, resolve_dimension(engine, m.name, dimension)))
+                except ProfilerError:
+                    continue
+        if not plan:
+            raise ProfilerError(
+                f"No deep-dive metric{' of ' + ', '.join(areas) if areas else ''} can be "
+                f"broken down by '{clip(dimension)}'."
+            )
+        plan.sort(key=lambda p: AREAS.index(p[0]))
+    for area, metric, dimension in plan:
+        if areas and area not in areas:
+            continue
+        try:
+            found = breakdown(
+                engine, dimension, list(dict.fromkeys([cohort, base])), [metric], period
+            )
+        except ProfilerError as err:
+            notes.append(f"{area}: {metric} by {dimension} left out: {err}")
+            continue
+        mine = found[found["cohort"] == cohort].reset_index(drop=True)
+        theirs = found[found["cohort"] == base].set_index("dimension_value")
+        mine.insert(0, "area", area)
+        mine["base"] = base
+        mine["base_value"] = mine["dimension_value"].map(theirs["value"]).to_numpy(dtype=float)
+        mine["base_share"] = mine["dimension_value"].map(theirs["share"]).to_numpy(dtype=float)
+        mine["base_customers"] = (
+            mine["dimension_value"].map(theirs["customers"]).fillna(0).to_numpy(dtype=np.int64)
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mine["share_index"] = np.where(
+                mine["base_share"] > 0, mine["share"] / mine["base_share"] * 100, np.nan
+            )
+        notes.extend(n for n in found.attrs.get("notes", []) if n not in notes)
+        frames.append(mine)
+    if not frames:
+        raise LeftOut(f"No breakdown to show: {'; '.join(notes)}")
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs.update(frames[0].attrs)
+    out.attrs["notes"] = notes
+    return out

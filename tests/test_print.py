@@ -41,7 +41,7 @@ def test_summary_and_dashboard_print_on_one_page_each(pages) -> None:
     sheets = [sheet for sheet, _ in pages]
     assert sheets.count("Summary") == 1 and sheets.count("Dashboard") == 1
     assert all(sheets), "every page says which sheet it is"
-    assert len(pages) <= 32
+    assert len(pages) <= 38  # the Deep Dive's breakdowns (issue 24.1) take about 5 of them
 
 
 def test_no_page_holds_a_fragment_of_a_table_without_its_header(pages) -> None:

@@ -169,3 +169,18 @@ UDFS = [
     CP_MIGRATION,
     CP_CUSTOMER,
 ]
+
+
+@documented(
+    metric="Metric name(s): one, a range or comma-separated text (e.g. net_sales)",
+    dimension="A dimension the metric declares: channel, category, price_point, month, topic, region...",
+    cohort=COHORT_DOC,
+    period=PERIOD_DOC,
+)
+def CP_BREAKDOWN(metric, dimension, cohort=None, period=None, caller=None):
+    """A metric split by one of its dimensions for a cohort and period (spills: metric, value of
+    the dimension, value, customers, period)."""
+    return cells.breakdown(metric, dimension, cohort, period, _car(caller))
+
+
+UDFS.append(CP_BREAKDOWN)

@@ -75,7 +75,7 @@ def about_facts(
         ),
         (
             "Excel functions",
-            "=CP_METRIC(metric, cohort, period), CP_COMPARE, CP_DEEP_DIVE, CP_RETENTION, CP_DASHBOARD, CP_DEFINITION, CP_METRICS, CP_COHORTS, CP_CLV, CP_MIGRATION, CP_CUSTOMER(id): run xlwings 'Import Functions' once (module "
+            "=CP_METRIC(metric, cohort, period), CP_COMPARE, CP_DEEP_DIVE, CP_RETENTION, CP_DASHBOARD, CP_DEFINITION, CP_METRICS, CP_COHORTS, CP_CLV, CP_MIGRATION, CP_CUSTOMER(id), CP_BREAKDOWN: run xlwings 'Import Functions' once (module "
             + UDF_MODULE
             + "). Worked examples and room for your own: the My formulas sheet.",
         ),
@@ -143,6 +143,7 @@ def formula_examples(engine: QueryEngine, inputs: dict[str, Any]) -> list[tuple[
             ("lifecycle", inputs.get("MigrationFrom") or f"{engine.as_of:%Y-%m-%d}"),
             cells.migration,
         ),
+        ("CP_BREAKDOWN", ("net_sales", "category", first, period), cells.breakdown),
     ]
     out = []
     for name, args, call in calls:

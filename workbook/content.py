@@ -20,7 +20,7 @@ import yaml
 
 from profiler import indices, periods, targets, views, yaml_lines
 from profiler.customer import UnknownCustomer, customer_profile
-from profiler.errors import ProfilerError, clip
+from profiler.errors import LeftOut, ProfilerError, clip
 from profiler.features import TEMPLATES
 from profiler.periods import parse_period
 from profiler.query import QueryEngine
@@ -324,7 +324,13 @@ def _deep_dive(
         verdicts={"Index": "vs base", "Difference": "vs base"},
         note=INDEX_NOTE,
     )
-    return SheetContent(sheet["name"], [block], [], dive["metric"].tolist())
+    by = str(inputs.get("DeepDiveBreakdown") or "").strip() or None
+    try:
+        blocks = [block, *_deep_dive_breakdown(engine, cohort, period, by)]
+    except LeftOut as err:  # no breakdown this CAR can give: the sheet says why
+        block.note = f"{block.note} Breakdowns: {err}"
+        blocks = [block]
+    return SheetContent(sheet["name"], blocks, [], dive["metric"].tolist())
 
 
 def _compare(
@@ -401,6 +407,9 @@ def _compare(
         note=INDEX_NOTE,
     )
     blocks = [block, *target_blocks(engine, table, "compare_targets")]  # where a value has one
+    by = str(inputs.get("CompareBreakdown") or "").strip()
+    if by:
+        blocks.append(_compare_breakdown(engine, [*cohorts, base], metrics, period, by))
     return SheetContent(sheet["name"], blocks, [], metrics)
 
 
@@ -875,3 +884,112 @@ def target_blocks(engine: QueryEngine, table: pd.DataFrame, key: str) -> list[Bl
             verdicts={"Variance": "vs target", "% of target": "vs target"},
         )
     ]
+
+
+SHARE_NOTE = (
+    "Share: of the cohort's total over the dimension's values (sums and counts of rows; of the "
+    "cohort's customers for preference topics). Share index: the cohort's share / the base's x 100."
+)
+
+
+def _deep_dive_breakdown(
+    engine: QueryEngine, cohort: str, period: str, by: str | None
+) -> list[Block]:
+    """The Deep Dive's breakdowns: each insight area's own (every category, channel, price
+    point, preference topic, interaction channel and topic present in the data), or with the
+    Breakdown input the deep-dive metrics split by that dimension (views.deep_dive_breakdowns).
+    One block per area, each shorter than the deep dive above it, so a printed page starts
+    with a block or under the deep dive's repeated header, never mid-table (with the input
+    set, an area's metrics can be many: one block per metric then)."""
+    split = views.deep_dive_breakdowns(engine, cohort, period, None, None, by)
+    base = str(split["base"].iloc[0])
+    heading = f"Breakdowns by {by}" if by else "Each insight area's breakdowns"
+    blocks = []
+    groups = split.groupby(["area", "metric"] if by else ["area"], sort=False)
+    for i, (key, part) in enumerate(groups):
+        area = key[0] if isinstance(key, tuple) else key
+        what = "; ".join(
+            f"{label} by {', '.join(dict.fromkeys(rows['dimension']))}"
+            for label, rows in part.groupby("label", sort=False)
+        )
+        title = f"{area.title()}: {what}"
+        if i == 0:
+            title = f"{heading}, {cohort} against {base}. {title}"
+        blocks.append(_breakdown_block(engine, f"deep_dive_breakdown_{i}", title, part, cohort))
+    blocks[-1].note = " ".join([SHARE_NOTE, *split.attrs.get("notes", [])])
+    return blocks
+
+
+def _breakdown_block(
+    engine: QueryEngine, key: str, title: str, split: pd.DataFrame, cohort: str
+) -> Block:
+    base = str(split["base"].iloc[0])
+    frame = pd.DataFrame(
+        {
+            "Area": split["area"].str.title().to_numpy(),
+            "Metric": split["label"].to_numpy(),
+            "Value of dimension": split["dimension_value"].to_numpy(),
+            cohort: split["value"].to_numpy(),  # column D, as the deep dive's values above
+            "Share": split["share"].to_numpy(),
+            base: split["base_value"].to_numpy(),
+            "Base share": split["base_share"].to_numpy(),
+            "Share index": split["share_index"].to_numpy(),
+            "Customers": split["customers"].to_numpy(),
+            "By": split["dimension"].to_numpy(),
+            "Period": split["period"].to_numpy(),
+        }
+    )
+    # Every cell computed from a small cell is marked (and suppressed in a snapshot): the
+    # cohort's value, share and share index on its customers, the base's on the base's.
+    mine, theirs = (split[c].to_numpy(dtype=float) for c in ("customers", "base_customers"))
+    counts = pd.DataFrame({cohort: mine, "Share": mine, "Share index": np.minimum(mine, theirs)})
+    if base != cohort:
+        counts[base], counts["Base share"] = theirs, theirs
+    return Block(
+        key,
+        title,
+        frame,
+        units={"Share": "%", "Base share": "%", "Share index": "index", "Customers": "customers"},
+        row_units=[shown_unit(engine, m) for m in split["metric"]],
+        row_unit_columns=[cohort, base],
+        customers=_counts(frame, counts),
+    )
+
+
+def _compare_breakdown(
+    engine: QueryEngine, cohorts: list[str], metrics: list[str], period: str, by: str
+) -> Block:
+    """The Compare sheet's metrics split by the Breakdown input: the cohorts (and the base,
+    last) side by side per metric and dimension value (views.breakdown)."""
+    names = list(dict.fromkeys(cohorts))
+    split = views.breakdown(engine, by, names, metrics, period)
+    key = ["metric", "dimension_value"]
+    first = split[split["cohort"] == names[0]].reset_index(drop=True)
+    frame = pd.DataFrame(
+        {
+            "Metric": first["label"],
+            "Period": first["period"],
+            str(first["dimension"].iloc[0]): first["dimension_value"],
+        }
+    )
+    counts = pd.DataFrame(index=frame.index)
+    units: dict[str, str] = {}
+    for c in names:
+        rows = (
+            split[split["cohort"] == c].set_index(key).reindex(pd.MultiIndex.from_frame(first[key]))
+        )
+        frame[c] = rows["value"].to_numpy()
+        frame[f"Share {c}"] = rows["share"].to_numpy()
+        counts[c] = rows["customers"].to_numpy(dtype=float)
+        counts[f"Share {c}"] = counts[c]  # a small cell's share is marked with its value
+        units[f"Share {c}"] = "%"
+    return Block(
+        "compare_breakdown",
+        f"{', '.join(names[:-1])} and {names[-1]} (base) by {by}, {engine.period(period).label}",
+        frame,
+        units=units,
+        row_units=[shown_unit(engine, m) for m in first["metric"]],
+        row_unit_columns=names,
+        customers=_counts(frame, counts),
+        note=" ".join([SHARE_NOTE, *split.attrs.get("notes", [])]),
+    )

@@ -29,11 +29,13 @@ ACCEPTS = {
     "memberships": "as of D (members at the CAR's date) or at each period's end",
     "migration_axes": "strategy, lifecycle or value_tier",
     "migration_days": "a day, YYYY-MM-DD, on or before the CAR's date",
+    "dimensions": "a dimension from the dropdown (channel, category, ...), or empty for none",
 }
 
 
 def input_lists(engine: QueryEngine) -> dict[str, list[str]]:
     """The dropdowns' choices (the hidden Lists sheet), by list name."""
+    from profiler.breakdown import all_dimensions
     from workbook.content import MEMBERSHIPS, period_choices
 
     return {
@@ -45,6 +47,7 @@ def input_lists(engine: QueryEngine) -> dict[str, list[str]]:
         "memberships": list(MEMBERSHIPS),
         "migration_axes": ["strategy", "lifecycle", "value_tier"],
         "migration_days": migration_days(engine),
+        "dimensions": all_dimensions(engine.catalog),
     }
 
 

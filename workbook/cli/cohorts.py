@@ -18,6 +18,7 @@ import click
 from workbook.cli.options import (
     PERIOD,
     Name,
+    by_option,
     car_option,
     from_to_options,
     insight_area,
@@ -244,6 +245,7 @@ Example:
 @period_option()
 @output_options()
 @membership_option
+@by_option()
 def summary(
     cohort_list: str | None,
     group: str | None,
@@ -251,12 +253,23 @@ def summary(
     period: str,
     csv: bool,
     membership: str,
+    by: str | None = None,
 ) -> int:
-    """Cohorts x the headline KPIs of templates/cohorts.yaml (views.summary)."""
+    """Cohorts x the headline KPIs of templates/cohorts.yaml (views.summary); with --by, each
+    KPI that declares the dimension split by its values (views.breakdown)."""
     from profiler import views
 
     engine = _engine(car)
     names = engine.cohorts.group_names(group) if group else _cohort_names(engine, cohort_list)
+    if by:
+        from workbook.cli import breakdown
+
+        frame = views.breakdown(engine, by, names or [engine.cohorts.base], None, period)
+        if _answered(engine, frame, csv, period):
+            return 0
+        breakdown.print_summary(engine, frame)
+        _footer(frame, csv)
+        return 0
     frame = views.summary(engine, period, names, membership=membership)
     if _answered(engine, frame, csv, period):
         return 0
@@ -291,6 +304,7 @@ Example:
 @period_option()
 @output_options()
 @membership_option
+@by_option(extra="; all: every insight area's breakdowns")
 def deep_dive(
     cohort: str,
     base: str | None,
@@ -299,12 +313,30 @@ def deep_dive(
     period: str,
     csv: bool,
     membership: str,
+    by: str | None = None,
 ) -> int:
     """COHORT across the catalog's insight areas against the base (index and difference by
-    what each metric measures: docs/metrics.md). The workbook's Deep Dive sheet."""
+    what each metric measures: docs/metrics.md). The workbook's Deep Dive sheet.  With --by,
+    the areas' metrics split by a dimension (--by all: each area's own breakdowns)."""
     from profiler import views
 
     engine = _engine(car)
+    if by:
+        from workbook.cli import breakdown
+
+        frame = views.deep_dive_breakdowns(
+            engine,
+            engine.cohorts.canonical(cohort),
+            period,
+            None if base is None else engine.cohorts.canonical(base),
+            [insight_area(engine.catalog, area)] if area else None,
+            None if by.strip().casefold() == breakdown.ALL else by,
+        )
+        if _answered(engine, frame, csv, period):
+            return 0
+        breakdown.print_deep_dive(engine, frame)
+        _footer(frame, csv)
+        return 0
     frame = views.deep_dive(
         engine,
         engine.cohorts.canonical(cohort),
@@ -353,6 +385,7 @@ Example:
 @period_option()
 @output_options()
 @membership_option
+@by_option()
 def compare(
     cohort_list: str,
     metrics: str | None,
@@ -362,11 +395,34 @@ def compare(
     period: str,
     csv: bool,
     membership: str,
+    by: str | None = None,
 ) -> int:
-    """Up to 8 cohorts against a base cohort, for a period and optionally a comparison period."""
+    """Up to 8 cohorts against a base cohort, for a period and optionally a comparison period;
+    with --by, each metric split by a dimension, the cohorts and the base side by side."""
     from profiler import views
 
     engine = _engine(car)
+    if by:
+        from workbook.cli import breakdown
+
+        names = _cohort_names(engine, cohort_list) or []
+        base_name = engine.cohorts.canonical(base) if base else engine.cohorts.base
+        shown = list(dict.fromkeys([*names, base_name]))
+        if len(names) > views.MAX_COMPARED:
+            raise click.UsageError(f"At most {views.MAX_COMPARED} cohorts can be compared.")
+        frame = views.breakdown(
+            engine,
+            by,
+            shown,
+            _metric_names(engine, metrics) or views.view_metrics(engine, "compare"),
+            period,
+            vs,
+        )
+        if _answered(engine, frame, csv, *([period, vs] if vs else [period])):
+            return 0
+        breakdown.print_compare(engine, frame, shown, vs is not None)
+        _footer(frame, csv)
+        return 0
     frame = views.compare(
         engine,
         _cohort_names(engine, cohort_list) or [],

@@ -267,3 +267,16 @@ def split(text: str | None) -> list[str] | None:
     if text is None:
         return None
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def by_option(*, extra: str = "") -> Callable[[F], F]:
+    """``--by DIMENSION``: split each metric by one of its declared dimensions (any letter case;
+    ``profiler metrics show NAME`` lists them)."""
+    return click.option(
+        "--by",
+        "by",
+        metavar="DIMENSION",
+        help="break each metric down by this dimension: channel, category, sub_category, "
+        "department, price_point, country, month; type or topic for interactions; a CAR column "
+        f"(region, value_tier...) or preference_topic for customers{extra}",
+    )
