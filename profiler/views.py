@@ -467,7 +467,7 @@ INSIGHT_BREAKDOWNS = (
     ("demographics", "customers", "wealth_band"),
     ("demographics", "customers", "mosaic_group"),
     ("potential", "customers", "value_tier"),
-    ("interests", "customers", "strategy_segment"),
+    ("potential", "customers", "strategy_segment"),
 )
 
 
@@ -563,7 +563,7 @@ def deep_dive_breakdowns(
     cohort and the base: value, share, base value, base share and the share index (cohort
     share / base share x 100).  Breakdowns this CAR cannot give (a table or column not
     provided) are left out with a note."""
-    from .breakdown import resolve_dimension
+    from .breakdown import MISSING, resolve_dimension
 
     base = base or engine.cohorts.base
     frames, notes = [], []
@@ -591,6 +591,9 @@ def deep_dive_breakdowns(
             )
         except ProfilerError as err:
             notes.append(f"{area}: {metric} by {dimension} left out: {err}")
+            continue
+        if set(found["dimension_value"]) <= {MISSING}:  # e.g. no preferences table: all blank
+            notes.append(f"{area}: {metric} by {dimension} left out: no customer has a value")
             continue
         mine = found[found["cohort"] == cohort].reset_index(drop=True)
         theirs = found[found["cohort"] == base].set_index("dimension_value")
