@@ -28,6 +28,7 @@ from .facts import order_facts
 from .features import load_feature_spec
 from .load_report import load_counts
 from .loading import SourceData, load_sources
+from .margin import current_value_fallback
 from .outofcore import build_out_of_core
 from .outputs import stage
 from .periods import day_option
@@ -158,6 +159,9 @@ def build_into(
     def loaded(source: SourceData) -> None:
         mark("loaded")
         stage("read")
+        fallback = current_value_fallback(spec, source)  # profiler/margin.py
+        if fallback:
+            writer.meta["current_value_note"] = fallback
         write_quarantine(writer, source, raw=raw, report=say)
 
     if engine == "out-of-core":

@@ -1,0 +1,185 @@
+"""Margin (issue 24 item 4): a cost of goods from products.unit_cost and/or order_lines.cost
+gives the catalog's cost, gross margin and margin rate, the CAR's margin columns, and a margin
+basis for the strategy segments; without one they are left out with a note.
+
+The line cost rule (profiler/margin.py): order_lines.cost (whole line, line currency, at the
+line's rate) when given, else quantity x products.unit_cost (GBP), else no known cost; a line
+without a known cost is in neither side of the margin (gross margin = net sales of kept lines
+with a known cost - their cost; cost_coverage says how much of net sales that is).  Returned
+and cancelled lines count as net sales counts them: not at all.
+
+The hand-made rows (CAR as of 2024-12-31):
+  products: P1 leather goods unit cost 40; P2 fragrance unit cost 10; P3 watches no cost.
+  c1: L1 O1 2024-03-01 store P1 x1 100 kept (cost 40 from the product);
+      L2 O1 P2 x2 50 kept, order_lines.cost 12 (beats 2 x 10);
+      L3 O2 2024-05-01 web P1 x1 100 returned 2024-05-10 (cost 40: out);
+  c2: L4 O3 2024-06-01 store P2 x1 30 cancelled (out); L5 O4 2024-07-01 store P3 x1 500 kept,
+      no known cost;
+  c3: L6 O5 2024-08-01 web P2 x3 90 EUR at 0.8 = 72 GBP, order_lines.cost 20 EUR = 16 GBP;
+      L7 O6 2023-02-01 store P1 x1 120 kept (cost 40).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from profiler.loading import load_sources
+from tests.built import Built
+from tests.conftest import write_table
+
+AS_OF = "2024-12-31"
+
+PRODUCTS = [
+    {"product_id": "P1", "category": "leather goods", "unit_cost": "40"},
+    {"product_id": "P2", "category": "fragrance", "unit_cost": "10"},
+    {"product_id": "P3", "category": "watches", "unit_cost": ""},
+]
+
+
+def _line(order, line, customer, at, product, qty, net, *, status="completed", returned="",
+          cost="", currency="GBP", fx="1", channel="store"):  # fmt: skip
+    return {
+        "order_id": order,
+        "line_id": line,
+        "customer_id": customer,
+        "ordered_at": at,
+        "channel": channel,
+        "product_id": product,
+        "quantity": str(qty),
+        "net_amount": str(net),
+        "currency": currency,
+        "fx_to_reporting": fx,
+        "status": status,
+        "returned_at": returned,
+        "cost": cost,
+    }
+
+
+LINES = [
+    _line("O1", 1, "c1", "2024-03-01 10:00", "P1", 1, 100),
+    _line("O1", 2, "c1", "2024-03-01 10:00", "P2", 2, 50, cost="12"),
+    _line(
+        "O2",
+        1,
+        "c1",
+        "2024-05-01 10:00",
+        "P1",
+        1,
+        100,
+        status="returned",
+        returned="2024-05-10 10:00",
+        channel="web",
+    ),  # fmt: skip
+    _line("O3", 1, "c2", "2024-06-01 10:00", "P2", 1, 30, status="cancelled"),
+    _line("O4", 1, "c2", "2024-07-01 10:00", "P3", 1, 500),
+    _line(
+        "O5",
+        1,
+        "c3",
+        "2024-08-01 10:00",
+        "P2",
+        3,
+        90,
+        cost="20",
+        currency="EUR",
+        fx="0.8",
+        channel="web",
+    ),  # fmt: skip
+    _line("O6", 1, "c3", "2023-02-01 10:00", "P1", 1, 120),
+]
+
+
+def write(folder: Path, lines: list[dict], products: list[dict] | None) -> Path:
+    write_table(folder, "order_lines", lines)
+    if products is not None:
+        write_table(folder, "products", products)
+    return folder
+
+
+def built(folder: Path, lines=LINES, products=PRODUCTS) -> Built:  # noqa: ANN001
+    return Built(load_sources(write(folder, lines, products), today="2026-01-01"), AS_OF)
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory) -> Built:  # noqa: ANN001
+    return built(tmp_path_factory.mktemp("both"))
+
+
+# -- the catalog ------------------------------------------------------------------------------
+
+# 2024: kept lines L1, L2, L5, L6 (net 100 + 50 + 500 + 72 = 722); with a known cost L1, L2, L6
+# (222), costing 40 + 12 + 16 = 68.
+GOLDEN = [
+    ("net_sales", "2024", 722),
+    ("cost_of_sales", "2024", 68),
+    ("costed_sales", "2024", 222),
+    ("gross_margin", "2024", 222 - 68),
+    ("margin_rate", "2024", (222 - 68) / 222),
+    ("cost_coverage", "2024", 222 / 722),
+    ("gross_margin", "2023", 120 - 40),
+    ("gross_margin", "2024-05", 0),  # the returned line is out, sales and cost
+    ("gross_margin", "asof", 222 - 68 + 80),
+]
+
+
+@pytest.mark.parametrize(("metric", "period", "want"), GOLDEN)
+def test_margin_metrics_golden(both: Built, metric: str, period: str, want: float) -> None:
+    got = both.engine.value(metric, "All customers", period)
+    assert math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-9), (metric, period, got)
+    # the reference engine over the sources gives the same
+    ref = both.reference.value(metric, period)
+    assert math.isclose(float(ref), want, rel_tol=1e-12, abs_tol=1e-9), (metric, period, ref)
+
+
+def brute_force(folder: Path) -> dict[str, float]:
+    """The margin of 2024 from the CSV files, by the rule, with pandas."""
+    lines = pd.read_csv(folder / "order_lines.csv", dtype=str, keep_default_na=False)
+    products = pd.read_csv(folder / "products.csv", dtype=str, keep_default_na=False)
+    unit = dict(zip(products["product_id"], products["unit_cost"], strict=True))
+    sales = cost = 0
+    for _, r in lines.iterrows():
+        if r["status"] != "completed" or not r["ordered_at"].startswith("2024"):
+            continue
+        fx = float(r["fx_to_reporting"])
+        if r["cost"]:
+            c = round(float(r["cost"]) * fx * 100)
+        elif unit.get(r["product_id"]):
+            c = round(int(r["quantity"]) * float(unit[r["product_id"]]) * 100)
+        else:
+            continue
+        sales += round(float(r["net_amount"]) * fx * 100)
+        cost += c
+    return {"gross_margin": (sales - cost) / 100, "margin_rate": (sales - cost) / sales}
+
+
+def test_brute_force_agrees(both: Built, tmp_path: Path) -> None:
+    folder = write(tmp_path, LINES, PRODUCTS)
+    for metric, want in brute_force(folder).items():
+        assert math.isclose(both.engine.value(metric, "All customers", "2024"), want)
+
+
+def test_by_dimension_and_cohort(both: Built) -> None:
+    """Margin splits like net sales: by category (fragrance 50 - 12 + 72 - 16; leather 100 - 40)."""
+    by = both.reference.value("gross_margin", "2024", by="category")
+    assert math.isclose(by["fragrance"], 50 - 12 + 72 - 16) and math.isclose(
+        by["leather goods"], 60
+    )
+
+
+# -- the CAR ----------------------------------------------------------------------------------
+
+
+def test_car_margin_columns(both: Built) -> None:
+    car = both.car.set_index("customer_id")
+    assert car.loc["c1", "margin_ltd"] == 150 - 52 and car.loc["c1", "cost_ltd"] == 52
+    assert car.loc["c2", "margin_ltd"] == 0 and math.isnan(car.loc["c2", "margin_rate_l12m"])
+    assert car.loc["c3", "margin_ltd"] == 56 + 80 and car.loc["c3", "margin_l12m"] == 56
+    assert math.isclose(car.loc["c3", "margin_rate_l12m"], 56 / 72)
+    assert math.isclose(car.loc["c3", "margin_rate_ltd"], 136 / 192)
+    names = {d.name for d in both.result.definitions}
+    assert {"margin_ltd", "margin_l12m", "margin_rate_l12m", "cost_ltd"} <= names
+    assert "margin" not in both.result.left_out
