@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from profiler import margin
 from profiler.loading import load_sources
 from tests.built import Built
 from tests.conftest import write_table
@@ -183,3 +184,133 @@ def test_car_margin_columns(both: Built) -> None:
     names = {d.name for d in both.result.definitions}
     assert {"margin_ltd", "margin_l12m", "margin_rate_l12m", "cost_ltd"} <= names
     assert "margin" not in both.result.left_out
+
+
+# -- cost sources one at a time, partial costs, quarantine ------------------------------------
+
+
+def test_products_missing_line_cost_only(tmp_path: Path) -> None:
+    """No products table: order_lines.cost alone gives the margin of the lines that carry one
+    (L2 and L6); the rest have no known cost."""
+    b = built(tmp_path, products=None)
+    assert math.isclose(b.engine.value("cost_of_sales", "All customers", "2024"), 12 + 16)
+    assert math.isclose(b.engine.value("costed_sales", "All customers", "2024"), 50 + 72)
+    assert math.isclose(b.engine.value("gross_margin", "All customers", "2024"), 122 - 28)
+    car = b.car.set_index("customer_id")
+    assert car.loc["c3", "margin_ltd"] == 56  # L7 has no cost without the product master
+
+
+def test_unit_cost_only(tmp_path: Path) -> None:
+    """No cost column: quantity x unit cost for every line (L2: 2 x 10; L6: 3 x 10 GBP)."""
+    lines = [{k: v for k, v in line.items() if k != "cost"} for line in LINES]
+    b = built(tmp_path, lines=lines)
+    assert math.isclose(b.engine.value("cost_of_sales", "All customers", "2024"), 40 + 20 + 30)
+    assert math.isclose(b.engine.value("gross_margin", "All customers", "2024"), 222 - 90)
+
+
+def test_negative_cost_is_quarantined(tmp_path: Path) -> None:
+    lines = [*LINES, _line("O7", 1, "c3", "2024-09-01 10:00", "P1", 1, 100, cost="-5")]
+    products = [*PRODUCTS, {"product_id": "P4", "category": "home", "unit_cost": "-1"}]
+    source = load_sources(write(tmp_path, lines, products), today="2026-01-01")
+    q = source.quarantine
+    line = q[(q["table"] == "order_lines") & (q["column"] == "cost")]
+    assert line["reason"].tolist() == ["negative cost: expected ≥ 0, got -5"]
+    product = q[(q["table"] == "products") & (q["column"] == "unit_cost")]
+    assert product["reason"].tolist() == ["negative unit_cost: expected ≥ 0, got -1"]
+
+
+# -- without a cost ---------------------------------------------------------------------------
+
+MARGIN_METRICS = ["cost_of_sales", "costed_sales", "gross_margin", "margin_rate", "cost_coverage"]
+
+
+def _no_cost(lines: list[dict], keep: tuple[str, ...] | None = None) -> list[dict]:
+    drop = {"cost"} if keep is None else set(lines[0]) - set(keep)
+    return [{k: v for k, v in line.items() if k not in drop} for line in lines]
+
+
+@pytest.mark.parametrize("case", ["no cost columns", "bare four columns"])
+def test_without_cost_margin_is_left_out(tmp_path: Path, case: str) -> None:
+    from profiler import availability, views
+
+    if case == "bare four columns":
+        bare = ("order_id", "customer_id", "ordered_at", "net_amount")
+        b = built(tmp_path, lines=_no_cost(LINES, bare), products=None)
+    else:
+        b = built(tmp_path, lines=_no_cost(LINES), products=[
+            {k: v for k, v in p.items() if k != "unit_cost"} for p in PRODUCTS
+        ])  # fmt: skip
+    engine = b.engine
+    for name in MARGIN_METRICS:
+        assert engine.left_out_metric(name) == margin.NOTE, name
+    assert not {"margin_ltd", "margin_l12m", "cost_ltd"} & set(b.car.columns)
+    assert b.result.left_out["margin"] == f"left out: {margin.NOTE}"
+    lines = dict(availability.left_out(engine))
+    assert lines["Metric gross_margin"] == margin.NOTE
+    table = views.summary(engine, "2024", metrics=["net_sales", "gross_margin", "margin_rate"])
+    assert set(table["metric"]) == {"net_sales"}
+    assert "gross_margin, margin_rate" in table.attrs["notes"][0]
+    ranked = views.summary(engine, "2024", metrics=["net_sales"], rank_by="gross_margin")
+    assert f"Not ranked by gross_margin: {margin.NOTE}." in ranked.attrs["notes"]
+
+
+# -- the strategy segments' current value -----------------------------------------------------
+
+
+def _spec(tmp_path: Path, basis: str):  # noqa: ANN202
+    from profiler.features import DEFAULT_FEATURES, load_feature_spec
+
+    text = DEFAULT_FEATURES.read_text().replace(
+        "current_value_basis: spend", f"current_value_basis: {basis}"
+    )
+    path = tmp_path / f"features-{basis}.yaml"
+    path.write_text(text)
+    return load_feature_spec(path)
+
+
+@pytest.mark.parametrize(
+    ("basis", "lines", "bands"),
+    [
+        # spend in the last 12 months: c2 500, c1 150, c3 72
+        ("spend", LINES, {"c2": "high", "c1": "medium", "c3": "low"}),
+        # margin in the last 12 months: c1 98, c3 56, c2 0 (no known cost)
+        ("margin", LINES, {"c1": "high", "c3": "medium", "c2": "low"}),
+        # margin asked, no cost in the data: spend, and the note says so
+        ("margin", _no_cost(LINES), {"c2": "high", "c1": "medium", "c3": "low"}),
+    ],
+)
+def test_current_value_basis(tmp_path: Path, basis: str, lines: list, bands: dict) -> None:
+    from profiler.car import build_car
+
+    products = PRODUCTS if lines is LINES else None
+    source = load_sources(write(tmp_path, lines, products), today="2026-01-01")
+    spec = _spec(tmp_path, basis)
+    car = build_car(source, AS_OF, spec=spec).to_frame().set_index("customer_id")
+    assert car["current_value_band"].astype(str).to_dict() == bands
+    fallback = margin.current_value_fallback(spec, source)
+    assert (fallback is not None) == (basis == "margin" and lines is not LINES)
+
+
+def test_features_refuse_an_unknown_basis(tmp_path: Path) -> None:
+    from profiler.features import FeatureSpecError
+
+    with pytest.raises(FeatureSpecError, match="current_value_basis"):
+        _spec(tmp_path, "profit")
+
+
+def test_a_built_folder_says_what_is_left_out(tmp_path: Path) -> None:
+    """``profiler build`` on a bare export: the About sheet's lines name the margin family and
+    metrics with the note; the command line's summary ranks nothing and says why."""
+    import profiler
+    from profiler import availability
+    from workbook.cli import main
+
+    bare = ("order_id", "customer_id", "ordered_at", "net_amount")
+    data = write(tmp_path / "data", _no_cost(LINES, bare), None)
+    profiler.build(data, tmp_path / "car", engine="in-memory", as_of=AS_OF, today="2026-01-01")
+    lines = dict(availability.left_out(profiler.open(tmp_path / "car")))
+    assert lines["CAR family margin"] == margin.NOTE
+    assert lines["Metric margin_rate"] == margin.NOTE
+    code = main(["summary", "--car", str(tmp_path / "car"), "--period", "2024",
+                 "--cohorts", "All customers", "--rank-by", "gross_margin"])  # fmt: skip
+    assert code == 0

@@ -227,7 +227,8 @@ def show(name: str, car: str | None) -> int:
     epilog="""\b
 Example:
   profiler summary --period r12:2026-06
-  profiler summary --group "Lifecycle stages" --period 2025 --csv""",
+  profiler summary --group "Lifecycle stages" --period 2025 --csv
+  profiler summary --rank-by gross_margin --period 2025   (the most profitable segments)""",
 )
 @click.option(
     "--cohorts",
@@ -235,6 +236,10 @@ Example:
     help="comma-separated cohort names (default: the base and the strategy segments)",
 )
 @click.option("--group", help="all cohorts of this group instead of --cohorts")
+@click.option(
+    "--rank-by",
+    help="order the cohorts by this metric, highest first (gross_margin: most profitable)",
+)
 @car_option
 @period_option()
 @output_options()
@@ -246,13 +251,14 @@ def summary(
     period: str,
     csv: bool,
     membership: str,
+    rank_by: str | None = None,
 ) -> int:
     """Cohorts x the headline KPIs of templates/cohorts.yaml (views.summary)."""
     from profiler import views
 
     engine = _engine(car)
     names = engine.cohorts.group_names(group) if group else _cohort_names(engine, cohort_list)
-    frame = views.summary(engine, period, names, membership=membership)
+    frame = views.summary(engine, period, names, membership=membership, rank_by=rank_by)
     if _answered(engine, frame, csv, period):
         return 0
     rows, metrics = list(dict.fromkeys(frame["cohort"])), list(dict.fromkeys(frame["metric"]))
