@@ -285,7 +285,7 @@ def test_diff_lists_added_removed_and_changed_fields(tmp_path: Path, capsys) -> 
 def test_metrics_cli_list_show_check(tmp_path: Path, capsys) -> None:
     assert main(["metrics", "list"]) == 0
     out = capsys.readouterr().out
-    assert "metric catalog 1.1.0" in out and "net_sales" in out
+    assert "metric catalog 1.2.0" in out and "net_sales" in out
     assert main(["metrics", "show", "aov"]) == 0
     out = capsys.readouterr().out
     assert "net_sales / orders" in out and "recomputed from its parts" in out and "hash" in out

@@ -108,16 +108,16 @@ def test_drift_fails_until_the_version_is_raised_and_released(
 
     # the catalog version was released already: raise it, then release
     code, _, err = _run(capsys, "release", "--catalog", str(folder))
-    assert code == 1 and "catalog version 1.1.0 is already released and net_sales changed" in err
+    assert code == 1 and "catalog version 1.2.0 is already released and net_sales changed" in err
     assert lock.read_text() == released
-    _edit(folder / "catalog.yaml", "version: 1.1.0", "version: 1.2.0")
+    _edit(folder / "catalog.yaml", "version: 1.2.0", "version: 1.3.0")
     code, out, _ = _run(capsys, "release", "--catalog", str(folder))
-    assert code == 0 and "Released metric catalog 1.2.0" in out and "version: 1 -> 2" in out
+    assert code == 0 and "Released metric catalog 1.3.0" in out and "version: 1 -> 2" in out
 
     code, out, err = _run(capsys, "check", "--catalog", str(folder))
     assert code == 0 and err == "" and f"as released in {lock}" in out
     text = lock.read_text()
-    assert "catalog_version: 1.2.0" in text
+    assert "catalog_version: 1.3.0" in text
     assert 'filter: (status == "completed") and (channel != "marketplace")' in text
     code, out, _ = _run(capsys, "diff", "--catalog", str(folder))
     assert "no metric added, removed, changed or re-versioned since the release." in out
@@ -183,7 +183,7 @@ def test_new_removed_and_lowered_metrics(folder: Path, capsys: pytest.CaptureFix
     # a new metric may join the released catalog version; a removal may not
     code, _, err = _run(capsys, "release", "--catalog", str(folder))
     assert code == 1 and err.startswith(
-        f"Error: {folder / 'catalog.yaml'}:4: catalog version 1.1.0 is already released and "
+        f"Error: {folder / 'catalog.yaml'}:4: catalog version 1.2.0 is already released and "
         f"{gone} changed since"
     )
     removed_from.write_text(before)

@@ -73,7 +73,7 @@ def test_demo_generates_validates_builds_and_summarises(
     assert main(["demo", "--customers", "300", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "quarantined 0" in out
-    assert "net_sales" in out and "aov" in out and "metric catalog 1.1.0" in out
+    assert "net_sales" in out and "aov" in out and "metric catalog 1.2.0" in out
     # headlines in their metrics' formats: a count whole, money in pence, a share in %
     assert re.search(r"^as of \S+\s+customers\s+300$", out, re.M)
     assert re.search(r"^as of \S+\s+net_sales\s+\d{1,3}(,\d{3})+\.\d\d$", out, re.M)

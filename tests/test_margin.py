@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -314,3 +315,107 @@ def test_a_built_folder_says_what_is_left_out(tmp_path: Path) -> None:
     code = main(["summary", "--car", str(tmp_path / "car"), "--period", "2024",
                  "--cohorts", "All customers", "--rank-by", "gross_margin"])  # fmt: skip
     assert code == 0
+
+
+# -- the other engines: SQL (DuckDB) and the out-of-core build ---------------------------------
+
+
+def _sql_values(b: Built, metrics: list[str], period: str) -> dict[str, float]:
+    from profiler.sql.engines import DuckDBEngine
+    from profiler.sql.facts import FactsShape
+    from profiler.sql.metrics import CAR_TABLE, car_table, metric_table
+
+    with DuckDBEngine(threads=1) as sql:
+        sql.register_source(b.source)
+        sql.register(CAR_TABLE, car_table(b.engine.cohorts, b.engine.catalog))
+        table = metric_table(
+            sql,
+            metrics,
+            period,
+            catalog=b.engine.catalog,
+            shape=FactsShape.of(b.source),
+            as_of=b.engine.as_of,
+        )
+    return table.iloc[0][metrics].to_dict()
+
+
+@pytest.mark.parametrize("case", ["both", "line cost only", "unit cost only"])
+def test_sql_gives_the_same_margin(tmp_path: Path, case: str) -> None:
+    if case == "both":
+        b = built(tmp_path)
+    elif case == "line cost only":
+        b = built(tmp_path, products=None)
+    else:
+        b = built(tmp_path, lines=_no_cost(LINES))
+    for period in ("2024", "2023", "asof"):
+        got = _sql_values(b, MARGIN_METRICS, period)
+        for name in MARGIN_METRICS:
+            want = b.engine.value(name, "All customers", period)
+            if math.isnan(want):  # no costed sales: no rate, on both
+                assert math.isnan(got[name]), (case, name, period)
+                continue
+            assert math.isclose(got[name], want, rel_tol=1e-12, abs_tol=1e-9), (case, name, period)
+
+
+def test_sql_without_cost_leaves_margin_out(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from profiler.errors import LeftOut
+
+    b = built(tmp_path, lines=_no_cost(LINES), products=None)
+    with pytest.raises(LeftOut, match="needs a cost of goods"):
+        _sql_values(b, ["gross_margin"], "2024")
+
+
+def test_demo_margin(demo_car_dir: Path, demo_source) -> None:  # noqa: ANN001
+    """The demo's products carry a cost of goods: luxury margins by category, on every engine."""
+    from profiler.query import QueryEngine
+    from profiler.sql.engines import DuckDBEngine
+    from profiler.sql.facts import FactsShape
+    from profiler.sql.metrics import CAR_TABLE, car_table, cohort_condition, metric_table
+    from profiler.store import open_generation
+
+    engine = QueryEngine.open(demo_car_dir)
+    assert engine.left_out_metric("gross_margin") is None
+    rate = engine.value("margin_rate", "All customers", "2025")
+    assert 0.5 < rate < 0.7 and engine.value("cost_coverage", "All customers", "2025") == 1.0
+    car = open_generation(demo_car_dir).read_car()
+    assert {"margin_ltd", "margin_l12m", "margin_rate_l12m"} <= set(car.columns)
+    buyers = car["spend_ltd"] > 0
+    assert (car.loc[buyers, "margin_ltd"] <= car.loc[buyers, "spend_ltd"]).all()
+    # the query engine's margin of the strategy segments = the SQL compile's
+    cohorts = ["All customers", "Buyers", "Crown jewels"]
+    conditions = {name: cohort_condition(engine.cohorts, name) for name in cohorts}
+    with DuckDBEngine(threads=1) as sql:
+        sql.register_source(demo_source)
+        sql.register(CAR_TABLE, car_table(engine.cohorts, engine.catalog))
+        table = metric_table(
+            sql,
+            ["gross_margin", "margin_rate"],
+            "2025",
+            conditions,
+            catalog=engine.catalog,
+            shape=FactsShape.of(demo_source),
+            as_of=engine.as_of,
+        ).set_index("cohort")
+    for row in engine.values(["gross_margin", "margin_rate"], cohorts, "2025").itertuples():
+        got = table.loc[row.cohort, row.metric]
+        if row.metric == "gross_margin":
+            assert round(got * 100) == round(row.value * 100), row
+        else:
+            assert math.isclose(got, row.value, rel_tol=1e-12), row
+
+
+def test_most_profitable_segments(demo_car_dir: Path, capsys) -> None:  # noqa: ANN001
+    from profiler import views
+    from profiler.query import QueryEngine
+    from workbook.cli import main
+
+    engine = QueryEngine.open(demo_car_dir)
+    table = views.summary(engine, "2025", metrics=["net_sales"], rank_by="Gross_Margin")
+    margins = table[table["metric"] == "gross_margin"]["value"].to_numpy(dtype=float)
+    shown = margins[~np.isnan(margins)]
+    assert len(shown) > 3 and (np.diff(shown) <= 0).all()
+    assert table.attrs["ranked_by"] == "gross_margin"
+    assert main(["summary", "--car", str(demo_car_dir), "--period", "2025",
+                 "--rank-by", "gross_margin"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "Cohorts ranked by gross_margin, highest first." in out

@@ -285,7 +285,7 @@ def test_cohorts_and_breakdowns_recompute_ratios_from_their_parts(engine: Metric
 
 def test_tables_carry_the_catalog_stamp(engine: MetricEngine, tmp_path: Path) -> None:
     table = engine.table(["net_sales", "orders"], "2024")
-    assert table.attrs["catalog"].startswith("metric catalog 1.1.0 (")
+    assert table.attrs["catalog"].startswith("metric catalog 1.2.0 (")
     assert table.loc[0, "net_sales"] == 5770
 
 
