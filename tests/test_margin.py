@@ -452,3 +452,20 @@ def test_out_of_core_build_gives_the_same_margin(tmp_path: Path) -> None:
     activity = store.open_generation(out).read_activity()
     for name in ("cost_of_sales.pence", "costed_sales.pence"):
         assert activity.parts[name].sum() == whole.activity.parts[name].sum(), name
+
+
+def test_metrics_sql_reads_costs_only_for_margin(demo_car_dir: Path, capsys) -> None:  # noqa: ANN001
+    from workbook.cli import main
+
+    base = ["--cohort", "Buyers", "--period", "2025", "--dialect", "duckdb"]
+    base += ["--car", str(demo_car_dir)]
+    assert main(["metrics", "sql", "margin_rate", *base]) == 0
+    assert "unit_cost" in capsys.readouterr().out
+    assert main(["metrics", "sql", "margin_rate", *base, "--line-cost"]) == 0
+    printed = capsys.readouterr().out
+    assert "cost" in printed.replace("unit_cost", "") and "unit_cost" in printed
+    assert main(["metrics", "sql", "net_sales", *base]) == 0
+    assert "cost" not in capsys.readouterr().out
+    assert main(["metrics", "sql", "gross_margin", *base, "--no-unit-cost"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and margin.NOTE in err[0]
