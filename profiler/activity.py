@@ -135,6 +135,10 @@ def build_activity(
     metrics = [m for m in row_metrics(catalog) if m.source == "order_lines" or source.has(m.source)]
     if not source.has_products():  # left out: QueryEngine.left_out_metric says why
         metrics = [m for m in metrics if not m.reads_products]
+    # A metric reading a column the facts lack (the cost columns without a cost of goods:
+    # profiler/margin.py) has no parts; the query engine then says why it is left out.
+    facts_columns = set(engine.frame("order_lines").columns)
+    metrics = [m for m in metrics if m.source != "order_lines" or m.columns_read <= facts_columns]
     # Pass 1: each source row's customer row and month, per source and date column.
     dated: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for m in metrics:

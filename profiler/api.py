@@ -31,6 +31,7 @@ from .lines import NOTE as LINES_NOTE
 from .lines import build_lines
 from .load_report import load_counts
 from .loading import SourceData, load_sources
+from .margin import current_value_fallback
 from .metrics import MetricEngine
 from .outofcore import build_out_of_core
 from .outputs import stage
@@ -161,6 +162,9 @@ def build_into(
     def loaded(source: SourceData) -> None:
         mark("loaded")
         stage("read")
+        fallback = current_value_fallback(spec, source)  # profiler/margin.py
+        if fallback:
+            writer.meta["current_value_note"] = fallback
         write_quarantine(writer, source, raw=raw, report=say)
         stored = write_targets(writer, source)
         if stored:

@@ -33,6 +33,9 @@ def left_out(engine: QueryEngine) -> list[tuple[str, str]]:
     mode = segment_mode(engine)
     if mode:
         out.append(("Strategy segments", mode))
+    basis = engine.meta.get("current_value_note")
+    if basis:
+        out.append(("Strategy segments", basis))
     out += [(f"Cohort {name}", reason) for name, reason in engine.cohorts.left_out.items()]
     for name, metric in engine.catalog.metrics.items():
         if metric.status == "retired":

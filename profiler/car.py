@@ -170,7 +170,9 @@ def compute_part(
     for family in FAMILIES:  # the CAR's column order
         defs, values = computed.pop(family.FAMILY)
         if not defs:
-            left_out[family.FAMILY] = left_out_reason(family.FAMILY, ctx.spec)
+            left_out[family.FAMILY] = getattr(family, "LEFT_OUT", None) or left_out_reason(
+                family.FAMILY, ctx.spec
+            )
         for d in defs:
             columns[d.name] = values[d.name]
         definitions += defs

@@ -258,7 +258,8 @@ def build_context(
     for name in ("completed", "returned", "cancelled"):
         flags = (status == name).to_numpy(dtype=bool, na_value=False)
         is_status[name] = flags if perm is None else flags[perm]
-    facts = facts[list(CONTEXT_COLUMNS)]
+    # The cost columns only with a cost of goods (profiler/margin.py).
+    facts = facts[list(CONTEXT_COLUMNS) + [c for c in ("cost_pence", "costed") if c in facts]]
     if perm is not None:
         facts = take_rows(facts, perm)
         cust = cust[perm]

@@ -148,6 +148,8 @@ SOURCES = {
 FACT_COLUMNS = (
     "net_gbp",
     "gross_gbp",
+    "cost_gbp",  # with a cost of goods only (profiler/margin.py)
+    "costed",
     "month",
     *PRODUCT_ATTRIBUTES,
     "kept",

@@ -220,6 +220,13 @@ TABLES: dict[str, Table] = {
                     "timestamp",
                     "When a returned line came back (only for status returned).",
                 ),
+                Column(
+                    "cost",
+                    "float",
+                    "Cost of goods of the whole line, in the line currency (optional: gives "
+                    "margin; else quantity x products.unit_cost).",
+                    minimum=0,
+                ),
             ),
             key=("order_id", "line_id"),
             required=True,
@@ -260,6 +267,12 @@ TABLES: dict[str, Table] = {
                     allowed=PRICE_POINTS,
                 ),
                 Column("launch_date", "date", "Date the product was launched."),
+                Column(
+                    "unit_cost",
+                    "float",
+                    "Cost of goods of one unit, in GBP (optional: gives margin).",
+                    minimum=0,
+                ),
             ),
             key=("product_id",),
         ),

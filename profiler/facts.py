@@ -18,7 +18,8 @@ category, sub_category, department, collection, price_point, launch_date, quanti
 currency, net_amount (paid, in the line currency), status and returned_at (as of D), net_pence
 and gross_pence (int64: amount paid and list value before discount, in whole pence of GBP at the
 line's daily rate), net_gbp and gross_gbp (the same in pounds, pence / 100), month (first day of
-the order month, datetime64).
+the order month, datetime64).  When the data gives a cost of goods (profiler/margin.py):
+cost_pence, cost_gbp and costed (the line's cost is known).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from numba import njit
 from .calendar_parts import month_start
 from .contract import TABLES
 from .loading import SourceData
+from .margin import has_cost, line_cost
 
 PRODUCT_ATTRIBUTES = (
     "category",
@@ -41,7 +43,7 @@ PRODUCT_ATTRIBUTES = (
 )
 # Money columns of the facts (pounds, for reading and filtering) and their whole pence, which
 # every sum of money adds up instead.
-MONEY_COLUMNS = {"net_gbp": "net_pence", "gross_gbp": "gross_pence"}
+MONEY_COLUMNS = {"net_gbp": "net_pence", "gross_gbp": "gross_pence", "cost_gbp": "cost_pence"}
 PENCE = 100  # minor units per pound
 # How far from a half penny a product amount x rate x 100 may land through binary floating
 # point and still be taken as the half (4 units in the last place; a decimal amount and rate
@@ -115,7 +117,8 @@ def order_facts(source: SourceData, as_of: pd.Timestamp | str | None = None) -> 
         lines["ordered_at"].to_numpy(), lines["status"], lines["returned_at"].to_numpy(), as_of
     )
     # Copy-on-write (pandas 3): the loaded columns are shared, not copied; new ones are added.
-    facts = lines.drop(columns=["_row", "unit_price", "fx_to_reporting"])
+    dropped = ["_row", "unit_price", "fx_to_reporting", "cost"]
+    facts = lines.drop(columns=[c for c in dropped if c in lines])
     if known is not None:
         facts = facts[known].reset_index(drop=True)
         not_back = not_back[known]
@@ -138,6 +141,12 @@ def order_facts(source: SourceData, as_of: pd.Timestamp | str | None = None) -> 
     facts["gross_pence"] = to_minor_units(gross, fx)
     facts["net_gbp"] = pounds(facts["net_pence"].to_numpy())
     facts["gross_gbp"] = pounds(facts["gross_pence"].to_numpy())
+    if has_cost(source):  # profiler/margin.py: the line cost rule
+        given = column("cost") if source.has_column("order_lines", "cost") else None
+        amount, rate, known = line_cost(source, facts["product_id"], column("quantity"), fx, given)
+        facts["cost_pence"] = to_minor_units(amount, rate)
+        facts["cost_gbp"] = pounds(facts["cost_pence"].to_numpy())
+        facts["costed"] = known
     _attach_products(facts, source)
     facts["month"] = month_start(facts["ordered_at"].to_numpy()).astype("datetime64[ns]")
     return facts

@@ -88,6 +88,7 @@ class EngagementBand(Strict):
 
 
 class StrategySegments(Strict):
+    current_value_basis: Literal["spend", "margin"] = "spend"
     current_value: list[ValueBand] = Field(min_length=1)
     engagement: list[EngagementBand] = Field(min_length=1)
     names: dict[str, str]

@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numba import prange
 
-from . import expressions, store
+from . import expressions, margin, store
 from .activity import Activity, month_number, sum_part
 from .catalog import Catalog, Metric, did_you_mean, load_catalog
 from .cohorts import CohortSet, columns_used, load_cohort_spec
@@ -562,6 +562,8 @@ class QueryEngine:
         if self.activity is not None and f"{m.name}.rows" not in self.activity.parts:
             if m.reads_products:
                 return PRODUCTS_LEFT_OUT
+            if m.source == "order_lines" and m.columns_read & set(margin.COST_COLUMNS):
+                return margin.NOTE
             return f"needs the {m.source} table, which this build did not have"
         return None
 

@@ -102,8 +102,8 @@ def check_values(col: Column, frame: pd.DataFrame, problems: Problems, today: pd
         if col.minimum is not None:
             low = numeric < col.minimum
             label = (
-                "negative quantity"
-                if col.name == "quantity"
+                f"negative {col.name}"
+                if col.name in ("quantity", "cost", "unit_cost") and col.minimum == 0
                 else f"{col.name} below {col.minimum:g}"
             )
             problems.add(

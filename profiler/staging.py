@@ -185,9 +185,9 @@ def stage_table(
             quarantined.append(bad)
             report.rows_read += part_report.rows_read
             report.accepted += part_report.accepted
-            report.defaulted_columns = part_report.defaulted_columns + (
-                ["line_id"] if numbered else []
-            )
+            defaulted = part_report.defaulted_columns + (["line_id"] if numbered else [])
+            # in the contract's order, as the whole-file load lists them
+            report.defaulted_columns = [c for c in spec.column_names if c in defaulted]
             report.ignored_columns = [c for c in part_report.ignored_columns if c != "line_id"]
             first_row += len(raw)
             del raw, frame

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import indices, targets
+from . import indices, ranking, targets
 from .activity import month_number
 from .errors import LeftOut, ProfilerError, clip
 from .periods import Period, parse_period
@@ -128,14 +128,23 @@ def summary(
     cohorts: list[str] | None = None,
     metrics: list[str] | None = None,
     membership: str = "d",
+    rank_by: str | None = None,
 ) -> pd.DataFrame:
-    """Cohorts x headline KPIs (long: cohort, metric, period, value, customers, small)."""
+    """Cohorts x headline KPIs (long: cohort, metric, period, value, customers, small).
+    ``rank_by``: a metric (added first when not a headline KPI) the cohorts are ordered by,
+    highest first (profiler/ranking.py: gross_margin gives the most profitable segments)."""
     span = engine.period(period)
     cohorts = cohorts or default_cohorts(engine)
-    out = measured(engine, metrics or view_metrics(engine, "summary"), cohorts, span, membership)
+    metrics = metrics or view_metrics(engine, "summary")
+    if rank_by:
+        rank_by = engine.metric(rank_by).name
+        metrics = [rank_by, *(m for m in metrics if m != rank_by)]
+    out = measured(engine, metrics, cohorts, span, membership)
     out["cohort"] = pd.Categorical(out["cohort"], categories=list(dict.fromkeys(cohorts)))
     out = out.sort_values(["cohort"], kind="stable").reset_index(drop=True)
     out["cohort"] = out["cohort"].astype(str)
+    if rank_by:
+        out = ranking.ranked(out, rank_by, engine.left_out_metric(rank_by))
     return _label(engine, targets.attach(engine, out))  # against target, where one is set
 
 

@@ -80,6 +80,7 @@ PRODUCTS = [
         "collection": "Icons",
         "price_point": "core",
         "launch_date": "2020-01-01",
+        "unit_cost": "400",
     },
     {
         "product_id": "P2",
@@ -89,6 +90,7 @@ PRODUCTS = [
         "collection": "=Atelier Capsule",
         "price_point": "entry",
         "launch_date": "2024-10-01",
+        "unit_cost": "30",
     },
     {
         "product_id": "P3",
@@ -98,6 +100,7 @@ PRODUCTS = [
         "collection": "Resort",
         "price_point": "icon",
         "launch_date": "2023-06-01",
+        "unit_cost": "2200",
     },
 ]
 

@@ -345,6 +345,7 @@ def test_bare_export_builds_and_says_what_was_left_out(tmp_path: Path) -> None:
     car = result.to_frame().set_index("customer_id")
     assert car.loc["c1", "spend_ltd"] == 15 and car.loc["c1", "orders_ltd"] == 2
     assert set(result.left_out) == {
+        "margin",  # no cost of goods (tests/test_margin.py)
         "voice",
         "engagement",
         "preferences",
@@ -380,7 +381,7 @@ def test_build_command_writes_car_and_dictionary(
     )
     captured = capsys.readouterr()
     assert "CAR as of 2024-12-31: 5 customers x" in captured.out
-    done = [line for line in captured.err.split("\r") if "12/12" in line]  # the family bar
+    done = [line for line in captured.err.split("\r") if "13/13" in line]  # the family bar
     assert done and "strategy" in done[-1]
     car = read_car(tmp_path / "car")
     assert len(car) == 5

@@ -58,6 +58,14 @@ GOLDEN: list[tuple[str, str, float]] = [
     ("cancelled_sales", "2024", 2550),
     ("ordered_value", "2024", 5770 + 2550),
     ("cancellation_rate", "2024", 2550 / 8320),
+    # margin: unit costs P1 400, P2 30, P3 2200 (GBP); every kept 2024 line has a known cost:
+    # O3 2200, O5 30, O6 400 (kept at D), O9 30 + 30, O10 30
+    ("cost_of_sales", "2024", 2720),
+    ("costed_sales", "2024", 5770),
+    ("gross_margin", "2024", 5770 - 2720),
+    ("margin_rate", "2024", (5770 - 2720) / 5770),
+    ("cost_coverage", "2024", 1.0),
+    ("gross_margin", "2023-11", 200 - 30 * 2),  # O2: P2 x 2 kept; its returned P1 line is out
     ("orders", "2024", 5),
     ("aov", "2024", 5770 / 5),
     ("spend_per_customer", "2024", 5770 / 4),

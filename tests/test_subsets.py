@@ -111,7 +111,7 @@ def about(book: str) -> dict[str, str]:
 
 def test_a_bare_four_column_export_runs_every_command(bare: Path, tmp_path: Path, capsys) -> None:
     said = whole_pipeline(capsys, bare, tmp_path)
-    assert "left out: voice, engagement" in said["build"]
+    assert "left out: margin, voice, engagement" in said["build"]
     # The views say what is left out, in one line, and still show numbers.
     for view in ("summary", "deep-dive", "dashboard", "compare"):
         assert "Left out (a source table or column was not provided)" in said[view], view

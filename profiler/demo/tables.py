@@ -59,6 +59,24 @@ BASE_PRICE_GBP = {
     "home": 500,
 }
 PRICE_POINT_MULTIPLIER = (0.5, 1.0, 2.0, 4.0)
+# Gross margin at list price by category (luxury: 55-70%); each product's cost of goods is its
+# list price x (1 - margin +- up to 3 points), drawn from its own generator (COST_SEED), so the
+# other tables' random stream and values are the same with or without costs.
+GROSS_MARGIN = {
+    "leather goods": 0.68,
+    "small leather goods": 0.66,
+    "ready-to-wear": 0.58,
+    "shoes": 0.60,
+    "jewellery": 0.62,
+    "watches": 0.55,
+    "eyewear": 0.63,
+    "fragrance": 0.70,
+    "beauty": 0.69,
+    "silk & scarves": 0.67,
+    "accessories": 0.64,
+    "home": 0.57,
+}
+COST_SEED = 244  # issue 24, item 4
 # Collection names come from a merchandising system where anyone can type; two start with
 # characters a spreadsheet would read as a formula, on purpose (see the Excel tests).
 COLLECTIONS = [
@@ -212,6 +230,7 @@ def draw_products(rng: np.random.Generator) -> dict:
             "launch_date": pa.array(
                 (START + launch_day.astype("timedelta64[D]")).astype("datetime64[D]")
             ),
+            "unit_cost": unit_costs(cat, np.concatenate(price)),
         }
     )
     group = cat * len(PRICE_POINTS) + pp  # products are contiguous per group, sorted by launch
@@ -224,6 +243,15 @@ def draw_products(rng: np.random.Generator) -> dict:
         "price": np.concatenate(price),
         "group": group,
     }
+
+
+def unit_costs(cat: np.ndarray, price: np.ndarray) -> np.ndarray:
+    """Each product's cost of goods in GBP, to the penny: list price x (1 - its category's
+    gross margin, +- 3 points), from a generator of its own (the main stream is untouched)."""
+    rng = np.random.default_rng(COST_SEED)
+    margin = np.array([GROSS_MARGIN[REAL_CATEGORIES[c]] for c in cat])
+    margin = margin + rng.uniform(-0.03, 0.03, len(cat))
+    return np.round(price * (1 - margin), 2)
 
 
 # ---------------------------------------------------------------------------------------------

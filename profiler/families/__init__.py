@@ -14,6 +14,7 @@ from . import (
     engagement,
     interests,
     lifecycle,
+    margin,
     potential,
     preferences,
     sales,
@@ -26,6 +27,7 @@ from . import (
 # strategy segments read value, potential and engagement columns.
 FAMILIES = (
     sales,
+    margin,  # only with a cost of goods (profiler/margin.py)
     lifecycle,
     behaviour,
     interests,

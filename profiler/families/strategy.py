@@ -1,6 +1,8 @@
 """Strategy segments: current value x potential value x engagement, three bands each.
 
-The 27 cells and their names are in templates/features.yaml (strategy_segments).  Without the
+The 27 cells and their names are in templates/features.yaml (strategy_segments).  Current value
+is spend in the last 12 months, or gross margin (``current_value_basis: margin``, with a cost of
+goods in the data; without one, spend, and ``availability.segment_mode`` says so).  Without the
 interactions behind the engagement score the segments are current value x potential value, 9
 cells (``names_without_engagement``), and the dictionary says so.  Prospects have no segment;
 neither has anyone when the potential-value models could not be fitted.
@@ -16,6 +18,8 @@ import pandas as pd
 from ..car_context import CarContext
 from ..declarations import declared
 from ..features import ColumnDef
+from ..margin import has_cost
+from . import margin as margin_family
 from ._util import RankCuts, apply_cuts, rank_cuts, share_band_at
 from .value import rank_inputs
 
@@ -30,13 +34,30 @@ def columns(ctx: CarContext) -> list[ColumnDef]:
 READS = ("orders_ltd", "spend_l12m", "engagement_score", "potential_value_tier")
 
 
+def uses_margin(spec: dict[str, Any], source: Any) -> bool:
+    """True when current value is gross margin: ``current_value_basis: margin`` and the data
+    gives a cost of goods (else spend: ``margin_fallback`` says why)."""
+    basis = spec["strategy_segments"].get("current_value_basis", "spend")
+    return basis == "margin" and has_cost(source)
+
+
+def current_values(ctx: CarContext) -> np.ndarray:
+    """What buyers are ranked by for the current value band: spend in the last 12 months, or
+    gross margin in the last 12 months (``uses_margin``)."""
+    if uses_margin(ctx.spec, ctx.source):
+        built = ctx.built.get("margin_l12m")
+        return built if built is not None else margin_family.totals(ctx)["margin_l12m"]
+    return rank_inputs(ctx)["spend_l12m"]
+
+
 def summarize(ctx: CarContext) -> dict[str, np.ndarray]:
     inputs = rank_inputs(ctx)
-    return {"orders_ltd": inputs["orders_ltd"], "spend_l12m": inputs["spend_l12m"]}
+    return {"orders_ltd": inputs["orders_ltd"], "spend_l12m": current_values(ctx)}
 
 
 def reduce(parts: list[dict[str, np.ndarray]], spec: dict[str, Any]) -> RankCuts:
-    """Where each current-value band starts among every buyer."""
+    """Where each current-value band starts among every buyer (by ``current_values``: the
+    summaries' ``spend_l12m`` holds margin when current value is margin)."""
     orders = np.concatenate([p["orders_ltd"] for p in parts])
     spend12 = np.concatenate([p["spend_l12m"] for p in parts])
     shares = [b["top_share"] for b in spec["strategy_segments"]["current_value"]]
@@ -49,7 +70,7 @@ def compute(ctx: CarContext) -> dict[str, Any]:
     built = ctx.built
     buyer = built["orders_ltd"] > 0
     current_labels = [b["band"] for b in strategy["current_value"]]
-    current = apply_cuts(-built["spend_l12m"], buyer, ctx.rows, ctx.globals["strategy"])
+    current = apply_cuts(-current_values(ctx), buyer, ctx.rows, ctx.globals["strategy"])
     tiers = built["potential_value_tier"]
     potential_labels = [t["tier"] for t in ctx.spec["potential_value"]["tiers"]]
     potential = np.where(tiers.codes < len(potential_labels), tiers.codes, -1)

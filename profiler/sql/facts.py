@@ -102,6 +102,13 @@ class FactsShape:
     has_products: bool
     has_unit_price: bool
     product_id_as_text: bool  # order lines and products key products with different types
+    # A cost of goods (profiler/margin.py): products.unit_cost, order_lines.cost.
+    has_unit_cost: bool = False
+    has_line_cost: bool = False
+
+    @property
+    def has_cost(self) -> bool:
+        return (self.has_products and self.has_unit_cost) or self.has_line_cost
 
     @classmethod
     def of(cls, source) -> FactsShape:  # noqa: ANN001 (a SourceData)
@@ -113,6 +120,8 @@ class FactsShape:
             has_products=has_products,
             has_unit_price=source.has_column("order_lines", "unit_price"),
             product_id_as_text=has_products and not same_type,
+            has_unit_cost=source.has_column("products", "unit_cost"),
+            has_line_cost=source.has_column("order_lines", "cost"),
         )
 
 
@@ -159,6 +168,32 @@ def minor_units(amount: exp.Expression, rate: exp.Expression) -> exp.Cast:
 def pounds(pence: exp.Expression) -> exp.Div:
     """Whole pence as pounds: pence / 100 in doubles (``facts.pounds``)."""
     return exp.Div(this=as_double(pence), expression=double_literal(PENCE))
+
+
+def _cost_columns(shape: FactsShape) -> list[exp.Expression]:
+    """cost_pence, cost_gbp and costed by ``margin.line_cost``'s rule: order_lines.cost at the
+    line's rate when given, else quantity x products.unit_cost (GBP), else no known cost (0
+    pence, costed false); none without a cost of goods."""
+    if not shape.has_cost:
+        return []
+    from_product = (
+        exp.Mul(this=as_double(col("quantity", "l")), expression=as_double(col("unit_cost", "p")))
+        if shape.has_products and shape.has_unit_cost
+        else exp.cast(exp.null(), "DOUBLE")
+    )
+    if shape.has_line_cost:
+        given = exp.Not(this=exp.Is(this=col("cost", "l"), expression=exp.null()))
+        amount = case(given, as_double(col("cost", "l")), from_product)
+        rate = case(given.copy(), col("fx_to_reporting", "l"), double_literal(1.0))
+    else:
+        amount, rate = from_product, double_literal(1.0)
+    known = exp.Not(this=exp.Is(this=paren(amount.copy()), expression=exp.null()))
+    cost_pence = minor_units(exp.func("COALESCE", amount, double_literal(0.0)), rate)
+    return [
+        cost_pence.as_("cost_pence"),
+        pounds(cost_pence.copy()).as_("cost_gbp"),
+        known.as_("costed"),
+    ]
 
 
 def order_facts(shape: FactsShape, as_of: pd.Timestamp | None = None) -> exp.Select:
@@ -215,6 +250,7 @@ def order_facts(shape: FactsShape, as_of: pd.Timestamp | None = None) -> exp.Sel
         gross_pence.as_("gross_pence"),
         pounds(net_pence.copy()).as_("net_gbp"),
         pounds(gross_pence.copy()).as_("gross_gbp"),
+        *_cost_columns(shape),
         exp.TimestampTrunc(this=col("ordered_at", "l"), unit=exp.var("MONTH")).as_("month"),
     ).from_(exp.to_table("order_lines").as_("l"))
     if shape.has_products:

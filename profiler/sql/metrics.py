@@ -57,7 +57,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlglot import exp
 
-from .. import expressions
+from .. import expressions, margin
 from ..catalog import SOURCES, Catalog, Metric, load_catalog
 from ..cohorts import INTERSECTION, CohortSet, columns_used
 from ..compose import Part, compose, is_leaf, leaves
@@ -458,6 +458,10 @@ class _Plan:
         if "order_lines" in self.sources:
             if self.shape is None:
                 raise ProfilerError("Metrics over order lines need the sources' FactsShape.")
+            if not self.shape.has_cost:  # profiler/margin.py: no cost of goods, no margin
+                for m in self.sources["order_lines"]:
+                    if m.columns_read & set(margin.COST_COLUMNS):
+                        raise LeftOut(f"Metric '{m.name}' is left out: {margin.NOTE}.")
             out += purchase_lines(self.shape, self.lapsed_days, self.as_of)
         if self.grouped and any(c is not None for c in self.cohorts):
             out.append((MEMBERS, self.members()))
@@ -709,6 +713,15 @@ def _columns(source: str, metrics: list[Metric]) -> list[str]:
             for name in sorted(expressions.names(m.tree("filter"))):
                 out[name] = None
     return list(out)
+
+
+def uses_cost(catalog: Catalog, name: str) -> bool:
+    """True when the metric reads the order facts' cost columns (profiler/margin.py)."""
+    return any(
+        catalog.get(leaf).source == "order_lines"
+        and catalog.get(leaf).columns_read & set(margin.COST_COLUMNS)
+        for leaf in leaves(catalog, [name])
+    )
 
 
 def _number(column: exp.Expression) -> exp.Expression:

@@ -233,7 +233,8 @@ def show(name: str, car: str | None) -> int:
     epilog="""\b
 Example:
   profiler summary --period r12:2026-06
-  profiler summary --group "Lifecycle stages" --period 2025 --csv""",
+  profiler summary --group "Lifecycle stages" --period 2025 --csv
+  profiler summary --rank-by gross_margin --period 2025   (the most profitable segments)""",
 )
 @click.option(
     "--cohorts",
@@ -241,6 +242,10 @@ Example:
     help="comma-separated cohort names (default: the base and the strategy segments)",
 )
 @click.option("--group", help="all cohorts of this group instead of --cohorts")
+@click.option(
+    "--rank-by",
+    help="order the cohorts by this metric, highest first (gross_margin: most profitable)",
+)
 @car_option
 @period_option()
 @output_options()
@@ -254,6 +259,7 @@ def summary(
     csv: bool,
     membership: str,
     by: str | None = None,
+    rank_by: str | None = None,
 ) -> int:
     """Cohorts x the headline KPIs of templates/cohorts.yaml (views.summary); with --by, each
     KPI that declares the dimension split by its values (views.breakdown)."""
@@ -270,7 +276,7 @@ def summary(
         breakdown.print_summary(engine, frame)
         _footer(frame, csv)
         return 0
-    frame = views.summary(engine, period, names, membership=membership)
+    frame = views.summary(engine, period, names, membership=membership, rank_by=rank_by)
     if _answered(engine, frame, csv, period):
         return 0
     rows, metrics = list(dict.fromkeys(frame["cohort"])), list(dict.fromkeys(frame["metric"]))

@@ -161,6 +161,16 @@ Example:
     is_flag=True,
     help="order_lines has no unit_price (a line's gross value is net_amount / (1 - discount))",
 )
+@click.option(
+    "--no-unit-cost",
+    is_flag=True,
+    help="products has no unit_cost (margin metrics then need --line-cost)",
+)
+@click.option(
+    "--line-cost",
+    is_flag=True,
+    help="order_lines has a cost column (the line's cost of goods; it comes before unit_cost)",
+)
 def sql(
     name: str,
     cohort: str | None,
@@ -171,6 +181,8 @@ def sql(
     catalog: str | None,
     no_products: bool,
     no_unit_price: bool,
+    no_unit_cost: bool = False,
+    line_cost: bool = False,
 ) -> int:
     """Print the catalog metric NAME for a cohort and period as one SQL query in a dialect, to
     run in the retailer's own warehouse: it reads the data contract's tables under their own
@@ -183,6 +195,7 @@ def sql(
     from profiler.catalog import load_catalog
     from profiler.query import QueryEngine
     from profiler.sql.facts import FactsShape
+    from profiler.sql.metrics import uses_cost
     from profiler.sql.render import check_dialect, lapsed_days, render_metric
 
     # What can be told wrong without the CAR is told before it is read.
@@ -191,10 +204,15 @@ def sql(
     dialect = check_dialect(dialect.strip().lower())
     engine = QueryEngine.open(car, catalog=loaded)
     day = None if as_of == "latest" else (as_of if as_of is not None else engine.as_of)
+    # The cost columns only for a metric that reads them (profiler/margin.py), so no other
+    # query reads products.unit_cost or order_lines.cost.
+    costs = uses_cost(loaded, name)
     shape = FactsShape(
         has_products=not no_products,
         has_unit_price=not no_unit_price,
         product_id_as_text=False,
+        has_unit_cost=costs and not no_unit_cost,
+        has_line_cost=costs and line_cost,
     )
     rendered = render_metric(
         name,
