@@ -344,18 +344,7 @@ def customer(
     the CAR folder holds the consented contact table (the setting's key: ``PERSONAL_SETTING``,
     read by udfs/)."""
     profile = customer_profile(engine_for(car), customer_id, personal=personal_allowed(personal))
-    rows = profile.rows
-    frame = pd.DataFrame(
-        {
-            "section": rows["section"],
-            "item": rows["item"],
-            "value": profile.cells,
-            "when": rows["when"],
-            "column": rows["column"],
-            "definition": rows["definition"],
-        }
-    )
-    return table(frame)
+    return table(profile.sheet_table())
 
 
 @cell_errors

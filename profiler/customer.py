@@ -184,6 +184,20 @@ class CustomerProfile:
             )
         ]
 
+    def sheet_table(self) -> pd.DataFrame:
+        """The profile as the Customer sheet and ``CP_CUSTOMER`` show it: section, item, value
+        (``cells``), when, CAR column, definition."""
+        return pd.DataFrame(
+            {
+                "Section": self.rows["section"],
+                "Item": self.rows["item"],
+                "Value": self.cells,
+                "When": self.rows["when"],
+                "CAR column": self.rows["column"],
+                "Definition": self.rows["definition"],
+            }
+        )
+
     def as_json(self) -> dict[str, Any]:
         return {
             "customer_id": self.customer_id,

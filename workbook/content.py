@@ -793,17 +793,7 @@ def _customer(
         return SheetContent(
             sheet["name"], [Block("customer", title, pd.DataFrame({"Note": [str(err)]}))]
         )
-    rows = profile.rows
-    frame = pd.DataFrame(
-        {
-            "Section": rows["section"],
-            "Item": rows["item"],
-            "Value": profile.cells,
-            "When": rows["when"],
-            "CAR column": rows["column"],
-            "Definition": rows["definition"],
-        }
-    )
+    frame = profile.sheet_table()
     notes = list(profile.notes)
     if not personal:
         notes.append(
