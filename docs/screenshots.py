@@ -22,6 +22,7 @@ SHEETS = [
     "Compare",
     "Retention",
     "Dashboard",
+    "Migration",
     "Potential Value",
     "Customer",
 ]
@@ -48,7 +49,8 @@ def with_customer(workbook: Path, customer: str | None) -> Path:
     sheet, cell, _ = input_cells(load_layout())["CustomerId"]
     book[sheet][cell] = customer
     book.save(copy)
-    refresh_sheet(FileBook(copy), engine, "Customer", extras=extras_for(engine))
+    data = folder_setting(FileBook(copy), "PROFILER_DATA")  # as "profiler refresh" reads it
+    refresh_sheet(FileBook(copy), engine, "Customer", extras=extras_for(engine, data))
     return copy
 
 
