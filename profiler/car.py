@@ -104,10 +104,20 @@ class CarResult:
 def columns_to_arrow(customer_ids: np.ndarray, columns: dict[str, Any]) -> pa.Table:
     """CAR columns (numpy arrays, categoricals, nullable booleans) as an Arrow table, keyed by
     customer_id first."""
-    arrays = {"customer_id": pa.array(customer_ids)}
+    arrays = {"customer_id": customer_id_array(customer_ids)}
     for name, values in columns.items():
         arrays[name] = _to_arrow(values)
     return pa.table(arrays)
+
+
+def customer_id_array(customer_ids: np.ndarray) -> pa.Array:
+    """Customer ids as Arrow: int64, or text when they are Python objects (the loader keeps
+    ids as int64 or text, ``coercion._coerce_key``).  The type comes from the ids' dtype, not
+    from their values, so a customer bucket without customers (out-of-core and Spark builds)
+    writes the type of a full one, not Arrow's null type (which no reader can cast to text)."""
+    if customer_ids.dtype == object:
+        return pa.array(customer_ids, type=pa.string())
+    return pa.array(customer_ids)
 
 
 def _to_arrow(values: Any) -> pa.Array:

@@ -304,6 +304,30 @@ def _mismatch(folder: Path, path: Path, found: str | None, expected: str) -> Non
     )
 
 
+def one_schema(parts: list[Path]) -> None:
+    """Parts of one member share one schema: a reader takes the first part's for all, and a
+    part of other types (a customer bucket without customers, typed by Arrow as null) makes
+    the member unreadable.  Checked from the parts' footers when the member is recorded."""
+    if not parts:
+        return
+    first = pq.read_schema(parts[0])
+    for path in parts[1:]:
+        schema = pq.read_schema(path)
+        if schema.equals(first, check_metadata=False):
+            continue
+        if schema.names != first.names:
+            lacks = [n for n in first.names if n not in schema.names]
+            adds = [n for n in schema.names if n not in first.names]
+            what = f"columns differ from {parts[0].name}'s (lacks {lacks}, adds {adds}, or order)"
+        else:
+            what = "; ".join(
+                f"{f.name} is {f.type} here but {g.type} in {parts[0].name}"
+                for f, g in zip(schema, first, strict=True)
+                if not f.equals(g)
+            )
+        raise AssertionError(f"{path}: {what} (the parts of a member have one schema)")
+
+
 def _parts(path: Path) -> list[Path]:
     return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
 
@@ -450,8 +474,11 @@ class GenerationWriter:
     # -- any member ----------------------------------------------------------------------------
 
     def finish_parts(self, member: Member) -> None:
-        """Record a Parquet member whose parts are all written (``write_part``)."""
-        self._wrote(member, parts=len(_parts(self.path / member.name)))
+        """Record a Parquet member whose parts are all written (``write_part``), once every
+        part has the columns and types of the first (``one_schema``)."""
+        parts = _parts(self.path / member.name)
+        one_schema(parts)
+        self._wrote(member, parts=len(parts))
 
     def write_parquet(self, member: Member, table: pa.Table) -> Path:
         """A Parquet member of one part."""

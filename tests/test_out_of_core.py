@@ -129,3 +129,66 @@ def test_the_activity_merge_is_a_stable_sort_by_month(tmp_path, sizes) -> None: 
     merged = pa.ipc.open_file(pa.memory_map(str(written.path), "r"))
     assert merged.num_record_batches == 1
     assert merged.read_all().equals(expected)
+
+
+def _sorted_text_id_export(folder, customers: int = 300) -> None:  # noqa: ANN001
+    """A bare four-column export of text customer ids ("C0001"...), sorted by customer as many
+    exports are: a CSV's bucket edges come from its first batch, so a small first batch (few
+    customers) splits into repeated edges, and the buckets between them have no customer."""
+    rng = np.random.default_rng(24)
+    rows = [
+        {
+            "order_id": f"O{c:04d}-{k}",
+            "customer_id": f"C{c:04d}",
+            "ordered_at": str(pd.Timestamp("2025-01-01") + pd.Timedelta(days=int(day))),
+            "net_amount": f"{rng.integers(500, 20_000) / 100:.2f}",
+        }
+        for c in range(1, customers + 1)
+        for k, day in enumerate(rng.integers(0, 600, rng.integers(1, 4)))
+    ]
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(folder / "order_lines.csv", index=False)
+
+
+def test_empty_buckets_of_text_ids_write_the_schema_of_full_ones(tmp_path) -> None:  # noqa: ANN001
+    """Buckets without customers write CAR parts of the full parts' schema (customer_id text,
+    not Arrow's null type, which made the CAR unreadable), and the CAR, activity and order
+    days equal the in-memory build's."""
+    import pyarrow.parquet as pq
+
+    from profiler.loading import load_sources
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    _sorted_text_id_export(data)
+    with store.building(out) as writer:
+        build_out_of_core(
+            data,
+            writer,
+            load_catalog(),
+            workers=2,
+            today="2026-11-22",
+            batch_rows=20,
+            loaded=lambda source: writer.write_csv(store.QUARANTINE, source.quarantine),
+        )
+    generation = store.open_generation(out)
+    parts = sorted((generation.path / store.CAR.name).iterdir())
+    rows = [pq.read_metadata(p).num_rows for p in parts]
+    assert len(parts) == 16 and rows[0] == 0 and rows.count(0) >= 2, rows  # empty buckets
+    schemas = [pq.read_schema(p) for p in parts]
+    assert schemas[0].field("customer_id").type == pa.string()
+    assert all(s.equals(schemas[-1], check_metadata=False) for s in schemas)
+
+    source = load_sources(data, today="2026-11-22")
+    whole = build_car(source)
+    got = store.read_car(out)
+    assert_same_frames(whole.to_frame(), got)
+    assert got["customer_id"].iloc[[0, -1]].tolist() == ["C0001", "C0300"]
+    expected = build_activity(source, load_catalog(), pd.Index(whole.customer_ids), whole.as_of)
+    activity, orders = generation.read_activity(), generation.read_orders()
+    assert np.array_equal(activity.customer, expected.customer)
+    assert np.array_equal(activity.month, expected.month)
+    assert sorted(activity.parts) == sorted(expected.parts)
+    for name, values in expected.parts.items():
+        assert np.array_equal(activity.parts[name], values), name
+    for field in ("row", "day", "gone"):
+        assert np.array_equal(getattr(orders, field), getattr(expected.orders, field)), field

@@ -55,3 +55,23 @@ def test_spark_car_equals_the_in_memory_build(demo_source, spark_engine, tmp_pat
     result, messages = build_with_spark(demo_source.data_dir, tmp_path / "car")
     assert any(m.startswith("16 customer buckets on local") for m in messages)
     assert_equals_in_memory(demo_source, result, tmp_path / "car")
+
+
+def test_spark_empty_buckets_of_text_ids_write_the_schema_of_full_ones(
+    spark_engine, tmp_path
+) -> None:
+    """Ten customers of text ids in 16 buckets: the empty buckets' CAR parts type customer_id
+    as text (not null, which made the CAR unreadable), and the CAR is the in-memory build's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from profiler.loading import load_sources
+    from tests.test_out_of_core import _sorted_text_id_export
+
+    _sorted_text_id_export(tmp_path / "data", customers=10)
+    build_with_spark(tmp_path / "data", tmp_path / "car")
+    parts = sorted((store.open_generation(tmp_path / "car").path / store.CAR.name).iterdir())
+    assert [pq.read_metadata(p).num_rows for p in parts].count(0) == 6
+    assert {pq.read_schema(p).field("customer_id").type for p in parts} == {pa.string()}
+    whole = build_car(load_sources(tmp_path / "data", today="2026-11-22"))
+    assert_same_frames(whole.to_frame(), store.read_car(tmp_path / "car"))

@@ -338,3 +338,21 @@ def test_two_refreshes_of_one_workbook_at_once(demo_car_dir, tmp_path: Path) -> 
     assert exit_code(waiting) == 0, (tmp_path / "waiting.log").read_text()
     load_workbook(book)  # whole
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".X.xlsm.lock"]
+
+
+def test_parts_of_one_member_must_share_one_schema(tmp_path: Path) -> None:
+    """A part whose types differ from the first's (an empty customer bucket's ids typed null)
+    fails the build when the member is recorded, naming the part and the column; the current
+    generation stays."""
+    car = CarResult(pd.Timestamp("2026-01-01"), np.array(["C1"], dtype=object), {}, [], {}, 0.0)
+    with pytest.raises(
+        AssertionError, match=r"part-00001.parquet: customer_id is string here but null"
+    ):
+        with store.building(tmp_path / "out") as writer:
+            writer.write_car_part(0, pa.table({"customer_id": pa.array([], pa.null())}))
+            writer.write_car_part(1, car.to_arrow())
+            writer.finish_car(car, 1)
+    assert store.generations(tmp_path / "out") == []
+    # no customers: text ids (object) are typed as text all the same, not by their values
+    empty = CarResult(car.as_of, np.array([], dtype=object), {}, [], {}, 0.0)
+    assert empty.to_arrow().schema.field("customer_id").type == pa.string()
