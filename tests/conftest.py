@@ -286,3 +286,15 @@ def spark_engine():
     yield engine
     engine.close()
     stop_spark()
+
+
+@pytest.fixture(scope="session")
+def demo_workbook(demo_car_dir: Path, demo_data_dir: Path, tmp_path_factory) -> Path:
+    """The demo workbook as 'profiler workbook' builds it from ``demo_car_dir`` with the demo's
+    data folder, built once per test process and shared by the modules that only read it (a
+    test that changes a workbook fills or refreshes a copy, or builds its own)."""
+    from profiler.query import QueryEngine
+    from workbook.builder import build_workbook
+
+    out = tmp_path_factory.mktemp("demo-workbook") / "Customer_Profiler.xlsm"
+    return build_workbook(QueryEngine.open(demo_car_dir), out, data_dir=demo_data_dir)

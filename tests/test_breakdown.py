@@ -362,17 +362,15 @@ def test_a_few_hundred_customers_and_an_out_of_core_build(tmp_path) -> None:
     assert ooc.value("net_sales", None, "2025") == engine.value("net_sales", None, "2025")
 
 
-def test_a_snapshot_hides_small_breakdown_cells(engine, demo_data_dir, tmp_path) -> None:
+def test_a_snapshot_hides_small_breakdown_cells(engine, demo_workbook, tmp_path) -> None:
     from openpyxl import load_workbook
 
     from profiler import views
-    from workbook.builder import build_workbook
     from workbook.content import default_inputs, load_layout
     from workbook.snapshot import snapshot
 
-    book = build_workbook(engine, tmp_path / "Customer_Profiler.xlsm", data_dir=demo_data_dir)
     snap = tmp_path / "snap.xlsx"
-    snapshot(book, snap)
+    snapshot(demo_workbook, snap)
     inputs = default_inputs(engine, load_layout())
     cohort, period = inputs["DeepDiveCohort"], inputs["DeepDivePeriod"]
     split = views.deep_dive_breakdowns(engine, cohort, period)

@@ -29,7 +29,6 @@ from tests import car_data, libreoffice
 from tests.conftest import write_table
 from udfs import profiler_udfs
 from workbook.book import FileBook
-from workbook.builder import build_workbook
 from workbook.cli import main
 from workbook.content import load_layout, sheet_content
 from workbook.inputs import input_cells
@@ -387,9 +386,8 @@ def CP_CUSTOMER_DOCUMENTED() -> bool:  # noqa: N802
 
 
 @pytest.fixture(scope="module")
-def book(demo: QueryEngine, demo_source, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("customer-book") / "Customer_Profiler.xlsm"
-    return build_workbook(demo, out, data_dir=demo_source.data_dir)
+def book(demo_workbook: Path) -> Path:
+    return demo_workbook
 
 
 def fill(book: Path, folder: Path, customer_id: str, personal: str) -> Path:

@@ -242,15 +242,16 @@ def test_cell_function_marks_small_cells(demo_car_dir, demo_data_dir) -> None:
 # --- the Migration sheet, as LibreOffice opens it -------------------------------------------------
 
 
-def test_migration_sheet_shows_the_views_matrix(demo_car_dir, demo_data_dir, tmp_path) -> None:
+def test_migration_sheet_shows_the_views_matrix(
+    demo_car_dir, demo_data_dir, demo_workbook, tmp_path
+) -> None:
     from openpyxl import load_workbook
 
     from tests import libreoffice
     from workbook.builder import build_workbook
 
     engine = QueryEngine.open(demo_car_dir)
-    book = build_workbook(engine, tmp_path / "Customer_Profiler.xlsm", data_dir=demo_data_dir)
-    resaved = libreoffice.convert(book, "xlsx", tmp_path / "lo")
+    resaved = libreoffice.convert(demo_workbook, "xlsx", tmp_path / "lo")
     rows = list(load_workbook(resaved, data_only=True)["Migration"].iter_rows(values_only=True))
     start = f"{engine.as_of - pd.DateOffset(years=1):%Y-%m-%d}"
     assert [r[1] for r in rows[3:6]] == ["strategy", start, f"{engine.as_of:%Y-%m-%d}"]

@@ -27,7 +27,6 @@ from profiler.sql.facts import FactsShape
 from profiler.sql.metrics import CAR_TABLE, car_table, cohort_condition, metric_table
 from profiler.store import open_generation
 from udfs import profiler_udfs
-from workbook.builder import build_workbook
 from workbook.cli import main
 from workbook.content import default_inputs, load_layout
 from workbook.snapshot import snapshot
@@ -218,9 +217,8 @@ def test_udfs_called_as_python(engine, record, small, demo_car_dir, monkeypatch)
 
 
 @pytest.fixture(scope="module")
-def book(engine, demo_source, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("one-number") / "Customer_Profiler.xlsm"
-    return build_workbook(engine, out, data_dir=demo_source.data_dir)
+def book(demo_workbook: Path) -> Path:
+    return demo_workbook
 
 
 def sheet_cells(path: Path, sheet: str) -> list[list]:

@@ -10,17 +10,14 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from profiler.query import QueryEngine
 from tests import libreoffice
-from workbook.builder import build_workbook
 
 HEADER = re.compile(r"Customer Profiler — ([A-Za-z ]+?)\s{2,}")
 
 
 @pytest.fixture(scope="module")
-def book(demo_car_dir: Path, demo_source, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("print") / "Customer_Profiler.xlsm"
-    return build_workbook(QueryEngine.open(demo_car_dir), out, data_dir=demo_source.data_dir)
+def book(demo_workbook: Path) -> Path:
+    return demo_workbook
 
 
 @pytest.fixture(scope="module")

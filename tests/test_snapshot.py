@@ -20,7 +20,6 @@ from profiler import privacy
 from profiler.errors import ProfilerError
 from profiler.query import QueryEngine
 from tests import libreoffice
-from workbook.builder import build_workbook
 from workbook.cli import main
 from workbook.snapshot import snapshot
 from workbook.suppression import COMPLEMENTARY
@@ -29,10 +28,8 @@ K = 10
 
 
 @pytest.fixture(scope="module")
-def source(demo_car_dir: Path, demo_source, tmp_path_factory) -> Path:
-    engine = QueryEngine.open(demo_car_dir)
-    out = tmp_path_factory.mktemp("snap-src") / "Customer_Profiler.xlsm"
-    return build_workbook(engine, out, data_dir=demo_source.data_dir)
+def source(demo_workbook: Path) -> Path:
+    return demo_workbook
 
 
 @pytest.fixture(scope="module")
