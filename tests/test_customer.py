@@ -38,6 +38,8 @@ from workbook.snapshot import snapshot
 
 BY_COLUMN = {item.column: item for item in ITEMS}
 
+SHEET_HEADER = ["Section", "Item", "Value", "When", "CAR column", "Definition"]  # CP_CUSTOMER too
+
 
 def build(
     folder: Path,
@@ -250,14 +252,7 @@ def test_bare_four_column_export(tmp_path: Path, capsys) -> None:
     block = sheet_content(engine, spec, {"CustomerId": "c1"}, {"personal_data": True}).blocks[0]
     assert list(block.frame["CAR column"]) == list(profile.rows["column"])
     table = cells.customer("c1", engine, "yes")
-    assert table[0] == [
-        "Section",
-        "Item",
-        "Value",
-        "When",
-        "CAR column",
-        "Definition",
-    ]  # as the sheet
+    assert table[0] == SHEET_HEADER
     assert len(table) == len(profile.rows) + 1
 
 
@@ -374,14 +369,7 @@ def test_udf_returns_the_view(demo: QueryEngine, demo_car_dir: Path, monkeypatch
     customer_id = str(demo.car["customer_id"].iloc[3])
     table = profiler_udfs.CP_CUSTOMER(customer_id)
     profile = customer_profile(demo, customer_id)
-    assert table[0] == [
-        "Section",
-        "Item",
-        "Value",
-        "When",
-        "CAR column",
-        "Definition",
-    ]  # as the sheet
+    assert table[0] == SHEET_HEADER
     assert [r[4] for r in table[1:]] == list(profile.rows["column"])
     for row, value, text, unit in zip(
         table[1:], profile.rows["value"], profile.rows["text"], profile.units, strict=True
