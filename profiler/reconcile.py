@@ -82,9 +82,12 @@ def reconcile(
     months: list[Period] | None = None,
     tolerance_pct: float = 0.1,
     as_of: str | pd.Timestamp | None = None,
+    engine: MetricEngine | None = None,
 ) -> Reconciliation:
     """Tie net sales and returns to the ledger for the given months (default: the ledger's, up
-    to D), as of the end of day ``as_of`` (default: the last day of the data)."""
+    to D), as of the end of day ``as_of`` (default: the last day of the data).  ``engine``: a
+    ``MetricEngine`` over the same sources and catalog as of that day, whose order facts are
+    already made (the build's), else one is made here."""
     if not source.has("ledger"):
         raise ProfilerError(
             f"{source.data_dir}: no ledger table; reconciliation needs ledger.csv or ledger.parquet (see docs/data-contract.md)."
@@ -107,7 +110,7 @@ def reconcile(
     keys = ["channel", "category"] if by_category else ["channel"]
     for name in ("net_sales", "returns"):
         ledger[name] = to_minor_units(ledger[name].to_numpy(dtype=np.float64))
-    engine = MetricEngine(catalog, source=source, as_of=day)
+    engine = engine or MetricEngine(catalog, source=source, as_of=day)
     lines = _lines(engine, source, months)
     journals = _journals(source)
     frames = []
@@ -128,14 +131,18 @@ def reconcile(
 
 
 def recent_reconciliation(
-    source: SourceData, catalog: Catalog, as_of: pd.Timestamp, months: int = 12
+    source: SourceData,
+    catalog: Catalog,
+    as_of: pd.Timestamp,
+    months: int = 12,
+    engine: MetricEngine | None = None,
 ) -> pd.DataFrame:
     """The reconciliation table of the last ``months`` complete months by ``as_of``, as of that
     day (the CAR's D: it explains the figures the workbook's other sheets show).  ``profiler
     build`` stores it in the CAR folder for the workbook's Reconciliation sheet."""
     last = last_complete_month(as_of)
     span = months_between(f"{last - pd.DateOffset(months=months - 1):%Y-%m}", f"{last:%Y-%m}")
-    return reconcile(source, catalog, span, as_of=as_of).table
+    return reconcile(source, catalog, span, as_of=as_of, engine=engine).table
 
 
 def _lines(engine: MetricEngine, source: SourceData, months: list[Period]) -> pd.DataFrame:
