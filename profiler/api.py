@@ -188,8 +188,7 @@ def build_into(
             loaded=loaded,
         )
         say("Activity: written by customer bucket")
-        _not_checked(writer, "out of core")
-        writer.meta["lines_note"] = LINES_NOTE.format(how="out of core")
+        _in_memory_only(writer, "out of core")
     elif engine == "spark":
         result = build_on_spark(
             data,
@@ -203,8 +202,7 @@ def build_into(
             loaded=loaded,
         )
         say("Activity: written by customer bucket on Spark")
-        _not_checked(writer, "on Spark")
-        writer.meta["lines_note"] = LINES_NOTE.format(how="on Spark")
+        _in_memory_only(writer, "on Spark")
     else:
         source = load_sources(data, today=today, progress=progress)
         loaded(source)
@@ -323,13 +321,16 @@ def write_source_checks(
     writer.meta["source_checks"] = notes
 
 
-def _not_checked(writer: store.GenerationWriter, how: str) -> None:
+def _in_memory_only(writer: store.GenerationWriter, how: str) -> None:
+    """The notes of what only an in-memory build stores (the reconciliation, the rows
+    breakdowns read), for a CAR built ``how`` ("out of core", "on Spark")."""
     writer.meta["source_checks"] = {
         "reconciliation_note": (
             f"Not available: the reconciliation to the ledger is computed by in-memory builds "
             f"('profiler build --engine in-memory'); this CAR was built {how}."
         )
     }
+    writer.meta["lines_note"] = LINES_NOTE.format(how=how)
 
 
 def report_models(result: CarResult, report: Report | None = None) -> None:
