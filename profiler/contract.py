@@ -52,6 +52,7 @@ GENDERS = ("female", "male", "other")
 WEALTH_BANDS = ("ultra high", "very high", "high", "affluent", "mass affluent")
 REGIONS = ("UK", "Europe", "Americas", "Middle East", "Asia Pacific")
 OPT_IN_CHANNELS = ("email", "sms", "phone", "post")
+CAMPAIGN_GROUPS = ("treated", "control")
 TOPICS = ("new collections", "events", "offers", "services", "craftsmanship")
 
 
@@ -360,6 +361,13 @@ TABLES: dict[str, Table] = {
                 Column(
                     "consent_updated_at", "timestamp", "When consent was last given or changed."
                 ),
+                Column(
+                    "profiling_opt_out",
+                    "bool",
+                    "Objected to profiling: no model scores, personas, strategy segment, "
+                    "audiences or campaigns; still counted in anonymous totals.",
+                    default=False,
+                ),
             ),
             key=("customer_id",),
             references={"customer_id": "customers"},
@@ -548,6 +556,46 @@ TABLES: dict[str, Table] = {
                 Column("owner", "text", "Who answers for the target.", default=""),
             ),
         ),
+        Table(
+            "campaigns",
+            "The campaign register: one row per campaign and audience customer, treated or held "
+            "out as control. Written by 'profiler campaign add'; read by 'profiler campaign "
+            "report', which measures the response in the order lines after the send.",
+            (
+                Column("campaign", "text", "Campaign name.", required=True, nullable=False),
+                Column("customer_id", "key", "Customer.", required=True, nullable=False),
+                Column(
+                    "group",
+                    "text",
+                    "treated (contacted) or control (held out at random).",
+                    required=True,
+                    nullable=False,
+                    allowed=CAMPAIGN_GROUPS,
+                ),
+                Column(
+                    "channel",
+                    "text",
+                    "Channel the treated customers were contacted on.",
+                    required=True,
+                    nullable=False,
+                    allowed=OPT_IN_CHANNELS,
+                ),
+                Column(
+                    "sent_at", "date", "Day the campaign was sent.", required=True, nullable=False
+                ),
+                Column(
+                    "cost",
+                    "float",
+                    "The campaign's whole cost in GBP, the same on each of its rows.",
+                    default=0.0,
+                    minimum=0,
+                ),
+                Column("audience", "text", "Audience file the customers came from.", default=""),
+                Column("seed", "int", "Seed of the audience's random control split."),
+            ),
+            key=("campaign", "customer_id"),
+            references={"customer_id": "customers"},
+        ),
     )
 }
 
@@ -565,6 +613,7 @@ LOAD_ORDER = (
     "fx_rates",
     "journals",
     "targets",
+    "campaigns",
 )
 
 PII_COLUMNS = {t.name: [c.name for c in t.columns if c.pii] for t in TABLES.values()}
