@@ -39,6 +39,7 @@ def test_clean_sources_load_with_nothing_quarantined(source_dir: Path) -> None:
         "fx_rates",
         "journals",
         "targets",
+        "campaigns",
     ]
 
 
