@@ -3,13 +3,21 @@
 This is the one place that fixes the order in which tables are drawn from the random streams
 and which stream each chunk uses, so the same ``customers``, ``seed`` and chunk size give
 byte-identical files.
+
+The main stream (``default_rng(seed)``, or a chunk's spawned stream) draws customers, products,
+fx, the orders and their lines, then the per-customer tables.  The campaigns (campaigns.py)
+come after, from streams of their own seeded by (seed, chunk): they add ``profiling_opt_out`` to
+the preferences, pick each audience and its control group, and add the treated customers'
+response orders to the order lines (renumbered in time order).  So every table but the order
+lines, what is booked from them (ledger, targets) and the campaigns is what it was without
+campaigns.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +25,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .campaigns import (
+    CampaignDraw,
+    campaign_rng,
+    campaigns_table,
+    draw_campaigns,
+    with_profiling_objections,
+)
 from .ledger import book_ledger, book_parts, draw_journals, ledger_parts, monthly_fx_rates
 from .plan import plan_parts, plan_table
 from .profiles import daily_fx, draw_customers
@@ -47,6 +62,7 @@ class GenerationReport:
     rows: dict[str, int]
     seconds: float
     chunks: int = 1
+    campaigns: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def generate_demo(
@@ -57,6 +73,7 @@ def generate_demo(
     file_format: str = "parquet",
     progress: Callable[[str], None] | None = None,
     chunk_customers: int | None = None,
+    campaign_lifts: dict[str, float] | None = None,
 ) -> GenerationReport:
     """Write the demo tables (one file each) to ``out_dir`` and return their row counts.
 
@@ -71,6 +88,9 @@ def generate_demo(
         across chunks; products, fx rates and journals are generated once and the ledger is
         booked from every chunk's lines.  ``None`` (or a population that fits in one chunk)
         generates everything in memory, exactly as before.
+    campaign_lifts
+        The response lift of each campaign (campaigns.py); ``None``: ``CAMPAIGN_LIFTS``.  A lift
+        of 0 writes the counterfactual: the same audiences, with no response orders.
     """
     if customers < 1:
         raise ValueError("customers must be at least 1")
@@ -83,17 +103,42 @@ def generate_demo(
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda _msg: None)
     if chunk_customers is None or customers <= chunk_customers:
-        rows = _generate_whole(customers, seed, out, file_format, say)
+        rows, draws = _generate_whole(customers, seed, out, file_format, say, campaign_lifts)
         chunks = 1
     else:
-        rows = _generate_chunked(customers, seed, out, file_format, say, chunk_customers)
+        rows, draws = _generate_chunked(
+            customers, seed, out, file_format, say, chunk_customers, campaign_lifts
+        )
         chunks = -(-customers // chunk_customers)
-    return GenerationReport(out, rows, time.perf_counter() - started, chunks)
+    return GenerationReport(
+        out, rows, time.perf_counter() - started, chunks, _campaign_summary(draws)
+    )
+
+
+def _campaign_summary(draws: list[CampaignDraw]) -> dict[str, dict[str, int]]:
+    """Per campaign, summed over chunks: audience, treated, and the treated customers who
+    respond in the counterfactual and those given a response order."""
+    summary: dict[str, dict[str, int]] = {}
+    for d in draws:
+        got = summary.setdefault(
+            d.campaign.name,
+            {"audience": 0, "treated": 0, "counterfactual_responders": 0, "added_responders": 0},
+        )
+        got["audience"] += len(d.customer_ids)
+        got["treated"] += d.treated
+        got["counterfactual_responders"] += d.counterfactual_responders
+        got["added_responders"] += d.added_responders
+    return summary
 
 
 def _generate_whole(
-    customers: int, seed: int, out: Path, file_format: str, say: Callable[[str], None]
-) -> dict[str, int]:
+    customers: int,
+    seed: int,
+    out: Path,
+    file_format: str,
+    say: Callable[[str], None],
+    campaign_lifts: dict[str, float] | None,
+) -> tuple[dict[str, int], list[CampaignDraw]]:
     """Every table built in memory from one random stream, then written."""
     rng = np.random.default_rng(seed)
     say("customers")
@@ -102,7 +147,7 @@ def _generate_whole(
     products = draw_products(rng)
     say("order lines")
     fx = daily_fx(rng)
-    lines = order_lines_table(rng, people, products, fx)
+    lines, favourite = order_lines_table(rng, people, products, fx)
     say("interactions, surveys, preferences, enrichment, accounts")
     tables = {
         "customers": customer_table(rng, people),
@@ -114,17 +159,27 @@ def _generate_whole(
         "enrichment": enrichment_table(rng, people),
         "accounts": accounts_table(rng, people),
     }
+    say("campaigns")
+    # From streams of their own (campaigns.py): the tables above are as without campaigns.
+    tables["preferences"] = with_profiling_objections(
+        campaign_rng(seed, 0, 0), tables["preferences"]
+    )
+    draws, lines = draw_campaigns(
+        seed, 0, people, products, fx, lines, favourite, tables["preferences"], campaign_lifts
+    )
+    tables["order_lines"] = lines
     say("ledger")
     tables["fx_rates"] = monthly_fx_rates(fx)
     tables["journals"] = draw_journals(rng)
     tables["ledger"] = book_ledger(lines, products, tables["fx_rates"], tables["journals"])
     tables["targets"] = plan_table(plan_parts(lines))  # no draw: the streams above are unchanged
+    tables["campaigns"] = campaigns_table(draws, seed)
     rows = {}
     for name, table in tables.items():
         say(f"writing {name}")
         write_table(table, out / f"{name}.{file_format}", file_format)
         rows[name] = table.num_rows
-    return rows
+    return rows, draws
 
 
 _TABLE_ORDER = (
@@ -140,6 +195,7 @@ _TABLE_ORDER = (
     "journals",
     "ledger",
     "targets",
+    "campaigns",
 )
 
 
@@ -156,7 +212,8 @@ def _generate_chunked(
     file_format: str,
     say: Callable[[str], None],
     chunk_customers: int,
-) -> dict[str, int]:
+    campaign_lifts: dict[str, float] | None,
+) -> tuple[dict[str, int], list[CampaignDraw]]:
     """Customers a chunk at a time, each chunk's tables appended to one file per table.
 
     Stream 0 of the seed's spawned streams draws what is shared (products, daily fx, journals);
@@ -186,6 +243,7 @@ def _generate_chunked(
     writers = {name: Appender(out / f"{name}.{file_format}", file_format) for name in names}
     parts: pd.DataFrame | None = None
     plan: pd.DataFrame | None = None
+    draws: list[CampaignDraw] = []
     next_order_id = FIRST_ORDER_ID
     try:
         for k, (first, count) in enumerate(spans):
@@ -193,7 +251,18 @@ def _generate_chunked(
             say(f"chunk {k + 1}/{len(spans)}: customers {first + 1:,} to {first + count:,}")
             people = draw_customers(rng, count)
             people["first_id"] = first + 1
-            lines = order_lines_table(rng, people, products, fx, first_order_id=next_order_id)
+            lines, favourite = order_lines_table(
+                rng, people, products, fx, first_order_id=next_order_id
+            )
+            side = {name: make(rng, people) for name, make in side_tables.items()}
+            # Campaigns from streams of their own (campaigns.py), chunk k's: (seed, _, k, _).
+            side["preferences"] = with_profiling_objections(
+                campaign_rng(seed, k, 0), side["preferences"]
+            )
+            chunk_draws, lines = draw_campaigns(
+                seed, k, people, products, fx, lines, favourite, side["preferences"], campaign_lifts
+            )
+            draws.extend(chunk_draws)
             if lines.num_rows:
                 next_order_id = int(pc.max(lines["order_id"]).as_py()) + 1
             writers["order_lines"].write(lines)
@@ -202,8 +271,9 @@ def _generate_chunked(
             chunk_plan = plan_parts(lines)
             plan = chunk_plan if plan is None else plan.add(chunk_plan, fill_value=0.0)
             del lines, chunk_parts
-            for name, make in side_tables.items():
-                writers[name].write(make(rng, people))
+            for name, table in side.items():
+                writers[name].write(table)
+            del side
         for writer in writers.values():
             writer.close()
     except BaseException:
@@ -219,8 +289,9 @@ def _generate_chunked(
         ("journals", journals),
         ("ledger", book_parts(parts, journals)),
         ("targets", plan_table(plan if plan is not None else pd.DataFrame())),
+        ("campaigns", campaigns_table(draws, seed)),
     ):
         say(f"writing {name}")
         write_table(table, out / f"{name}.{file_format}", file_format)
         rows[name] = table.num_rows
-    return {name: rows[name] for name in _TABLE_ORDER}
+    return {name: rows[name] for name in _TABLE_ORDER}, draws

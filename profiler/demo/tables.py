@@ -29,6 +29,7 @@ from .profiles import (
 )
 
 FIRST_ORDER_ID = 1_000_001
+CANCEL_RATE = 0.03  # share of orders cancelled whole
 
 SUB_CATEGORIES = {
     "leather goods": ["handbags", "totes", "travel"],
@@ -265,8 +266,18 @@ def order_lines_table(
     fx: dict,
     *,
     first_order_id: int = FIRST_ORDER_ID,
-) -> pa.Table:
-    n = int(people["n"])
+) -> tuple[pa.Table, np.ndarray]:
+    """Every customer's orders (``draw_orders``) and their lines (``draw_lines``), in the order
+    of the stream; also each customer's favourite category, for orders drawn later."""
+    cust, day, ordered = draw_orders(rng, people)
+    return draw_lines(rng, people, products, fx, cust, day, ordered, first_order_id=first_order_id)
+
+
+def draw_orders(
+    rng: np.random.Generator, people: dict
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """When each buyer orders (BG/NBD-style, see the module docstring): the customer index,
+    day and time of every order, in time order."""
     ctype = people["type"]
     buyers = np.flatnonzero(people["buyer"])
     t = ctype[buyers]
@@ -298,16 +309,37 @@ def order_lines_table(
     owner = np.concatenate([np.arange(len(buyers)), owner[alive]])
     day = np.concatenate([acquired, day[alive]])
     cust = buyers[owner]
-    ctype_o = ctype[cust]
-    n_orders = len(cust)
-    seconds = rng.integers(10 * 3600, 19 * 3600, n_orders)
+    seconds = rng.integers(10 * 3600, 19 * 3600, len(cust))
     ordered = (
         START.astype("datetime64[s]")
         + day.astype("timedelta64[D]")
         + seconds.astype("timedelta64[s]")
     )
     chrono = np.argsort(ordered, kind="stable")
-    cust, ctype_o, day, ordered = cust[chrono], ctype_o[chrono], day[chrono], ordered[chrono]
+    return cust[chrono], day[chrono], ordered[chrono]
+
+
+def draw_lines(
+    rng: np.random.Generator,
+    people: dict,
+    products: dict,
+    fx: dict,
+    cust: np.ndarray,
+    day: np.ndarray,
+    ordered: np.ndarray,
+    *,
+    first_order_id: int = FIRST_ORDER_ID,
+    favourite: np.ndarray | None = None,
+    cancel_rate: float = CANCEL_RATE,
+) -> tuple[pa.Table, np.ndarray]:
+    """The lines of the orders placed by customers ``cust`` (indexes into ``people``) on
+    ``day`` at ``ordered``, numbered from ``first_order_id``: channel, store, products, prices,
+    currency, status.  Each customer's favourite category is drawn here unless given (orders
+    drawn later buy in the same taste); it is returned with the lines."""
+    n = int(people["n"])
+    ctype = people["type"]
+    ctype_o = ctype[cust]
+    n_orders = len(cust)
     order_id = np.arange(first_order_id, first_order_id + n_orders, dtype=np.int64)
 
     # Channel: digital share grows over the years; clienteling for top clients.
@@ -327,7 +359,7 @@ def order_lines_table(
     is_tourist = np.array([x.tourist for x in TYPES])[ctype_o]
     dest = np.array([codes.index(c) for c in TOURIST_DESTINATIONS])
     country[is_tourist] = dest[rng.integers(0, len(dest), is_tourist.sum())]
-    cancelled_order = rng.random(n_orders) < 0.03
+    cancelled_order = rng.random(n_orders) < cancel_rate
 
     # Lines.
     extra = np.array([x.extra_lines for x in TYPES])[ctype_o]
@@ -341,7 +373,8 @@ def order_lines_table(
     # Category: the type's favourites, with each customer's own favourite weighted up.
     cat_weights = np.array([[x.categories.get(c, 0.3) for c in REAL_CATEGORIES] for x in TYPES])
     cat_cdf = np.cumsum(cat_weights / cat_weights.sum(1, keepdims=True), axis=1)
-    favourite = (rng.random(n)[:, None] > cat_cdf[ctype]).sum(1)
+    if favourite is None:
+        favourite = (rng.random(n)[:, None] > cat_cdf[ctype]).sum(1)
     draw = (rng.random(n_total)[:, None] > cat_cdf[l_type]).sum(1)
     l_cust = cust[line_order]
     category = np.where(rng.random(n_total) < 0.4, favourite[l_cust], draw).astype(np.int16)
@@ -419,7 +452,7 @@ def order_lines_table(
             "status": _dict(status, ["completed", "cancelled", "returned"]),
             "returned_at": pa.array(returned_at, mask=~returned),
         }
-    )
+    ), favourite
 
 
 # ---------------------------------------------------------------------------------------------
