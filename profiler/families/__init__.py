@@ -17,6 +17,7 @@ from . import (
     margin,
     potential,
     preferences,
+    privacy,
     sales,
     strategy,
     value,
@@ -39,6 +40,7 @@ FAMILIES = (
     value,
     potential,
     strategy,
+    privacy,  # last: profiling_opt_out, and the scores withheld from who objected
 )
 
 # The order the pandas engine computes them in: the families that need large temporaries but
