@@ -35,12 +35,12 @@ FAMILIES = (
     voice,
     engagement,
     preferences,
+    privacy,  # profiling_opt_out (car.compute_part withholds the scores of who objected)
     demographics,
     accounts,
     value,
     potential,
     strategy,
-    privacy,  # last: profiling_opt_out, and the scores withheld from who objected
 )
 
 # The order the pandas engine computes them in: the families that need large temporaries but
