@@ -131,3 +131,20 @@ def test_out_of_core_equals_in_memory_with_objections(builds, two_folders, tmp_p
             loaded=lambda source: writer.write_csv(store.QUARANTINE, source.quarantine),
         )
     assert_same_frames(b.car, store.read_car(tmp_path))
+
+
+def test_the_customer_view_says_they_objected(builds) -> None:
+    from profiler.customer import customer_profile
+
+    _, b, who = builds
+    buyer = b.car.loc[_mask(b.car, who) & (b.car["orders_ltd"] > 0).to_numpy(), "customer_id"]
+    profile = customer_profile(b.engine, buyer.iloc[0])
+    rows = profile.rows
+    first = rows[rows["section"] == "Segment and value"].iloc[0]
+    assert first["column"] == "profiling_opt_out"
+    assert first["text"].startswith("Objected to profiling on ")
+    assert not set(rows["column"]) & {"clv_12m", "p_alive", "strategy_segment", "rfm_segment"}
+    assert "spend_ltd" in set(rows["column"]) and "value_tier" in set(rows["column"])
+    other = b.car.loc[~_mask(b.car, who) & (b.car["orders_ltd"] > 0).to_numpy(), "customer_id"]
+    rows = customer_profile(b.engine, other.iloc[0]).rows
+    assert "clv_12m" in set(rows["column"]) and "profiling_opt_out" not in set(rows["column"])

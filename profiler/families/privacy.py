@@ -68,8 +68,15 @@ def opted_out(ctx: CarContext) -> np.ndarray:
 
 def withheld(definitions: list[ColumnDef]) -> list[str]:
     """The built columns blank for a customer who objected to profiling."""
+    return withheld_names({d.name: d.family for d in definitions})
+
+
+def withheld_names(families: dict[str, str]) -> list[str]:
+    """``withheld`` from column -> family (a CAR's car_dictionary.csv)."""
     return [
-        d.name for d in definitions if d.family in WITHHELD_FAMILIES or d.name in WITHHELD_COLUMNS
+        name
+        for name, family in families.items()
+        if family in WITHHELD_FAMILIES or name in WITHHELD_COLUMNS
     ]
 
 
