@@ -148,3 +148,15 @@ def test_the_customer_view_says_they_objected(builds) -> None:
     other = b.car.loc[~_mask(b.car, who) & (b.car["orders_ltd"] > 0).to_numpy(), "customer_id"]
     rows = customer_profile(b.engine, other.iloc[0]).rows
     assert "clv_12m" in set(rows["column"]) and "profiling_opt_out" not in set(rows["column"])
+
+
+@pytest.mark.spark
+def test_spark_equals_in_memory_with_objections(
+    builds, two_folders, spark_engine, tmp_path
+) -> None:
+    from tests.test_spark_build import build_with_spark
+
+    _, objected, _ = two_folders
+    _, b, _ = builds
+    build_with_spark(objected, tmp_path / "car")
+    assert_same_frames(b.car, store.read_car(tmp_path / "car"))
