@@ -160,3 +160,19 @@ def test_spark_equals_in_memory_with_objections(
     _, b, _ = builds
     build_with_spark(objected, tmp_path / "car")
     assert_same_frames(b.car, store.read_car(tmp_path / "car"))
+
+
+def test_a_past_strategy_segment_is_withheld_too(builds) -> None:
+    """Migration's segment at a past date is the CAR built then: none for who objected."""
+    from profiler import migration
+
+    _, b, who = builds
+    day = f"{b.result.as_of - pd.Timedelta(days=365):%Y-%m-%d}"
+    then = build_car(b.source, day).to_frame()
+    member = migration.membership_at(b.source, day, "strategy")
+    got = pd.Series(np.asarray(member.segment, dtype=object))
+    want = then["strategy_segment"].astype(object)
+    assert (got.isna().to_numpy() == want.isna().to_numpy()).all()
+    assert (got.dropna().to_numpy() == want.dropna().to_numpy()).all()
+    mask = _mask(then, who)
+    assert got[mask].isna().all() and got[~mask].notna().any()
