@@ -32,7 +32,15 @@ import pandas as pd
 
 from . import managed, store
 from .contract import TABLES
-from .customer import _definitions, _dictionary, _id_text, _value, _words, customer_profile
+from .customer import (
+    _car_row,
+    _definitions,
+    _dictionary,
+    _id_text,
+    _value,
+    _words,
+    customer_profile,
+)
 from .errors import ProfilerError, clip
 from .loading import load_sources
 from .outputs import replacing
@@ -164,9 +172,13 @@ def _position(engine: QueryEngine, text: str) -> int | None:
 
 
 def _car_values(engine: QueryEngine, position: int) -> dict[str, Any]:
-    """Every CAR column of one row (read from the folder: the engine keeps only some)."""
-    frame = engine.ensure_columns([c for c in engine.known_columns if c != "customer_id"])
-    return {c: frame[c].iloc[position] for c in engine.known_columns if c in frame.columns}
+    """Every CAR column of one row, read from the one Parquet row group that holds it (the
+    engine keeps only the columns cohorts and metrics read; a large CAR is never loaded)."""
+    columns = [c for c in engine.known_columns if c != "customer_id"]
+    return {
+        "customer_id": engine.car["customer_id"].iloc[position],
+        **_car_row(engine, position, columns),
+    }
 
 
 def _about(
