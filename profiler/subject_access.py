@@ -176,7 +176,7 @@ def _car_values(engine: QueryEngine, position: int) -> dict[str, Any]:
     engine keeps only the columns cohorts and metrics read; a large CAR is never loaded)."""
     columns = [c for c in engine.known_columns if c != "customer_id"]
     return {
-        "customer_id": engine.car["customer_id"].iloc[position],
+        "customer_id": str(engine.car["customer_id"].iloc[position]),
         **_car_row(engine, position, columns),
     }
 
