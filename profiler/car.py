@@ -20,7 +20,7 @@ import pyarrow as pa
 from .car_context import CarContext, build_context
 from .contract import PII_COLUMNS
 from .declarations import declarations, declarations_of
-from .families import COMPUTE_ORDER, FAMILIES, SIDE_FAMILIES
+from .families import COMPUTE_ORDER, FAMILIES, SIDE_FAMILIES, privacy
 from .features import ColumnDef, load_feature_spec
 from .loading import SourceData
 from .partition import ensure, models
@@ -186,6 +186,8 @@ def compute_part(
         for d in defs:
             columns[d.name] = values[d.name]
         definitions += defs
+    # The one point every engine goes through: the scores of who objected to profiling.
+    privacy.withhold(columns, definitions)
     _check_no_personal_data(columns)
     return columns, definitions, left_out
 

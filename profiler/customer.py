@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from . import store
 from .contract import OPT_IN_CHANNELS
 from .errors import ProfilerError, clip
+from .families import privacy
 from .query import QueryEngine
 
 COLUMNS = ["section", "item", "value", "text", "when", "column", "definition"]
@@ -247,6 +248,10 @@ def customer_profile(
             }
         )
         units.append(_sheet_unit(value, unit))
+    if "profiling_opt_out" in known and _value(
+        _car_row(engine, position, ["profiling_opt_out"])["profiling_opt_out"]
+    ):
+        records, units = _objected(engine, records, units, row, d)
     raised = [(c, _value(row[c])) for c in topics]
     raised = [(c, v) for c, v in raised if isinstance(v, float) and v > 0]
     for column, count in sorted(raised, key=lambda cv: (-cv[1], cv[0])):
@@ -292,6 +297,39 @@ def customer_profile(
     return CustomerProfile(
         text, engine.as_of, pd.DataFrame(records, columns=COLUMNS, dtype=object), notes, units
     )
+
+
+def _objected(
+    engine: QueryEngine, records: list[dict], units: list[str], row: dict[str, Any], d: str
+) -> tuple[list[dict], list[str]]:
+    """For a customer who objected to profiling: one row saying so (and since when, as far as
+    the consent record tells), in place of the scores and segments the CAR withholds."""
+    table = _dictionary(engine)
+    families = {} if table is None else dict(zip(table["column"], table["family"], strict=True))
+    withheld = set(privacy.withheld_names(families))
+    # The withheld columns (blank for this customer: without a dictionary, the blank segment rows).
+    kept = [
+        (r, u)
+        for r, u in zip(records, units, strict=True)
+        if r["column"] not in withheld and not (r["section"] == SEGMENT and r["value"] is None)
+    ]
+    age = _value(row.get("consent_age_days"))
+    since = (
+        f"on {engine.as_of - pd.Timedelta(days=age):%Y-%m-%d} (the consent record's last change)"
+        if isinstance(age, float)
+        else "(date not recorded)"
+    )
+    text = f"Objected to profiling {since}: no segment, scores or persona are held."
+    first = {
+        "section": SEGMENT,
+        "item": "Profiling",
+        "value": text,
+        "text": text,
+        "when": _when("asof", d),
+        "column": "profiling_opt_out",
+        "definition": _definitions(engine).get("profiling_opt_out", ("", ""))[0],
+    }
+    return [first, *(r for r, _ in kept)], ["", *(u for _, u in kept)]
 
 
 CONTACT_DEFINITIONS = {

@@ -29,7 +29,7 @@ import pandas as pd
 
 from .car_context import build_context
 from .errors import ProfilerError
-from .families import engagement, lifecycle, potential, strategy, value
+from .families import engagement, lifecycle, potential, privacy, strategy, value
 from .features import load_feature_spec
 from .loading import SourceData, load_sources
 from .partition import ensure
@@ -153,6 +153,8 @@ def membership_at(
             )
         ensure(ctx, strategy.FAMILY)
         segment = strategy.compute(ctx)["strategy_segment"]
+        # As in the CAR: no segment, at any date, for a customer who objected to profiling.
+        segment = privacy.blank(segment, privacy.opted_out(ctx))
     family = {"lifecycle": lifecycle, "value_tier": value, "strategy": strategy}[axis]
     hashes = {d.name: d.definition_hash for d in family.columns(ctx)}
     return Membership(

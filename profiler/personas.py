@@ -86,9 +86,14 @@ def fit_personas(car: pd.DataFrame, spec: dict[str, Any]) -> Personas:
 
 
 def _buyers(car: pd.DataFrame) -> np.ndarray:
+    """The buyers to cluster: not those who objected to profiling (profiler/families/privacy.py),
+    whose engagement score the CAR withholds, so they get no persona and do not skew the fit."""
+    buyers = np.ones(len(car), dtype=bool)
     if "orders_ltd" in car.columns:
-        return (car["orders_ltd"].fillna(0) > 0).to_numpy()
-    return np.ones(len(car), dtype=bool)
+        buyers = (car["orders_ltd"].fillna(0) > 0).to_numpy()
+    if "profiling_opt_out" in car.columns:
+        buyers = buyers & ~car["profiling_opt_out"].fillna(False).to_numpy(dtype=bool)
+    return buyers
 
 
 # Lloyd's iterations; kmeans2 runs them all (it has no convergence test), which on a sample of

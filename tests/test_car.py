@@ -381,7 +381,7 @@ def test_build_command_writes_car_and_dictionary(
     )
     captured = capsys.readouterr()
     assert "CAR as of 2024-12-31: 5 customers x" in captured.out
-    done = [line for line in captured.err.split("\r") if "13/13" in line]  # the family bar
+    done = [line for line in captured.err.split("\r") if "14/14" in line]  # the family bar
     assert done and "strategy" in done[-1]
     car = read_car(tmp_path / "car")
     assert len(car) == 5

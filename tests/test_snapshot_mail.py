@@ -146,3 +146,23 @@ def test_an_unreachable_server_is_one_line(source: Path, tmp_path: Path, capsys)
     )  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1 and "cannot reach the mail server" in err and "Traceback" not in err
+
+
+def test_a_customer_list_is_logged_with_its_purpose(
+    source: Path, tmp_path: Path, demo_car_dir: Path, capsys
+) -> None:
+    out = tmp_path / "list.xlsx"
+    args = ["snapshot", str(source), "--out", str(out), "--car", str(demo_car_dir)]
+    assert main([*args, "--include-customers", "Buyers"]) == 1
+    assert "--purpose" in capsys.readouterr().err and not out.exists()
+    assert main([*args, "--include-customers", "Buyers", "--purpose", "Q3 thank-you letters"]) == 0
+    printed = capsys.readouterr().out
+    rows = list(csv.DictReader((source.parent / "snapshots.log").open(encoding="utf-8")))
+    last = rows[-1]
+    assert (last["file"], last["purpose"], last["cohort"]) == (
+        "list.xlsx",
+        "Q3 thank-you letters",
+        "Buyers",
+    )
+    assert f"{int(last['customers']):,} consented customers included" in printed
+    assert int(last["customers"]) == load_workbook(out)["Customers"].max_row - 1 > 0

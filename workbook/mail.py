@@ -20,6 +20,7 @@ from email.utils import getaddresses, make_msgid
 from pathlib import Path
 
 from profiler.errors import ProfilerError
+from profiler.outputs import replacing
 from profiler.safecsv import neutralise
 
 USER_ENV, PASSWORD_ENV = "PROFILER_SMTP_USER", "PROFILER_SMTP_PASSWORD"
@@ -34,6 +35,11 @@ AUDIT_HEADER = [
     "suppressed",
     "complementary",
     "encrypted",
+    # Added for issue 25 (at the end, so a log begun before reads the same): why a customer
+    # list was included, which cohort and how many customers; empty without one.
+    "purpose",
+    "cohort",
+    "customers",
 ]
 
 
@@ -115,8 +121,16 @@ def audit(
     suppressed: int,
     complementary: int,
     encrypted: bool,
+    *,
+    purpose: str = "",
+    cohort: str = "",
+    customers: int | None = None,
 ) -> Path:
-    """Append who sent what, when, to ``snapshots.log`` in ``folder`` (CSV, header once)."""
+    """Append who sent what, when, to ``snapshots.log`` in ``folder`` (CSV, header once), and
+    for a snapshot with a customer list its purpose, cohort and number of customers.
+
+    A log begun before these columns existed keeps its rows; its header line is extended (the
+    file replaced whole) so that a CSV reader reads the old rows' new fields as empty."""
     log = folder / AUDIT_LOG
     row = [
         dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -127,14 +141,33 @@ def audit(
         str(suppressed),
         str(complementary),
         "yes" if encrypted else "no",
+        purpose,
+        cohort,
+        "" if customers is None else str(customers),
     ]
     new = not log.exists()
+    if not new:
+        _extend_header(log)
     with log.open("a", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         if new:
             writer.writerow(AUDIT_HEADER)
         writer.writerow([neutralise(value) for value in row])
     return log
+
+
+def _extend_header(log: Path) -> None:
+    """Give an older log (a header that is a prefix of ``AUDIT_HEADER``) the new columns."""
+    with log.open(encoding="utf-8", newline="") as f:
+        first = f.readline()
+        rest = f.read()
+    header = next(csv.reader([first]), [])
+    if header == AUDIT_HEADER or header != AUDIT_HEADER[: len(header)] or not header:
+        return  # current, or not a header this code wrote: appended to as it is
+    with replacing(log) as tmp:
+        with tmp.open("w", encoding="utf-8", newline="") as out:
+            csv.writer(out).writerow(AUDIT_HEADER)
+            out.write(rest)
 
 
 def _user() -> str:

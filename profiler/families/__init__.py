@@ -17,6 +17,7 @@ from . import (
     margin,
     potential,
     preferences,
+    privacy,
     sales,
     strategy,
     value,
@@ -34,6 +35,7 @@ FAMILIES = (
     voice,
     engagement,
     preferences,
+    privacy,  # profiling_opt_out (car.compute_part withholds the scores of who objected)
     demographics,
     accounts,
     value,

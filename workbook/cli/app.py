@@ -25,6 +25,7 @@ from profiler.outputs import describe_os_error
 from workbook.cli import audience, build, clv, cohorts, metrics, output, reconcile, sources
 from workbook.cli import customer as customer_commands
 from workbook.cli import migration as migration_commands
+from workbook.cli import subject_access as subject_access_commands
 from workbook.cli import workbook as workbook_commands
 
 ERROR_LIMIT = 2_000  # characters of one error line; echoed input is cut to 200 where it is echoed
@@ -88,6 +89,7 @@ for command in (
     migration_commands.migration,
     audience.audience,
     customer_commands.customer,
+    subject_access_commands.subject_access,
     workbook_commands.workbook,
     workbook_commands.refresh,
     workbook_commands.snapshot,

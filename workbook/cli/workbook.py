@@ -147,6 +147,11 @@ Example:
     metavar="COHORT",
     help="add a sheet of this cohort's consented customers (customer_id and --fields only)",
 )
+@click.option(
+    "--purpose",
+    metavar="TEXT",
+    help="why the customer list of --include-customers is needed (required with it; logged)",
+)
 @click.option("--fields", help="comma-separated CAR columns for --include-customers")
 @click.option(
     "--channel",
@@ -175,6 +180,7 @@ def snapshot(**options: Any) -> int:
             "--password": args.password,
         }
     )
+    purpose = _purpose(args)
     password = snapshot_password(args)
     recipients, server = _mail_settings(args)
     # The workbook copied is locked: a snapshot waits for a refresh of it to finish, so it
@@ -210,9 +216,30 @@ def snapshot(**options: Any) -> int:
         report.suppressed,
         report.complementary,
         report.encrypted,
+        purpose=purpose,
+        cohort=args.include_customers or "",
+        customers=report.customers if args.include_customers else None,
     )
     print(f"Logged in {log}")
     return 0
+
+
+def _purpose(args: SimpleNamespace) -> str:
+    """The one-line purpose a customer list needs (logged with it); empty without a list."""
+    from profiler.errors import ProfilerError
+
+    text = " ".join(str(args.purpose or "").split())
+    if args.include_customers and not text:
+        raise ProfilerError(
+            f"--include-customers '{args.include_customers}' needs --purpose TEXT: why this "
+            "customer list is needed (data protection: personal data only for a stated purpose; "
+            "it is written to snapshots.log)."
+        )
+    if text and not args.include_customers:
+        raise ProfilerError(
+            "--purpose is for --include-customers; this snapshot has no customer list."
+        )
+    return text
 
 
 def snapshot_password(args: SimpleNamespace) -> str | None:
