@@ -336,13 +336,14 @@ def read_audience(path: str | Path) -> tuple[list[str], list[str], dict[str, Any
 
 
 def _register_file(data_dir: Path) -> Path:
+    """The register's file: the one the data folder has (CSV or Parquet), else campaigns.csv."""
     from .mapping import find_source_file
 
     found = find_source_file(data_dir, "campaigns")
-    if found is not None and found.suffix.lower() != ".csv":
+    if found is not None and found.suffix.lower() not in (".csv", ".parquet"):
         raise ProfilerError(
-            f"{found}: the campaign register is kept as campaigns.csv; this data folder holds it "
-            "in another format, which 'profiler campaign add' does not rewrite."
+            f"{found}: the campaign register is kept as campaigns.csv or campaigns.parquet; "
+            "'profiler campaign add' does not rewrite this format."
         )
     return found or data_dir / "campaigns.csv"
 
@@ -352,6 +353,12 @@ def read_register(data_dir: str | Path) -> pd.DataFrame:
     file = _register_file(Path(data_dir))
     if not file.exists():
         return pd.DataFrame(columns=REGISTER_COLUMNS)
+    if file.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(file)
+        for column in ("sent_at",):
+            if column in frame:
+                frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d")
+        return frame.astype(str).replace({"None": "", "nan": "", "<NA>": ""})
     return pd.read_csv(file, dtype=str, keep_default_na=False)
 
 
@@ -414,11 +421,32 @@ def add_campaign(
             "seed": "" if about.get("seed") is None else str(about["seed"]),
         }
     )
-    combined = pd.concat([register, rows], ignore_index=True) if len(register) else rows
     target = _register_file(folder)
+    if target.suffix.lower() == ".parquet":
+        _append_parquet(target, rows)
+        return rows
+    combined = pd.concat([register, rows], ignore_index=True) if len(register) else rows
     with replacing(target) as tmp:
         write_csv(combined, tmp)
     return rows
+
+
+def _append_parquet(target: Path, rows: pd.DataFrame) -> None:
+    """Append ``rows`` (text) to a Parquet register in its own schema, rewritten whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .outputs import replacing
+
+    existing = pq.read_table(target)
+    columns = {}
+    for schema_field in existing.schema:
+        values = rows.get(schema_field.name)
+        texts = [None] * len(rows) if values is None else [v if v != "" else None for v in values]
+        columns[schema_field.name] = pa.array(texts, type=pa.string()).cast(schema_field.type)
+    added = pa.table(columns, schema=existing.schema)
+    with replacing(target) as tmp:
+        pq.write_table(pa.concat_tables([existing, added]), tmp)
 
 
 def _day(value: Any) -> pd.Timestamp:
