@@ -352,3 +352,52 @@ def test_refusals_are_one_line(built, tmp_path, capsys) -> None:
     assert "Unknown campaign" in one_line_error(
         capsys, "campaign", "report", "Nope", "--data", str(data)
     )
+
+
+def test_views_cells_udf_and_sheet_agree(built, tmp_path, capsys, monkeypatch) -> None:
+    from profiler import cells, views
+    from profiler.campaigns import campaign_report
+    from udfs import profiler_udfs
+    from workbook.content import load_layout, sheet_content
+
+    data, car = built
+    out = tmp_path / "sheet.csv"
+    args = ["audience", "Buyers", "--car", str(car), "--out", str(out), "--control", "0.3"]
+    assert run(capsys, *args, "--seed", "3")[0] == 0
+    add = ["campaign", "add", "--audience", str(out), "--channel", "email", "--data", str(data)]
+    assert (
+        run(capsys, *add, "--name", "Sheet test", "--sent", "2026-03-01", "--cost", "100")[0] == 0
+    )
+    report = campaign_report(data, "Sheet test", 30)
+    rows = views.campaigns(data, 30).set_index("campaign")
+    assert rows.loc["Sheet test", "uplift"] == pytest.approx(report.measured.figures["uplift"])
+    assert rows.loc["Sheet test", "window_to"] == "2026-03-30"
+    assert cells.campaign("sheet TEST", "uplift", "30", str(data)) == pytest.approx(
+        report.measured.figures["uplift"]
+    )
+    table = cells.campaign("Sheet test", None, None, str(data))
+    assert table[0] == ["Figure", "Value"] and ["Sent", "2026-03-01"] in table
+    assert cells.campaign("Sheet test", "aov", None, str(data)).startswith("#ERROR: Unknown figure")
+    monkeypatch.setenv("PROFILER_DATA", str(data))
+    assert profiler_udfs.CP_CAMPAIGN("Sheet test", "roi") == pytest.approx(
+        report.measured.figures["roi"]
+    )
+    monkeypatch.delenv("PROFILER_DATA")
+    assert profiler_udfs.CP_CAMPAIGN("Sheet test").startswith("#ERROR: No data folder")
+
+    engine = QueryEngine.open(car)
+    spec = next(s for s in load_layout()["sheets"] if s["name"] == "Campaigns")
+    content = sheet_content(engine, spec, {"CampaignWindow": "30"}, {"data_dir": str(data)})
+    frame = content.blocks[0].frame.set_index("Campaign")
+    assert frame.loc["Sheet test", "Uplift"] == pytest.approx(
+        report.measured.figures["uplift"] * 100
+    )
+    assert frame.loc["Sheet test", "Treated"] == report.measured.figures["treated_customers"]
+    note = sheet_content(engine, spec, {}, {}).blocks[0].frame["Note"].iloc[0]
+    assert "no data folder" in note
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for name in ("customers", "order_lines", "products"):
+        (empty / f"{name}.parquet").write_bytes((data / f"{name}.parquet").read_bytes())
+    note = sheet_content(engine, spec, {}, {"data_dir": str(empty)}).blocks[0].frame["Note"]
+    assert "No campaigns" in note.iloc[0]
