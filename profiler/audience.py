@@ -106,15 +106,15 @@ def write_audience(
     """CSV for the CRM tool, written whole or not at all; no cell runs as a formula in a
     spreadsheet unless ``raw`` (``profiler/safecsv.py``).  With ``car_dir`` the file is
     registered in that CAR folder (``profiler.managed``), so erasure can purge it."""
-    needs = int(audience.selected.memory_usage(deep=True).sum())
-    with replacing(path, needs=needs) as tmp:
-        write_csv(audience.selected, tmp, raw=raw)
-    if car_dir is not None:
+    if car_dir is not None:  # first: a file erasure cannot find is never written
         from . import managed
 
         managed.register(
             car_dir, path, "audience", cohort=audience.cohort, channel=audience.channel
         )
+    needs = int(audience.selected.memory_usage(deep=True).sum())
+    with replacing(path, needs=needs) as tmp:
+        write_csv(audience.selected, tmp, raw=raw)
 
 
 @dataclass
@@ -263,24 +263,15 @@ def write_split(
 ) -> tuple[Path, Path, Path]:
     """FILE.csv (treated only: what the CRM sends to), FILE.control.csv (held out, never
     contacted) and FILE.json (the sidecar), all three or none; both CSVs registered in the CAR
-    folder (``profiler.managed``) so erasure can purge them."""
+    folder (``profiler.managed``) before they are written, so erasure can always purge them (an
+    entry whose file was never written is skipped)."""
     import json
 
     from . import managed
     from .campaigns import audience_files
 
     treated_file, control_file, sidecar = audience_files(path)
-    treated, control = split.treated_rows, split.control_rows
-    needs = int(split.audience.selected.memory_usage(deep=True).sum()) * 2
-    with (
-        replacing(treated_file, needs=needs) as t_tmp,
-        replacing(control_file) as c_tmp,
-        replacing(sidecar) as s_tmp,
-    ):
-        write_csv(treated, t_tmp, raw=raw)
-        write_csv(control, c_tmp, raw=raw)
-        s_tmp.write_text(json.dumps(split.about(), indent=1, default=str), encoding="utf-8")
-    if car_dir is not None:
+    if car_dir is not None:  # first: a file erasure cannot find is never written
         for file, group in ((treated_file, "treated"), (control_file, "control")):
             managed.register(
                 car_dir,
@@ -291,4 +282,14 @@ def write_split(
                 seed=split.seed,
                 group=group,
             )
+    treated, control = split.treated_rows, split.control_rows
+    needs = int(split.audience.selected.memory_usage(deep=True).sum()) * 2
+    with (
+        replacing(treated_file, needs=needs) as t_tmp,
+        replacing(control_file) as c_tmp,
+        replacing(sidecar) as s_tmp,
+    ):
+        write_csv(treated, t_tmp, raw=raw)
+        write_csv(control, c_tmp, raw=raw)
+        s_tmp.write_text(json.dumps(split.about(), indent=1, default=str), encoding="utf-8")
     return treated_file, control_file, sidecar
