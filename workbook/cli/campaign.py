@@ -33,17 +33,24 @@ DATA_HELP = "folder of source tables holding campaigns.csv (default: $PROFILER_D
     short_help="record campaigns with a control group and measure their uplift",
     epilog="""\b
 Example:
-  profiler audience "Lapsing high potential" --channel email --control 10% --out spring.csv
   profiler campaign add --name "Spring reactivation" --audience spring.csv --channel email \\
       --sent 2026-03-02 --cost 1500 --data data/
-  profiler campaign report "Spring reactivation" --window 30d --data data/""",
+  profiler campaign report "Spring reactivation" --window 30d --data data/
+  (spring.csv from: profiler audience COHORT --channel email --control 10% --out spring.csv)""",
 )
 def campaign() -> None:
     """The campaign register (DATA/campaigns.csv) and what each campaign caused: the treated
     customers' response against the random control group's (docs/campaigns.md)."""
 
 
-@campaign.command("add", short_help="record a sent campaign's treated and control customers")
+@campaign.command(
+    "add",
+    short_help="record a sent campaign's treated and control customers",
+    epilog="""\b
+Example:
+  profiler campaign add --name "Spring reactivation" --audience spring.csv --channel email \\
+      --sent 2026-03-02 --cost 1500 --data data/""",
+)
 @click.option("--name", required=True, help="the campaign's name (unique, any letter case)")
 @click.option(
     "--audience",
@@ -77,7 +84,13 @@ def add(name: str, audience: str, channel: str, sent: object, cost: str, data: s
     return 0
 
 
-@campaign.command("list", short_help="the campaigns in the register")
+@campaign.command(
+    "list",
+    short_help="the campaigns in the register",
+    epilog="""\b
+Example:
+  profiler campaign list --data data/""",
+)
 @click.option("--data", metavar="DIR", help=DATA_HELP)
 @output_options(csv=True, json=True)
 def list_(data: str | None, csv: bool, json: bool) -> int:
@@ -97,7 +110,14 @@ def list_(data: str | None, csv: bool, json: bool) -> int:
     return 0
 
 
-@campaign.command("report", short_help="a campaign's measured response and uplift")
+@campaign.command(
+    "report",
+    short_help="a campaign's measured response and uplift",
+    epilog="""\b
+Example:
+  profiler campaign report "Spring reactivation" --window 30d --data data/
+  profiler campaign report "Spring reactivation" --data data/ --json""",
+)
 @click.argument("name")
 @click.option(
     "--window",
