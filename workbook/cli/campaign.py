@@ -134,7 +134,7 @@ def report(name: str, window: str, data: str | None, csv: bool, json: bool) -> i
     response rate (95% Wald interval), in spend per customer (Welch), the incremental revenue
     and the ROI. Orders are the kept lines (net of returns and cancellations) of the data
     folder, read through the same rules as a build."""
-    from profiler.campaigns import campaign_report, parse_window
+    from profiler.campaigns import SMALL_GROUP, campaign_report, parse_window
 
     result = campaign_report(_data(data), name, parse_window(window))
     row = result.row()
@@ -153,7 +153,12 @@ def report(name: str, window: str, data: str | None, csv: bool, json: bool) -> i
         columns={"response_rate": "response rate", "spend_per_customer": "spend per customer"}
     )
     groups["response rate"] = [_pct(v) for v in groups["response rate"]]
-    print_table(groups)
+    small = (groups["customers"] < SMALL_GROUP).to_numpy()
+    print_table(
+        groups,
+        flags={c: small for c in ("responders", "response rate", "orders", "spend per customer")},
+        min_size=SMALL_GROUP,
+    )
     print(
         f"Uplift in response rate: {_pp(f['uplift'])} "
         f"(95% CI {_pp(f['uplift_low'])} to {_pp(f['uplift_high'])}; Wald)"
