@@ -334,6 +334,77 @@ def migration(
     return table(shown.reset_index(drop=True))
 
 
+CAMPAIGN_FIGURES = {  # CP_CAMPAIGN's figures: name -> (label, computed on customers of a group)
+    "treated_customers": ("Treated customers", False),
+    "control_customers": ("Control customers", False),
+    "treated_response_rate": ("Treated response rate", True),
+    "control_response_rate": ("Control response rate", True),
+    "uplift": ("Uplift in response rate", True),
+    "uplift_low": ("Uplift, 95% CI low (Wald)", True),
+    "uplift_high": ("Uplift, 95% CI high (Wald)", True),
+    "treated_orders": ("Treated orders", True),
+    "control_orders": ("Control orders", True),
+    "treated_spend_per_customer": ("Treated spend per customer (GBP)", True),
+    "control_spend_per_customer": ("Control spend per customer (GBP)", True),
+    "spend_uplift": ("Uplift in spend per customer (GBP)", True),
+    "spend_uplift_low": ("Spend uplift, 95% CI low (Welch)", True),
+    "spend_uplift_high": ("Spend uplift, 95% CI high (Welch)", True),
+    "incremental_revenue": ("Incremental revenue (GBP)", True),
+    "incremental_revenue_low": ("Incremental revenue, 95% CI low", True),
+    "incremental_revenue_high": ("Incremental revenue, 95% CI high", True),
+    "cost": ("Cost (GBP)", False),
+    "roi": ("ROI", True),
+    "sent_at": ("Sent", False),
+    "window_from": ("Window from", False),
+    "window_to": ("Window to", False),
+    "status": ("Window", False),
+}
+
+
+@cell_errors
+def campaign(
+    name: Any, figure: Any = None, window: Any = None, data: str | None = None
+) -> list[list[Any]] | Any:
+    """A campaign's measured response (``profiler.campaigns.campaign_report`` over the data
+    folder ``data``, else $PROFILER_DATA): one ``figure`` (e.g. uplift, incremental_revenue),
+    or without it a table of every figure.  ``window`` is the response window in days (default
+    30).  Figures computed on a group smaller than the minimum cohort size show the small-cell
+    mark; an incomplete window says so in the table (and in the ``status`` figure)."""
+    import os
+
+    from .campaigns import campaign_report, parse_window
+    from .cohorts import load_cohort_spec
+    from .privacy import mark
+
+    folder = data or os.environ.get("PROFILER_DATA") or None
+    if not folder:
+        raise ProfilerError(
+            "No data folder: set PROFILER_DATA on the xlwings.conf sheet (the folder of source "
+            "tables holding campaigns.csv)."
+        )
+    report = campaign_report(folder, str(name or "").strip(), parse_window(window))
+    row = report.row()
+    k = int(load_cohort_spec().get("min_cohort_size", 10))
+    small = min(row["treated_customers"], row["control_customers"]) < k
+
+    def shown(key: str) -> Any:
+        value = row[key]
+        return mark(k) if small and CAMPAIGN_FIGURES[key][1] else _cell(value)
+
+    if figure not in (None, ""):
+        wanted = str(figure).strip().lower()
+        if wanted not in CAMPAIGN_FIGURES:
+            raise ProfilerError(
+                f"Unknown figure '{clip(figure)}'; expected one of {', '.join(CAMPAIGN_FIGURES)}."
+            )
+        return shown(wanted)
+    rows = [[f"{report.campaign} ({report.channel})", row["status"]]]
+    rows += [[label, shown(key)] for key, (label, _) in CAMPAIGN_FIGURES.items()]
+    if row["notes"]:
+        rows.append(["Notes", row["notes"]])
+    return [["Figure", "Value"], *rows]
+
+
 @cell_errors
 def customer(
     customer_id: Any, car: str | None = None, personal: Any = None

@@ -625,3 +625,14 @@ def deep_dive_breakdowns(
     out.attrs.update(frames[0].attrs)
     out.attrs["notes"] = notes
     return out
+
+
+def campaigns(data: Any, window_days: int = 30, *, today: Any = None) -> pd.DataFrame:
+    """One row per campaign of the data folder's register (``profiler.campaigns``): send day,
+    the window's dates and whether the data covers it, customers, response rates, orders and
+    spend per customer per group, the uplifts with their 95% intervals, incremental revenue,
+    cost and ROI, and notes (small groups, an incomplete window).  Empty without campaigns."""
+    from .campaigns import campaign_reports
+
+    rows = [r.row() for r in campaign_reports(data, window_days, today=today)]
+    return pd.DataFrame(rows)

@@ -480,7 +480,7 @@ def test_udfs_return_plain_arrays_and_the_small_cell_mark(engine: QueryEngine, m
 
 
 def test_my_formulas_shows_each_function_with_its_result(
-    book: Path, tmp_path: Path, engine: QueryEngine
+    book: Path, tmp_path: Path, engine: QueryEngine, demo_source
 ) -> None:
     from workbook.about import formula_examples
     from workbook.layout import USER_ROW
@@ -495,7 +495,9 @@ def test_my_formulas_shows_each_function_with_its_result(
     }
     assert set(shown) == {f.__name__ for f in profiler_udfs.UDFS}
     inputs = default_inputs(engine, load_layout())
-    for name, formula, result in formula_examples(engine, inputs):
+    for name, formula, result in formula_examples(
+        engine, inputs, str(Path(demo_source.data_dir).resolve())
+    ):
         row = shown[name]
         assert row[1].value == formula and row[1].data_type == "s"  # shown, not evaluated
         first = result[0][0] if isinstance(result, list) else result

@@ -156,6 +156,16 @@ def CP_CUSTOMER(customer_id, caller=None):
     return cells.customer(customer_id, _car(caller), _personal(caller))
 
 
+@documented(
+    name="Campaign name, as in 'profiler campaign list'",
+    figure="Optional: uplift, uplift_low, uplift_high, incremental_revenue, roi, ... (default: every figure)",
+    window="Response window in days (default 30)",
+)
+def CP_CAMPAIGN(name, figure=None, window=None, caller=None):
+    """A campaign's measured response: treated against the random control group, uplift with its 95% interval, incremental revenue and ROI."""
+    return cells.campaign(name, figure, window, _data(caller))
+
+
 UDFS = [
     CP_METRIC,
     CP_COMPARE,
@@ -168,6 +178,7 @@ UDFS = [
     CP_CLV,
     CP_MIGRATION,
     CP_CUSTOMER,
+    CP_CAMPAIGN,
 ]
 
 

@@ -10,6 +10,7 @@ the live book can reuse the same words.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 from profiler import availability, cells
@@ -75,7 +76,7 @@ def about_facts(
         ),
         (
             "Excel functions",
-            "=CP_METRIC(metric, cohort, period), CP_COMPARE, CP_DEEP_DIVE, CP_RETENTION, CP_DASHBOARD, CP_DEFINITION, CP_METRICS, CP_COHORTS, CP_CLV, CP_MIGRATION, CP_CUSTOMER(id), CP_BREAKDOWN: run xlwings 'Import Functions' once (module "
+            "=CP_METRIC(metric, cohort, period), CP_COMPARE, CP_DEEP_DIVE, CP_RETENTION, CP_DASHBOARD, CP_DEFINITION, CP_METRICS, CP_COHORTS, CP_CLV, CP_MIGRATION, CP_CUSTOMER(id), CP_CAMPAIGN(name, figure), CP_BREAKDOWN: run xlwings 'Import Functions' once (module "
             + UDF_MODULE
             + "). Worked examples and room for your own: the My formulas sheet.",
         ),
@@ -121,9 +122,12 @@ def formulas_intro(engine: QueryEngine) -> str:
     )
 
 
-def formula_examples(engine: QueryEngine, inputs: dict[str, Any]) -> list[tuple[str, str, Any]]:
+def formula_examples(
+    engine: QueryEngine, inputs: dict[str, Any], data: str | None = None
+) -> list[tuple[str, str, Any]]:
     """A worked example of each Excel function: (function, formula, what it returns here),
-    the result computed by the same call the function makes (profiler/cells.py)."""
+    the result computed by the same call the function makes (profiler/cells.py); ``data`` is
+    the workbook's data folder (CP_CAMPAIGN reads the campaigns there)."""
     first = inputs.get("CompareCohort1") or engine.cohorts.base
     second = inputs.get("CompareCohort2") or engine.cohorts.base
     period = inputs.get("ComparePeriod") or "asof"
@@ -149,11 +153,32 @@ def formula_examples(engine: QueryEngine, inputs: dict[str, Any]) -> list[tuple[
     for name, args, call in calls:
         formula = "=" + name + "(" + ",".join(f'"{a}"' for a in args) + ")"
         out.append((name, formula, call(*args, car=engine)))  # type: ignore[arg-type]
+    campaign = _first_campaign(data)
+    out.append(
+        (
+            "CP_CAMPAIGN",
+            f'=CP_CAMPAIGN("{campaign}","uplift")',
+            cells.campaign(campaign, "uplift", None, data),
+        )
+    )
     # One customer's profile: the id typed on the Customer sheet (its named input cell), never
     # a customer chosen here; no personal data in the example.
     chosen = inputs.get("CustomerId") or ""
     out.append(("CP_CUSTOMER", "=CP_CUSTOMER(CustomerId)", cells.customer(chosen, car=engine)))
     return out
+
+
+def _first_campaign(data: str | None) -> str:
+    """The first campaign of the data folder's register, for CP_CAMPAIGN's example."""
+    from profiler.campaigns import campaign_list
+    from profiler.errors import ProfilerError
+
+    try:
+        folder = data or os.environ.get("PROFILER_DATA")
+        names = campaign_list(folder)["campaign"] if folder else []
+    except (ProfilerError, OSError, ValueError):
+        names = []
+    return str(names[0]) if len(names) else "Spring reactivation"
 
 
 FORMULA_ROWS = 8  # rows of a spilled result shown in an example

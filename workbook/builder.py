@@ -258,9 +258,12 @@ def write_workbook(
         _write_about(w, sheets["About"], engine, layout, styles, settings or {})
         _buttons(sheets["About"], ABOUT_BUTTONS)
         w.protect(sheets["About"])
+        data = _data_folder(settings or {}, Path(path))
         for spec in layout["sheets"]:
             if spec.get("view") == "formulas":  # not protected: the user's own formulas go here
-                _write_formulas(w, sheets[spec["name"]], engine, inputs, styles, user_cells or {})
+                _write_formulas(
+                    w, sheets[spec["name"]], engine, inputs, styles, user_cells or {}, data
+                )
         _write_small_list(lists_ws, small, len(lists), styles)
         w.add_xlwings_conf(
             {
@@ -272,6 +275,18 @@ def write_workbook(
             }
         )
     return Path(path)
+
+
+def _data_folder(settings: dict[str, str], book: Path) -> str | None:
+    """The workbook's data folder (its PROFILER_DATA setting), for CP_CAMPAIGN's example; None
+    when unset or not there (the example then reads $PROFILER_DATA, as the function would)."""
+    from profiler.cells import setting_folder
+
+    try:
+        folder = setting_folder(settings, book, "PROFILER_DATA")
+    except ProfilerError:
+        return None
+    return str(folder.resolve()) if folder is not None else None
 
 
 def _buttons(ws: Any, buttons: list[tuple[str, str]], first: int = 0) -> None:
@@ -290,6 +305,7 @@ def _write_formulas(
     inputs: dict[str, Any],
     styles: _Styles,
     user_cells: dict[tuple[int, int], Any],
+    data: str | None = None,
 ) -> None:
     """The unprotected formulas sheet: each function's example and result, then room for the
     user's own formulas (kept across refreshes: FileBook reads them back)."""
@@ -299,7 +315,7 @@ def _write_formulas(
     for col, head in enumerate(["Function", "Formula", "Result for this workbook's data"]):
         ws.write_string(row, col, head, styles.label)
     row += 1
-    for name, formula, result in formula_examples(engine, inputs):
+    for name, formula, result in formula_examples(engine, inputs, data):
         ws.write_string(row, 0, name, styles.label)
         ws.write_string(row, 1, formula, styles.text)  # text: it shows the formula to type
         if isinstance(result, list):

@@ -769,6 +769,89 @@ def _migration(
     return SheetContent(sheet["name"], blocks, [], [])
 
 
+CAMPAIGN_WINDOW = "CampaignWindow"  # the Campaigns sheet's input: the response window in days
+
+
+def _campaigns(
+    engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
+) -> SheetContent:
+    """Every campaign of the data folder's register measured against its control group
+    (``views.campaigns``); a note without a data folder or without campaigns."""
+    from profiler.campaigns import parse_window
+
+    title = "Campaigns: the treated customers against a random control group"
+    data = extras.get("data_dir")
+    if not data:
+        note = (
+            "Not available: this workbook has no data folder (PROFILER_DATA on the xlwings.conf "
+            "sheet). Campaigns are measured from the data folder's campaigns.csv and order lines."
+        )
+        return SheetContent(
+            sheet["name"], [Block("campaigns", title, pd.DataFrame({"Note": [note]}))]
+        )
+    days = parse_window(inputs.get(CAMPAIGN_WINDOW) or 30)
+    rows = views.campaigns(data, days)
+    if rows.empty:
+        note = (
+            "No campaigns in the data folder yet: record one with 'profiler campaign add' after "
+            "sending to an audience written with 'profiler audience --control' (docs/campaigns.md)."
+        )
+        return SheetContent(
+            sheet["name"], [Block("campaigns", title, pd.DataFrame({"Note": [note]}))]
+        )
+    frame = pd.DataFrame(
+        {
+            "Campaign": rows["campaign"],
+            "Channel": rows["channel"],
+            "Sent": rows["sent_at"],
+            "Orders from": rows["window_from"],
+            "Orders to": rows["window_to"],
+            "Window": rows["status"],
+            "Treated": rows["treated_customers"],
+            "Control": rows["control_customers"],
+            "Treated response": rows["treated_response_rate"],
+            "Control response": rows["control_response_rate"],
+            "Uplift": rows["uplift"] * 100,
+            "Uplift low": rows["uplift_low"] * 100,
+            "Uplift high": rows["uplift_high"] * 100,
+            "Treated spend per customer": rows["treated_spend_per_customer"],
+            "Control spend per customer": rows["control_spend_per_customer"],
+            "Spend uplift": rows["spend_uplift"],
+            "Incremental revenue": rows["incremental_revenue"],
+            "Revenue low": rows["incremental_revenue_low"],
+            "Revenue high": rows["incremental_revenue_high"],
+            "Cost": rows["cost"],
+            "ROI": rows["roi"],
+            "Notes": rows["notes"],
+        }
+    )
+    units = dict.fromkeys(["Treated", "Control"], "customers")
+    units |= dict.fromkeys(["Treated response", "Control response", "ROI"], "%")
+    units |= dict.fromkeys(["Uplift", "Uplift low", "Uplift high"], "pp")
+    money = ["Treated spend per customer", "Control spend per customer", "Spend uplift"]
+    units |= dict.fromkeys(money, "GBP per customer")
+    units |= dict.fromkeys(["Incremental revenue", "Revenue low", "Revenue high", "Cost"], "GBP")
+    smallest = np.minimum(rows["treated_customers"], rows["control_customers"]).astype(float)
+    computed = [c for c in units if c not in ("Treated", "Control", "Cost")]
+    counts = pd.DataFrame(dict.fromkeys(computed, smallest.to_numpy()))
+    note = (
+        f"Orders on days sent <= day < sent + {days} days; spend is net sales (kept lines: "
+        "returned and cancelled lines are not sales). Uplift = treated - control response rate "
+        "(pp, 95% Wald interval); spend uplift per customer with Welch's 95% interval; "
+        "incremental revenue = spend uplift x treated customers; ROI = (incremental revenue - "
+        "cost) / cost. Groups under 30 customers are flagged in Notes (docs/campaigns.md)."
+    )
+    block = Block(
+        "campaigns",
+        f"{title} ({days}-day window)",
+        frame,
+        units=units,
+        customers=_counts(frame, counts),
+        note=note,
+    )
+    return SheetContent(sheet["name"], [block])
+
+
 CUSTOMER_VIEW = "customer"  # the live workbook's Customer sheet: never in a snapshot
 CUSTOMER_INPUT = "CustomerId"
 PERSONAL_DATA = "personal_data"  # extras: the workbook's settings allow personal data
@@ -822,6 +905,7 @@ _VIEWS = {
     "potential": _potential,
     "reconciliation": _reconciliation,
     "migration": _migration,
+    "campaigns": _campaigns,
     CUSTOMER_VIEW: _customer,
 }
 

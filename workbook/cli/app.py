@@ -23,6 +23,7 @@ from profiler.errors import ProfilerError, clip
 from profiler.memory import keep_freed_memory
 from profiler.outputs import describe_os_error
 from workbook.cli import audience, build, clv, cohorts, metrics, output, reconcile, sources
+from workbook.cli import campaign as campaign_commands
 from workbook.cli import customer as customer_commands
 from workbook.cli import migration as migration_commands
 from workbook.cli import subject_access as subject_access_commands
@@ -88,6 +89,7 @@ for command in (
     cohorts.dashboard,
     migration_commands.migration,
     audience.audience,
+    campaign_commands.campaign,
     customer_commands.customer,
     subject_access_commands.subject_access,
     workbook_commands.workbook,
