@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,5 +159,86 @@ def withheld_mask(
     return (mask if mask.any() else None), counts
 
 
-def data_dir_of(path: Path) -> Path:
-    return Path(os.fspath(path)).parent
+def build_note(source: object, today: object) -> dict:
+    """What car_meta.json records of the folder's settings at this build: the retention
+    period, its cutoff and the rows withheld for erased customers."""
+    from .loading import today_or_default
+
+    settings = rights(source.data_dir)
+    cutoff = retention_cutoff(today_or_default(today), settings.retention_years)
+    withheld = {
+        name: dict(report.withheld) for name, report in source.reports.items() if report.withheld
+    }
+    customers = source.reports.get("customers")
+    note = {
+        "retention_years": settings.retention_years,
+        "retention_cutoff": None if cutoff is None else f"{cutoff:%Y-%m-%d}",
+        "erasure_list": len(settings.erased),
+        "erased_customers_withheld": (
+            customers.withheld.get(REASON_ERASED, 0) if customers is not None else 0
+        ),
+        "withheld_rows": withheld,
+    }
+    if cutoff is not None:
+        note["retention_note"] = retention_sentence(cutoff, settings.retention_years)
+    return note
+
+
+def retention_sentence(cutoff: pd.Timestamp, years: int) -> str:
+    return (
+        f"Order lines before {cutoff:%Y-%m-%d} are left out: the data's retention period is "
+        f"{years} years (lifetime 'ltd' figures start there)"
+    )
+
+
+# -- profiler forget ---------------------------------------------------------------------------
+
+
+def read_ids(path: str | Path) -> list[str]:
+    """Customer ids from a CSV with a customer_id column, or one id per line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContractError(f"{path}: cannot read the customer ids ({exc}).") from None
+    rows = list(csv.reader(lines))
+    if rows and "customer_id" in [c.strip() for c in rows[0]]:
+        at = [c.strip() for c in rows[0]].index("customer_id")
+        body, first = rows[1:], 2
+    else:
+        at, body, first = 0, rows, 1
+    ids = []
+    for n, row in enumerate(body, start=first):
+        value = row[at].strip() if len(row) > at else ""
+        if not value:
+            raise ContractError(f"{path}: row {n}, column customer_id: expected a customer id.")
+        ids.append(value)
+    if not ids:
+        raise ContractError(f"{path}: no customer ids found (expected a customer_id column).")
+    return ids
+
+
+def purge_file(path: Path, erased: set[str]) -> int | None:
+    """Remove the rows of erased customers (hashes) from a CSV or Parquet file with a
+    customer_id column, rewritten atomically; the rows removed, or None if the file is gone."""
+    from .outputs import replacing
+    from .safecsv import write_csv
+
+    if not path.exists():
+        return None
+    if path.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(path)
+    else:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "customer_id" not in frame.columns:
+        return 0
+    hit = np.fromiter((customer_hash(v) in erased for v in frame["customer_id"]), dtype=bool)
+    if not hit.any():
+        return 0
+    kept = frame.loc[~hit]
+    with replacing(path) as tmp:
+        if path.suffix.lower() == ".parquet":
+            kept.to_parquet(tmp, index=False)
+        else:
+            write_csv(kept, tmp, raw=True)
+    return int(hit.sum())
