@@ -159,13 +159,12 @@ def withheld_mask(
     return (mask if mask.any() else None), counts
 
 
-def build_note(source: object, today: object) -> dict:
-    """What car_meta.json records of the folder's settings at this build: the retention
-    period, its cutoff and the rows withheld for erased customers."""
-    from .loading import today_or_default
-
+def build_note(source: object, today: pd.Timestamp) -> dict:
+    """What car_meta.json records of the folder's settings at this build (``today`` as the
+    loader used it): the retention period, its cutoff and the rows withheld for erased
+    customers."""
     settings = rights(source.data_dir)
-    cutoff = retention_cutoff(today_or_default(today), settings.retention_years)
+    cutoff = retention_cutoff(today, settings.retention_years)
     withheld = {
         name: dict(report.withheld) for name, report in source.reports.items() if report.withheld
     }
