@@ -126,10 +126,13 @@ def add_erasures(data_dir: str | Path, ids: Iterable[object], on: str) -> int:
 
 
 def retention_cutoff(today: pd.Timestamp, years: int | None) -> pd.Timestamp | None:
-    """The first day kept: order lines ordered before it are withheld."""
+    """The first day kept: order lines ordered before it are withheld.  ``today`` is the
+    loader's future guard (by default tomorrow, so today's lines count); the period runs from
+    the calendar day, so a guard later than today counts from today."""
     if years is None:
         return None
-    return (pd.Timestamp(today).normalize() - pd.DateOffset(years=years)).normalize()
+    day = min(pd.Timestamp(today).normalize(), pd.Timestamp.now().normalize())
+    return (day - pd.DateOffset(years=years)).normalize()
 
 
 def withheld_mask(

@@ -96,3 +96,46 @@ def test_erasure_list_holds_hashes_only(tmp_path: Path) -> None:
 def test_integer_ids_hash_the_same_as_text() -> None:
     assert data_rights.customer_hash(42) == data_rights.customer_hash("42")
     assert data_rights.customer_hash(42.0) == data_rights.customer_hash("42")
+
+
+def test_engines_build_the_same_car_with_withheld_rows(tmp_path: Path) -> None:
+    """In-memory and out-of-core builds withhold the same rows: identical CARs, and the meta,
+    dictionary and About sheet say what the retention period left out."""
+    import profiler
+    from profiler import store
+    from profiler.demo import generate_demo
+    from tests.car_checks import assert_same_frames
+
+    data = tmp_path / "data"
+    generate_demo(200, 3, data, file_format="csv")
+    (data / "privacy.yaml").write_text("retention_years: 2\n", encoding="utf-8")
+    data_rights.add_erasures(data, [1, 2, 3], "2026-06-01")
+    cars = {}
+    for engine in ("in-memory", "out-of-core"):
+        cars[engine] = tmp_path / engine
+        profiler.build(data, cars[engine], engine=engine, today="2026-11-22", as_of="2026-06-30")
+    assert_same_frames(store.read_car(cars["in-memory"]), store.read_car(cars["out-of-core"]))
+    car = store.read_car(cars["in-memory"])
+    assert not {1, 2, 3} & set(car["customer_id"])
+    meta = store.open_generation(cars["out-of-core"]).meta["data_rights"]
+    assert meta["retention_years"] == 2 and meta["retention_cutoff"] == "2024-11-22"
+    assert meta["erased_customers_withheld"] == 3
+    assert meta["withheld_rows"]["order_lines"]["older than the retention period"] > 0
+    generation = store.open_generation(cars["in-memory"])
+    dictionary = generation.read_csv(store.DICTIONARY, keep_default_na=False)
+    note = dictionary.loc[dictionary["family"] == "retention", "description"].tolist()
+    assert note and note[0].startswith("Order lines before 2024-11-22 are left out")
+    from profiler.query import QueryEngine
+    from workbook.about import about_facts
+
+    facts = dict(about_facts(QueryEngine.open(cars["in-memory"]), {"sheets": [{}]}, {}))
+    assert facts["Retention period"] == (
+        "Order lines before 2024-11-22 are left out: the data's retention period is 2 years."
+    )
+
+
+def test_default_day_counts_from_the_calendar_day() -> None:
+    from profiler.loading import today_or_default
+
+    now = pd.Timestamp.now().normalize()
+    assert data_rights.retention_cutoff(today_or_default(None), 1) == now - pd.DateOffset(years=1)
