@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import store
+from . import data_rights, store
 from .activity import build_activity
 from .car import CarResult, build_car
 from .catalog import Catalog, load_catalog
@@ -29,7 +29,7 @@ from .features import load_feature_spec
 from .lines import NOTE as LINES_NOTE
 from .lines import build_lines
 from .load_report import load_counts
-from .loading import SourceData, load_sources
+from .loading import SourceData, load_sources, today_or_default
 from .margin import current_value_fallback
 from .metrics import MetricEngine
 from .outofcore import build_out_of_core
@@ -165,6 +165,7 @@ def build_into(
         if fallback:
             writer.meta["current_value_note"] = fallback
         write_quarantine(writer, source, raw=raw, report=say)
+        writer.meta["data_rights"] = data_rights.build_note(source, today_or_default(today))
         stored = write_targets(writer, source)
         if stored:
             say(f"Targets: {stored:,} stored with the CAR (the views show actuals against them)")

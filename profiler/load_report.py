@@ -1,4 +1,4 @@
-"""What a load found: the load counts a user checks first (rows read = accepted + quarantined)
+"""What a load found: the load counts a user checks first (rows read = accepted + quarantined + withheld)
 and the quarantine file `profiler validate` writes."""
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ def load_counts(source: SourceData) -> pd.DataFrame:
                 "rows_read": report.rows_read,
                 "accepted": report.accepted,
                 "quarantined": report.quarantined,
+                "withheld": sum(report.withheld.values()),
+                "withheld_reasons": "; ".join(f"{r}: {n}" for r, n in report.withheld.items()),
                 "defaulted_columns": ", ".join(report.defaulted_columns) if report.provided else "",
             }
         )

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import mapping
+from . import data_rights, mapping
 from .coercion import coerce_column, default_column
 from .contract import LOAD_ORDER, TABLES, Table
 from .errors import ContractError, MissingColumns
@@ -83,6 +83,8 @@ class TableReport:
     rows_read: int = 0
     accepted: int = 0
     quarantined: int = 0
+    # rows left out before any rule (profiler/data_rights.py): reason -> count
+    withheld: dict[str, int] = field(default_factory=dict)
     defaulted_columns: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -285,14 +287,20 @@ def check_table(
             f"{', '.join(spec.required_columns)}."
         )
     report.ignored_columns = [c for c in raw.columns if c not in spec.column_names]
-    problems = Problems(spec.name, path.name)
-    problems.excel = bool(raw.attrs.get("excel"))
-    frame = pd.DataFrame(index=raw.index)
-    frame[ROW] = (
+    numbers = (
         np.arange(first_row, first_row + len(raw), dtype=np.int64)
         if rows is None
         else np.asarray(rows, dtype=np.int64)
     )
+    # erased customers and lines older than the retention period: withheld before any rule
+    withheld, report.withheld = data_rights.withheld_mask(spec.name, raw, path.parent, today)
+    if withheld is not None:
+        raw = raw.loc[~withheld]
+        numbers = numbers[~withheld]
+    problems = Problems(spec.name, path.name)
+    problems.excel = bool(raw.attrs.get("excel"))
+    frame = pd.DataFrame(index=raw.index)
+    frame[ROW] = numbers
     for col in spec.columns:
         if col.name not in raw.columns:
             report.defaulted_columns.append(col.name)

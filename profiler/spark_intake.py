@@ -448,7 +448,11 @@ class _Intake:
         metas = [json.loads(text) for text in notes.loc[notes[_KIND] == "meta", _Q["reason"]]]
         if not any(m["rows"] for m in metas):
             return self._without_rows()
-        report = TableReport(spec.name, self.path.name, rows_read=sum(m["rows"] for m in metas))
+        report = TableReport(
+            spec.name,
+            self.path.name,
+            rows_read=sum(m["rows"] + sum(m.get("withheld", {}).values()) for m in metas),
+        )
         report.defaulted_columns = [
             c
             for c in spec.column_names
@@ -480,8 +484,11 @@ class _Intake:
             ],
         )
         report.quarantined = len(bad)
-        # Every row read is a 'row' of a batch, with a problem or without.
-        report.accepted = report.rows_read - report.quarantined
+        for meta in metas:  # rows withheld before any rule (profiler/data_rights.py)
+            for reason, count in meta.get("withheld", {}).items():
+                report.withheld[reason] = report.withheld.get(reason, 0) + count
+        # Every row read is a 'row' of a batch, with a problem or without, or withheld.
+        report.accepted = report.rows_read - report.quarantined - sum(report.withheld.values())
         return report, bad
 
     def _accepted_frame(self, rows: pd.DataFrame) -> pd.DataFrame:
@@ -791,6 +798,7 @@ def _checker(
             "dtypes": {c: str(frame[c].dtype) for c in spec.column_names},
             "defaulted": [c for c in report.defaulted_columns if not (numbered and c == "line_id")],
             "ignored": report.ignored_columns,
+            "withheld": report.withheld,
         }
         yield _note(out_columns, "meta", rows[0], json.dumps(meta))
 

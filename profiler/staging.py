@@ -185,6 +185,8 @@ def stage_table(
             quarantined.append(bad)
             report.rows_read += part_report.rows_read
             report.accepted += part_report.accepted
+            for reason, count in part_report.withheld.items():
+                report.withheld[reason] = report.withheld.get(reason, 0) + count
             defaulted = part_report.defaulted_columns + (["line_id"] if numbered else [])
             # in the contract's order, as the whole-file load lists them
             report.defaulted_columns = [c for c in spec.column_names if c in defaulted]

@@ -107,6 +107,7 @@ SOURCE_CHECKS = {"reconciliation": RECONCILIATION, "holdout": HOLDOUT}
 CAR_ENV = "PROFILER_CAR"  # the CAR folder when none is given
 
 POINTER = "CURRENT"
+ERASED_MARK = "ERASED"  # written by profiler forget --no-rebuild; removed by a build
 GENERATION_PREFIX = "gen-"
 BUILDING_PREFIX = ".building-"
 BUILD_KEY = b"profiler_build"  # the build id in Parquet and Arrow schema metadata
@@ -225,6 +226,12 @@ def open_generation(folder: str | Path) -> Generation:
     """The folder's current generation, every member checked (one-line errors otherwise)."""
     folder = Path(folder)
     pointer = _read_pointer(folder)
+    mark = folder / ERASED_MARK
+    if pointer is not None and mark.exists():
+        day = mark.read_text(encoding="utf-8").strip()
+        raise ProfilerError(
+            f"CAR folder {folder} holds customers erased on {day}: run profiler build."
+        )
     if pointer is None:
         if any((folder / name).exists() for name in ("car.parquet", "car_meta.json")):
             raise ProfilerError(
@@ -458,7 +465,17 @@ class GenerationWriter:
     def finish_car(self, result: Any, n: int) -> Path:
         """Record the CAR's parts, write its dictionary, and keep its figures for the metadata."""
         self.finish_parts(CAR)
-        self.write_csv(DICTIONARY, result.dictionary(), raw=True)
+        dictionary = result.dictionary()
+        note = (self.meta.get("data_rights") or {}).get("retention_note")
+        if note:  # the retention period: lifetime ("ltd") figures start at its cutoff
+            row = dict.fromkeys(dictionary.columns, "")
+            dictionary.loc[len(dictionary)] = {
+                **row,
+                "family": "retention",
+                "description": note,
+                "status": "note",
+            }
+        self.write_csv(DICTIONARY, dictionary, raw=True)
         self.meta.update(
             {
                 "as_of": str(result.as_of.date()),
@@ -620,6 +637,7 @@ def building(
         history = [pointer["current"], *pointer.get("previous", [])] if pointer else []
         _switch(folder, final.name, history[: keep - 1])
         stage("swapped")
+        (folder / ERASED_MARK).unlink(missing_ok=True)  # profiler forget --no-rebuild
         _prune(folder, _read_pointer(folder))
         if pointer is None:
             _remove_legacy(folder)
@@ -698,6 +716,26 @@ def _remove_legacy(folder: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
         elif path.exists():
             path.unlink(missing_ok=True)
+
+
+def drop_older(folder: str | Path, *, wait: float = 0) -> list[str]:
+    """Remove every generation but the current one (``profiler forget``: they hold erased
+    customers and can no longer be rolled back to); the names removed."""
+    folder = Path(folder)
+    with locks.exclusive(folder, wait=wait):
+        pointer = _read_pointer(folder)
+        if pointer is None:
+            return []
+        older = list(pointer.get("previous", []))
+        _switch(folder, pointer["current"], [])
+        _prune(folder, _read_pointer(folder))
+        return older
+
+
+def mark_erased(folder: str | Path, day: str) -> None:
+    """Make readers refuse the folder until the next build (``profiler forget --no-rebuild``)."""
+    with outputs.replacing(Path(folder) / ERASED_MARK) as tmp:
+        Path(tmp).write_text(day, encoding="utf-8")
 
 
 def generations(folder: str | Path) -> list[str]:

@@ -291,3 +291,26 @@ def test_the_first_table_to_fail_gives_the_error_as_in_the_loader(spark, tmp_pat
         intake(spark, folder, tmp_path / "stage")
     assert str(read.value) == str(loaded.value)
     assert "customers.csv: column 'created_at'" in str(read.value)
+
+
+def test_withheld_rows_as_the_loader_withholds_them(spark, tmp_path: Path) -> None:
+    """Erased customers and lines older than the retention period (profiler/data_rights.py):
+    withheld before any rule, with the loader's counts."""
+    from profiler import data_rights
+
+    folder = tmp_path / "data"
+    lines = copy.deepcopy(ORDER_LINES)
+    lines[1]["ordered_at"] = "2019-01-01T10:00:00"  # older than 5 years before TODAY
+    write_table(folder, "customers", CUSTOMERS)
+    write_table(folder, "products", PRODUCTS)
+    write_table(folder, "order_lines", lines)
+    (folder / "privacy.yaml").write_text("retention_years: 5\n", encoding="utf-8")
+    data_rights.add_erasures(folder, [CUSTOMERS[0]["customer_id"]], "2026-01-01")
+    expected = load_sources(folder, today=TODAY)
+    assert sum(expected.reports["order_lines"].withheld.values()) >= 2
+    stage = tmp_path / "stage"
+    got = intake(spark, folder, stage, partitions=2)
+    assert_same_load(expected, got, stage)
+    assert {k: r.withheld for k, r in got.reports.items()} == {
+        k: r.withheld for k, r in expected.reports.items()
+    }

@@ -97,6 +97,17 @@ def about_facts(
             "The 'Take snapshot' button, or profiler snapshot Customer_Profiler.xlsm --out FILE.xlsx: values only, no personal data, small cells suppressed; the Customer sheet is left out.",
         ),
     ]
+    rights = (engine.generation.meta if engine.generation is not None else {}).get(
+        "data_rights"
+    ) or {}
+    if rights.get("retention_cutoff"):
+        facts.append(
+            (
+                "Retention period",
+                f"Order lines before {rights['retention_cutoff']} are left out: the data's "
+                f"retention period is {rights['retention_years']} years.",
+            )
+        )
     missing = availability.left_out(engine)
     facts.append(
         (

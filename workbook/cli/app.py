@@ -25,6 +25,7 @@ from profiler.outputs import describe_os_error
 from workbook.cli import audience, build, clv, cohorts, metrics, output, reconcile, sources
 from workbook.cli import campaign as campaign_commands
 from workbook.cli import customer as customer_commands
+from workbook.cli import forget as forget_commands
 from workbook.cli import migration as migration_commands
 from workbook.cli import subject_access as subject_access_commands
 from workbook.cli import workbook as workbook_commands
@@ -96,6 +97,7 @@ for command in (
     workbook_commands.refresh,
     workbook_commands.snapshot,
     sources.demo,
+    forget_commands.forget,
 ):
     cli.add_command(command)
 

@@ -164,8 +164,9 @@ def _validate(data: Path, out: Path, today: str | None, raw: bool = False) -> ob
     quarantine_path = save_quarantine(source, out, raw=raw)
     read = int(counts["rows_read"].sum())
     quarantined = int(counts["quarantined"].sum())
+    withheld = int(counts["withheld"].sum())
     print(
-        f"Rows read {read:,} = accepted {read - quarantined:,} + quarantined {quarantined:,}; quarantine written to {quarantine_path}"
+        f"Rows read {read:,} = accepted {read - quarantined - withheld:,} + quarantined {quarantined:,} + withheld {withheld:,} (erased customers, retention period); quarantine written to {quarantine_path}"
     )
     missing = source.missing_tables()
     if missing:
