@@ -316,4 +316,4 @@ def columns_used(spec: dict[str, Any]) -> set[str]:
                     continue  # reported with its position when the cohort set is built
     personas = spec.get("personas") or {}
     used |= set(personas.get("features") or [])
-    return used - {"persona"} | {"orders_ltd"}
+    return used - {"persona"} | {"orders_ltd", "profiling_opt_out"}

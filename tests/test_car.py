@@ -330,8 +330,12 @@ def test_invariants_on_generated_data(demo_source: SourceData) -> None:
         "lapsed",
         "reactivated",
     }
-    assert car["engagement_score"].between(0, 100).all()
-    assert car.loc[car["orders_ltd"] > 0, "rfm_score"].between(1, 5).all()
+    objected = car["profiling_opt_out"].to_numpy(dtype=bool)
+    assert objected.any()  # the demo has objections: their scores are withheld, nobody else's
+    assert car["engagement_score"].isna().to_numpy()[~objected].sum() == 0
+    assert car["engagement_score"][~objected].between(0, 100).all()
+    assert car["engagement_score"][objected].isna().all()
+    assert car.loc[(car["orders_ltd"] > 0) & ~objected, "rfm_score"].between(1, 5).all()
 
 
 def test_bare_export_builds_and_says_what_was_left_out(tmp_path: Path) -> None:

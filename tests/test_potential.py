@@ -73,11 +73,17 @@ def test_potential_value_matches_a_fit_on_the_brute_force_summary(
     )
     buyers = demo_car[demo_car["orders_ltd"] > 0]
     assert sorted(buyers.index) == list(summary.index)
-    got = buyers.loc[summary.index, expected.columns]
-    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-6)
+    # The model is fitted on every buyer; who objected to profiling gets no score.
+    objected = buyers["profiling_opt_out"].astype(bool)
+    assert objected.any()
+    scored = summary.index[~objected.loc[summary.index].to_numpy()]
+    got = buyers.loc[scored, expected.columns]
+    np.testing.assert_allclose(got.to_numpy(), expected.loc[scored].to_numpy(), rtol=1e-6)
+    assert buyers.loc[objected, expected.columns].isna().all().all()
     prospects = demo_car[demo_car["orders_ltd"] == 0]
     assert prospects["p_alive"].isna().all() and prospects["clv_12m"].isna().all()
-    assert (prospects["potential_value_tier"] == "prospect").all()
+    tier = prospects["potential_value_tier"]
+    assert (tier[~prospects["profiling_opt_out"].astype(bool)] == "prospect").all()
 
 
 def _bands_by_hand(values: pd.Series, shares: list[float], labels: list[str]) -> pd.Series:
@@ -91,19 +97,28 @@ def _bands_by_hand(values: pd.Series, shares: list[float], labels: list[str]) ->
     return pd.Series(out)
 
 
-def test_strategy_segments_match_bands_worked_by_hand(demo_car: pd.DataFrame) -> None:
+def test_strategy_segments_match_bands_worked_by_hand(
+    demo_source: SourceData, demo_car: pd.DataFrame
+) -> None:
     spec = load_feature_spec()
     strategy, tiers = spec["strategy_segments"], spec["potential_value"]["tiers"]
     buyers = demo_car[demo_car["orders_ltd"] > 0]
+    # Bands rank every buyer, those who objected to profiling included (their CLV is withheld
+    # from the CAR, so it comes from the brute-force fit here); they get no tier or segment.
+    summary = brute_force_summary(demo_source, AS_OF)
+    fit = fit_clv(summary)
+    clv = pd.Series(customer_lifetime_value(fit.bgnbd, fit.gamma_gamma, summary), summary.index)
+    objected = buyers["profiling_opt_out"].astype(bool)
     potential = _bands_by_hand(
-        buyers["clv_12m"], [t["top_share"] for t in tiers], [t["tier"] for t in tiers]
+        clv.loc[buyers.index], [t["top_share"] for t in tiers], [t["tier"] for t in tiers]
     )
     current = _bands_by_hand(
         buyers["spend_l12m"],
         [b["top_share"] for b in strategy["current_value"]],
         [b["band"] for b in strategy["current_value"]],
     )
-    for customer, row in buyers.iterrows():
+    assert buyers.loc[objected, ["potential_value_tier", "strategy_segment"]].isna().all().all()
+    for customer, row in buyers[~objected].iterrows():
         engagement = next(
             b["band"] for b in strategy["engagement"] if row["engagement_score"] >= b["min_score"]
         )
@@ -113,8 +128,8 @@ def test_strategy_segments_match_bands_worked_by_hand(demo_car: pd.DataFrame) ->
         assert row["strategy_segment"] == strategy["names"][cell], customer
     assert demo_car.loc[demo_car["orders_ltd"] == 0, "strategy_segment"].isna().all()
     # the segments partition the buyers; the top 20% by potential are 'high'
-    assert buyers["strategy_segment"].notna().all()
-    assert (buyers["potential_value_tier"] == "high").mean() == pytest.approx(0.2, abs=0.01)
+    assert buyers.loc[~objected, "strategy_segment"].notna().all()
+    assert (potential == "high").mean() == pytest.approx(0.2, abs=0.01)
 
 
 def test_a_fit_that_fails_leaves_the_columns_empty_and_says_why(tmp_path: Path) -> None:

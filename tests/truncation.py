@@ -5,7 +5,8 @@ What "truncated to D" means, table by table (docs/data-contract.md, "As of a dat
 - order_lines: lines ordered after D removed; a line returned after D is a completed line with
   no return date (the return had not happened); cancelled lines carry no date and stay;
 - surveys, interactions: rows dated after D removed;
-- preferences (consent_updated_at), accounts (as_of): rows dated after D removed, undated kept;
+- preferences (consent_updated_at), accounts (as_of): rows dated after D removed, undated kept
+  (and a preferences row objecting to profiling: an objection applies at any date);
 - customers: records created after D removed, except those of customers who bought by D (the
   record describes a person who existed; migrations date records after their purchases);
 - products, enrichment: no date, kept as they are;
@@ -35,7 +36,12 @@ def truncate(source: SourceData, as_of: str) -> SourceData:
             t[name] = t[name][t[name]["at"] < end]
     for name, column in (("preferences", "consent_updated_at"), ("accounts", "as_of")):
         if name in t:
-            t[name] = t[name][t[name][column].isna() | (t[name][column] < end)]
+            keep = t[name][column].isna() | (t[name][column] < end)
+            if name == "preferences" and "profiling_opt_out" in t[name]:
+                # An objection to profiling is honoured by a build of any date (the preferences
+                # family still hides the row's consent dated after D): it stays.
+                keep |= t[name]["profiling_opt_out"].astype("boolean").fillna(False)
+            t[name] = t[name][keep.to_numpy(dtype=bool)]
     if "customers" in t:
         customers = t["customers"]
         t["customers"] = customers[
