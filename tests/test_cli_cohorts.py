@@ -126,8 +126,11 @@ def test_audience_exports_only_consented_customers(demo_car_dir, engine, tmp_pat
         & car["opt_in_sms"].fillna(False).astype(bool).to_numpy()
         & car["contactable"].fillna(False).astype(bool).to_numpy()
     )
-    assert len(chosen) == consented.sum()
+    objected = car["profiling_opt_out"].to_numpy(dtype=bool)
+    assert (consented & objected).any()  # the demo has objections to profiling: left out
+    assert len(chosen) == (consented & ~objected).sum()
     assert f"Selected {len(chosen):,}" in printed and "not opted in to sms" in printed
+    assert "objected to profiling" in printed
     for column in ("name", "email", "phone"):
         assert column not in chosen.columns
 

@@ -35,6 +35,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     who = str(customers["customer_id"].iloc[7])
     customers.loc[customers["customer_id"].astype(str) == who, "name"] = FORMULA
     customers.to_parquet(data / "customers.parquet", index=False)
+    (data / "campaigns.parquet").unlink()  # the demo's campaigns, replaced by a hand-made one
     pd.DataFrame(
         {
             "campaign": ["spring", "spring"],
