@@ -100,6 +100,19 @@ def default_cohorts(engine: QueryEngine) -> list[str]:
     return [engine.cohorts.base, *segments]
 
 
+NOT_PROFILED = "Buyers not profiled"  # templates/cohorts.yaml: buyers who objected to profiling
+
+
+def segments_adding_up(engine: QueryEngine) -> list[str]:
+    """The strategy segments and, when some buyers objected to profiling (they are in no
+    segment), the cohort of those buyers: rows that add up to the buyers."""
+    segments = default_cohorts(engine)[1:]
+    if segments and NOT_PROFILED in engine.cohorts.definitions:
+        if engine.cohorts.size(NOT_PROFILED):
+            segments.append(NOT_PROFILED)
+    return segments
+
+
 def last_complete_quarter(engine: QueryEngine) -> Period:
     """The latest calendar quarter that ended by the CAR's date: the dashboard's default."""
     day = engine.as_of
@@ -134,7 +147,7 @@ def summary(
     ``rank_by``: a metric (added first when not a headline KPI) the cohorts are ordered by,
     highest first (profiler/ranking.py: gross_margin gives the most profitable segments)."""
     span = engine.period(period)
-    cohorts = cohorts or default_cohorts(engine)
+    cohorts = cohorts or [engine.cohorts.base, *segments_adding_up(engine)]
     metrics = metrics or view_metrics(engine, "summary")
     if rank_by:
         rank_by = engine.metric(rank_by).name

@@ -258,7 +258,7 @@ def _summary(
     engine: QueryEngine, sheet: dict[str, Any], inputs: dict[str, str], extras: dict[str, Any]
 ) -> SheetContent:
     period = _check_period(_get(inputs, "SummaryPeriod"))
-    segments = views.default_cohorts(engine)[1:]  # none when they could not be formed
+    segments = views.segments_adding_up(engine)  # none when they could not be formed
     cohorts = [engine.cohorts.base, "Buyers", *segments]
     table = views.summary(engine, period, cohorts)
     metrics = list(dict.fromkeys(table["metric"]))
