@@ -41,6 +41,7 @@ from .customer import (
     _words,
     customer_profile,
 )
+from .data_rights import ERASURES, customer_hash, read_erasures
 from .errors import ProfilerError, clip
 from .loading import load_sources
 from .outputs import replacing
@@ -96,6 +97,13 @@ def subject_access(
     text = _id_text(customer_id)
     folder = store.car_folder(car)
     data_dir = _data_folder(data)
+    erased_on = read_erasures(data_dir).get(customer_hash(text))
+    if erased_on:
+        raise ProfilerError(
+            f"customer {clip(text)} was erased on {erased_on} ('profiler forget'): the profiler "
+            f"holds nothing about them beyond a one-way hash in {data_dir / ERASURES} that keeps "
+            "them out of every build"
+        )
     engine = QueryEngine.open(folder)
     source = load_sources(data_dir)
     rows = _source_rows(source, text)

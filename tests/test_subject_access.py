@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 import profiler
 from profiler import managed, store
 from profiler.contract import TABLES
+from profiler.data_rights import add_erasures
 from profiler.demo import generate_demo
 from profiler.subject_access import TITLES
 from workbook.cli import main
@@ -133,3 +134,18 @@ def test_a_copy_of_the_data_without_the_customer_says_so(built, tmp_path: Path) 
 
     report = subject_access(who, car, copy)
     assert "customers" not in report.source and len(report.sections["car_columns"]) > 100
+
+
+def test_an_erased_customer_is_said_to_be_erased_and_nothing_is_written(
+    built, tmp_path: Path, capsys
+) -> None:
+    data, car, who = built
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    add_erasures(copy, [who], "2026-12-01")
+    out = tmp_path / "sa.json"
+    args = ["subject-access", who, "--out", str(out), "--car", str(car), "--data", str(copy)]
+    assert main(args) == 1
+    said = capsys.readouterr()
+    assert "was erased on 2026-12-01" in said.err + said.out
+    assert "Traceback" not in said.err and not out.exists()
