@@ -230,9 +230,13 @@ def split_control(
     n_c, n_t = int(control.sum()), int((~control).sum())
     if n_c == 0 or n_t == 0:
         empty = "control" if n_c == 0 else "treated"
+        why = ""
+        if not len(selected):  # say what left nobody: the largest reason
+            top = audience.excluded.sort_values("customers", ascending=False).iloc[0]
+            why = f" ({int(top['customers']):,} left out: {top['reason']})"
         raise ProfilerError(
-            f"--control {share * 100:g}% of {len(selected):,} selected customers leaves the {empty} "
-            "group empty; choose a larger audience or another share."
+            f"--control {share * 100:g}% of {len(selected):,} selected customers{why} leaves the "
+            f"{empty} group empty; choose a larger audience or another share."
         )
     recent = None
     if car is not None and LAST_ORDER in car.columns:
