@@ -1,7 +1,8 @@
 """Objection to profiling (preferences.profiling_opt_out): the customers who objected keep their
 descriptive facts but get no model score, segment or persona; everyone else's values, and the
-anonymous totals of the descriptive metrics, are those of a build where nobody objected; the
-in-memory and out-of-core builds stay equal."""
+anonymous totals of the descriptive metrics, are those of a build where nobody objected.  The
+engines' equality with objections is checked on the demo, which has them (test_out_of_core,
+test_spark_build)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from profiler import store
 from profiler.car import build_car
 from profiler.catalog import load_catalog
 from profiler.cohorts import load_cohort_spec
 from profiler.demo import generate_demo
 from profiler.families import privacy
 from profiler.loading import load_sources
-from profiler.outofcore import build_out_of_core
 from profiler.personas import fit_personas
 from tests.built import Built
 from tests.car_checks import assert_same_frames
@@ -115,51 +114,6 @@ def test_personas_skip_who_objected(builds) -> None:
     buyers = (b.car["orders_ltd"] > 0).to_numpy()
     assert labels[mask].isna().all()
     assert labels[~mask & buyers].notna().all()
-
-
-def test_out_of_core_equals_in_memory_with_objections(builds, two_folders, tmp_path) -> None:
-    _, objected, _ = two_folders
-    _, b, _ = builds
-    with store.building(tmp_path) as writer:
-        build_out_of_core(
-            objected,
-            writer,
-            load_catalog(),
-            workers=1,
-            today=TODAY,
-            batch_rows=3000,
-            loaded=lambda source: writer.write_csv(store.QUARANTINE, source.quarantine),
-        )
-    assert_same_frames(b.car, store.read_car(tmp_path))
-
-
-def test_the_customer_view_says_they_objected(builds) -> None:
-    from profiler.customer import customer_profile
-
-    _, b, who = builds
-    buyer = b.car.loc[_mask(b.car, who) & (b.car["orders_ltd"] > 0).to_numpy(), "customer_id"]
-    profile = customer_profile(b.engine, buyer.iloc[0])
-    rows = profile.rows
-    first = rows[rows["section"] == "Segment and value"].iloc[0]
-    assert first["column"] == "profiling_opt_out"
-    assert first["text"].startswith("Objected to profiling on ")
-    assert not set(rows["column"]) & {"clv_12m", "p_alive", "strategy_segment", "rfm_segment"}
-    assert "spend_ltd" in set(rows["column"]) and "value_tier" in set(rows["column"])
-    other = b.car.loc[~_mask(b.car, who) & (b.car["orders_ltd"] > 0).to_numpy(), "customer_id"]
-    rows = customer_profile(b.engine, other.iloc[0]).rows
-    assert "clv_12m" in set(rows["column"]) and "profiling_opt_out" not in set(rows["column"])
-
-
-@pytest.mark.spark
-def test_spark_equals_in_memory_with_objections(
-    builds, two_folders, spark_engine, tmp_path
-) -> None:
-    from tests.test_spark_build import build_with_spark
-
-    _, objected, _ = two_folders
-    _, b, _ = builds
-    build_with_spark(objected, tmp_path / "car")
-    assert_same_frames(b.car, store.read_car(tmp_path / "car"))
 
 
 def test_a_past_strategy_segment_is_withheld_too(builds) -> None:
