@@ -150,6 +150,8 @@ def build_into(
         day_option("--as-of", as_of)
     spec = load_feature_spec(features)
     writer.meta["lifecycle"] = dict(spec["lifecycle"])  # state metrics at any date use them
+    if features is not None:  # a rebuild ('profiler forget') builds with the same definitions
+        writer.meta["features"] = str(Path(features).resolve())
     engine = FORMER_NAMES.get(engine, engine)
     if engine not in ENGINES:
         raise ProfilerError(f"Unknown engine '{engine}'; expected one of {', '.join(ENGINES)}.")

@@ -168,3 +168,37 @@ def test_meta_json_is_readable(world: dict) -> None:
         (world["car"] / store.current_name(world["car"]) / "car_meta.json").read_text()
     )
     assert meta["data_rights"]["retention_years"] is None
+
+
+def test_the_rebuild_keeps_the_builds_features_or_refuses(
+    world: dict, tmp_path: Path, capsys
+) -> None:
+    """A CAR built with its own features file is rebuilt with it (car_meta.json records it);
+    when that file is gone, forget says so in one line and the folder stays refused."""
+    import shutil
+
+    import profiler
+    from profiler.features import DEFAULT_FEATURES
+
+    data = tmp_path / "data"
+    shutil.copytree(world["data"], data)
+    features = tmp_path / "features.yaml"
+    text = DEFAULT_FEATURES.read_text(encoding="utf-8")
+    features.write_text(text.replace("new_days: 90", "new_days: 60"), encoding="utf-8")
+    car = tmp_path / "car"
+    profiler.build(data, car, engine="in-memory", features=features)
+    ids = tmp_path / "ids.txt"
+    ids.write_text(world["control"] + "\n")
+
+    def meta() -> dict:
+        return json.loads((car / store.current_name(car) / "car_meta.json").read_text())
+
+    assert main(["forget", "--customers", str(ids), "--data", str(data), "--car", str(car)]) == 0
+    assert meta()["features"] == str(features.resolve())
+    assert meta()["lifecycle"]["new_days"] == 60
+    features.unlink()
+    ids.write_text(world["erased"][0] + "\n")
+    assert main(["forget", "--customers", str(ids), "--data", str(data), "--car", str(car)]) == 1
+    assert "which is gone" in capsys.readouterr().err.splitlines()[-1]
+    with pytest.raises(ProfilerError, match="holds customers erased on"):
+        store.open_generation(car)

@@ -80,6 +80,8 @@ def forget(customers: str, data: str | None, car: str | None, no_rebuild: bool) 
             "refused until the next 'profiler build'"
         )
     else:
+        # Marked first: if the rebuild fails, the folder is refused rather than left holding them.
+        store.mark_erased(folder, today)
         _rebuild(folder, data_dir)
     click.echo("Aggregates in the ledger are untouched (they hold no customer ids)")
 
@@ -90,14 +92,23 @@ def _rebuild(folder: Path, data_dir: Path) -> None:
 
     import profiler
     from profiler import store
+    from profiler.errors import ProfilerError
 
     pointer = json.loads((folder / store.POINTER).read_text())
     meta = json.loads((folder / pointer["current"] / store.META.name).read_text())
     engine = meta.get("engine", "auto")
     if engine == "spark":  # the engines give identical CARs; Spark needs its master
         engine = "auto"
+    features = meta.get("features")  # the definitions it was built with (default: packaged)
+    if features and not Path(features).is_file():
+        raise ProfilerError(
+            f"CAR folder {folder} was built with features {features}, which is gone: it is "
+            "refused until 'profiler build --features FILE' rebuilds it."
+        )
     older = store.generations(folder)
-    result = profiler.build(data_dir, folder, as_of=meta.get("as_of"), engine=engine, keep=1)
+    result = profiler.build(
+        data_dir, folder, as_of=meta.get("as_of"), engine=engine, features=features, keep=1
+    )
     click.echo(
         f"CAR folder {folder}: rebuilt as of {result.as_of:%Y-%m-%d} ({result.engine}, "
         f"{len(result.customer_ids):,} customers); {len(older)} older generation(s) removed"
