@@ -42,6 +42,7 @@ from scipy import stats
 
 from .contract import CAMPAIGN_GROUPS, OPT_IN_CHANNELS
 from .errors import ProfilerError, clip
+from .safecsv import FORMULA_STARTS
 
 SMALL_GROUP = 30  # fewer customers in a group: normal approximations are rough, figures flagged
 DEFAULT_WINDOW = 30  # days after the send in which an order counts as a response
@@ -55,7 +56,6 @@ REGISTER_COLUMNS = [
     "audience",
     "seed",
 ]
-FORMULA_START = ("=", "+", "-", "@")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,7 +382,7 @@ def add_campaign(
 
     folder = source_folder(data_dir)
     name = str(name).strip()
-    if not name or name.startswith(FORMULA_START):
+    if not name or name.startswith(FORMULA_STARTS):
         raise ProfilerError(
             f"--name: '{clip(name)}' cannot name a campaign; give a name that does not start "
             "with = + - or @."
